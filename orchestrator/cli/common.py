@@ -1,0 +1,65 @@
+"""What every command shares: settings from --config, the runtime, one-line errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from orchestrator.config import Settings, load_settings
+from orchestrator.credentials import with_tokens
+from orchestrator.errors import StoreError
+from orchestrator.logging import configure_logging
+from orchestrator.store import migrate
+from orchestrator.store.db import Store
+from orchestrator.worker.runtime import Runtime, install
+
+__all__ = ["State", "ensure_schema", "fail", "pass_state"]
+
+
+@dataclass
+class State:
+    """Per-invocation state: the config path and what has been built from it."""
+
+    config_path: Path | None = None
+    _settings: Settings | None = field(default=None, init=False)
+
+    def settings(self, **overrides: Any) -> Settings:
+        if self._settings is None or overrides:
+            self._settings = load_settings(self.config_path, overrides=overrides or None)
+        return self._settings
+
+    def runtime(self, *, require_schema: bool = True, tokens: bool = True, **overrides: Any) -> Runtime:
+        """Build and install the runtime; refuse to run on a store whose schema is behind."""
+        settings = self.settings(**overrides)
+        if tokens:
+            settings = with_tokens(settings)
+        configure_logging(settings.log_level, settings.log_format)
+        runtime = install(Runtime(settings))
+        if require_schema:
+            ensure_schema(runtime.store, upgrade_if_empty=True)
+        return runtime
+
+
+def ensure_schema(store: Store, *, upgrade_if_empty: bool) -> None:
+    """Upgrade an empty store; refuse one that is behind, naming the command that fixes it."""
+    current = migrate.current_revision(store)
+    head = migrate.head_revision()
+    if current == head:
+        return
+    if current is None and upgrade_if_empty:
+        migrate.upgrade(store)
+        return
+    raise StoreError(
+        f"the store is at schema {current}, this version needs {head}: run 'orchestrator db upgrade'"
+    )
+
+
+pass_state = click.make_pass_decorator(State, ensure=True)
+
+
+def fail(message: str) -> None:
+    """Exit with one clear line on stderr."""
+    raise click.ClickException(message)

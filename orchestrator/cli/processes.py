@@ -1,0 +1,172 @@
+"""Long-running commands: ``up`` (everything), ``serve`` (API), ``worker``, ``scheduler``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import click
+
+from orchestrator.cli.common import State, pass_state
+from orchestrator.credentials import credentials_path
+from orchestrator.logging import get_logger
+from orchestrator.worker.routing import QUEUES
+
+__all__ = ["scheduler", "serve", "up", "worker"]
+
+log = get_logger(__name__)
+
+_host = click.option("--host", default=None, help="Address to listen on (default: config 'host', 127.0.0.1).")
+_port = click.option(
+    "--port", type=int, default=None, help="Port to listen on (default: config 'port', 8080)."
+)
+
+
+def _listen(state: State, host: str | None, port: int | None) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    return overrides
+
+
+@click.command()
+@_host
+@_port
+@pass_state
+def serve(state: State, host: str | None, port: int | None) -> None:
+    """Run the HTTP API: event intake, incidents, timelines, health.
+
+    Needs a worker (`orchestrator worker`) and a scheduler (`orchestrator scheduler`)
+    on the same store and broker; `orchestrator up` starts all three.
+    """
+    import uvicorn
+
+    from orchestrator.intake.app import create_app
+
+    runtime = state.runtime(**_listen(state, host, port))
+    settings = runtime.settings
+    log.info(
+        "api listening",
+        url=f"http://{settings.host}:{settings.port}",
+        credentials=str(credentials_path(settings)),
+    )
+    uvicorn.run(
+        create_app(runtime), host=settings.host, port=settings.port, log_config=None, access_log=False
+    )
+
+
+@click.command()
+@click.option(
+    "--queues", default=",".join(QUEUES), show_default=True, help="Comma-separated queues to consume."
+)
+@click.option(
+    "--concurrency", type=int, default=None, help="Worker threads (default: config worker_concurrency)."
+)
+@pass_state
+def worker(state: State, queues: str, concurrency: int | None) -> None:
+    """Run a Celery worker that correlates events and runs playbook steps.
+
+    Start several, on one machine or many, against the same store and broker
+    (ORCH_DATABASE_URL, ORCH_BROKER_URL); work is shared and never done twice.
+    """
+    runtime = state.runtime()
+    unknown = sorted(set(queues.split(",")) - set(QUEUES))
+    if unknown:
+        raise click.BadParameter(f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}")
+    threads = concurrency or runtime.settings.worker_concurrency
+    runtime.celery.worker_main(
+        [
+            "worker",
+            "-Q",
+            queues,
+            "-P",
+            "threads",
+            "-c",
+            str(threads),
+            "-n",
+            f"worker-{os.getpid()}@%h",
+            "--loglevel",
+            runtime.settings.log_level.upper(),
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+    )
+
+
+@click.command()
+@pass_state
+def scheduler(state: State) -> None:
+    """Run the scheduler: relays the outbox to the broker and re-sends unfinished work."""
+    from orchestrator.scheduler import run_scheduler
+
+    runtime = state.runtime()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    run_scheduler(runtime, stop)
+
+
+@click.command()
+@_host
+@_port
+@pass_state
+def up(state: State, host: str | None, port: int | None) -> None:
+    """Run everything on one machine: API, worker and scheduler, on the embedded defaults.
+
+    With no config this needs no server: the store is a SQLite file and the broker a
+    folder, both in ./.orchestrator. Tokens for the API are made on first start and
+    kept in .orchestrator/credentials.json. Stop with Ctrl-C; a child that dies is
+    restarted.
+    """
+    runtime = state.runtime(**_listen(state, host, port))  # migrates an empty store once, here
+    settings = runtime.settings
+    base = [sys.executable, "-m", "orchestrator"]
+    if state.config_path:
+        base += ["--config", str(state.config_path)]
+    commands = {
+        "api": [*base, "serve", "--host", settings.host, "--port", str(settings.port)],
+        "worker": [*base, "worker"],
+        "scheduler": [*base, "scheduler"],
+    }
+    click.echo(
+        f"orchestrator up: API on http://{settings.host}:{settings.port}, "
+        f"store {settings.store_url.split('://')[0]}, broker {settings.broker_url.split('://')[0]}; "
+        f"tokens in {credentials_path(settings)}",
+        err=True,
+    )
+    _supervise(commands)
+
+
+def _supervise(commands: dict[str, list[str]]) -> None:
+    """Start each child; restart one that dies; stop them all on SIGINT or SIGTERM."""
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+    try:
+        while not stopping.is_set():
+            for name, child in list(children.items()):
+                code = child.poll()
+                if code is not None and not stopping.is_set():
+                    log.warning("child exited; restarting", child=name, code=code)
+                    time.sleep(1)
+                    children[name] = subprocess.Popen(commands[name])
+            stopping.wait(0.5)
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + 10
+        for child in children.values():
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()

@@ -1,0 +1,82 @@
+"""The project's one exception tree, so callers can catch by meaning.
+
+OrchestratorError
+├── ConfigError            a setting is missing or invalid (names the key)
+├── StoreError             the store cannot be reached or refused a write
+├── BrokerError            the broker cannot be reached
+├── ValidationFailed       input does not fit its contract (names the field)
+│   └── MalformedInput     input cannot even be parsed (bad JSON, bad encoding)
+├── AuthenticationFailed   a caller could not prove who it is
+├── NotFound               an id or name that does not exist
+├── PlaybookError          a playbook file is invalid (file:line:column: reason)
+├── ActionError            an action failed; ``retryable`` says whether to try again
+└── TikTokError            TikTok answered in a way we cannot act on
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActionError",
+    "AuthenticationFailed",
+    "BrokerError",
+    "ConfigError",
+    "MalformedInput",
+    "NotFound",
+    "OrchestratorError",
+    "PlaybookError",
+    "StoreError",
+    "TikTokError",
+    "ValidationFailed",
+]
+
+
+class OrchestratorError(Exception):
+    """Root of every error the orchestrator raises on purpose."""
+
+
+class ConfigError(OrchestratorError):
+    """A setting is missing or invalid; the message names the key."""
+
+
+class StoreError(OrchestratorError):
+    """The store cannot be reached or refused a write."""
+
+
+class BrokerError(OrchestratorError):
+    """The broker cannot be reached."""
+
+
+class ValidationFailed(OrchestratorError):
+    """Input does not fit its contract; ``field`` names the offending field."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class MalformedInput(ValidationFailed):
+    """Input cannot be parsed at all (invalid JSON, wrong encoding): HTTP 400, not 422."""
+
+
+class AuthenticationFailed(OrchestratorError):
+    """A caller could not prove who it is; never says which part failed."""
+
+
+class NotFound(OrchestratorError):
+    """An id or name that does not exist."""
+
+
+class PlaybookError(OrchestratorError):
+    """A playbook is invalid; the message reads ``file:line:column: what is wrong``."""
+
+
+class ActionError(OrchestratorError):
+    """An action failed; ``retryable`` tells the engine whether another attempt may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class TikTokError(OrchestratorError):
+    """TikTok answered in a way the orchestrator cannot act on."""

@@ -1,0 +1,1 @@
+"""Compromise events: the one normalised shape every source is turned into."""

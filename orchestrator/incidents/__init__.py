@@ -1,0 +1,1 @@
+"""Incidents: events grouped by dedup key, with a lifecycle and first-class times."""

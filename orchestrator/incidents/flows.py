@@ -1,0 +1,149 @@
+"""The story of an event after intake: correlate it into an incident and record it.
+
+Event storms are bounded here: the first few events of an incident each get a
+timeline entry, after that only escalations and resolved signals do, and the
+incident's ``event_count`` keeps the true total.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from orchestrator import clock
+from orchestrator.events.models import EventRow
+from orchestrator.incidents import service as incidents
+from orchestrator.incidents.models import CorrelationKey, IncidentRow
+from orchestrator.logging import bind_ids, get_logger
+from orchestrator.store import outbox
+from orchestrator.store.db import Store
+from orchestrator.timeline import service as timeline
+
+__all__ = ["EVENTS_RECORDED_IN_FULL", "Correlation", "correlate_event", "process_received_event"]
+
+log = get_logger(__name__)
+
+EVENTS_RECORDED_IN_FULL = 10
+"""Events of one incident recorded one entry each before the rest are only counted."""
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """What correlating one event did."""
+
+    incident_id: str
+    opened: bool
+    escalated: bool
+
+
+def correlate_event(session: Session, *, event: EventRow, now: datetime, window_seconds: int) -> Correlation:
+    """Attach ``event`` to the open incident of its dedup key, or open one."""
+    key = incidents.correlation_key(session, dedup_key=event.dedup_key)
+    incident: IncidentRow | None = None
+    if key is not None and key.last_seen_at >= now - timedelta(seconds=window_seconds):
+        candidate = incidents.get_incident(session, incident_id=key.incident_id, for_update=True)
+        if candidate.status in incidents.OPEN_STATUSES:
+            incident = candidate
+    opened = incident is None
+    if incident is None:
+        incident = incidents.open_incident(session, event=event, now=now)
+        if key is None:
+            session.add(CorrelationKey(dedup_key=event.dedup_key, incident_id=incident.id, last_seen_at=now))
+        else:
+            key.incident_id = incident.id
+    if key is not None:
+        key.last_seen_at = now
+    previous_severity = incident.severity
+    escalated = incidents.attach_event(session, incident=incident, event=event, now=now)
+    actor = f"source:{event.source}"
+    if opened:
+        timeline.append_entry(
+            session,
+            chain=incident.id,
+            actor=actor,
+            kind="incident.opened",
+            message=f"Incident opened: {event.title}",
+            data={
+                "severity": event.severity,
+                "kind": event.kind,
+                "dedup_key": event.dedup_key,
+                "aware_at": incident.aware_at.isoformat(),
+            },
+            at=now,
+        )
+    if event.status == "resolved":
+        timeline.append_entry(
+            session,
+            chain=incident.id,
+            actor=actor,
+            kind="event.resolved",
+            message=f"Source reports resolved: {event.title} (recorded; the incident stays open)",
+            data=_event_data(event),
+            at=now,
+        )
+    elif incident.event_count <= EVENTS_RECORDED_IN_FULL:
+        timeline.append_entry(
+            session,
+            chain=incident.id,
+            actor=actor,
+            kind="event.received",
+            message=f"Event received from {event.source}: {event.title}",
+            data=_event_data(event),
+            at=now,
+        )
+    if escalated:
+        timeline.append_entry(
+            session,
+            chain=incident.id,
+            actor=actor,
+            kind="incident.escalated",
+            message=f"Severity raised from {previous_severity} to {incident.severity}",
+            data={"from": previous_severity, "to": incident.severity, "event_id": event.id},
+            at=now,
+        )
+    return Correlation(incident_id=incident.id, opened=opened, escalated=escalated)
+
+
+def _event_data(event: EventRow) -> dict[str, object]:
+    return {
+        "event_id": event.id,
+        "source": event.source,
+        "kind": event.kind,
+        "severity": event.severity,
+        "observed_at": event.observed_at.isoformat(),
+        "received_at": event.received_at.isoformat(),
+        "entities": event.entities,
+        "source_ref": event.source_ref,
+    }
+
+
+def process_received_event(store: Store, *, outbox_id: int, window_seconds: int) -> Correlation | None:
+    """Worker entry: claim the event's outbox row, correlate, record, mark done in one commit.
+
+    Returns None for a redelivery of work already done. Two workers opening an incident
+    for the same new dedup key race on its correlation key; the loser retries and attaches.
+    """
+    for attempt in range(3):
+        try:
+            with store.unit_of_work() as session:
+                row = outbox.claim(session, outbox_id)
+                if row is None:
+                    return None
+                event = session.get(EventRow, row.ref_id)
+                now = clock.utcnow()
+                if event is None:  # cannot happen: both rows commit together
+                    outbox.complete(row, now)
+                    return None
+                bind_ids(event_id=event.id)
+                result = correlate_event(session, event=event, now=now, window_seconds=window_seconds)
+                outbox.complete(row, now)
+            bind_ids(incident_id=result.incident_id)
+            log.info("event correlated", opened=result.opened, escalated=result.escalated)
+            return result
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    return None

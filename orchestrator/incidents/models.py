@@ -1,0 +1,87 @@
+"""Incident and correlation-key tables; the lifecycle and its first-class times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from orchestrator.store.db import Base, UTCDateTime
+
+__all__ = ["CorrelationKey", "IncidentRow", "IncidentStatus"]
+
+
+class IncidentStatus(StrEnum):
+    """detected -> contained -> reported -> resolved -> closed."""
+
+    DETECTED = "detected"
+    CONTAINED = "contained"
+    REPORTED = "reported"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class IncidentRow(Base):
+    """One incident; ``aware_at`` is when the first event was received (clause III.2(f))."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(512), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(128))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=IncidentStatus.DETECTED.value)
+    source: Mapped[str] = mapped_column(String(64))
+    entities: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    resolved_signals: Mapped[int] = mapped_column(Integer, default=0)
+    is_drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+    aware_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_event_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the API and CLI (times as RFC 3339)."""
+
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "id": self.id,
+            "title": self.title,
+            "kind": self.kind,
+            "severity": self.severity,
+            "status": self.status,
+            "source": self.source,
+            "dedup_key": self.dedup_key,
+            "entities": self.entities,
+            "event_count": self.event_count,
+            "is_drill": self.is_drill,
+            "summary": self.summary,
+            "aware_at": iso(self.aware_at),
+            "last_event_at": iso(self.last_event_at),
+            "disconnected_at": iso(self.disconnected_at),
+            "revoked_at": iso(self.revoked_at),
+            "reported_at": iso(self.reported_at),
+            "resolved_at": iso(self.resolved_at),
+            "closed_at": iso(self.closed_at),
+        }
+
+
+class CorrelationKey(Base):
+    """Which incident a dedup key currently feeds; the primary key serialises correlation."""
+
+    __tablename__ = "correlation_keys"
+
+    dedup_key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    incident_id: Mapped[str] = mapped_column(String(32), ForeignKey("incidents.id"))
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())

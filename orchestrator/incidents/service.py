@@ -1,0 +1,101 @@
+"""Store functions for incidents: look up, list, open and attach events (keyword-only)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from orchestrator.errors import NotFound
+from orchestrator.events.models import EventRow
+from orchestrator.events.schemas import Entities, Severity
+from orchestrator.incidents.models import CorrelationKey, IncidentRow, IncidentStatus
+
+__all__ = [
+    "OPEN_STATUSES",
+    "attach_event",
+    "correlation_key",
+    "get_incident",
+    "list_incidents",
+    "new_incident_id",
+    "open_incident",
+]
+
+OPEN_STATUSES = frozenset(
+    {IncidentStatus.DETECTED.value, IncidentStatus.CONTAINED.value, IncidentStatus.REPORTED.value}
+)
+
+
+def new_incident_id() -> str:
+    """Short, typeable ids: ``inc-`` and 12 hex characters."""
+    return "inc-" + uuid.uuid4().hex[:12]
+
+
+def get_incident(session: Session, *, incident_id: str, for_update: bool = False) -> IncidentRow:
+    """The incident by id (or unique id prefix); NotFound names the id."""
+    row = session.get(IncidentRow, incident_id, with_for_update=for_update)
+    if row is None and len(incident_id) >= 4:
+        matches = list(
+            session.scalars(select(IncidentRow).where(IncidentRow.id.startswith(incident_id)).limit(2))
+        )
+        if len(matches) == 1:
+            row = session.get(IncidentRow, matches[0].id, with_for_update=for_update)
+    if row is None:
+        raise NotFound(f"no incident with id '{incident_id}'")
+    return row
+
+
+def list_incidents(session: Session, *, status: str | None = None, limit: int = 100) -> Sequence[IncidentRow]:
+    """Newest first."""
+    query = select(IncidentRow).order_by(IncidentRow.aware_at.desc()).limit(limit)
+    if status:
+        query = query.where(IncidentRow.status == status)
+    return list(session.scalars(query))
+
+
+def open_incident(session: Session, *, event: EventRow, now: datetime) -> IncidentRow:
+    """A new incident from its first event; awareness is when that event was received."""
+    incident = IncidentRow(
+        id=new_incident_id(),
+        dedup_key=event.dedup_key,
+        title=event.title,
+        kind=event.kind,
+        severity=event.severity,
+        status=IncidentStatus.DETECTED.value,
+        source=event.source,
+        entities=dict(event.entities or {}),
+        event_count=0,
+        resolved_signals=0,
+        is_drill=bool((event.labels or {}).get("drill") == "true"),
+        aware_at=event.received_at,
+        last_event_at=now,
+    )
+    session.add(incident)
+    session.flush()
+    return incident
+
+
+def attach_event(session: Session, *, incident: IncidentRow, event: EventRow, now: datetime) -> bool:
+    """Count an event into its incident; True when it raised the incident's severity."""
+    event.incident_id = incident.id
+    incident.event_count += 1
+    incident.last_event_at = now
+    merged = Entities.model_validate(incident.entities or {}).merged(
+        Entities.model_validate(event.entities or {})
+    )
+    if merged.model_dump() != incident.entities:
+        incident.entities = merged.model_dump()
+    if event.status == "resolved":
+        incident.resolved_signals += 1
+        return False
+    if Severity(event.severity).rank > Severity(incident.severity).rank:
+        incident.severity = event.severity
+        return True
+    return False
+
+
+def correlation_key(session: Session, *, dedup_key: str) -> CorrelationKey | None:
+    return session.get(CorrelationKey, dedup_key, with_for_update=True)

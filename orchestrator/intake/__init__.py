@@ -1,0 +1,1 @@
+"""Intake: authenticate webhook deliveries and normalise each tool's body into compromise events."""

@@ -1,0 +1,54 @@
+"""The ASGI app: routes, health and error shapes; no domain logic lives here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from orchestrator.errors import BrokerError, StoreError
+from orchestrator.incidents import views as incident_views
+from orchestrator.intake import routes as intake_routes
+from orchestrator.worker.app import broker_ping
+from orchestrator.worker.runtime import Runtime
+
+__all__ = ["create_app"]
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """Build the API around a runtime (settings, store, Celery app)."""
+    app = FastAPI(
+        title="TikTok incident response orchestrator",
+        version="0.1.0",
+        description="Intake of compromise events, incidents and their timelines.",
+    )
+    app.state.runtime = runtime
+    app.include_router(intake_routes.router)
+    app.include_router(incident_views.router)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.get("/healthz", summary="Store and broker health")
+    async def healthz() -> JSONResponse:
+        checks: dict[str, Any] = {}
+        try:
+            await run_in_threadpool(runtime.store.ping)
+            checks["store"] = "ok"
+        except StoreError as exc:
+            checks["store"] = str(exc)
+        try:
+            await run_in_threadpool(broker_ping, runtime.celery, runtime.settings)
+            checks["broker"] = "ok"
+        except BrokerError as exc:
+            checks["broker"] = str(exc)
+        healthy = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "degraded", **checks},
+            status_code=200 if healthy else 503,
+        )
+
+    return app

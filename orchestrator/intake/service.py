@@ -1,0 +1,44 @@
+"""Make accepted events durable (event row + outbox row, one commit) and hand them on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from orchestrator.events.models import EventRow
+from orchestrator.events.schemas import CompromiseEvent
+from orchestrator.store import outbox
+from orchestrator.store.db import Store
+
+__all__ = ["EVENT_TOPIC", "accept_events", "dispatch_now"]
+
+EVENT_TOPIC = "event.received"
+
+
+def accept_events(store: Store, events: Sequence[CompromiseEvent], *, now: datetime) -> list[int]:
+    """Write events and their outbox rows in one transaction; return the outbox ids.
+
+    Once this returns the events cannot be lost: the relay publishes them even if
+    the broker is down now or the process dies before ``dispatch_now``.
+    """
+    ids: list[int] = []
+    with store.unit_of_work() as session:
+        for event in events:
+            session.add(EventRow.from_event(event))
+            ids.append(outbox.enqueue(session, topic=EVENT_TOPIC, ref_id=event.id, now=now).id)
+    return ids
+
+
+def dispatch_now(store: Store, publish: outbox.Publisher, outbox_ids: Sequence[int], *, now: datetime) -> int:
+    """Publish freshly accepted rows at once (the fast path); the relay covers any failure."""
+    sent: list[int] = []
+    for row_id in outbox_ids:
+        try:
+            publish(EVENT_TOPIC, row_id)
+        except Exception:
+            break
+        sent.append(row_id)
+    if sent:
+        with store.unit_of_work() as session:
+            outbox.mark_dispatched(session, sent, now)
+    return len(sent)

@@ -1,0 +1,50 @@
+"""The scheduler: periodic jobs that keep promises the store holds (the outbox relay first).
+
+Jobs are plain functions run in order every tick; a failing job is logged and the
+loop goes on, because this process is what recovers from everyone else's failures.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from orchestrator import clock
+from orchestrator.logging import get_logger
+from orchestrator.store import outbox
+from orchestrator.worker.app import publisher
+from orchestrator.worker.runtime import Runtime
+
+__all__ = ["Job", "jobs_for", "run_scheduler"]
+
+log = get_logger(__name__)
+
+Job = Callable[[], object]
+
+
+def jobs_for(runtime: Runtime) -> list[Job]:
+    """Every periodic job of the orchestrator, bound to a runtime."""
+    publish = publisher(runtime.celery)
+
+    def relay() -> int:
+        return outbox.relay_once(
+            runtime.store,
+            publish,
+            now=clock.utcnow(),
+            redeliver_after=runtime.settings.redeliver_after_seconds,
+        )
+
+    return [relay]
+
+
+def run_scheduler(runtime: Runtime, stop: threading.Event) -> None:
+    """Run every job each ``relay_interval_seconds`` until ``stop`` is set."""
+    jobs = jobs_for(runtime)
+    log.info("scheduler started", jobs=[job.__name__ for job in jobs])
+    while not stop.is_set():
+        for job in jobs:
+            try:
+                job()
+            except Exception as exc:
+                log.warning("scheduled job failed; will retry", job=job.__name__, error=str(exc))
+        stop.wait(runtime.settings.relay_interval_seconds)

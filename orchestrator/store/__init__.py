@@ -1,0 +1,1 @@
+"""The store: SQLAlchemy engine, unit of work, migrations and the outbox."""

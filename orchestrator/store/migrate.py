@@ -1,0 +1,46 @@
+"""Schema migrations with Alembic: upgrade to head, and tell whether a store is current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from orchestrator.errors import StoreError
+from orchestrator.store.db import Store
+
+__all__ = ["current_revision", "head_revision", "upgrade"]
+
+_SCRIPTS = Path(__file__).parent / "migrations"
+
+
+def _config(store: Store) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_SCRIPTS))
+    cfg.set_main_option("sqlalchemy.url", store.url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(store: Store, revision: str = "head") -> None:
+    """Bring the store's schema to ``revision``; never drops data on the way up."""
+    cfg = _config(store)
+    with store.engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+
+def head_revision() -> str:
+    script = ScriptDirectory(str(_SCRIPTS))
+    head = script.get_current_head()
+    if head is None:
+        raise StoreError("no migrations found")
+    return head
+
+
+def current_revision(store: Store) -> str | None:
+    """The revision the store is at, or None for an empty store."""
+    with store.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()

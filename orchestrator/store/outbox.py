@@ -1,0 +1,120 @@
+"""The outbox: work written in the same transaction as the fact it follows from.
+
+A row is the store's promise that a task will run. The API and flows write rows;
+the relay publishes due rows to the broker; a worker claims its row, does the work
+and marks the row done in the same transaction. A row published but not done
+after ``redeliver_after`` seconds is published again (a worker died, the broker lost
+it, or the broker was down), and a claimed row that is already done is dropped, so
+work is never lost and never done twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, Index, Integer, String, Text, func, or_, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from orchestrator.store.db import Base, Store, UTCDateTime
+
+__all__ = [
+    "OutboxRow",
+    "Publisher",
+    "claim",
+    "complete",
+    "enqueue",
+    "mark_dispatched",
+    "pending_count",
+    "relay_once",
+]
+
+Publisher = Callable[[str, int], None]
+"""Publishes one outbox row (topic, row id) to the broker; raises when it cannot."""
+
+
+class OutboxRow(Base):
+    """One unit of work still owed, or done (``done_at`` set)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    ref_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_outbox_pending", "done_at", "dispatched_at"),)
+
+
+def enqueue(
+    session: Session, *, topic: str, ref_id: str, now: datetime, payload: dict[str, Any] | None = None
+) -> OutboxRow:
+    """Owe one unit of work; it becomes visible to the relay when the transaction commits."""
+    row = OutboxRow(topic=topic, ref_id=ref_id, payload=payload or {}, created_at=now, attempts=0)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def mark_dispatched(session: Session, ids: Sequence[int], now: datetime) -> None:
+    """Record that rows went to the broker, so the relay waits before sending them again."""
+    if ids:
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(ids), OutboxRow.done_at.is_(None))
+            .values(dispatched_at=now, attempts=OutboxRow.attempts + 1)
+        )
+
+
+def relay_once(
+    store: Store, publish: Publisher, *, now: datetime, redeliver_after: float, batch: int = 500
+) -> int:
+    """Publish every row that was never sent or whose last send is stale; return the count."""
+    stale = now - timedelta(seconds=redeliver_after)
+    with store.unit_of_work() as session:
+        rows = session.execute(
+            select(OutboxRow.id, OutboxRow.topic)
+            .where(
+                OutboxRow.done_at.is_(None),
+                or_(OutboxRow.dispatched_at.is_(None), OutboxRow.dispatched_at < stale),
+            )
+            .order_by(OutboxRow.id)
+            .limit(batch)
+            .with_for_update(**store.for_update())
+        ).all()
+        sent: list[int] = []
+        for row_id, topic in rows:
+            try:
+                publish(topic, row_id)
+            except Exception:
+                break  # broker down: keep the rest for the next round, nothing is lost
+            sent.append(row_id)
+        mark_dispatched(session, sent, now)
+    return len(sent)
+
+
+def claim(session: Session, row_id: int) -> OutboxRow | None:
+    """Lock a row for its worker; None when it is unknown or already done (a redelivery)."""
+    row = session.get(OutboxRow, row_id, with_for_update=True)
+    if row is None or row.done_at is not None:
+        return None
+    return row
+
+
+def complete(row: OutboxRow, now: datetime) -> None:
+    """Mark a claimed row done; commits with the work it stood for."""
+    row.done_at = now
+    row.last_error = None
+
+
+def pending_count(session: Session) -> int:
+    """Rows not yet done (the outbox depth)."""
+    return int(
+        session.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.done_at.is_(None))) or 0
+    )

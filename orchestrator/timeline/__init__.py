@@ -1,0 +1,1 @@
+"""The incident timeline: append-only, hash-chained facts, and their exports."""

@@ -1,0 +1,155 @@
+"""Append timeline entries to a hash chain and verify chains; secrets never enter.
+
+Each entry's hash covers a canonical JSON encoding of the entry and the previous
+entry's hash, so an edit, deletion or reordering breaks every later link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from orchestrator import clock, redaction
+from orchestrator.timeline.models import TimelineEntryRow
+
+__all__ = ["GENESIS", "ChainBreak", "append_entry", "count", "entries", "entry_hash", "verify_chain"]
+
+GENESIS = "0" * 64
+
+
+def _canonical(value: Any) -> Any:
+    """JSON-normal form: what the JSON column will give back when read."""
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+def entry_hash(
+    *,
+    chain: str,
+    seq: int,
+    at: datetime,
+    actor: str,
+    kind: str,
+    message: str,
+    data: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    """SHA-256 over the canonical encoding of an entry and its predecessor's hash."""
+    body = {
+        "chain": chain,
+        "seq": seq,
+        "at": at.isoformat(timespec="microseconds"),
+        "actor": actor,
+        "kind": kind,
+        "message": message,
+        "data": data,
+        "prev_hash": prev_hash,
+    }
+    encoded = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def append_entry(
+    session: Session,
+    *,
+    chain: str,
+    actor: str,
+    kind: str,
+    message: str,
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> TimelineEntryRow:
+    """Append one redacted fact to ``chain`` inside the caller's transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise appends per chain; SQLite's write lock already does.
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": chain})
+    last = session.execute(
+        select(TimelineEntryRow.seq, TimelineEntryRow.hash)
+        .where(TimelineEntryRow.chain == chain)
+        .order_by(TimelineEntryRow.seq.desc())
+        .limit(1)
+    ).first()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    when = at or clock.utcnow()
+    clean_data = _canonical(redaction.redact(data or {}))
+    clean_message = redaction.redact_text(message)
+    row = TimelineEntryRow(
+        chain=chain,
+        seq=seq,
+        at=when,
+        actor=actor,
+        kind=kind,
+        message=clean_message,
+        data=clean_data,
+        prev_hash=prev,
+        hash=entry_hash(
+            chain=chain,
+            seq=seq,
+            at=when,
+            actor=actor,
+            kind=kind,
+            message=clean_message,
+            data=clean_data,
+            prev_hash=prev,
+        ),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def entries(session: Session, chain: str) -> list[TimelineEntryRow]:
+    """Every entry of a chain in order."""
+    return list(
+        session.scalars(
+            select(TimelineEntryRow).where(TimelineEntryRow.chain == chain).order_by(TimelineEntryRow.id)
+        )
+    )
+
+
+def count(session: Session, chain: str) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).select_from(TimelineEntryRow).where(TimelineEntryRow.chain == chain)
+        )
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """The first entry whose hash or link does not hold, and why."""
+
+    seq: int
+    reason: str
+
+
+def verify_chain(session: Session, chain: str) -> ChainBreak | None:
+    """Recompute the chain in insertion order; return the first break, or None."""
+    prev = GENESIS
+    expected_seq = 1
+    for row in entries(session, chain):
+        if row.seq != expected_seq:
+            return ChainBreak(row.seq, f"expected entry {expected_seq} here, found {row.seq}")
+        if row.prev_hash != prev:
+            return ChainBreak(row.seq, "does not link to the previous entry")
+        recomputed = entry_hash(
+            chain=row.chain,
+            seq=row.seq,
+            at=row.at,
+            actor=row.actor,
+            kind=row.kind,
+            message=row.message,
+            data=row.data,
+            prev_hash=row.prev_hash,
+        )
+        if recomputed != row.hash:
+            return ChainBreak(row.seq, "content does not match its hash (edited)")
+        prev = row.hash
+        expected_seq += 1
+    return None

@@ -1,0 +1,1 @@
+"""Celery: the app, its queues, the runtime a worker holds, and thin tasks."""

@@ -1,0 +1,93 @@
+"""The Celery app: JSON only, late acks, one queue per kind of work, the embedded broker.
+
+The embedded broker is kombu's filesystem transport in ``data_dir/broker``: no server
+to install, messages survive a restart as files. It removes a message when a worker
+takes it, so a worker killed mid-task loses that message; the store's outbox is the
+source of truth and the relay publishes unfinished work again (see store/outbox.py).
+Redis and RabbitMQ keep unacknowledged messages themselves; the outbox covers them too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from kombu.entity import Queue
+
+from orchestrator.config import Settings
+from orchestrator.errors import BrokerError
+from orchestrator.worker.routing import QUEUES, ROUTES
+
+__all__ = ["broker_ping", "make_celery", "publisher"]
+
+
+def _embedded_folders(settings: Settings) -> dict[str, Any]:
+    base = (settings.data_dir / "broker").resolve()
+    queue_dir, processed = base / "queue", base / "processed"
+    queue_dir.mkdir(parents=True, exist_ok=True)
+    processed.mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(queue_dir),
+        "data_folder_out": str(queue_dir),
+        "processed_folder": str(processed),
+        "store_processed": False,
+        "polling_interval": 0.05,
+    }
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A configured Celery app with the orchestrator's tasks registered."""
+    app = Celery("orchestrator", set_as_current=False)
+    embedded = settings.embedded_broker
+    app.conf.update(
+        broker_url="filesystem://" if embedded else settings.broker_url,
+        broker_transport_options=_embedded_folders(settings) if embedded else {"visibility_timeout": 3600},
+        broker_connection_timeout=3,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        task_default_queue="events",
+        task_queues=[Queue(name) for name in QUEUES],  # type: ignore[no-untyped-call]
+        task_create_missing_queues=False,
+        broker_heartbeat=10 if settings.broker_url.startswith("amqp") else 0,
+    )
+    from orchestrator.worker import tasks
+
+    tasks.register(app)
+    return app
+
+
+def publisher(app: Celery) -> Any:
+    """Publish an outbox row to its task's queue; raises BrokerError when the broker is down."""
+
+    def publish(topic: str, row_id: int) -> None:
+        route = ROUTES[topic]
+        try:
+            app.send_task(route.task, args=[row_id], queue=route.queue, retry=False)
+        except Exception as exc:
+            raise BrokerError(f"broker unreachable: {type(exc).__name__}") from exc
+
+    return publish
+
+
+def broker_ping(app: Celery, settings: Settings) -> None:
+    """Raise BrokerError unless the broker accepts a connection within a few seconds."""
+    if settings.embedded_broker:
+        folder = Path(app.conf.broker_transport_options["data_folder_in"])
+        if not folder.is_dir():
+            raise BrokerError(f"embedded broker folder missing: {folder}")
+        return
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:
+        raise BrokerError(f"broker unreachable: {type(exc).__name__}") from exc

@@ -1,0 +1,41 @@
+"""Shared fixtures: settings on a fresh store, and a runtime with an in-process worker."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config import Settings, load_settings
+from orchestrator.logging import configure_logging
+from orchestrator.worker.runtime import Runtime
+from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Embedded defaults in a temporary data dir, with known tokens."""
+    for name in [n for n in os.environ if n.startswith("ORCH_")]:
+        monkeypatch.delenv(name)
+    return load_settings(
+        overrides={"data_dir": tmp_path / "data", "intake_token": INTAKE_TOKEN, "api_token": API_TOKEN}
+    )
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """Everything the process logs during the test, as JSON lines."""
+    stream = io.StringIO()
+    configure_logging("debug", "json", stream=stream)
+    yield stream
+    configure_logging("warning", "json")
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = make_runtime(settings)
+    yield rt
+    rt.close()

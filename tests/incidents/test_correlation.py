@@ -1,0 +1,91 @@
+"""Correlation: one incident per dedup key within the window; storms cost bounded work."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from orchestrator.events.models import EventRow
+from orchestrator.events.schemas import CompromiseEvent, Entities, Severity
+from orchestrator.incidents.flows import EVENTS_RECORDED_IN_FULL, correlate_event
+from orchestrator.incidents.models import IncidentRow
+from orchestrator.timeline import service as timeline
+from orchestrator.worker.runtime import Runtime
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _event(key: str = "k1", severity: Severity = Severity.HIGH, status: str = "firing", **kw: object) -> EventRow:
+    event = CompromiseEvent(
+        source="generic",
+        kind="host.compromise",
+        severity=severity,
+        title=f"alert {key}",
+        observed_at=T0,
+        received_at=T0,
+        dedup_key=key,
+        status=status,  # type: ignore[arg-type]
+        entities=Entities(**kw),  # type: ignore[arg-type]
+    )
+    return EventRow.from_event(event)
+
+
+def _correlate(runtime: Runtime, row: EventRow, at: datetime, window: int = 3600) -> str:
+    with runtime.store.unit_of_work() as session:
+        session.add(row)
+        return correlate_event(session, event=row, now=at, window_seconds=window).incident_id
+
+
+def test_same_key_within_window_is_one_incident(runtime: Runtime) -> None:
+    first = _correlate(runtime, _event(hosts=["a"]), T0)
+    second = _correlate(runtime, _event(hosts=["b"]), T0 + timedelta(minutes=5))
+    assert first == second
+    with runtime.store.unit_of_work() as session:
+        incident = session.get(IncidentRow, first)
+        assert incident is not None
+        assert (incident.event_count, incident.entities["hosts"]) == (2, ["a", "b"])
+        assert incident.aware_at == T0
+
+
+def test_same_key_after_window_opens_a_new_incident(runtime: Runtime) -> None:
+    first = _correlate(runtime, _event(), T0, window=60)
+    second = _correlate(runtime, _event(), T0 + timedelta(seconds=61), window=60)
+    assert first != second
+
+
+def test_closed_incident_is_not_reopened(runtime: Runtime) -> None:
+    first = _correlate(runtime, _event(), T0)
+    with runtime.store.unit_of_work() as session:
+        incident = session.get(IncidentRow, first)
+        assert incident is not None
+        incident.status = "closed"
+    assert _correlate(runtime, _event(), T0 + timedelta(seconds=1)) != first
+
+
+def test_higher_severity_escalates_and_is_recorded(runtime: Runtime) -> None:
+    incident_id = _correlate(runtime, _event(severity=Severity.MEDIUM), T0)
+    _correlate(runtime, _event(severity=Severity.CRITICAL), T0 + timedelta(seconds=1))
+    with runtime.store.unit_of_work() as session:
+        kinds = [e.kind for e in timeline.entries(session, incident_id)]
+        incident = session.get(IncidentRow, incident_id)
+        assert incident is not None and incident.severity == "critical"
+    assert kinds == ["incident.opened", "event.received", "event.received", "incident.escalated"]
+
+
+def test_resolved_signal_is_recorded_and_keeps_incident_open(runtime: Runtime) -> None:
+    incident_id = _correlate(runtime, _event(), T0)
+    _correlate(runtime, _event(status="resolved"), T0 + timedelta(seconds=1))
+    with runtime.store.unit_of_work() as session:
+        incident = session.get(IncidentRow, incident_id)
+        assert incident is not None and incident.status == "detected"
+        assert [e.kind for e in timeline.entries(session, incident_id)][-1] == "event.resolved"
+
+
+def test_storm_collapses_into_one_incident_with_bounded_timeline(runtime: Runtime) -> None:
+    ids = {_correlate(runtime, _event(), T0 + timedelta(milliseconds=i)) for i in range(60)}
+    assert len(ids) == 1
+    with runtime.store.unit_of_work() as session:
+        incident = session.scalars(select(IncidentRow)).one()
+        assert incident.event_count == 60
+        assert timeline.count(session, incident.id) == 1 + EVENTS_RECORDED_IN_FULL

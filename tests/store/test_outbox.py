@@ -1,0 +1,51 @@
+"""The outbox relay: nothing accepted is lost while the broker is down or a worker dies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from orchestrator.store import outbox
+from orchestrator.worker.runtime import Runtime
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _owe(runtime: Runtime, n: int) -> list[int]:
+    with runtime.store.unit_of_work() as session:
+        return [outbox.enqueue(session, topic="event.received", ref_id=f"e{i}", now=T0).id for i in range(n)]
+
+
+def test_relay_publishes_each_row_once_until_stale(runtime: Runtime) -> None:
+    ids = _owe(runtime, 3)
+    sent: list[int] = []
+    publish = lambda topic, row_id: sent.append(row_id)  # noqa: E731
+    assert outbox.relay_once(runtime.store, publish, now=T0, redeliver_after=30) == 3
+    assert outbox.relay_once(runtime.store, publish, now=T0 + timedelta(seconds=10), redeliver_after=30) == 0
+    assert outbox.relay_once(runtime.store, publish, now=T0 + timedelta(seconds=31), redeliver_after=30) == 3
+    assert sent == ids + ids
+
+
+def test_broker_down_keeps_rows_for_the_next_round(runtime: Runtime) -> None:
+    ids = _owe(runtime, 2)
+
+    def down(topic: str, row_id: int) -> None:
+        raise ConnectionError("broker down")
+
+    assert outbox.relay_once(runtime.store, down, now=T0, redeliver_after=30) == 0
+    sent: list[int] = []
+    assert outbox.relay_once(runtime.store, lambda t, r: sent.append(r), now=T0, redeliver_after=30) == 2
+    assert sent == ids
+
+
+def test_done_rows_are_never_published_again(runtime: Runtime) -> None:
+    (row_id,) = _owe(runtime, 1)
+    with runtime.store.unit_of_work() as session:
+        row = outbox.claim(session, row_id)
+        assert row is not None
+        outbox.complete(row, T0)
+    with runtime.store.unit_of_work() as session:
+        assert outbox.claim(session, row_id) is None
+        assert outbox.pending_count(session) == 0
+    sent: list[int] = []
+    outbox.relay_once(runtime.store, lambda t, r: sent.append(r), now=T0 + timedelta(days=1), redeliver_after=1)
+    assert sent == []

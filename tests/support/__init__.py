@@ -1,0 +1,1 @@
+"""Helpers the tests share: real services on loopback and real processes."""

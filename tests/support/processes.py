@@ -1,0 +1,82 @@
+"""Start real ``orchestrator`` processes for end-to-end tests, and wait on them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Proc:
+    """One ``orchestrator`` subprocess whose output goes to a log file."""
+
+    def __init__(self, args: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> None:
+        self.log = log
+        self._handle = log.open("ab")
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", *args],
+            env=env,
+            cwd=cwd,
+            stdout=self._handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (``up`` has children)."""
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._handle.close()
+
+
+def orchestrator_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
+    env["ORCH_DATA_DIR"] = str(data_dir)
+    env["ORCH_LOG_FORMAT"] = "json"
+    for key, value in settings.items():
+        env[f"ORCH_{key.upper()}"] = value
+    return env
+
+
+def wait_for(probe: Callable[[], T | None], *, timeout: float, what: str) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last_error: Any = None
+    while time.monotonic() < deadline:
+        try:
+            value = probe()
+            if value:
+                return value
+        except Exception as exc:
+            last_error = exc
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error!r})")
+
+
+def wait_healthy(base_url: str, timeout: float = 30) -> None:
+    wait_for(lambda: httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200, timeout=timeout, what="healthz")

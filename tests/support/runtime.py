@@ -1,0 +1,17 @@
+"""Known test tokens and a migrated runtime on given settings."""
+
+from __future__ import annotations
+
+from orchestrator.config import Settings
+from orchestrator.store import migrate
+from orchestrator.worker.runtime import Runtime, install
+
+INTAKE_TOKEN = "intake-token-for-tests-0001"
+API_TOKEN = "api-token-for-tests-0002"
+
+
+def make_runtime(settings: Settings) -> Runtime:
+    """Install a runtime on ``settings`` and bring its store to the current schema."""
+    runtime = install(Runtime(settings))
+    migrate.upgrade(runtime.store)
+    return runtime

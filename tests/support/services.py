@@ -1,0 +1,71 @@
+"""Real services on 127.0.0.1: skip with a reason outside CI when absent, fail in CI."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import create_engine, text
+
+POSTGRES_ADMIN_URL = os.environ.get("ORCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("ORCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+AMQP_URL = os.environ.get("ORCH_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def require(url: str, name: str) -> None:
+    """Skip (or fail under CI=true) when the service behind ``url`` does not answer."""
+    if _reachable(url):
+        return
+    message = f"{name} is not reachable at {urlsplit(url).netloc}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}; CI needs it (see .ci/run)")
+    pytest.skip(f"{message}; start it to run this test")
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
+    require(POSTGRES_ADMIN_URL, "PostgreSQL")
+    name = f"orch_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    parts = urlsplit(POSTGRES_ADMIN_URL)
+    try:
+        yield parts._replace(path=f"/{name}").geturl()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def flush_redis() -> None:
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def purge_rabbitmq(queues: tuple[str, ...]) -> None:
+    from kombu import Connection
+
+    with Connection(AMQP_URL, connect_timeout=3) as conn:
+        channel = conn.channel()
+        for queue in queues:
+            try:
+                channel.queue_purge(queue)
+            except Exception:
+                channel = conn.channel()  # the queue does not exist yet; nothing to purge

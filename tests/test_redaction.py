@@ -1,0 +1,44 @@
+"""Redaction: by key, by token shape and by registered value, anywhere in nested data."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.redaction import REDACTED, redact, redact_text, register_secret
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization: Bearer abcdefghijklmnop", "Authorization: Bearer [REDACTED]"),
+        ("GET /hook?token=s3cr3tvalue&x=1", "GET /hook?token=[REDACTED]&x=1"),
+        ("client_secret=abcdef123456 rest", "client_secret=[REDACTED] rest"),
+        ("used act.AbCdEf0123456789!4567.va from 1.2.3.4", "used [REDACTED] from 1.2.3.4"),
+        ("refresh rft.ZZZZZZZZZZZZZ!1.va", "refresh [REDACTED]"),
+        ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "jwt [REDACTED]"),
+        ("slack xoxb-1234-5678-abcdefgh", "slack [REDACTED]"),
+        ("nothing secret here: host web-1", "nothing secret here: host web-1"),
+    ],
+)
+def test_token_shapes_are_masked(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+def test_secret_keys_are_masked_at_any_depth() -> None:
+    data = {
+        "headers": {"Authorization": "Basic dXNlcjpwYXNz", "X-Api-Key": "k-123456"},
+        "items": [{"client_secret": "cs-1234567", "open_id": "user-1"}],
+        "revoked_tokens": 5,
+        "token_fingerprint": "ab12",
+    }
+    assert redact(data) == {
+        "headers": {"Authorization": REDACTED, "X-Api-Key": REDACTED},
+        "items": [{"client_secret": REDACTED, "open_id": "user-1"}],
+        "revoked_tokens": 5,
+        "token_fingerprint": "ab12",
+    }
+
+
+def test_registered_value_is_masked_inside_any_text() -> None:
+    register_secret("plant-Q9x7-secret")
+    assert redact({"cmd": "curl -u admin:plant-Q9x7-secret https://x"}) == {"cmd": f"curl -u admin:{REDACTED} https://x"}
