@@ -1,0 +1,133 @@
+"""The real processes: ``orchestrator up``, and serve/worker/scheduler stopped, started and killed."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from orchestrator.config import load_settings
+from orchestrator.events.models import EventRow
+from orchestrator.incidents.models import IncidentRow
+from orchestrator.store.db import Store
+from orchestrator.store.outbox import OutboxRow
+from tests.support.processes import Proc, free_port, orchestrator_env, wait_for, wait_healthy
+from tests.support.runtime import API_TOKEN, INTAKE_TOKEN
+
+pytestmark = pytest.mark.slow
+
+SENDER = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+OPERATOR = {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+class Machine:
+    """A data dir, an environment and the processes started on it."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = orchestrator_env(
+            tmp / "data", intake_token=INTAKE_TOKEN, api_token=API_TOKEN,
+            redeliver_after_seconds="2", relay_interval_seconds="0.2", worker_concurrency="2",
+        )
+        self.procs: list[Proc] = []
+
+    def start(self, *args: str) -> Proc:
+        if args[0] in ("up", "serve"):
+            args = (*args, "--port", str(self.port))
+        proc = Proc(list(args), env=self.env, cwd=self.tmp, log=self.tmp / f"{args[0]}.log")
+        self.procs.append(proc)
+        return proc
+
+    def store(self) -> Store:
+        return Store(load_settings(overrides={"data_dir": self.tmp / "data"}).store_url)
+
+    def post(self, n: int, prefix: str) -> None:
+        for i in range(n):
+            event = {"title": f"{prefix} {i}", "kind": "host.compromise", "severity": "high", "dedup_key": f"{prefix}-{i}"}
+            assert httpx.post(f"{self.base_url}/v1/events", json=event, headers=SENDER, timeout=10).status_code == 202
+
+    def logs(self) -> str:
+        return "".join(p.log.read_text(errors="replace") for p in self.procs if p.log.exists())
+
+
+@pytest.fixture
+def machine(tmp_path: Path) -> Iterator[Machine]:
+    m = Machine(tmp_path)
+    yield m
+    for proc in m.procs:
+        proc.stop()
+
+
+def _counts(store: Store) -> tuple[int, int, int]:
+    with store.unit_of_work() as session:
+        correlated = session.scalar(select(func.count()).select_from(EventRow).where(EventRow.incident_id.is_not(None)))
+        counted = session.scalar(select(func.coalesce(func.sum(IncidentRow.event_count), 0)))
+        owed = session.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.done_at.is_(None)))
+    return int(correlated or 0), int(counted or 0), int(owed or 0)
+
+
+def test_up_turns_a_posted_event_into_an_incident_with_timeline(machine: Machine) -> None:
+    machine.start("up")
+    wait_healthy(machine.base_url)
+    posted = time.monotonic()
+    machine.post(1, "e2e")
+
+    def timeline() -> list[str] | None:
+        listing = httpx.get(f"{machine.base_url}/v1/incidents", headers=OPERATOR).json()["incidents"]
+        if not listing:
+            return None
+        url = f"{machine.base_url}/v1/incidents/{listing[0]['id']}/timeline"
+        return [e["kind"] for e in httpx.get(url, headers=OPERATOR).json()["entries"]] or None
+
+    kinds = wait_for(timeline, timeout=20, what="incident and timeline from `orchestrator up`")
+    print(f"event accepted -> incident with timeline: {time.monotonic() - posted:.3f}s")
+    assert kinds == ["incident.opened", "event.received"]
+    assert INTAKE_TOKEN not in machine.logs() and API_TOKEN not in machine.logs()
+
+
+def test_events_accepted_with_no_worker_are_processed_when_one_starts(machine: Machine) -> None:
+    machine.start("serve")
+    wait_healthy(machine.base_url)
+    machine.post(20, "queued")
+    time.sleep(1)
+    assert _counts(machine.store()) == (0, 0, 20)
+    machine.start("worker")
+    machine.start("scheduler")
+    wait_for(lambda: _counts(machine.store()) == (20, 20, 0), timeout=60, what="20 queued events correlated once")
+
+
+def test_worker_killed_holding_work_loses_nothing_and_doubles_nothing(machine: Machine) -> None:
+    machine.start("serve")
+    machine.start("scheduler")
+    victim = machine.start("worker", "--concurrency", "1")
+    wait_healthy(machine.base_url)
+    machine.post(60, "burst")
+    wait_for(lambda: _counts(machine.store())[0] > 0, timeout=30, what="the first event correlated")
+    victim.kill()
+    before_restart = _counts(machine.store())
+    machine.start("worker")
+    wait_for(lambda: _counts(machine.store()) == (60, 60, 0), timeout=60, what="all 60 events correlated exactly once")
+    print(f"at SIGKILL: {before_restart[0]} of 60 correlated; after restart: 60, each counted once")
+
+
+def test_credentials_file_is_private_when_no_tokens_configured(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    m.env.pop("ORCH_INTAKE_TOKEN")
+    m.env.pop("ORCH_API_TOKEN")
+    proc = m.start("serve")
+    try:
+        wait_healthy(m.base_url)
+        creds = tmp_path / "data" / "credentials.json"
+        assert creds.stat().st_mode & 0o777 == 0o600
+        token = json.loads(creds.read_text())["api_token"]
+        assert httpx.get(f"{m.base_url}/v1/incidents", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert httpx.get(f"{m.base_url}/v1/incidents").status_code == 401
+    finally:
+        proc.stop()

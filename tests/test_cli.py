@@ -1,0 +1,67 @@
+"""The command line: every command teaches with --help; errors are one line, not a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import orchestrator_env
+
+COMMANDS = [
+    [], ["up"], ["serve"], ["worker"], ["scheduler"], ["event", "send"], ["incident", "list"],
+    ["incident", "show"], ["timeline"], ["db", "upgrade"], ["config", "show"],
+]
+
+
+def run(args: list[str], tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args],
+        capture_output=True, text=True, cwd=tmp, env=orchestrator_env(tmp / "data", **env), timeout=60,
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "root")
+def test_every_command_has_help(command: list[str], tmp_path: Path) -> None:
+    result = run([*command, "--help"], tmp_path)
+    assert result.returncode == 0
+    assert "Usage:" in result.stdout and len(result.stdout.splitlines()) > 4
+
+
+def test_send_then_list_show_and_timeline_from_the_store(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"title": "Leaked secret", "kind": "credential.leak", "severity": "critical"}))
+    sent = run(["event", "send", str(event)], tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert "critical credential.leak: Leaked secret" in sent.stdout
+    assert "no incidents" in run(["incident", "list"], tmp_path).stdout  # no worker ran yet
+
+
+def test_invalid_event_file_names_the_file_and_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"title": "x",\n "kind": }')
+    result = run(["event", "send", str(bad)], tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(f"Error: {bad}: body is not JSON")
+    assert "line 2" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_config_error_is_one_line(tmp_path: Path) -> None:
+    result = run(["incident", "list"], tmp_path, broker_url="kafka://nope")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "broker_url (ORCH_BROKER_URL)" in result.stderr
+
+
+def test_unknown_incident_is_one_line(tmp_path: Path) -> None:
+    result = run(["incident", "show", "inc-missing"], tmp_path)
+    assert (result.returncode, result.stderr) == (1, "error: no incident with id 'inc-missing'\n")
+
+
+def test_config_show_masks_secrets(tmp_path: Path) -> None:
+    result = run(["config", "show"], tmp_path, intake_token="planted-intake-token-99")
+    assert result.returncode == 0
+    assert "planted-intake-token-99" not in result.stdout and "intake_token: '********'" in result.stdout
