@@ -12,15 +12,28 @@ import pytest
 from tests.support.processes import orchestrator_env
 
 COMMANDS = [
-    [], ["up"], ["serve"], ["worker"], ["scheduler"], ["event", "send"], ["incident", "list"],
-    ["incident", "show"], ["timeline"], ["db", "upgrade"], ["config", "show"],
+    [],
+    ["up"],
+    ["serve"],
+    ["worker"],
+    ["scheduler"],
+    ["event", "send"],
+    ["incident", "list"],
+    ["incident", "show"],
+    ["timeline"],
+    ["db", "upgrade"],
+    ["config", "show"],
 ]
 
 
 def run(args: list[str], tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "orchestrator", *args],
-        capture_output=True, text=True, cwd=tmp, env=orchestrator_env(tmp / "data", **env), timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+        env=orchestrator_env(tmp / "data", **env),
+        timeout=60,
     )
 
 
@@ -33,7 +46,9 @@ def test_every_command_has_help(command: list[str], tmp_path: Path) -> None:
 
 def test_send_then_list_show_and_timeline_from_the_store(tmp_path: Path) -> None:
     event = tmp_path / "event.json"
-    event.write_text(json.dumps({"title": "Leaked secret", "kind": "credential.leak", "severity": "critical"}))
+    event.write_text(
+        json.dumps({"title": "Leaked secret", "kind": "credential.leak", "severity": "critical"})
+    )
     sent = run(["event", "send", str(event)], tmp_path)
     assert sent.returncode == 0, sent.stderr
     assert "critical credential.leak: Leaked secret" in sent.stdout

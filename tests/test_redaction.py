@@ -41,4 +41,6 @@ def test_secret_keys_are_masked_at_any_depth() -> None:
 
 def test_registered_value_is_masked_inside_any_text() -> None:
     register_secret("plant-Q9x7-secret")
-    assert redact({"cmd": "curl -u admin:plant-Q9x7-secret https://x"}) == {"cmd": f"curl -u admin:{REDACTED} https://x"}
+    assert redact({"cmd": "curl -u admin:plant-Q9x7-secret https://x"}) == {
+        "cmd": f"curl -u admin:{REDACTED} https://x"
+    }

@@ -227,48 +227,80 @@ def _walk(obj: Any, parts: list[str], depth: int) -> Any:
 def bound_raw(
     body: Any, *, limit: int = RAW_LIMIT_BYTES, string_limit: int = 4096, list_limit: int = 100
 ) -> dict[str, Any] | list[Any] | None:
-    """A redacted copy of ``body`` whose JSON fits in about ``limit`` bytes: long strings and
-    lists are cut with a ``TRUNCATED`` marker, NUL and lone surrogates removed (PostgreSQL
-    rejects them), deep nesting replaced by the marker. Non-containers are wrapped as
-    ``{"value": ...}``."""
+    """A redacted copy of ``body`` whose JSON fits in ``limit`` bytes: long strings, lists and
+    objects are cut with a ``TRUNCATED`` marker once a size budget is spent, NUL and lone
+    surrogates removed (PostgreSQL rejects them), deep nesting replaced by the marker.
+    Non-containers are wrapped as ``{"value": ...}``. The work is bounded by ``limit``, not by
+    the size of ``body``; redaction runs on a wider cut than the final one, so a secret
+    straddling a cut is still masked."""
     wrapped = body if isinstance(body, dict | list) else {"value": body}
+    first = _Cut(limit * 2, string_limit * 2, list_limit)
+    redacted = redact(first.walk(wrapped, 0))
+    if not first.truncated:
+        size = len(json.dumps(redacted, ensure_ascii=False, default=str).encode("utf-8"))
+        if size <= limit and isinstance(redacted, dict | list):
+            return redacted
+    budget = limit
     while True:
-        copy = _bounded(redact(wrapped), string_limit, list_limit, 0)
+        copy = _Cut(budget, string_limit, list_limit).walk(redacted, 0)
         size = len(json.dumps(copy, ensure_ascii=False, default=str).encode("utf-8"))
-        if size <= limit or string_limit <= 64:
+        if size <= limit or budget <= 256:
             break
-        string_limit //= 4
-        list_limit = max(list_limit // 4, 5)
-    if size > limit:
+        budget //= 2
+        string_limit = max(string_limit // 2, 64)
+    if size > limit or not isinstance(copy, dict | list):
         return {"truncated": TRUNCATED, "bytes": size}
-    assert isinstance(copy, dict | list)
     return copy
 
 
-def _bounded(value: Any, string_limit: int, list_limit: int, depth: int) -> Any:
-    if depth > 20:
-        return TRUNCATED
-    if isinstance(value, str):
-        text = _STRIP_RAW.sub("", value)
-        return text[:string_limit] + TRUNCATED if len(text) > string_limit else text
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for index, (key, item) in enumerate(value.items()):
-            if index >= list_limit:
-                out[TRUNCATED] = f"{len(value) - list_limit} more keys"
-                break
-            out[_STRIP_RAW.sub("", str(key))[:200]] = _bounded(item, string_limit, list_limit, depth + 1)
-        return out
-    if isinstance(value, list):
-        items = [_bounded(v, string_limit, list_limit, depth + 1) for v in value[:list_limit]]
-        if len(value) > list_limit:
-            items.append(f"{TRUNCATED} {len(value) - list_limit} more items")
-        return items
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63:
-        return str(value)
-    return value
+class _Cut:
+    """One bounded walk: every string, key and scalar spends from ``budget``; once it is spent
+    the rest of each container is replaced by one marker."""
+
+    def __init__(self, budget: int, string_limit: int, list_limit: int) -> None:
+        self.budget = budget
+        self.string_limit = string_limit
+        self.list_limit = list_limit
+        self.truncated = False
+
+    def walk(self, value: Any, depth: int) -> Any:
+        if depth > 20:
+            self.truncated = True
+            return TRUNCATED
+        if isinstance(value, str):
+            text = _STRIP_RAW.sub("", value[: self.string_limit + 1])
+            cut = text[: max(min(self.string_limit, self.budget), 0)]
+            self.budget -= len(cut) + 4
+            if len(cut) < len(text):
+                self.truncated = True
+                return cut + TRUNCATED
+            return cut
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for index, (key, item) in enumerate(value.items()):
+                if index >= self.list_limit or self.budget <= 0:
+                    self.truncated = True
+                    out[TRUNCATED] = f"{len(value) - index} more keys"
+                    break
+                name = _STRIP_RAW.sub("", str(key))[:200]
+                self.budget -= len(name) + 4
+                out[name] = self.walk(item, depth + 1)
+            return out
+        if isinstance(value, list | tuple):
+            items: list[Any] = []
+            for index, item in enumerate(value):
+                if index >= self.list_limit or self.budget <= 0:
+                    self.truncated = True
+                    items.append(f"{TRUNCATED} {len(value) - index} more items")
+                    break
+                items.append(self.walk(item, depth + 1))
+            return items
+        self.budget -= 8
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63:
+            return str(value)
+        return value
 
 
 def _number_text(value: float) -> str:

@@ -33,8 +33,12 @@ class Machine:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = orchestrator_env(
-            tmp / "data", intake_token=INTAKE_TOKEN, api_token=API_TOKEN,
-            redeliver_after_seconds="2", relay_interval_seconds="0.2", worker_concurrency="2",
+            tmp / "data",
+            intake_token=INTAKE_TOKEN,
+            api_token=API_TOKEN,
+            redeliver_after_seconds="2",
+            relay_interval_seconds="0.2",
+            worker_concurrency="2",
         )
         self.procs: list[Proc] = []
 
@@ -50,8 +54,16 @@ class Machine:
 
     def post(self, n: int, prefix: str) -> None:
         for i in range(n):
-            event = {"title": f"{prefix} {i}", "kind": "host.compromise", "severity": "high", "dedup_key": f"{prefix}-{i}"}
-            assert httpx.post(f"{self.base_url}/v1/events", json=event, headers=SENDER, timeout=10).status_code == 202
+            event = {
+                "title": f"{prefix} {i}",
+                "kind": "host.compromise",
+                "severity": "high",
+                "dedup_key": f"{prefix}-{i}",
+            }
+            assert (
+                httpx.post(f"{self.base_url}/v1/events", json=event, headers=SENDER, timeout=10).status_code
+                == 202
+            )
 
     def logs(self) -> str:
         return "".join(p.log.read_text(errors="replace") for p in self.procs if p.log.exists())
@@ -67,7 +79,9 @@ def machine(tmp_path: Path) -> Iterator[Machine]:
 
 def _counts(store: Store) -> tuple[int, int, int]:
     with store.unit_of_work() as session:
-        correlated = session.scalar(select(func.count()).select_from(EventRow).where(EventRow.incident_id.is_not(None)))
+        correlated = session.scalar(
+            select(func.count()).select_from(EventRow).where(EventRow.incident_id.is_not(None))
+        )
         counted = session.scalar(select(func.coalesce(func.sum(IncidentRow.event_count), 0)))
         owed = session.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.done_at.is_(None)))
     return int(correlated or 0), int(counted or 0), int(owed or 0)
@@ -100,7 +114,9 @@ def test_events_accepted_with_no_worker_are_processed_when_one_starts(machine: M
     assert _counts(machine.store()) == (0, 0, 20)
     machine.start("worker")
     machine.start("scheduler")
-    wait_for(lambda: _counts(machine.store()) == (20, 20, 0), timeout=60, what="20 queued events correlated once")
+    wait_for(
+        lambda: _counts(machine.store()) == (20, 20, 0), timeout=60, what="20 queued events correlated once"
+    )
 
 
 def test_worker_killed_holding_work_loses_nothing_and_doubles_nothing(machine: Machine) -> None:
@@ -113,7 +129,11 @@ def test_worker_killed_holding_work_loses_nothing_and_doubles_nothing(machine: M
     victim.kill()
     before_restart = _counts(machine.store())
     machine.start("worker")
-    wait_for(lambda: _counts(machine.store()) == (60, 60, 0), timeout=60, what="all 60 events correlated exactly once")
+    wait_for(
+        lambda: _counts(machine.store()) == (60, 60, 0),
+        timeout=60,
+        what="all 60 events correlated exactly once",
+    )
     print(f"at SIGKILL: {before_restart[0]} of 60 correlated; after restart: 60, each counted once")
 
 
@@ -127,7 +147,10 @@ def test_credentials_file_is_private_when_no_tokens_configured(tmp_path: Path) -
         creds = tmp_path / "data" / "credentials.json"
         assert creds.stat().st_mode & 0o777 == 0o600
         token = json.loads(creds.read_text())["api_token"]
-        assert httpx.get(f"{m.base_url}/v1/incidents", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert (
+            httpx.get(f"{m.base_url}/v1/incidents", headers={"Authorization": f"Bearer {token}"}).status_code
+            == 200
+        )
         assert httpx.get(f"{m.base_url}/v1/incidents").status_code == 401
     finally:
         proc.stop()

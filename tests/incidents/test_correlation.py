@@ -16,7 +16,9 @@ from orchestrator.worker.runtime import Runtime
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def _event(key: str = "k1", severity: Severity = Severity.HIGH, status: str = "firing", **kw: object) -> EventRow:
+def _event(
+    key: str = "k1", severity: Severity = Severity.HIGH, status: str = "firing", **kw: object
+) -> EventRow:
     event = CompromiseEvent(
         source="generic",
         kind="host.compromise",

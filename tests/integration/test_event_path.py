@@ -52,7 +52,9 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Runti
         runtime = make_runtime(load_settings(overrides=overrides))
         stack.callback(runtime.close)
         stack.enter_context(
-            start_worker(runtime.celery, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING")
+            start_worker(
+                runtime.celery, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING"
+            )
         )
         base_url = stack.enter_context(serve_app(create_app(runtime)))
         yield runtime, base_url
@@ -63,8 +65,13 @@ def test_posted_event_becomes_an_incident_with_a_timeline(live: tuple[Runtime, s
     started = time.monotonic()
     answer = httpx.post(
         f"{base_url}/v1/events",
-        json={"title": "Attacker on web-1", "kind": "host.compromise", "severity": "critical",
-              "dedup_key": "web-1-compromise", "entities": {"hosts": ["web-1"]}},
+        json={
+            "title": "Attacker on web-1",
+            "kind": "host.compromise",
+            "severity": "critical",
+            "dedup_key": "web-1-compromise",
+            "entities": {"hosts": ["web-1"]},
+        },
         headers={"Authorization": f"Bearer {INTAKE_TOKEN}"},
     )
     assert answer.status_code == 202
@@ -75,7 +82,8 @@ def test_posted_event_becomes_an_incident_with_a_timeline(live: tuple[Runtime, s
             return None
         incident_id = body["incidents"][0]["id"]
         entries = httpx.get(
-            f"{base_url}/v1/incidents/{incident_id}/timeline", headers={"Authorization": f"Bearer {API_TOKEN}"}
+            f"{base_url}/v1/incidents/{incident_id}/timeline",
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
         ).json()["entries"]
         return {"incident": body["incidents"][0], "kinds": [e["kind"] for e in entries]} if entries else None
 
@@ -84,7 +92,11 @@ def test_posted_event_becomes_an_incident_with_a_timeline(live: tuple[Runtime, s
     assert found["kinds"] == ["incident.opened", "event.received"]
     incident = found["incident"]
     assert isinstance(incident, dict)
-    assert (incident["severity"], incident["dedup_key"], incident["event_count"]) == ("critical", "web-1-compromise", 1)
+    assert (incident["severity"], incident["dedup_key"], incident["event_count"]) == (
+        "critical",
+        "web-1-compromise",
+        1,
+    )
     assert elapsed < 15
     with runtime.store.unit_of_work() as session:
         assert timeline.verify_chain(session, str(incident["id"])) is None
@@ -94,8 +106,12 @@ def test_duplicate_sends_collapse_into_one_incident(live: tuple[Runtime, str]) -
     runtime, base_url = live
     event = {"title": "Token anomaly", "kind": "token.anomaly", "severity": "high", "dedup_key": "anomaly-7"}
     for _ in range(5):
-        assert httpx.post(f"{base_url}/v1/events", json=event,
-                          headers={"Authorization": f"Bearer {INTAKE_TOKEN}"}).status_code == 202
+        assert (
+            httpx.post(
+                f"{base_url}/v1/events", json=event, headers={"Authorization": f"Bearer {INTAKE_TOKEN}"}
+            ).status_code
+            == 202
+        )
 
     def five_counted() -> bool:
         with runtime.store.unit_of_work() as session:

@@ -47,5 +47,7 @@ def test_done_rows_are_never_published_again(runtime: Runtime) -> None:
         assert outbox.claim(session, row_id) is None
         assert outbox.pending_count(session) == 0
     sent: list[int] = []
-    outbox.relay_once(runtime.store, lambda t, r: sent.append(r), now=T0 + timedelta(days=1), redeliver_after=1)
+    outbox.relay_once(
+        runtime.store, lambda t, r: sent.append(r), now=T0 + timedelta(days=1), redeliver_after=1
+    )
     assert sent == []

@@ -79,4 +79,8 @@ def wait_for(probe: Callable[[], T | None], *, timeout: float, what: str) -> T:
 
 
 def wait_healthy(base_url: str, timeout: float = 30) -> None:
-    wait_for(lambda: httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200, timeout=timeout, what="healthz")
+    wait_for(
+        lambda: httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200,
+        timeout=timeout,
+        what="healthz",
+    )

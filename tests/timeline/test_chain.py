@@ -32,7 +32,10 @@ def test_edit_in_database_is_detected_naming_the_entry(runtime: Runtime) -> None
 def test_secrets_never_enter_the_timeline(runtime: Runtime) -> None:
     with runtime.store.unit_of_work() as session:
         row = append_entry(
-            session, chain="inc-z", actor="system", kind="note",
+            session,
+            chain="inc-z",
+            actor="system",
+            kind="note",
             message="token act.SECRETSECRET1234!1.va used",
             data={"access_token": "act.SECRETSECRET1234!1.va", "count": 1},
         )

@@ -216,10 +216,12 @@ def new_event(
     entities: Mapping[str, list[str]] | None = None,
     labels: Mapping[str, str] | None = None,
     source_ref: str | None = None,
+    raw_is_bounded: bool = False,
 ) -> CompromiseEvent:
     """Assemble one event with the rules every source shares: a clean non-empty title, the
     context's kind and receipt time as defaults, entities deduplicated, labels capped, the
-    link back stripped of secrets, the raw body bounded and redacted."""
+    link back stripped of secrets, the raw body bounded and redacted (``raw_is_bounded`` when
+    the caller already passed it through ``normalise.bound_raw``)."""
     clean_title = normalise.clean_text(title or "") or f"{ctx.source} alert"
     clean_kind = normalise.clean_text(kind or "", limit=100) or ctx.default_kind
     lists = {
@@ -244,7 +246,7 @@ def new_event(
         entities=Entities(**lists),
         labels=clean_labels,
         source_ref=_clean_ref(source_ref),
-        raw=normalise.bound_raw(raw),
+        raw=raw if raw_is_bounded else normalise.bound_raw(raw),
     )
 
 

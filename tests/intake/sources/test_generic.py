@@ -47,7 +47,7 @@ def test_full_body_normalises_to_one_whole_event() -> None:
         "labels": {"team": "payments", "count": "3"},
         "source_ref": "https://siem.example/alerts/1?token=[REDACTED]",
     }
-    assert event.raw is not None and event.raw["extra"] == {"ignored": True}
+    assert isinstance(event.raw, dict) and event.raw["extra"] == {"ignored": True}
 
 
 def test_minimal_body_takes_defaults_and_a_stable_dedup_key() -> None:
