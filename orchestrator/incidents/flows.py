@@ -20,6 +20,7 @@ from orchestrator.incidents.models import CorrelationKey, IncidentRow
 from orchestrator.logging import bind_ids, get_logger
 from orchestrator.store import outbox
 from orchestrator.store.db import Store
+from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 
 __all__ = ["EVENTS_RECORDED_IN_FULL", "Correlation", "correlate_event", "process_received_event"]
@@ -64,7 +65,7 @@ def correlate_event(session: Session, *, event: EventRow, now: datetime, window_
             session,
             chain=incident.id,
             actor=actor,
-            kind="incident.opened",
+            kind=kinds.INCIDENT_OPENED,
             message=f"Incident opened: {event.title}",
             data={
                 "severity": event.severity,
@@ -79,7 +80,7 @@ def correlate_event(session: Session, *, event: EventRow, now: datetime, window_
             session,
             chain=incident.id,
             actor=actor,
-            kind="event.resolved",
+            kind=kinds.EVENT_RESOLVED,
             message=f"Source reports resolved: {event.title} (recorded; the incident stays open)",
             data=_event_data(event),
             at=now,
@@ -89,7 +90,7 @@ def correlate_event(session: Session, *, event: EventRow, now: datetime, window_
             session,
             chain=incident.id,
             actor=actor,
-            kind="event.received",
+            kind=kinds.EVENT_RECEIVED,
             message=f"Event received from {event.source}: {event.title}",
             data=_event_data(event),
             at=now,
@@ -99,7 +100,7 @@ def correlate_event(session: Session, *, event: EventRow, now: datetime, window_
             session,
             chain=incident.id,
             actor=actor,
-            kind="incident.escalated",
+            kind=kinds.INCIDENT_ESCALATED,
             message=f"Severity raised from {previous_severity} to {incident.severity}",
             data={"from": previous_severity, "to": incident.severity, "event_id": event.id},
             at=now,

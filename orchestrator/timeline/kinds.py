@@ -1,0 +1,73 @@
+"""The timeline's entry kinds: one name per fact, shared by writers, exports and reports.
+
+Each constant's comment lists the ``data`` keys writers put in the entry, so exports,
+the postmortem and the compliance report can read them without guessing.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "APPROVAL_DECIDED",
+    "APPROVAL_REQUESTED",
+    "EVENT_RECEIVED",
+    "EVENT_RESOLVED",
+    "INCIDENT_CLOSED",
+    "INCIDENT_ESCALATED",
+    "INCIDENT_OPENED",
+    "INCIDENT_RESOLVED",
+    "MANUAL_COMPLETED",
+    "NOTE",
+    "PURGE_FINISHED",
+    "REPORT_DELIVERED",
+    "REPORT_FAILED",
+    "REVOCATION_ALARM",
+    "REVOCATION_FINISHED",
+    "REVOCATION_PROGRESS",
+    "REVOCATION_STARTED",
+    "RUN_FINISHED",
+    "RUN_STARTED",
+    "STEP_FAILED",
+    "STEP_RETRY",
+    "STEP_SKIPPED",
+    "STEP_STARTED",
+    "STEP_SUCCEEDED",
+    "SWITCH_ENGAGED",
+    "SWITCH_RELEASED",
+]
+
+INCIDENT_OPENED: Final = "incident.opened"  # severity, kind, dedup_key, aware_at
+EVENT_RECEIVED: Final = (
+    "event.received"  # event_id, source, kind, severity, observed_at, received_at, entities
+)
+EVENT_RESOLVED: Final = "event.resolved"  # same as event.received
+INCIDENT_ESCALATED: Final = "incident.escalated"  # from, to, event_id
+INCIDENT_RESOLVED: Final = "incident.resolved"  # summary
+INCIDENT_CLOSED: Final = "incident.closed"  # summary
+
+RUN_STARTED: Final = "run.started"  # run_id, playbook, playbook_hash, dry_run, inputs
+RUN_FINISHED: Final = "run.finished"  # run_id, playbook, status, duration_ms
+STEP_STARTED: Final = "step.started"  # run_id, step, action, attempt
+STEP_SUCCEEDED: Final = "step.succeeded"  # run_id, step, action, attempt, duration_ms, output
+STEP_FAILED: Final = "step.failed"  # run_id, step, action, attempt, duration_ms, error, retryable
+STEP_RETRY: Final = "step.retry"  # run_id, step, attempt, at
+STEP_SKIPPED: Final = "step.skipped"  # run_id, step
+APPROVAL_REQUESTED: Final = "approval.requested"  # run_id, step, approvers, timeout_s
+APPROVAL_DECIDED: Final = "approval.decided"  # run_id, step, decision, by, waited_ms
+NOTE: Final = "note"  # free data
+MANUAL_COMPLETED: Final = "manual.completed"  # run_id, step, by, input
+
+SWITCH_ENGAGED: Final = "switch.engaged"  # by, reason
+SWITCH_RELEASED: Final = "switch.released"  # by, reason, approved_by
+REVOCATION_STARTED: Final = "revocation.started"  # revocation_id, scope, total (or null), rate_per_s
+REVOCATION_PROGRESS: Final = (
+    "revocation.progress"  # revocation_id, done, total, revoked, already_dead, failed, eta_s
+)
+REVOCATION_FINISHED: Final = (
+    "revocation.finished"  # revocation_id, revoked, already_dead, failed, failures{reason:n}, duration_ms
+)
+REVOCATION_ALARM: Final = "revocation.alarm"  # revocation_id, reason (e.g. invalid_client, grant_lost), count
+PURGE_FINISHED: Final = "purge.finished"  # tokens_deleted, records_deleted{table:n}
+REPORT_DELIVERED: Final = "report.delivered"  # channel, to, message_id, sent_at
+REPORT_FAILED: Final = "report.failed"  # channel, error, attempt
