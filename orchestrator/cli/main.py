@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from orchestrator.cli import config_cmd, db, events, incidents, processes
+from orchestrator.cli import config_cmd, db, events, incidents, processes, simulate
 from orchestrator.cli.common import State
 from orchestrator.errors import OrchestratorError
 
@@ -50,6 +50,7 @@ for group in (
     incidents.timeline,
     db.db,
     config_cmd.config,
+    simulate.simulate,
 ):
     cli.add_command(group)
 

@@ -73,13 +73,13 @@ class StepRunRow(Base):
 
     def state(self) -> StepState:
         return StepState(
-            status=self.status,  # type: ignore[arg-type]
+            status=self.status,
             attempt=self.attempt,
             started_at=self.started_at,
             finished_at=self.finished_at,
             next_attempt_at=self.next_attempt_at,
             approval_requested_at=self.approval_requested_at,
-            approval=self.approval,  # type: ignore[arg-type]
+            approval=self.approval,
             retryable=self.retryable,
         )
 
