@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.errors import MalformedInput, NotFound, ValidationFailed
+from orchestrator.errors import ConfigError, MalformedInput, NotFound, ValidationFailed
 from orchestrator.events.schemas import Severity
 from orchestrator.intake.sources import FieldMapping, parse_body, source_names
 
@@ -197,3 +197,20 @@ def test_mapping_still_requires_a_title_and_names_the_mapped_path() -> None:
     with pytest.raises(ValidationFailed) as caught:
         parse("generic", {"alert": {}}, mapping=MAPPING)
     assert caught.value.field == "alert.name"
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"titel": "a"}, "mapping.titel"),
+        ({"title": 5}, "mapping.title"),
+        ({"severity_map": {"sev1": "urgent"}}, "mapping.severity_map.sev1"),
+        ({"entities": {"hostz": ["a"]}}, "mapping.entities.hostz"),
+        ({"entities": {"hosts": [1]}}, "mapping.entities.hosts"),
+        ({"labels": ["x"]}, "mapping.labels"),
+    ],
+)
+def test_a_bad_mapping_config_names_the_key(config: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        FieldMapping.from_config(config)
+    assert str(caught.value).startswith(key)
