@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from orchestrator import clock
 from orchestrator.logging import get_logger
+from orchestrator.playbooks import flows as playbook_flows
 from orchestrator.store import outbox
 from orchestrator.worker.app import publisher
 from orchestrator.worker.runtime import Runtime
@@ -34,7 +35,10 @@ def jobs_for(runtime: Runtime) -> list[Job]:
             redeliver_after=runtime.settings.redeliver_after_seconds,
         )
 
-    return [relay]
+    def wake_runs() -> int:
+        return playbook_flows.wake_due_runs(runtime.transaction)
+
+    return [relay, wake_runs]
 
 
 def run_scheduler(runtime: Runtime, stop: threading.Event) -> None:

@@ -44,6 +44,7 @@ class ActionContext:
     timeline: TimelineWriter
     settings: object | None = None
     cancelled: Callable[[], bool] = _never_cancelled
+    runtime: object | None = None  # the worker's Runtime (store, settings) for actions that need it
 
 
 class ActionParams(BaseModel):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from orchestrator.cli import config_cmd, db, events, incidents, processes, simulate
+from orchestrator.cli import config_cmd, db, events, incidents, playbooks, processes, simulate
 from orchestrator.cli.common import State
 from orchestrator.errors import OrchestratorError
 
@@ -51,6 +51,8 @@ for group in (
     db.db,
     config_cmd.config,
     simulate.simulate,
+    playbooks.playbook,
+    playbooks.run,
 ):
     cli.add_command(group)
 

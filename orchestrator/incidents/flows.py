@@ -7,6 +7,7 @@ incident's ``event_count`` keeps the true total.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,8 +19,10 @@ from orchestrator.events.models import EventRow
 from orchestrator.incidents import service as incidents
 from orchestrator.incidents.models import CorrelationKey, IncidentRow
 from orchestrator.logging import bind_ids, get_logger
+from orchestrator.playbooks import flows as playbook_flows
+from orchestrator.playbooks.flows import Transaction
+from orchestrator.playbooks.schemas import Playbook
 from orchestrator.store import outbox
-from orchestrator.store.db import Store
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 
@@ -121,15 +124,18 @@ def _event_data(event: EventRow) -> dict[str, object]:
     }
 
 
-def process_received_event(store: Store, *, outbox_id: int, window_seconds: int) -> Correlation | None:
-    """Worker entry: claim the event's outbox row, correlate, record, mark done in one commit.
+def process_received_event(
+    transaction: Transaction, *, outbox_id: int, window_seconds: int, playbooks: Mapping[str, Playbook]
+) -> Correlation | None:
+    """Worker entry: claim the event's outbox row, correlate, record, start matching playbooks
+    when the incident opened or escalated, and mark the row done, all in one commit.
 
     Returns None for a redelivery of work already done. Two workers opening an incident
     for the same new dedup key race on its correlation key; the loser retries and attaches.
     """
     for attempt in range(3):
         try:
-            with store.unit_of_work() as session:
+            with transaction() as session:
                 row = outbox.claim(session, outbox_id)
                 if row is None:
                     return None
@@ -140,6 +146,11 @@ def process_received_event(store: Store, *, outbox_id: int, window_seconds: int)
                     return None
                 bind_ids(event_id=event.id)
                 result = correlate_event(session, event=event, now=now, window_seconds=window_seconds)
+                if (result.opened or result.escalated) and event.status == "firing":
+                    incident = incidents.get_incident(session, incident_id=result.incident_id)
+                    playbook_flows.start_matching_runs(
+                        session, incident=incident, event=event, playbooks=playbooks, now=now
+                    )
                 outbox.complete(row, now)
             bind_ids(incident_id=result.incident_id)
             log.info("event correlated", opened=result.opened, escalated=result.escalated)

@@ -25,6 +25,7 @@ class RunRow(Base):
     playbook_hash: Mapped[str] = mapped_column(String(80))
     playbook: Mapped[dict[str, Any]] = mapped_column(JSON)
     incident_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("incidents.id"), nullable=True)
+    event_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     once_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="running")
@@ -68,6 +69,7 @@ class StepRunRow(Base):
     retryable: Mapped[bool] = mapped_column(Boolean, default=True)
     output: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (UniqueConstraint("run_id", "step_id", name="uq_step_runs_run_step"),)
 

@@ -30,6 +30,9 @@ __all__ = [
     "relay_once",
 ]
 
+NEW_ROWS = "outbox_new_rows"
+"""Key in ``Session.info`` listing (topic, id) of rows enqueued in the transaction."""
+
 Publisher = Callable[[str, int], None]
 """Publishes one outbox row (topic, row id) to the broker; raises when it cannot."""
 
@@ -59,6 +62,7 @@ def enqueue(
     row = OutboxRow(topic=topic, ref_id=ref_id, payload=payload or {}, created_at=now, attempts=0)
     session.add(row)
     session.flush()
+    session.info.setdefault(NEW_ROWS, []).append((topic, row.id))
     return row
 
 

@@ -24,13 +24,14 @@ __all__ = ["broker_ping", "make_celery", "publisher"]
 
 def _embedded_folders(settings: Settings) -> dict[str, Any]:
     base = (settings.data_dir / "broker").resolve()
-    queue_dir, processed = base / "queue", base / "processed"
-    queue_dir.mkdir(parents=True, exist_ok=True)
-    processed.mkdir(parents=True, exist_ok=True)
+    queue_dir, processed, control = base / "queue", base / "processed", base / "control"
+    for folder in (queue_dir, processed, control):
+        folder.mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(queue_dir),
         "data_folder_out": str(queue_dir),
         "processed_folder": str(processed),
+        "control_folder": str(control),
         "store_processed": False,
         "polling_interval": 0.05,
     }

@@ -1,26 +1,54 @@
-"""Thin Celery tasks: an id in, one flow call; no SQL or HTTP here."""
+"""Thin Celery tasks: an outbox id in, one flow call; no SQL or HTTP here."""
 
 from __future__ import annotations
 
+import structlog
 from celery import Celery
 
 from orchestrator.incidents import flows as incident_flows
 from orchestrator.logging import bind_ids
+from orchestrator.playbooks import execute as step_execution
+from orchestrator.playbooks import flows as playbook_flows
 from orchestrator.worker import runtime
 from orchestrator.worker.routing import ROUTES
 
 __all__ = ["register"]
 
 
-def correlate_event(outbox_id: int) -> None:
-    """Correlate one received event into its incident (a redelivery is a no-op)."""
-    rt = runtime.current()
+def _fresh_context(outbox_id: int) -> None:
+    structlog.contextvars.clear_contextvars()
     bind_ids(outbox_id=str(outbox_id))
+
+
+def correlate_event(outbox_id: int) -> None:
+    """Correlate one received event into its incident and start matching playbooks."""
+    _fresh_context(outbox_id)
+    rt = runtime.current()
     incident_flows.process_received_event(
-        rt.store, outbox_id=outbox_id, window_seconds=rt.settings.correlation_window_seconds
+        rt.transaction,
+        outbox_id=outbox_id,
+        window_seconds=rt.settings.correlation_window_seconds,
+        playbooks=rt.playbooks,
     )
 
 
+def advance_run(outbox_id: int) -> None:
+    """Apply the engine to one run (start due steps, retries, timeouts, approvals)."""
+    _fresh_context(outbox_id)
+    playbook_flows.process_advance(runtime.current().transaction, outbox_id=outbox_id)
+
+
+def execute_step(outbox_id: int) -> None:
+    """Run one step's action and record its outcome."""
+    _fresh_context(outbox_id)
+    step_execution.execute_step(runtime.current(), outbox_id=outbox_id)
+
+
 def register(app: Celery) -> None:
-    """Bind every task to ``app`` under its stable name."""
-    app.task(name=ROUTES["event.received"].task, acks_late=True, ignore_result=True)(correlate_event)
+    """Bind every task to ``app`` under its stable name (one task may serve several queues)."""
+    for function, topic in (
+        (correlate_event, "event.received"),
+        (advance_run, "run.advance"),
+        (execute_step, "step.execute"),
+    ):
+        app.task(name=ROUTES[topic].task, acks_late=True, ignore_result=True)(function)

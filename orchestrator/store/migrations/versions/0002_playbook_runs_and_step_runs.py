@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 16:43:17.813219
+Create Date: 2026-11-26 16:45:47.053908
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("playbook_hash", sa.String(length=80), nullable=False),
         sa.Column("playbook", sa.JSON(), nullable=False),
         sa.Column("incident_id", sa.String(length=32), nullable=True),
+        sa.Column("event_id", sa.String(length=32), nullable=True),
         sa.Column("once_key", sa.String(length=200), nullable=True),
         sa.Column("inputs", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -58,6 +59,7 @@ def upgrade() -> None:
         sa.Column("retryable", sa.Boolean(), nullable=False),
         sa.Column("output", sa.JSON(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("lease_until", orchestrator.store.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["run_id"],
             ["playbook_runs.id"],

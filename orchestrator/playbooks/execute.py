@@ -1,0 +1,222 @@
+"""Run one step's action on a worker, crash-safely.
+
+The step row carries a lease: the worker that takes the step holds it and renews it
+while the action runs. A second delivery of the same step (the relay re-sends work
+that is not done) finds the lease held and leaves; if the worker died, the lease runs
+out and the next delivery redoes the step. The result is recorded, and the run
+advanced, only if the step is still the same running attempt, so a result that arrives
+after a timeout or a cancel changes nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from orchestrator import clock, redaction
+from orchestrator.actions.base import ActionContext, execute
+from orchestrator.errors import ActionError, NotFound
+from orchestrator.logging import bind_ids, get_logger
+from orchestrator.playbooks import service
+from orchestrator.playbooks.advance import template_context
+from orchestrator.playbooks.flows import ADVANCE, Transaction
+from orchestrator.playbooks.models import RunRow, StepRunRow
+from orchestrator.playbooks.schemas import Step
+from orchestrator.playbooks.templates import render_params
+from orchestrator.store import outbox
+from orchestrator.timeline import kinds
+from orchestrator.timeline import service as timeline
+from orchestrator.timeline.writer import StoreTimeline
+from orchestrator.worker.runtime import Runtime
+
+__all__ = ["execute_step"]
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    step_row_id: int
+    attempt: int
+    run_id: str
+    chain: str
+    playbook_name: str
+    dry_run: bool
+    incident_id: str | None
+    step: Step
+    context: dict[str, Any]
+    deadline: float | None
+
+
+def _claim(transaction: Transaction, outbox_id: int, lease: float) -> _Claim | None:
+    now = clock.utcnow()
+    with transaction() as session:
+        row = outbox.claim(session, outbox_id)
+        if row is None:
+            return None
+        step_row = session.get(StepRunRow, int(row.ref_id), with_for_update=True)
+        attempt = int(row.payload.get("attempt", 0))
+        if step_row is None or step_row.status != "running" or step_row.attempt != attempt:
+            outbox.complete(row, now)  # superseded: timed out, cancelled or rerun meanwhile
+            return None
+        if step_row.lease_until is not None and step_row.lease_until > now:
+            return None  # another worker holds it; the relay asks again later
+        step_row.lease_until = now + timedelta(seconds=lease)
+        run = service.get_run(session, run_id=step_row.run_id)
+        step = service.snapshot(run).step(step_row.step_id)
+        rows = service.step_rows(session, run_id=run.id)
+        remaining = None
+        if step.timeout is not None and step_row.started_at is not None:
+            remaining = step.timeout - (now - step_row.started_at).total_seconds()
+        return _Claim(
+            step_row_id=step_row.id,
+            attempt=attempt,
+            run_id=run.id,
+            chain=service.run_chain(run),
+            playbook_name=run.playbook_name,
+            dry_run=run.dry_run,
+            incident_id=run.incident_id,
+            step=step,
+            context=template_context(session, run, rows),
+            deadline=None if remaining is None else time.monotonic() + remaining,
+        )
+
+
+class _Lease:
+    """Renews the step's lease every third of its length until stopped."""
+
+    def __init__(self, runtime: Runtime, claim: _Claim, seconds: float) -> None:
+        self._runtime, self._claim, self._seconds = runtime, claim, seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, daemon=True, name=f"lease-{claim.step_row_id}")
+
+    def __enter__(self) -> _Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self._seconds / 3):
+            try:
+                with self._runtime.store.unit_of_work() as session:
+                    session.execute(
+                        update(StepRunRow)
+                        .where(
+                            StepRunRow.id == self._claim.step_row_id,
+                            StepRunRow.attempt == self._claim.attempt,
+                            StepRunRow.status == "running",
+                        )
+                        .values(lease_until=clock.utcnow() + timedelta(seconds=self._seconds))
+                    )
+            except Exception as exc:  # the next renewal tries again; expiry only means a redo
+                log.warning("lease renewal failed", error=str(exc))
+
+
+def _cancel_check(runtime: Runtime, claim: _Claim) -> Callable[[], bool]:
+    """True once the step's timeout passed or its run stopped (the store is read at most once a second)."""
+    last = {"at": 0.0, "stopped": False}
+
+    def cancelled() -> bool:
+        if claim.deadline is not None and time.monotonic() > claim.deadline:
+            return True
+        if time.monotonic() - last["at"] >= 1.0:
+            last["at"] = time.monotonic()
+            with runtime.store.unit_of_work() as session:
+                last["stopped"] = (
+                    session.scalar(select(RunRow.status).where(RunRow.id == claim.run_id)) != "running"
+                )
+        return bool(last["stopped"])
+
+    return cancelled
+
+
+def _run_action(runtime: Runtime, claim: _Claim) -> tuple[dict[str, Any] | None, str | None, bool]:
+    cancelled = _cancel_check(runtime, claim)
+
+    try:
+        params = render_params(claim.step.with_, claim.context, step_id=claim.step.id)
+        action = runtime.registry.get(claim.step.action)
+        ctx = ActionContext(
+            run_id=claim.run_id,
+            step_id=claim.step.id,
+            incident_id=claim.incident_id,
+            idempotency_key=f"{claim.run_id}:{claim.step.id}",
+            dry_run=claim.dry_run,
+            actor=f"playbook:{claim.playbook_name}",
+            timeline=StoreTimeline(runtime.store, claim.chain),
+            settings=runtime.settings,
+            cancelled=cancelled,
+            runtime=runtime,
+        )
+        return execute(action, ctx, params), None, True
+    except ActionError as exc:
+        return None, redaction.redact_text(str(exc)), exc.retryable
+    except NotFound as exc:
+        return None, str(exc), False
+    except Exception as exc:  # an action bug: record it, let the retry policy decide
+        log.exception("action raised", action=claim.step.action)
+        return None, redaction.redact_text(f"{type(exc).__name__}: {exc}"), True
+
+
+def execute_step(runtime: Runtime, *, outbox_id: int) -> None:
+    """Worker entry for ``step.execute*``: claim, run the action, record the outcome."""
+    lease = runtime.settings.redeliver_after_seconds
+    claim = _claim(runtime.transaction, outbox_id, lease)
+    if claim is None:
+        return
+    bind_ids(run_id=claim.run_id, incident_id=claim.incident_id, step=claim.step.id)
+    started = time.monotonic()
+    with _Lease(runtime, claim, lease):
+        output, error, retryable = _run_action(runtime, claim)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    now = clock.utcnow()
+    with runtime.transaction() as session:
+        row = outbox.claim(session, outbox_id)
+        step_row = session.get(StepRunRow, claim.step_row_id, with_for_update=True)
+        if (
+            row is None
+            or step_row is None
+            or step_row.status != "running"
+            or step_row.attempt != claim.attempt
+        ):
+            if row is not None:
+                outbox.complete(row, now)
+            log.info("late step result dropped", step=claim.step.id)
+            return
+        step_row.finished_at, step_row.lease_until = now, None
+        data = {
+            "run_id": claim.run_id,
+            "step": claim.step.id,
+            "action": claim.step.action,
+            "attempt": claim.attempt,
+            "duration_ms": duration_ms,
+        }
+        if error is None:
+            step_row.status, step_row.output = "succeeded", output
+            kind, message = kinds.STEP_SUCCEEDED, f"Step {claim.step.id} succeeded in {duration_ms} ms"
+            data["output"] = output
+        else:
+            step_row.status, step_row.error, step_row.retryable = "failed", error, retryable
+            kind, message = kinds.STEP_FAILED, f"Step {claim.step.id} failed: {error}"
+            data.update(error=error, retryable=retryable)
+        timeline.append_entry(
+            session,
+            chain=claim.chain,
+            actor=f"playbook:{claim.playbook_name}",
+            kind=kind,
+            message=message,
+            data=data,
+            at=now,
+        )
+        outbox.complete(row, now)
+        outbox.enqueue(session, topic=ADVANCE, ref_id=claim.run_id, now=now)
+    log.info("step finished", status="succeeded" if error is None else "failed", duration_ms=duration_ms)

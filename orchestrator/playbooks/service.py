@@ -1,0 +1,94 @@
+"""Store functions for runs and step runs (keyword-only; the caller owns the transaction)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from orchestrator.errors import NotFound
+from orchestrator.playbooks.engine import StepState
+from orchestrator.playbooks.models import RunRow, StepRunRow
+from orchestrator.playbooks.schemas import Playbook
+
+__all__ = [
+    "get_run",
+    "get_step",
+    "list_runs",
+    "new_run_id",
+    "run_chain",
+    "snapshot",
+    "states",
+    "step_outputs",
+    "step_rows",
+]
+
+
+def new_run_id() -> str:
+    return "run-" + uuid.uuid4().hex[:12]
+
+
+def run_chain(run: RunRow) -> str:
+    """The timeline a run writes to: its incident's, or its own for a run with no incident."""
+    return run.incident_id or run.id
+
+
+def snapshot(run: RunRow) -> Playbook:
+    """The playbook exactly as it was when the run started (editing the YAML changes nothing)."""
+    return Playbook.model_validate(run.playbook)
+
+
+def get_run(session: Session, *, run_id: str, for_update: bool = False) -> RunRow:
+    """The run by id or unique prefix; NotFound names it."""
+    run = session.get(RunRow, run_id, with_for_update=for_update)
+    if run is None and len(run_id) >= 5:
+        matches = list(session.scalars(select(RunRow.id).where(RunRow.id.startswith(run_id)).limit(2)))
+        if len(matches) == 1:
+            run = session.get(RunRow, matches[0], with_for_update=for_update)
+    if run is None:
+        raise NotFound(f"no run with id '{run_id}'")
+    return run
+
+
+def list_runs(
+    session: Session, *, incident_id: str | None = None, status: str | None = None, limit: int = 50
+) -> Sequence[RunRow]:
+    """Newest first."""
+    query = select(RunRow).order_by(RunRow.created_at.desc()).limit(limit)
+    if incident_id:
+        query = query.where(RunRow.incident_id == incident_id)
+    if status:
+        query = query.where(RunRow.status == status)
+    return list(session.scalars(query))
+
+
+def step_rows(session: Session, *, run_id: str) -> dict[str, StepRunRow]:
+    """Every stored step of a run by step id."""
+    rows = session.scalars(select(StepRunRow).where(StepRunRow.run_id == run_id).order_by(StepRunRow.id))
+    return {row.step_id: row for row in rows}
+
+
+def get_step(session: Session, *, run_id: str, step_id: str, for_update: bool = False) -> StepRunRow:
+    """One step of a run; NotFound names the run and step."""
+    query = select(StepRunRow).where(StepRunRow.run_id == run_id, StepRunRow.step_id == step_id)
+    if for_update:
+        query = query.with_for_update()
+    row = session.scalars(query).first()
+    if row is None:
+        raise NotFound(f"run '{run_id}' has no step '{step_id}'")
+    return row
+
+
+def states(rows: dict[str, StepRunRow]) -> dict[str, StepState]:
+    return {step_id: row.state() for step_id, row in rows.items()}
+
+
+def step_outputs(rows: dict[str, StepRunRow]) -> dict[str, dict[str, Any]]:
+    """What templates see as ``steps.<id>``: status, output and error of every step so far."""
+    return {
+        step_id: {"status": row.status, "output": row.output or {}, "error": row.error}
+        for step_id, row in rows.items()
+    }

@@ -1,0 +1,99 @@
+"""A worker SIGKILLed in the middle of a step: after a restart the run completes and every
+step's effect happened exactly once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config import load_settings
+from orchestrator.playbooks import flows, service
+from orchestrator.timeline import service as timeline
+from orchestrator.worker.runtime import Runtime
+from tests.support.processes import Proc, orchestrator_env, wait_for
+from tests.support.receiver import receiver
+from tests.support.runtime import API_TOKEN, INTAKE_TOKEN
+
+pytestmark = pytest.mark.slow
+
+BOOK = """
+name: crashable
+trigger: {manual: {inputs: {url: {type: string, required: true}}}}
+steps:
+  - {id: mark, action: note, with: {message: "started"}}
+  - {id: before, action: http.post, with: {url: "{{ inputs.url }}/before", json: {}}}
+  - {id: nap, action: wait, with: {seconds: 4}}
+  - {id: after, action: http.post, with: {url: "{{ inputs.url }}/after", json: {}}}
+"""
+
+
+def test_run_survives_a_worker_killed_mid_step(tmp_path: Path) -> None:
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "crashable.yaml").write_text(BOOK)
+    settings = {
+        "intake_token": INTAKE_TOKEN,
+        "api_token": API_TOKEN,
+        "redeliver_after_seconds": "2",
+        "relay_interval_seconds": "0.2",
+        "playbook_dirs": json.dumps([str(books)]),
+    }
+    env = orchestrator_env(tmp_path / "data", **settings)
+    procs: list[Proc] = []
+
+    def start(*args: str) -> Proc:
+        procs.append(Proc(list(args), env=env, cwd=tmp_path, log=tmp_path / f"{args[0]}-{len(procs)}.log"))
+        return procs[-1]
+
+    runtime = Runtime(
+        load_settings(
+            overrides={
+                "data_dir": tmp_path / "data",
+                "playbook_dirs": [books],
+                "intake_token": INTAKE_TOKEN,
+                "api_token": API_TOKEN,
+            }
+        )
+    )
+    try:
+        with receiver() as hooks:
+            start("scheduler")
+            victim = start("worker")
+            wait_for(
+                lambda: (tmp_path / "data" / "orchestrator.sqlite").exists(), timeout=30, what="the store"
+            )
+            run_id = flows.start_manual_run(
+                runtime.transaction,
+                playbook=runtime.playbooks["crashable"],
+                given_inputs={"url": hooks.url},
+                incident_id=None,
+                dry_run=False,
+                actor="cli:tester",
+            )
+
+            def step(step_id: str) -> str:
+                with runtime.store.unit_of_work() as session:
+                    return service.get_step(session, run_id=run_id, step_id=step_id).status
+
+            wait_for(lambda: step("nap") == "running", timeout=30, what="the nap step to run")
+            victim.kill()
+            start("worker")
+
+            def finished() -> str | None:
+                with runtime.store.unit_of_work() as session:
+                    status = service.get_run(session, run_id=run_id).status
+                return status if status != "running" else None
+
+            assert wait_for(finished, timeout=60, what="the run to finish after the restart") == "succeeded"
+            assert sorted(c["path"] for c in hooks.calls) == ["/after", "/before"]
+            with runtime.store.unit_of_work() as session:
+                entries = timeline.entries(session, run_id)
+            assert [e.message for e in entries if e.kind == "note"] == ["started"]
+            nap_starts = [e for e in entries if e.kind == "step.succeeded" and e.data["step"] == "nap"]
+            assert len(nap_starts) == 1
+    finally:
+        for proc in procs:
+            proc.stop()
+        runtime.close()
