@@ -80,3 +80,13 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
     result = run(["config", "show"], tmp_path, intake_token="planted-intake-token-99")
     assert result.returncode == 0
     assert "planted-intake-token-99" not in result.stdout and "intake_token: '********'" in result.stdout
+
+
+def test_service_refuses_to_start_with_an_invalid_playbook(tmp_path: Path) -> None:
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "broken.yaml").write_text("name: broken\ntrigger: {manual: {}}\nsteps:\n  - {id: a, action: nope}\n")
+    result = run(["worker"], tmp_path, playbook_dirs=json.dumps([str(books)]))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {books / 'broken.yaml'}:4:")
+    assert "unknown action 'nope'" in result.stderr
