@@ -27,15 +27,32 @@ __all__ = ["ENV_PREFIX", "Settings", "load_settings", "masked_dump"]
 ENV_PREFIX = "ORCH_"
 _BROKER_SCHEMES = ("embedded", "redis://", "rediss://", "amqp://", "amqps://", "memory://")
 _STORE_SCHEMES = ("sqlite", "postgresql")
+# Grouped sources: a 10,000-alert Alertmanager or Grafana group is several MB.
+_SOURCE_BODY_DEFAULTS = {"alertmanager": 16 * 1024 * 1024, "grafana": 16 * 1024 * 1024}
+
+
+def _default_inventory_columns() -> dict[str, str | None]:
+    return {
+        "table": "tiktok_tokens",
+        "open_id": "open_id",
+        "access_token": "access_token",
+        "refresh_token": "refresh_token",
+        "expires_at": "expires_at",
+        "labels": "labels",
+    }
 
 
 class SourceSettings(BaseModel):
-    """Per-source intake settings (authentication, default severity, body limit)."""
+    """Per-source intake settings (authentication, defaults, body limit, opt-in rate limit)."""
 
     model_config = ConfigDict(extra="forbid")
 
     default_severity: str = "medium"
-    max_body_bytes: int | None = None
+    default_kind: str = "security.alert"
+    max_body_bytes: int | None = Field(None, ge=1024)
+    rate_limit_per_minute: int | None = Field(
+        None, ge=1, description="Opt-in 429 limit; only for tools that retry a 429 (PagerDuty, AWS, Azure)."
+    )
     auth: dict[str, Any] | None = None
     mapping: dict[str, Any] | None = None
 
@@ -64,8 +81,66 @@ class Settings(BaseSettings):
     relay_interval_seconds: float = Field(0.5, gt=0)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     worker_concurrency: int = Field(8, ge=1, le=256)
+    tiktok_provider: str = Field(
+        "oauth",
+        pattern="^(oauth|business)$",
+        description="oauth (v2 user tokens) or business (Marketing API).",
+    )
+    revocation_concurrency: int = Field(
+        16, ge=1, le=256, description="Revoke requests in flight per batch task."
+    )
+    revocation_batch_size: int = Field(
+        500, ge=1, le=10000, description="Tokens per batch on the revocation queue."
+    )
     playbook_dirs: list[Path] = Field(default_factory=list)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    tiktok_api_base: str = Field("https://open.tiktokapis.com", description="TikTok OAuth v2 base URL.")
+    tiktok_client_key: str | None = Field(None, description="The app's TikTok client key.")
+    tiktok_client_secret: SecretStr | None = Field(None, description="The app's TikTok client secret.")
+    tiktok_revoke_rate: float = Field(
+        10.0, ge=0, description="Revoke requests per second across all workers; 0 = no client-side limit."
+    )
+    token_inventory: str | None = Field(
+        None, description="Where the app keeps its tokens: a SQL URL, a .jsonl path or plugin:NAME."
+    )
+    token_inventory_columns: dict[str, str | None] = Field(
+        default_factory=_default_inventory_columns,
+        description="SQL inventory: table and column names (null = no such column); see docs/inventory.md.",
+    )
+    purge_records: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="TikTok-derived tables to purge: {table, url?, where?, open_id_column?}.",
+    )
+    guard_fail_closed: bool = Field(True, description="The guard treats an unknown switch state as engaged.")
+    guard_cache_seconds: float = Field(1.0, ge=0, description="How long the guard trusts a switch reading.")
+    compliance_disconnect_target_minutes: int = Field(
+        60, ge=1, description="Clause III.2(f) 'immediately': awareness to disconnect, in minutes."
+    )
+    compliance_report_target_minutes: int = Field(
+        1440, ge=1, description="Clause III.2(f) 'immediately': awareness to report to TikTok, in minutes."
+    )
+
+    slack_bot_token: SecretStr | None = Field(None, description="Bot token (xoxb-...); no token, no Slack.")
+    slack_signing_secret: SecretStr | None = Field(None, description="Verifies Slack's signed HTTP requests.")
+    slack_app_token: SecretStr | None = Field(None, description="App-level token (xapp-...) for Socket Mode.")
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL.")
+    slack_channel_pattern: str = Field("ir-{incident_id}", description="Incident channel name pattern.")
+    slack_oncall_usergroup: str | None = Field(None, description="User group (S...) invited to rooms.")
+    slack_invite_users: list[str] = Field(default_factory=list, description="Users (U...) invited to rooms.")
+    slack_admins: list[str] = Field(
+        default_factory=list, description="User (U...) or user-group (S...) ids for restricted /ir commands."
+    )
+    slack_playbooks_allowed: list[str] = Field(
+        default_factory=lambda: ["*"], description="Playbooks '/ir run' may start; ['*'] = every manual one."
+    )
+    slack_card_min_interval_seconds: float = Field(5.0, ge=0, description="At most one card update per this.")
+    smtp_url: SecretStr | None = Field(None, description="smtp://host:port or smtps://user:pass@host:465.")
+    smtp_from: str = Field("orchestrator@localhost", description="Sender address of every email.")
+    smtp_starttls: bool = Field(False, description="Upgrade smtp:// connections with STARTTLS.")
+    tiktok_report_to: str | None = Field(None, description="Where the report to TikTok is emailed.")
+    tiktok_report_http_url: str | None = Field(None, description="Optional URL the report is POSTed to.")
+    report_contact: str | None = Field(None, description="Contact named in the report to TikTok.")
+    report_template: Path | None = Field(None, description="Jinja2 template replacing the shipped report.")
 
     @field_validator("broker_url")
     @classmethod
@@ -98,6 +173,14 @@ class Settings(BaseSettings):
     @property
     def embedded_broker(self) -> bool:
         return self.broker_url == "embedded"
+
+    def source(self, name: str) -> SourceSettings:
+        """One source's settings, configured or default, with its body limit resolved."""
+        configured = self.sources.get(name) or SourceSettings()
+        if configured.max_body_bytes is not None:
+            return configured
+        limit = max(_SOURCE_BODY_DEFAULTS.get(name, 0), self.max_body_bytes)
+        return configured.model_copy(update={"max_body_bytes": limit})
 
     @classmethod
     def settings_customise_sources(

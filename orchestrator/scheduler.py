@@ -10,13 +10,15 @@ import threading
 from collections.abc import Callable
 
 from orchestrator import clock
+from orchestrator.intake import replay
 from orchestrator.logging import get_logger
 from orchestrator.playbooks import flows as playbook_flows
 from orchestrator.store import outbox
+from orchestrator.switch import flows as switch_flows
 from orchestrator.worker.app import publisher
 from orchestrator.worker.runtime import Runtime
 
-__all__ = ["Job", "jobs_for", "run_scheduler"]
+__all__ = ["Job", "every", "jobs_for", "run_scheduler"]
 
 log = get_logger(__name__)
 
@@ -38,7 +40,26 @@ def jobs_for(runtime: Runtime) -> list[Job]:
     def wake_runs() -> int:
         return playbook_flows.wake_due_runs(runtime.transaction)
 
-    return [relay, wake_runs]
+    def sync_switch_mirrors() -> object:
+        # The guard fails closed: keep its file (and Redis key) present and true.
+        return switch_flows.sync_mirrors(runtime.store, runtime.settings)
+
+    return [relay, wake_runs, replay.sweeper(runtime.store), every(10.0, sync_switch_mirrors)]
+
+
+def every(seconds: float, job: Job) -> Job:
+    """``job`` run at most once per ``seconds`` (the first tick runs it)."""
+    last = [float("-inf")]
+
+    def throttled() -> object:
+        now = clock.monotonic()
+        if now - last[0] < seconds:
+            return None
+        last[0] = now
+        return job()
+
+    throttled.__name__ = job.__name__
+    return throttled
 
 
 def run_scheduler(runtime: Runtime, stop: threading.Event) -> None:

@@ -85,7 +85,9 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
 def test_service_refuses_to_start_with_an_invalid_playbook(tmp_path: Path) -> None:
     books = tmp_path / "books"
     books.mkdir()
-    (books / "broken.yaml").write_text("name: broken\ntrigger: {manual: {}}\nsteps:\n  - {id: a, action: nope}\n")
+    (books / "broken.yaml").write_text(
+        "name: broken\ntrigger: {manual: {}}\nsteps:\n  - {id: a, action: nope}\n"
+    )
     result = run(["worker"], tmp_path, playbook_dirs=json.dumps([str(books)]))
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {books / 'broken.yaml'}:4:")

@@ -44,7 +44,7 @@ class ActionRegistry:
 
 def default_registry() -> ActionRegistry:
     """A registry of every shipped action; new action modules are added to this list."""
-    from orchestrator.actions import http_post, log, note, wait
+    from orchestrator.actions import http_post, log, note, tiktok, wait
 
     return ActionRegistry(
         [
@@ -52,5 +52,8 @@ def default_registry() -> ActionRegistry:
             log.LogAction(),
             wait.WaitAction(),
             http_post.HttpPostAction(),
+            tiktok.KillSwitchAction(),
+            tiktok.RevokeTokensAction(),
+            tiktok.PurgeAction(),
         ]
     )

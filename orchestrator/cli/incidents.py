@@ -1,17 +1,15 @@
-"""``orchestrator incident list|show`` and ``orchestrator timeline``: read the store."""
+"""``orchestrator incident list|show``: read the store (verify, resolve, close: ``cli/reports.py``)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
 from orchestrator.cli.common import State, pass_state
 from orchestrator.incidents import service as incidents
-from orchestrator.timeline import service as timeline_service
 
-__all__ = ["incident", "timeline"]
+__all__ = ["incident"]
 
 
 @click.group()
@@ -58,21 +56,3 @@ def show(state: State, incident_id: str, as_json: bool) -> None:
     for key, value in data.items():
         shown = json.dumps(value) if isinstance(value, dict | list) else ("-" if value is None else value)
         click.echo(f"{key:<{width}}  {shown}")
-
-
-@click.command()
-@click.argument("incident_id")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@pass_state
-def timeline(state: State, incident_id: str, fmt: str) -> None:
-    """Print an incident's timeline, oldest entry first."""
-    runtime = state.runtime()
-    with runtime.store.unit_of_work() as session:
-        found = incidents.get_incident(session, incident_id=incident_id)
-        entries: list[dict[str, Any]] = [row.as_dict() for row in timeline_service.entries(session, found.id)]
-    if fmt == "json":
-        click.echo(json.dumps({"incident_id": found.id, "entries": entries}, indent=2))
-        return
-    for entry in entries:
-        at = entry["at"][:23].replace("T", " ")
-        click.echo(f"{at}  {entry['actor']:<24} {entry['kind']:<20} {entry['message']}")

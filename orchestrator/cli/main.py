@@ -7,9 +7,21 @@ from pathlib import Path
 
 import click
 
-from orchestrator.cli import config_cmd, db, events, incidents, playbooks, processes, simulate
+from orchestrator.cli import (
+    config_cmd,
+    db,
+    demo,
+    events,
+    incidents,
+    playbooks,
+    processes,
+    reports,
+    simulate,
+    tokens,
+)
 from orchestrator.cli.common import State
 from orchestrator.errors import OrchestratorError
+from orchestrator.switch.cli import switch
 
 __all__ = ["cli", "main"]
 
@@ -42,17 +54,22 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 for group in (
     processes.up,
+    demo.demo,
     processes.serve,
     processes.worker,
     processes.scheduler,
     events.event,
     incidents.incident,
-    incidents.timeline,
+    reports.timeline,
+    reports.postmortem,
+    reports.compliance,
     db.db,
     config_cmd.config,
+    switch,
     simulate.simulate,
     playbooks.playbook,
     playbooks.run,
+    tokens.tokens,
 ):
     cli.add_command(group)
 

@@ -8,9 +8,12 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from orchestrator import metrics
 from orchestrator.errors import BrokerError, StoreError
 from orchestrator.incidents import views as incident_views
 from orchestrator.intake import routes as intake_routes
+from orchestrator.switch import views as switch_views
+from orchestrator.timeline import pages as timeline_pages
 from orchestrator.worker.app import broker_ping
 from orchestrator.worker.runtime import Runtime
 
@@ -27,6 +30,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(intake_routes.router)
     app.include_router(incident_views.router)
+    app.include_router(switch_views.router)
+    app.include_router(timeline_pages.router)
+    app.include_router(metrics.router)
 
     @app.exception_handler(HTTPException)
     async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:

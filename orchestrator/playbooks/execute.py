@@ -1,7 +1,7 @@
 """Run one step's action on a worker, crash-safely.
 
-The step row carries a lease: the worker that takes the step holds it and renews it
-while the action runs. A second delivery of the same step (the relay re-sends work
+The step row carries a lease (store/lease.py): the worker that takes the step holds it
+and renews it while the action runs. A second delivery of the same step (the relay re-sends work
 that is not done) finds the lease held and leaves; if the worker died, the lease runs
 out and the next delivery redoes the step. The result is recorded, and the run
 advanced, only if the step is still the same running attempt, so a result that arrives
@@ -10,14 +10,13 @@ after a timeout or a cancel changes nothing.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from orchestrator import clock, redaction
 from orchestrator.actions.base import ActionContext, execute
@@ -30,6 +29,7 @@ from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.playbooks.schemas import Step
 from orchestrator.playbooks.templates import render_params
 from orchestrator.store import outbox
+from orchestrator.store.lease import Lease
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.timeline.writer import StoreTimeline
@@ -88,39 +88,6 @@ def _claim(transaction: Transaction, outbox_id: int, lease: float) -> _Claim | N
         )
 
 
-class _Lease:
-    """Renews the step's lease every third of its length until stopped."""
-
-    def __init__(self, runtime: Runtime, claim: _Claim, seconds: float) -> None:
-        self._runtime, self._claim, self._seconds = runtime, claim, seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, daemon=True, name=f"lease-{claim.step_row_id}")
-
-    def __enter__(self) -> _Lease:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _renew(self) -> None:
-        while not self._stop.wait(self._seconds / 3):
-            try:
-                with self._runtime.store.unit_of_work() as session:
-                    session.execute(
-                        update(StepRunRow)
-                        .where(
-                            StepRunRow.id == self._claim.step_row_id,
-                            StepRunRow.attempt == self._claim.attempt,
-                            StepRunRow.status == "running",
-                        )
-                        .values(lease_until=clock.utcnow() + timedelta(seconds=self._seconds))
-                    )
-            except Exception as exc:  # the next renewal tries again; expiry only means a redo
-                log.warning("lease renewal failed", error=str(exc))
-
-
 def _cancel_check(runtime: Runtime, claim: _Claim) -> Callable[[], bool]:
     """True once the step's timeout passed or its run stopped (the store is read at most once a second)."""
     last = {"at": 0.0, "stopped": False}
@@ -175,7 +142,11 @@ def execute_step(runtime: Runtime, *, outbox_id: int) -> None:
         return
     bind_ids(run_id=claim.run_id, incident_id=claim.incident_id, step=claim.step.id)
     started = time.monotonic()
-    with _Lease(runtime, claim, lease):
+    renewal = Lease(
+        runtime.store, StepRunRow, lease, StepRunRow.id == claim.step_row_id,
+        StepRunRow.attempt == claim.attempt, StepRunRow.status == "running",
+    )
+    with renewal:
         output, error, retryable = _run_action(runtime, claim)
     duration_ms = int((time.monotonic() - started) * 1000)
     now = clock.utcnow()

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from orchestrator.events.models import EventRow
 from orchestrator.incidents.models import CorrelationKey, IncidentRow
+from orchestrator.intake.replay import ReplayKeyRow
 from orchestrator.playbooks.models import RunRow, StepRunRow
+from orchestrator.ratelimit import RateLimitRow
+from orchestrator.revocation.models import BatchRow, LedgerRow, RevocationRow
 from orchestrator.store.db import Base
 from orchestrator.store.outbox import OutboxRow
+from orchestrator.switch.models import KillSwitchRow
 from orchestrator.timeline.models import TimelineEntryRow
 
 __all__ = [
     "Base",
+    "BatchRow",
     "CorrelationKey",
     "EventRow",
     "IncidentRow",
+    "KillSwitchRow",
+    "LedgerRow",
     "OutboxRow",
+    "RateLimitRow",
+    "ReplayKeyRow",
+    "RevocationRow",
     "RunRow",
     "StepRunRow",
     "TimelineEntryRow",

@@ -1,6 +1,7 @@
 """The Celery app: JSON only, late acks, one queue per kind of work, the embedded broker.
 
-The embedded broker is kombu's filesystem transport in ``data_dir/broker``: no server
+The embedded broker is kombu's filesystem transport (with atomic writes, worker/fsbroker.py)
+in ``data_dir/broker``: no server
 to install, messages survive a restart as files. It removes a message when a worker
 takes it, so a worker killed mid-task loses that message; the store's outbox is the
 source of truth and the relay publishes unfinished work again (see store/outbox.py).
@@ -17,6 +18,7 @@ from kombu.entity import Queue
 
 from orchestrator.config import Settings
 from orchestrator.errors import BrokerError
+from orchestrator.worker import fsbroker
 from orchestrator.worker.routing import QUEUES, ROUTES
 
 __all__ = ["broker_ping", "make_celery", "publisher"]
@@ -42,7 +44,7 @@ def make_celery(settings: Settings) -> Celery:
     app = Celery("orchestrator", set_as_current=False)
     embedded = settings.embedded_broker
     app.conf.update(
-        broker_url="filesystem://" if embedded else settings.broker_url,
+        broker_url=f"{fsbroker.SCHEME}://" if embedded else settings.broker_url,
         broker_transport_options=_embedded_folders(settings) if embedded else {"visibility_timeout": 3600},
         broker_connection_timeout=3,
         broker_connection_retry_on_startup=True,

@@ -23,6 +23,7 @@ ROUTES: dict[str, Route] = {
     "step.execute": Route(EXECUTE_STEP, "playbooks"),
     "step.execute.revocation": Route(EXECUTE_STEP, "revocation"),
     "step.execute.notifications": Route(EXECUTE_STEP, "notifications"),
+    "revocation.batch": Route("orchestrator.revoke_batch", "revocation"),
 }
 
 _REVOCATION_ACTIONS = frozenset({"tiktok.revoke_tokens", "tiktok.purge", "tiktok.verify_revoked"})

@@ -9,6 +9,7 @@ from orchestrator.incidents import flows as incident_flows
 from orchestrator.logging import bind_ids
 from orchestrator.playbooks import execute as step_execution
 from orchestrator.playbooks import flows as playbook_flows
+from orchestrator.revocation import batch as revocation_batch
 from orchestrator.worker import runtime
 from orchestrator.worker.routing import ROUTES
 
@@ -44,11 +45,18 @@ def execute_step(outbox_id: int) -> None:
     step_execution.execute_step(runtime.current(), outbox_id=outbox_id)
 
 
+def revoke_batch(outbox_id: int) -> None:
+    """Revoke one batch of tokens of a mass revocation."""
+    _fresh_context(outbox_id)
+    revocation_batch.revoke_batch(runtime.current(), outbox_id=outbox_id)
+
+
 def register(app: Celery) -> None:
     """Bind every task to ``app`` under its stable name (one task may serve several queues)."""
     for function, topic in (
         (correlate_event, "event.received"),
         (advance_run, "run.advance"),
         (execute_step, "step.execute"),
+        (revoke_batch, "revocation.batch"),
     ):
         app.task(name=ROUTES[topic].task, acks_late=True, ignore_result=True)(function)

@@ -64,7 +64,15 @@ def test_wait_is_capped(ctx: ActionContext) -> None:
 
 def test_default_registry_names_every_shipped_action() -> None:
     registry = default_registry()
-    assert registry.names() == ["http.post", "log", "note", "wait"]
+    assert {
+        "http.post",
+        "log",
+        "note",
+        "wait",
+        "tiktok.kill_switch",
+        "tiktok.revoke_tokens",
+        "tiktok.purge",
+    } <= set(registry.names())
     assert registry.get("note").name == "note"
     with pytest.raises(NotFound, match=r"unknown action 'nte' \(did you mean note\?\)"):
         registry.get("nte")

@@ -12,7 +12,7 @@ from orchestrator.config import load_settings
 from orchestrator.playbooks import flows, service
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.runtime import Runtime
-from tests.support.processes import Proc, orchestrator_env, wait_for
+from tests.support.processes import Proc, orchestrator_env, wait_for, wait_schema
 from tests.support.receiver import receiver
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN
 
@@ -61,9 +61,7 @@ def test_run_survives_a_worker_killed_mid_step(tmp_path: Path) -> None:
         with receiver() as hooks:
             start("scheduler")
             victim = start("worker")
-            wait_for(
-                lambda: (tmp_path / "data" / "orchestrator.sqlite").exists(), timeout=30, what="the store"
-            )
+            wait_schema(runtime.settings.store_url)
             run_id = flows.start_manual_run(
                 runtime.transaction,
                 playbook=runtime.playbooks["crashable"],

@@ -89,7 +89,7 @@ def test_posted_event_becomes_an_incident_with_a_timeline(live: tuple[Runtime, s
 
     found = wait_for(incident_with_timeline, timeout=15, what="the incident and its timeline")
     elapsed = time.monotonic() - started
-    assert found["kinds"] == ["incident.opened", "event.received"]
+    assert found["kinds"][:2] == ["incident.opened", "event.received"]
     incident = found["incident"]
     assert isinstance(incident, dict)
     assert (incident["severity"], incident["dedup_key"], incident["event_count"]) == (

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from orchestrator.actions.registry import default_registry
 from orchestrator.errors import PlaybookError, ValidationFailed
 from orchestrator.events.schemas import CompromiseEvent, Entities, Severity
 from orchestrator.playbooks import (
@@ -40,7 +41,7 @@ BROKEN: list[tuple[str, str, str]] = [
     (
         "unknown action, nothing close",
         "  - id: a\n    action: zzz\n",
-        "pb.yaml:8:13: unknown action 'zzz'; available actions: http.post, log, note, wait",
+        "pb.yaml:8:13: unknown action 'zzz'; available actions: " + ", ".join(default_registry().names()),
     ),
     (
         "bad template syntax",

@@ -328,7 +328,9 @@ def test_incident_starts_each_matching_playbook_once(engine: Engine) -> None:
     assert len(found) == 1
     incident_id = found[0]["incident_id"]
     with engine.runtime.store.unit_of_work() as session:
-        kinds = [e.kind for e in timeline.entries(session, incident_id)]
-        notes = [e.message for e in timeline.entries(session, incident_id) if e.kind == "note"]
-    assert "incident.escalated" in kinds and kinds.count("run.started") == 1
+        entries = timeline.entries(session, incident_id)
+    kinds = [e.kind for e in entries]
+    ours = [e for e in entries if e.kind == "run.started" and e.data["playbook"] == "on-compromise"]
+    notes = [e.message for e in entries if e.kind == "note" and e.actor == "playbook:on-compromise"]
+    assert "incident.escalated" in kinds and len(ours) == 1
     assert notes == [f"containing {incident_id} after critical on web-1"]

@@ -84,3 +84,19 @@ def wait_healthy(base_url: str, timeout: float = 30) -> None:
         timeout=timeout,
         what="healthz",
     )
+
+
+def wait_schema(store_url: str, timeout: float = 60) -> None:
+    """Wait until processes started on a fresh store have migrated it to the current schema."""
+    from orchestrator.store import migrate
+    from orchestrator.store.db import Store
+
+    store = Store(store_url)
+    try:
+        wait_for(
+            lambda: migrate.current_revision(store) == migrate.head_revision(),
+            timeout=timeout,
+            what="the store's schema",
+        )
+    finally:
+        store.dispose()

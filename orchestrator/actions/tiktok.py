@@ -1,0 +1,136 @@
+"""TikTok actions: engage the kill switch, revoke every token in scope, purge TikTok data."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, cast
+
+from pydantic import Field
+
+from orchestrator.actions.base import Action, ActionContext, ActionParams
+from orchestrator.errors import ActionError, ConfigError, OrchestratorError
+from orchestrator.inventory.base import Scope
+from orchestrator.inventory.factory import inventory_from_settings
+from orchestrator.purge import purge_from_settings
+from orchestrator.revocation import flows as revocation
+from orchestrator.switch import flows as switch_flows
+from orchestrator.timeline import kinds
+from orchestrator.worker.runtime import Runtime
+
+__all__ = ["KillSwitchAction", "PurgeAction", "RevokeTokensAction"]
+
+
+def _runtime(ctx: ActionContext) -> Runtime:
+    if not isinstance(ctx.runtime, Runtime):
+        raise ActionError(f"{ctx.step_id}: this action needs a worker runtime")
+    return ctx.runtime
+
+
+def _chain(ctx: ActionContext) -> str:
+    return ctx.incident_id or ctx.run_id
+
+
+class KillSwitchParams(ActionParams):
+    """``reason`` recorded with the change; the switch is only ever engaged by a playbook."""
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class KillSwitchAction(Action):
+    """Engages the kill switch: from now on the application's guard refuses every TikTok call."""
+
+    name: ClassVar[str] = "tiktok.kill_switch"
+    params: ClassVar[type[KillSwitchParams]] = KillSwitchParams
+    has_effects: ClassVar[bool] = True
+
+    def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
+        runtime = _runtime(ctx)
+        change = switch_flows.engage_switch(
+            runtime.store,
+            runtime.settings,
+            by=ctx.actor,
+            reason=cast(KillSwitchParams, params).reason,
+            incident_id=ctx.incident_id,
+        )
+        return {"engaged": change.state.engaged, "changed": change.changed, "version": change.state.version}
+
+
+class RevokeTokensParams(ActionParams):
+    """``scope`` (all, open_id:A,B, label:K=V, tenant:T) and open_ids to revoke first."""
+
+    scope: str = "all"
+    priority_open_ids: list[str] = Field(default_factory=list)
+
+
+class RevokeTokensAction(Action):
+    """Revokes every token in scope through TikTok's API, rate-limited, resumable, with a tally.
+
+    Idempotent by the step's key: redone after a crash it resumes the same revocation,
+    and a token once revoked is never sent again.
+    """
+
+    name: ClassVar[str] = "tiktok.revoke_tokens"
+    params: ClassVar[type[RevokeTokensParams]] = RevokeTokensParams
+    has_effects: ClassVar[bool] = True
+
+    def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
+        runtime = _runtime(ctx)
+        wanted = cast(RevokeTokensParams, params)
+        try:
+            Scope.parse(wanted.scope)
+            inventory = inventory_from_settings(runtime.settings)
+            revocation_id = revocation.start(
+                runtime,
+                key=ctx.idempotency_key,
+                scope_text=wanted.scope,
+                priority_open_ids=wanted.priority_open_ids,
+                incident_id=ctx.incident_id,
+                run_id=ctx.run_id,
+                chain=_chain(ctx),
+                actor=ctx.actor,
+                inventory=inventory,
+            )
+        except ConfigError as exc:
+            raise ActionError(str(exc)) from None
+        except OrchestratorError as exc:
+            raise ActionError(str(exc), retryable=True) from None
+        result = revocation.follow(
+            runtime, revocation_id=revocation_id, chain=_chain(ctx), actor=ctx.actor, stop=ctx.cancelled
+        )
+        if not result.done:
+            raise ActionError(f"revocation {revocation_id} stopped before the end", retryable=True)
+        tally = result.as_dict()
+        if result.alarm:
+            raise ActionError(f"revocation {revocation_id} halted: {result.alarm}")
+        return tally
+
+
+class PurgeParams(ActionParams):
+    """``scope`` of tokens (and TikTok-derived records) to delete for good."""
+
+    scope: str = "all"
+
+
+class PurgeAction(Action):
+    """Deletes tokens and the configured TikTok-derived records (clause VI), with counts as evidence."""
+
+    name: ClassVar[str] = "tiktok.purge"
+    params: ClassVar[type[PurgeParams]] = PurgeParams
+    has_effects: ClassVar[bool] = True
+
+    def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
+        runtime = _runtime(ctx)
+        try:
+            result = purge_from_settings(runtime.settings, scope=Scope.parse(cast(PurgeParams, params).scope))
+        except ConfigError as exc:
+            raise ActionError(str(exc)) from None
+        except OrchestratorError as exc:
+            raise ActionError(str(exc), retryable=True) from None
+        evidence = result.as_dict()
+        total = sum(evidence.get("records_deleted", {}).values())
+        ctx.timeline.append(
+            kinds.PURGE_FINISHED,
+            f"Purged {evidence['tokens_deleted']} tokens and {total} TikTok-derived records",
+            {**evidence, "idempotency_key": ctx.idempotency_key},
+            ctx.actor,
+        )
+        return evidence

@@ -1,0 +1,75 @@
+"""Resolve and close an incident with a summary: set its time and status, and record it on the timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from orchestrator.errors import ValidationFailed
+from orchestrator.incidents import service as incidents
+from orchestrator.incidents.models import IncidentRow, IncidentStatus
+from orchestrator.timeline import kinds
+from orchestrator.timeline import service as timeline
+
+__all__ = ["MAX_SUMMARY_CHARS", "close_incident", "resolve_incident"]
+
+MAX_SUMMARY_CHARS = 4000
+
+
+def _summary(summary: str) -> str:
+    text = summary.strip()
+    if not text:
+        raise ValidationFailed("summary: a summary is required (what happened and how it ended)")
+    if len(text) > MAX_SUMMARY_CHARS:
+        raise ValidationFailed(f"summary: at most {MAX_SUMMARY_CHARS} characters, got {len(text)}")
+    return text
+
+
+def resolve_incident(
+    session: Session, *, incident_id: str, summary: str, actor: str, now: datetime
+) -> IncidentRow:
+    """Mark an open incident resolved with a summary; append ``incident.resolved``."""
+    text = _summary(summary)
+    incident = incidents.get_incident(session, incident_id=incident_id, for_update=True)
+    if incident.status not in incidents.OPEN_STATUSES:
+        raise ValidationFailed(f"incident {incident.id} is already {incident.status}; only open ones resolve")
+    incident.status = IncidentStatus.RESOLVED.value
+    incident.resolved_at = now
+    incident.summary = text
+    timeline.append_entry(
+        session,
+        chain=incident.id,
+        actor=actor,
+        kind=kinds.INCIDENT_RESOLVED,
+        message=f"Incident resolved: {text}",
+        data={"summary": text},
+        at=now,
+    )
+    return incident
+
+
+def close_incident(
+    session: Session, *, incident_id: str, summary: str, actor: str, now: datetime
+) -> IncidentRow:
+    """Close a resolved incident with a closing summary; append ``incident.closed``."""
+    text = _summary(summary)
+    incident = incidents.get_incident(session, incident_id=incident_id, for_update=True)
+    if incident.status != IncidentStatus.RESOLVED.value:
+        raise ValidationFailed(
+            f"incident {incident.id} is {incident.status}; resolve it first "
+            f"(orchestrator incident resolve {incident.id} --summary ...)"
+        )
+    incident.status = IncidentStatus.CLOSED.value
+    incident.closed_at = now
+    incident.summary = f"{incident.summary}\n\n{text}" if incident.summary else text
+    timeline.append_entry(
+        session,
+        chain=incident.id,
+        actor=actor,
+        kind=kinds.INCIDENT_CLOSED,
+        message=f"Incident closed: {text}",
+        data={"summary": text},
+        at=now,
+    )
+    return incident

@@ -1,0 +1,56 @@
+"""Open the token inventory that ``ORCH_TOKEN_INVENTORY`` names: a SQL URL, a file, or a plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from orchestrator.config import Settings
+from orchestrator.errors import ConfigError
+from orchestrator.inventory.base import TokenInventory
+from orchestrator.inventory.jsonl import JsonLinesInventory
+from orchestrator.inventory.plugin import load_plugin
+from orchestrator.inventory.sql import SqlInventory
+
+__all__ = ["close_inventory", "inventory_from_settings", "open_inventory", "opened_inventory"]
+
+_SQL_SCHEMES = ("sqlite:", "postgresql:", "postgresql+", "postgres:")
+
+
+def open_inventory(spec: str, *, columns: Mapping[str, str | None] | None = None) -> TokenInventory:
+    """``sqlite:///…``/``postgresql://…`` -> SQL table; ``*.jsonl``/``*.json`` -> file; ``plugin:NAME``."""
+    value = spec.strip()
+    if value.startswith(_SQL_SCHEMES):
+        return SqlInventory(value, columns=columns)
+    if value.startswith("plugin:"):
+        return load_plugin(value.removeprefix("plugin:"))
+    if value.lower().endswith((".jsonl", ".json")):
+        return JsonLinesInventory(value.removeprefix("file://"))
+    raise ConfigError(
+        "token_inventory (ORCH_TOKEN_INVENTORY): expected a sqlite:// or postgresql:// URL,"
+        " a path ending .jsonl or .json, or plugin:NAME"
+    )
+
+
+def inventory_from_settings(settings: Settings) -> TokenInventory:
+    """The configured inventory; ConfigError when none is configured."""
+    if not settings.token_inventory:
+        raise ConfigError("token_inventory (ORCH_TOKEN_INVENTORY) is not set: where are the tokens kept?")
+    return open_inventory(settings.token_inventory, columns=settings.token_inventory_columns)
+
+
+def close_inventory(inventory: TokenInventory) -> None:
+    """Release the adapter's connections, if it holds any (``close`` is optional for plugins)."""
+    close = getattr(inventory, "close", None)
+    if callable(close):
+        close()
+
+
+@contextmanager
+def opened_inventory(settings: Settings) -> Iterator[TokenInventory]:
+    """The configured inventory for the length of a ``with`` block, closed afterwards."""
+    inventory = inventory_from_settings(settings)
+    try:
+        yield inventory
+    finally:
+        close_inventory(inventory)

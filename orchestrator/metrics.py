@@ -1,0 +1,220 @@
+"""Prometheus metrics at ``/metrics``: in-process counters plus figures read from the store at scrape.
+
+Counters that only the API process sees (events by source and outcome) live in this
+module's own ``CollectorRegistry``. Everything that workers change (incidents, lifecycle
+times, revocations, the outbox) is computed from the store at scrape time, because each
+Celery worker is its own process and its in-memory counters would never be scraped; the
+store is the one place every process writes. Nothing here carries a secret: labels are
+bounded names, values are counts and durations.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+from orchestrator.incidents import service as incidents
+from orchestrator.incidents.models import IncidentRow
+from orchestrator.store import outbox
+from orchestrator.timeline import kinds
+from orchestrator.timeline.models import TimelineEntryRow
+from orchestrator.worker.routing import QUEUES
+from orchestrator.worker.runtime import Runtime
+
+__all__ = [
+    "DURATION_BUCKETS",
+    "REGISTRY",
+    "REVOCATION_OUTCOMES",
+    "observe_event",
+    "router",
+    "scrape",
+]
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+"""The orchestrator's own registry (never prometheus_client's global one)."""
+
+DURATION_BUCKETS = (60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0)
+"""Seconds: 1, 5, 10, 15, 30 minutes, 1, 2, 4, 12 and 24 hours, around the configured targets."""
+
+REVOCATION_OUTCOMES = ("revoked", "already_dead", "failed")
+
+_EVENTS = Counter(
+    "orchestrator_events",
+    "Compromise events seen by the intake, by source and outcome.",
+    ["source", "outcome"],
+    registry=REGISTRY,
+)
+_LABEL = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,47}$")
+_MAX_SERIES = 500
+_series: set[tuple[str, str]] = set()
+_series_lock = threading.Lock()
+
+
+def _bounded(value: str) -> str:
+    value = value.lower()
+    return value if _LABEL.match(value) else "other"
+
+
+def observe_event(source: str, outcome: str) -> None:
+    """Count one event at intake (``outcome`` e.g. accepted, rejected, unauthorized, too_large).
+
+    Label values outside ``[a-z0-9_.-]`` or beyond 500 distinct pairs become ``other``,
+    so a caller cannot grow the series without bound.
+    """
+    key = (_bounded(source), _bounded(outcome))
+    with _series_lock:
+        if key not in _series:
+            if len(_series) >= _MAX_SERIES:
+                key = ("other", "other")
+            _series.add(key)
+    _EVENTS.labels(*key).inc()
+
+
+def _histogram(name: str, doc: str, samples: list[tuple[str, float]]) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, doc, labels=["drill"])
+    for drill in ("false", "true"):
+        values = [seconds for label, seconds in samples if label == drill]
+        buckets = [(str(bound), float(sum(1 for v in values if v <= bound))) for bound in DURATION_BUCKETS]
+        buckets.append(("+Inf", float(len(values))))
+        family.add_metric([drill], buckets, sum_value=float(sum(values)))
+    return family
+
+
+def _durations(rows: list[tuple[datetime, datetime | None, bool]]) -> list[tuple[str, float]]:
+    return [
+        ("true" if drill else "false", max(0.0, (later - aware).total_seconds()))
+        for aware, later, drill in rows
+        if later is not None
+    ]
+
+
+def _store_families(runtime: Runtime) -> list[Metric]:
+    with runtime.store.unit_of_work() as session:
+        open_rows = session.execute(
+            select(IncidentRow.severity, IncidentRow.is_drill, func.count())
+            .where(IncidentRow.status.in_(incidents.OPEN_STATUSES))
+            .group_by(IncidentRow.severity, IncidentRow.is_drill)
+        ).all()
+        times = session.execute(
+            select(
+                IncidentRow.aware_at,
+                IncidentRow.disconnected_at,
+                IncidentRow.reported_at,
+                IncidentRow.is_drill,
+            )
+        ).all()
+        finished = session.scalars(
+            select(TimelineEntryRow.data).where(TimelineEntryRow.kind == kinds.REVOCATION_FINISHED)
+        ).all()
+        depth = outbox.pending_count(session)
+    gauge = GaugeMetricFamily(
+        "orchestrator_incidents_open",
+        "Incidents not yet resolved, by severity.",
+        labels=["severity", "drill"],
+    )
+    for severity, drill, count in open_rows:
+        gauge.add_metric([severity, "true" if drill else "false"], float(count))
+    revocations = CounterMetricFamily(
+        "orchestrator_revocations",
+        "Tokens handled by finished revocations, by outcome.",
+        labels=["outcome"],
+    )
+    for outcome in REVOCATION_OUTCOMES:
+        total = sum(_count((data or {}).get(outcome)) for data in finished)
+        revocations.add_metric([outcome], float(total))
+    return [
+        gauge,
+        _histogram(
+            "orchestrator_awareness_to_disconnect_seconds",
+            "From awareness of a compromise to the kill switch engaged (clause III.2(f)).",
+            _durations([(a, d, drill) for a, d, _r, drill in times]),
+        ),
+        _histogram(
+            "orchestrator_awareness_to_report_seconds",
+            "From awareness of a compromise to the report delivered to TikTok (clause III.2(f)).",
+            _durations([(a, r, drill) for a, _d, r, drill in times]),
+        ),
+        revocations,
+        GaugeMetricFamily("orchestrator_outbox_depth", "Outbox rows not yet done.", value=float(depth)),
+    ]
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _queue_depths(runtime: Runtime) -> list[Metric]:
+    """Messages waiting per queue; the embedded broker's are files, others are asked passively."""
+    depth = GaugeMetricFamily(
+        "orchestrator_queue_depth", "Messages waiting in each broker queue.", labels=["queue"]
+    )
+    known = GaugeMetricFamily(
+        "orchestrator_queue_depth_known", "1 when the broker answered the queue depth question, else 0."
+    )
+    try:
+        if runtime.settings.embedded_broker:
+            folder = Path(runtime.celery.conf.broker_transport_options["data_folder_in"])
+            names = [name.partition(".")[2] for name in _listdir(folder)]
+            for queue in QUEUES:
+                depth.add_metric([queue], float(names.count(f"{queue}.msg")))
+        else:
+            with runtime.celery.connection_for_read() as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
+                channel = conn.default_channel
+                for queue in QUEUES:
+                    answer = channel.queue_declare(queue=queue, passive=True)
+                    depth.add_metric([queue], float(answer.message_count))
+        known.add_metric([], 1.0)
+    except Exception:
+        known.add_metric([], 0.0)  # the broker is down or the queue does not exist yet: unknown
+        return [known]
+    return [depth, known]
+
+
+def _listdir(folder: Path) -> list[str]:
+    return [entry.name for entry in folder.iterdir()] if folder.is_dir() else []
+
+
+class _Scrape(Collector):
+    """One scrape: this module's counters, then the store's and the broker's figures."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+        yield from self._families
+
+
+def scrape(runtime: Runtime) -> bytes:
+    """The Prometheus text exposition of every metric (blocking: reads the store and broker)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Scrape(_store_families(runtime) + _queue_depths(runtime)))
+    return generate_latest(registry)
+
+
+router = APIRouter()
+
+
+@router.get("/metrics", summary="Prometheus metrics (text exposition format)")
+async def metrics(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    body = await run_in_threadpool(scrape, runtime)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,242 @@
+"""One request-rate limit shared by every worker: Redis when available, else the store.
+
+Both backends keep the same two numbers for a limiter name: ``tat``, the time the next request
+slot opens, and ``pause_until``, set by anyone who saw a 429 or ``Retry-After``. ``acquire(n)``
+atomically takes the next slot (moving ``tat`` on by ``n / rate``) and sleeps until it opens, so
+requests leave evenly spaced at ``rate`` per second across all processes, never in bursts
+(TikTok counts 600 requests per sliding minute; even spacing can never exceed it). After the
+sleep it looks at ``pause_until`` once more, so a pause set while it slept still holds it back.
+A rate of 0 means no client-side limit (simulators, benchmarks); ``penalise`` still pauses,
+noticed by other processes within 0.1 s (an unlimited limiter looks for pauses that often).
+
+The Redis limiter runs on Redis's own clock (``TIME``), so workers on several machines agree
+without synchronised clocks. The store limiter uses the local wall clock under the store's
+write lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``SELECT ... FOR UPDATE``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlalchemy import Float, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from orchestrator import clock
+from orchestrator.config import Settings
+from orchestrator.store.db import Base, Store
+
+__all__ = [
+    "REVOKE_LIMITER",
+    "RateLimitRow",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "StoreRateLimiter",
+    "limiter_for",
+]
+
+REVOKE_LIMITER = "tiktok_revoke"
+_REDIS_PREFIX = "orchestrator:ratelimit:"
+_MAX_WAIT = 3600.0
+_UNLIMITED_RECHECK = 0.1
+
+# KEYS[1] = hash {tat, pause_until}; ARGV[1] = seconds per request * n ("0" = unlimited).
+# Returns the seconds the caller must wait, as a string (Lua numbers lose precision as replies).
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local tat = tonumber(redis.call('HGET', KEYS[1], 'tat') or '0')
+local pause = tonumber(redis.call('HGET', KEYS[1], 'pause_until') or '0')
+local interval = tonumber(ARGV[1])
+local slot = math.max(now, pause)
+if interval > 0 then
+  slot = math.max(slot, tat)
+  redis.call('HSET', KEYS[1], 'tat', string.format('%.6f', slot + interval))
+  redis.call('EXPIRE', KEYS[1], 86400)
+end
+return string.format('%.6f', slot - now)
+"""
+# ARGV[1] = seconds to pause ("0" = just read the remaining pause). Returns the remaining pause.
+_PAUSE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local pause = tonumber(redis.call('HGET', KEYS[1], 'pause_until') or '0')
+local wanted = now + tonumber(ARGV[1])
+if tonumber(ARGV[1]) > 0 and wanted > pause then
+  pause = wanted
+  redis.call('HSET', KEYS[1], 'pause_until', string.format('%.6f', pause))
+  redis.call('EXPIRE', KEYS[1], 86400)
+end
+return string.format('%.6f', math.max(pause - now, 0))
+"""
+
+
+class RateLimiter(Protocol):
+    """A limit shared by every process that uses the same name."""
+
+    rate: float
+
+    def acquire(self, n: int = 1) -> float:
+        """Block until ``n`` requests may go; return the seconds waited."""
+        ...
+
+    def penalise(self, seconds: float) -> None:
+        """Pause everyone for ``seconds`` from now (a 429, or a ``Retry-After``)."""
+        ...
+
+
+class _Limiter:
+    """The acquire loop both backends share; subclasses take slots and read pauses."""
+
+    def __init__(self, *, rate: float, sleep: Callable[[float], None]) -> None:
+        if rate < 0:
+            raise ValueError("rate must be 0 (unlimited) or more requests per second")
+        self.rate = rate
+        self._sleep = sleep
+        self._unpaused_until = 0.0  # unlimited rate: no pause seen until this monotonic time
+
+    def _take(self, interval: float) -> float:
+        raise NotImplementedError
+
+    def _pause(self, seconds: float) -> float:
+        raise NotImplementedError
+
+    def acquire(self, n: int = 1) -> float:
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        interval = n / self.rate if self.rate > 0 else 0.0
+        if interval == 0 and clock.monotonic() < self._unpaused_until:
+            return 0.0
+        waited = 0.0
+        while True:
+            wait = min(self._take(interval), _MAX_WAIT)
+            if wait > 0:
+                self._sleep(wait)
+                waited += wait
+            # A pause set while we slept holds this request back too.
+            remaining = self._pause(0.0) if wait > 0 else 0.0
+            if remaining <= 0:
+                if interval == 0:
+                    # Unlimited: look for a pause at most every _UNLIMITED_RECHECK seconds.
+                    self._unpaused_until = clock.monotonic() + _UNLIMITED_RECHECK
+                return waited
+            self._sleep(min(remaining, _MAX_WAIT))
+            waited += remaining
+
+    def penalise(self, seconds: float) -> None:
+        if seconds > 0:
+            self._unpaused_until = 0.0
+            self._pause(seconds)
+
+
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _redis_client(url: str) -> Any:
+    """One pooled client per URL per process, however many limiters are built."""
+    import redis
+
+    with _clients_lock:
+        client = _clients.get(url)
+        if client is None:
+            client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+            _clients[url] = client
+        return client
+
+
+class RedisRateLimiter(_Limiter):
+    """The limit in one Redis hash, changed only by atomic Lua scripts."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        rate: float,
+        name: str = REVOKE_LIMITER,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(rate=rate, sleep=sleep)
+        self._redis = _redis_client(url)
+        self.key = _REDIS_PREFIX + name
+        self._acquire_script = self._redis.register_script(_ACQUIRE)
+        self._pause_script = self._redis.register_script(_PAUSE)
+
+    def _take(self, interval: float) -> float:
+        return float(self._acquire_script(keys=[self.key], args=[repr(interval)]))
+
+    def _pause(self, seconds: float) -> float:
+        return float(self._pause_script(keys=[self.key], args=[repr(float(seconds))]))
+
+
+class RateLimitRow(Base):
+    """A store-backed limiter's state: next free slot and pause, as Unix seconds."""
+
+    __tablename__ = "rate_limits"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float, default=0.0)
+    pause_until: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class StoreRateLimiter(_Limiter):
+    """The limit in a ``rate_limits`` row, changed under the store's write lock (embedded default)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        rate: float,
+        name: str = REVOKE_LIMITER,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], float] = lambda: clock.utcnow().timestamp(),
+    ) -> None:
+        super().__init__(rate=rate, sleep=sleep)
+        self._store, self.name, self._now = store, name, now
+        self._lock = threading.Lock()  # one transaction at a time per process: spares SQLite retries
+
+    def _row(self, session: Session) -> RateLimitRow:
+        row = session.scalars(
+            select(RateLimitRow).where(RateLimitRow.name == self.name).with_for_update()
+        ).first()
+        if row is None:
+            if session.get_bind().dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+
+                session.execute(insert(RateLimitRow).values(name=self.name).on_conflict_do_nothing())
+            else:
+                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+                session.execute(sqlite_insert(RateLimitRow).values(name=self.name).on_conflict_do_nothing())
+            row = session.scalars(
+                select(RateLimitRow).where(RateLimitRow.name == self.name).with_for_update()
+            ).one()
+        return row
+
+    def _take(self, interval: float) -> float:
+        with self._lock, self._store.unit_of_work() as session:
+            row = self._row(session)
+            now = self._now()
+            slot = max(now, row.pause_until or 0.0)
+            if interval > 0:
+                slot = max(slot, row.tat or 0.0)
+                row.tat = slot + interval
+            return slot - now
+
+    def _pause(self, seconds: float) -> float:
+        with self._lock, self._store.unit_of_work() as session:
+            row = self._row(session)
+            now = self._now()
+            if seconds > 0 and now + seconds > (row.pause_until or 0.0):
+                row.pause_until = now + seconds
+            return max((row.pause_until or 0.0) - now, 0.0)
+
+
+def limiter_for(settings: Settings, store: Store, *, name: str = REVOKE_LIMITER) -> RateLimiter:
+    """Redis when the broker is Redis, else the store; at ``tiktok_revoke_rate`` per second."""
+    rate = settings.tiktok_revoke_rate
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        return RedisRateLimiter(settings.broker_url, rate=rate, name=name)
+    return StoreRateLimiter(store, rate=rate, name=name)

@@ -1,0 +1,255 @@
+"""Revoke one batch on a worker: claim tokens in the ledger, call TikTok, record outcomes.
+
+A token is claimed (``sending``) in the ledger before its request leaves, and its
+outcome is committed right after, so a token once revoked is never sent again. The batch
+row is leased to one worker at a time (store/lease.py); a claim left by a worker whose
+lease ran out is settled by probing the token (dead: revoked, no second revoke) rather
+than by sending it again. Retryable answers (429, 5xx, timeouts)
+back off with jitter and slow every worker down through the shared limiter; a token still
+failing after the attempts of one pass stays pending and the batch is sent again later by
+the relay.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from orchestrator import clock
+from orchestrator.inventory.base import Scope, TokenRecord
+from orchestrator.inventory.factory import inventory_from_settings
+from orchestrator.inventory.fingerprint import fingerprint
+from orchestrator.logging import get_logger
+from orchestrator.ratelimit import RateLimiter, limiter_for
+from orchestrator.retry import RetryPolicy, next_delay
+from orchestrator.revocation.models import BatchRow, LedgerRow, RevocationRow
+from orchestrator.store import outbox
+from orchestrator.store.lease import Lease
+from orchestrator.tiktok.business import BusinessClient
+from orchestrator.tiktok.client import TikTokClient
+from orchestrator.tiktok.errors import ProbeResult, RevokeOutcome, RevokeResult
+from orchestrator.tiktok.provider import provider_from_settings
+from orchestrator.worker.runtime import Runtime
+
+__all__ = ["STATUS_FOR", "revoke_batch"]
+
+log = get_logger(__name__)
+
+STATUS_FOR = {
+    RevokeResult.REVOKED: "revoked",
+    RevokeResult.ALREADY_DEAD: "already_dead",
+    RevokeResult.GRANT_LOST: "grant_lost",
+    RevokeResult.FATAL: "failed",
+}
+_POLICY = RetryPolicy(max_attempts=6, base_delay=0.2, max_delay=5.0, max_retry_after=60.0)
+_ALARM_CODES = frozenset({"invalid_client", "40001"})
+
+
+def _revoke_one(
+    provider: TikTokClient | BusinessClient, limiter: RateLimiter, record: TokenRecord
+) -> RevokeOutcome:
+    outcome = RevokeOutcome(RevokeResult.RETRYABLE, description="not attempted")
+    shared = limiter.rate > 0  # rate 0 (simulators, benchmarks): no client-side limit at all
+    for attempt in range(1, _POLICY.max_attempts + 1):
+        if shared:
+            limiter.acquire()
+        outcome = provider.revoke_grant(record.access_token, record.refresh_token)
+        if outcome.result is not RevokeResult.RETRYABLE:
+            return outcome
+        if shared and (outcome.http_status == 429 or outcome.error_code == "rate_limit_exceeded"):
+            limiter.penalise(outcome.retry_after or 1.0)  # slow every worker down, not just this one
+        if attempt < _POLICY.max_attempts:
+            time.sleep(next_delay(attempt, _POLICY, retry_after=outcome.retry_after))
+    return outcome
+
+
+class _Batch:
+    def __init__(self, runtime: Runtime, batch_id: int, revocation_id: str, open_ids: Sequence[str]) -> None:
+        self.runtime, self.batch_id, self.revocation_id = runtime, batch_id, revocation_id
+        settings = runtime.settings
+        self.provider = provider_from_settings(settings)
+        self.limiter = limiter_for(settings, runtime.store)
+        self.worker_id = uuid.uuid4().hex
+        self._halt_checked, self._halted = 0.0, False
+        inventory = inventory_from_settings(settings)
+        self.records: dict[str, TokenRecord] = {}
+        for chunk in inventory.stream(Scope.of_open_ids(list(open_ids)), settings.revocation_batch_size):
+            for record in chunk:
+                self.records[fingerprint(record.access_token)] = record
+
+    def rows(self, status: str) -> list[tuple[int, str]]:
+        with self.runtime.store.unit_of_work() as session:
+            return [
+                (row_id, fp)
+                for row_id, fp in session.execute(
+                    select(LedgerRow.id, LedgerRow.fingerprint).where(
+                        LedgerRow.batch_id == self.batch_id, LedgerRow.status == status
+                    )
+                )
+            ]
+
+    def claim(self, ids: list[int]) -> list[tuple[int, str]]:
+        now = clock.utcnow()
+        with self.runtime.store.unit_of_work() as session:
+            session.execute(
+                update(LedgerRow)
+                .where(LedgerRow.id.in_(ids), LedgerRow.status == "pending")
+                .values(
+                    status="sending",
+                    claimed_by=self.worker_id,
+                    claimed_at=now,
+                    attempts=LedgerRow.attempts + 1,
+                )
+            )
+            return list(
+                session.execute(
+                    select(LedgerRow.id, LedgerRow.fingerprint).where(
+                        LedgerRow.id.in_(ids),
+                        LedgerRow.claimed_by == self.worker_id,
+                        LedgerRow.status == "sending",
+                    )
+                )
+            )
+
+    def record(self, outcomes: list[tuple[int, str, str | None, str | None]]) -> None:
+        now = clock.utcnow()
+        with self.runtime.store.unit_of_work() as session:
+            for row_id, status, error, log_id in outcomes:
+                values = {"status": status, "error": error, "log_id": log_id, "updated_at": now}
+                if status == "pending":
+                    values["claimed_by"] = None
+                session.execute(
+                    update(LedgerRow)
+                    .where(LedgerRow.id == row_id, LedgerRow.claimed_by == self.worker_id)
+                    .values(**values)
+                )
+
+    def settle_stale(self) -> None:
+        """Claims left in the batch belong to a worker whose lease ran out (it died): a token it
+        may have sent is probed, and sent again only if it still works."""
+        with self.runtime.store.unit_of_work() as session:
+            stale = list(
+                session.execute(
+                    select(LedgerRow.id, LedgerRow.fingerprint).where(
+                        LedgerRow.batch_id == self.batch_id, LedgerRow.status == "sending"
+                    )
+                )
+            )
+            for row_id, fp in stale:
+                status, error = "pending", None
+                record = self.records.get(fp)
+                if record is None:
+                    status, error = "gone", "no longer in the inventory"
+                elif (
+                    isinstance(self.provider, TikTokClient)
+                    and self.provider.probe(record.access_token) is ProbeResult.DEAD
+                ):
+                    status, error = "revoked", "in flight when a worker died; probe confirms it is dead"
+                session.execute(
+                    update(LedgerRow)
+                    .where(LedgerRow.id == row_id, LedgerRow.status == "sending")
+                    .values(status=status, error=error, claimed_by=None, updated_at=clock.utcnow())
+                )
+
+    def run(self) -> bool:
+        """Revoke every pending token of the batch; True when none is left pending or in flight.
+
+        Requests stay ``revocation_concurrency`` deep: a slow or retried token holds back only
+        its own thread, and outcomes are committed in groups as they arrive.
+        """
+        self.settle_stale()
+        pending = [row_id for row_id, _ in self.rows("pending")]
+        width = self.runtime.settings.revocation_concurrency
+        outcomes: list[tuple[int, str, str | None, str | None]] = []
+        in_flight: set[Future[tuple[int, str, str | None, str | None]]] = set()
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="revoke") as pool:
+            for start in range(0, len(pending), width):
+                if self.halted():
+                    break
+                in_flight.update(
+                    pool.submit(self.revoke, item) for item in self.claim(pending[start : start + width])
+                )
+                while len(in_flight) >= 2 * width:
+                    finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                    outcomes.extend(f.result() for f in finished)
+                    if len(outcomes) >= 2 * width:
+                        self.record(outcomes)
+                        outcomes = []
+            finished, _ = wait(in_flight)
+            outcomes.extend(f.result() for f in finished)
+        self.record(outcomes)
+        return not self.rows("pending") and not self.rows("sending")
+
+    def revoke(self, item: tuple[int, str]) -> tuple[int, str, str | None, str | None]:
+        row_id, fp = item
+        record = self.records.get(fp)
+        if record is None:
+            return row_id, "gone", "no longer in the inventory", None
+        if self.halted():
+            return row_id, "pending", "revocation halted by an alarm", None
+        outcome = _revoke_one(self.provider, self.limiter, record)
+        if outcome.result is RevokeResult.FATAL and (outcome.error_code or "") in _ALARM_CODES:
+            self.raise_alarm(outcome)
+        status = STATUS_FOR.get(outcome.result, "pending")
+        error = (
+            None if status in ("revoked", "already_dead") else (outcome.error_code or outcome.result.value)
+        )
+        return row_id, status, error, outcome.log_id
+
+    def halted(self) -> bool:
+        with self.runtime.store.unit_of_work() as session:
+            return (
+                session.scalar(select(RevocationRow.alarm).where(RevocationRow.id == self.revocation_id))
+                is not None
+            )
+
+    def raise_alarm(self, outcome: RevokeOutcome) -> None:
+        with self.runtime.store.unit_of_work() as session:
+            row = session.get(RevocationRow, self.revocation_id, with_for_update=True)
+            if row is not None and row.alarm is None:
+                row.alarm = (
+                    f"{outcome.error_code}: our TikTok credentials were refused (log_id {outcome.log_id})"
+                )
+                log.error("revocation halted: credentials refused", error_code=outcome.error_code)
+
+
+def revoke_batch(runtime: Runtime, *, outbox_id: int) -> None:
+    """Worker entry for ``revocation.batch``: revoke a batch; the row completes when it is done."""
+    with runtime.transaction() as session:
+        row = outbox.claim(session, outbox_id)
+        if row is None:
+            return
+        batch = session.get(BatchRow, int(row.ref_id))
+        revocation = session.get(RevocationRow, batch.revocation_id) if batch else None
+        now = clock.utcnow()
+        if batch is None or revocation is None or batch.done or revocation.status == "finished":
+            outbox.complete(row, now)
+            return
+        if batch.lease_until is not None and batch.lease_until > now:
+            return  # another worker is on it; the relay asks again later
+        lease = runtime.settings.redeliver_after_seconds
+        batch.lease_until = now + timedelta(seconds=lease)
+        batch_id, revocation_id, open_ids = batch.id, revocation.id, list(batch.open_ids)
+    renewal = Lease(runtime.store, BatchRow, lease, BatchRow.id == batch_id)
+    with renewal:
+        work = _Batch(runtime, batch_id, revocation_id, open_ids)  # reads the inventory outside any lock
+        try:
+            finished = work.run()
+        finally:
+            work.provider.close()
+    if not finished:  # tokens left pending: free the batch; the relay sends it again later
+        with runtime.store.unit_of_work() as session:
+            session.execute(update(BatchRow).where(BatchRow.id == batch_id).values(lease_until=None))
+        return
+    with runtime.transaction() as session:
+        row = outbox.claim(session, outbox_id)
+        batch = session.get(BatchRow, work.batch_id, with_for_update=True)
+        if batch is not None:
+            batch.done, batch.lease_until = True, None
+        if row is not None:
+            outbox.complete(row, clock.utcnow())

@@ -1,0 +1,50 @@
+"""A lease on a row: held by the worker doing the row's work, renewed while it works.
+
+A second delivery of the same work finds the lease held and leaves; when the holder dies
+the lease runs out and the next delivery takes over. Rows carry a ``lease_until`` column.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+
+from orchestrator import clock
+from orchestrator.logging import get_logger
+from orchestrator.store.db import Store
+
+__all__ = ["Lease"]
+
+log = get_logger(__name__)
+
+
+class Lease:
+    """Renews ``model.lease_until`` for the row matching ``conditions`` every third of ``seconds``."""
+
+    def __init__(self, store: Store, model: Any, seconds: float, *conditions: Any) -> None:
+        self._store, self._model, self._seconds, self._conditions = store, model, seconds, conditions
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, daemon=True, name=f"lease-{model.__tablename__}")
+
+    def __enter__(self) -> Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self._seconds / 3):
+            try:
+                with self._store.unit_of_work() as session:
+                    session.execute(
+                        update(self._model)
+                        .where(*self._conditions)
+                        .values(lease_until=clock.utcnow() + timedelta(seconds=self._seconds))
+                    )
+            except Exception as exc:  # the next renewal tries again; expiry only means a redo
+                log.warning("lease renewal failed", table=self._model.__tablename__, error=str(exc))

@@ -1,0 +1,107 @@
+"""``orchestrator switch status|engage|release``: the kill switch from a terminal."""
+
+from __future__ import annotations
+
+import getpass
+import json
+
+import click
+
+from orchestrator.cli.common import State, pass_state
+from orchestrator.switch import flows, service
+from orchestrator.switch.service import SwitchState
+
+__all__ = ["switch"]
+
+
+def _operator() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _show(state: SwitchState, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(state.as_dict(), indent=2))
+        return
+    data = state.as_dict()
+    click.echo("ENGAGED: no TikTok call may leave the application" if state.engaged else "released")
+    for key in ("by", "reason", "approved_by", "incident_id", "changed_at", "version"):
+        click.echo(f"  {key:<12} {'-' if data[key] is None else data[key]}")
+
+
+@click.group()
+def switch() -> None:
+    """The kill switch: engaged means the application may not call TikTok."""
+
+
+@switch.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def status_cmd(state: State, as_json: bool) -> None:
+    """Show the switch (and re-publish it to the mirrors the application reads)."""
+    runtime = state.runtime()
+    _show(flows.sync_mirrors(runtime.store, runtime.settings), as_json)
+
+
+@switch.command("engage")
+@click.option("--reason", required=True, help="Why (recorded on the timeline).")
+@click.option("--incident", "incident_id", default=None, help="Record it on this incident's timeline.")
+@click.option("--by", default=None, help="Who engages it (default: cli:<user>).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def engage_cmd(state: State, reason: str, incident_id: str | None, by: str | None, as_json: bool) -> None:
+    """Engage the switch now: the application stops calling TikTok."""
+    runtime = state.runtime()
+    change = flows.engage_switch(
+        runtime.store, runtime.settings, by=by or _operator(), reason=reason, incident_id=incident_id
+    )
+    _show(change.state, as_json)
+
+
+@switch.command("release")
+@click.option("--reason", required=True, help="Why it is safe to reconnect (required).")
+@click.option("--approved-by", default=None, help="Who approved the release.")
+@click.option("--incident", "incident_id", default=None, help="Record it on this incident's timeline.")
+@click.option("--by", default=None, help="Who releases it (default: cli:<user>).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def release_cmd(
+    state: State,
+    reason: str,
+    approved_by: str | None,
+    incident_id: str | None,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Release the switch (never automatic): the application may call TikTok again."""
+    runtime = state.runtime()
+    change = flows.release_switch(
+        runtime.store,
+        runtime.settings,
+        by=by or _operator(),
+        reason=reason,
+        approved_by=approved_by,
+        incident_id=incident_id,
+    )
+    _show(change.state, as_json)
+
+
+@switch.command("history")
+@click.option("--limit", default=20, show_default=True, help="How many changes, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def history_cmd(state: State, limit: int, as_json: bool) -> None:
+    """Every engage and release, on the system chain and on incidents, newest first."""
+    runtime = state.runtime()
+    with runtime.store.unit_of_work() as session:
+        rows = service.history(session, limit=limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        at = row["at"][:19].replace("T", " ")
+        click.echo(
+            f"{at}  {row['kind']:<16} {row['chain']:<17} {row['actor']:<20} {row['data'].get('reason', '')}"
+        )

@@ -1,0 +1,348 @@
+"""The compliance report: each relevant TikTok Developer Terms clause, its evidence, met or missed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, NamedTuple
+
+from orchestrator import redaction
+from orchestrator.timeline import kinds
+from orchestrator.timeline.export import md_cell
+from orchestrator.timeline.figures import Record, key_figures, minutes
+
+__all__ = [
+    "TIKTOK_DEFAULT_RATE_PER_S",
+    "ClauseResult",
+    "ComplianceReport",
+    "Status",
+    "assess",
+    "render_compliance_json",
+    "render_compliance_markdown",
+    "scan_for_secrets",
+]
+
+Status = Literal["met", "missed", "pending", "not_applicable"]
+
+TIKTOK_DEFAULT_RATE_PER_S = 10.0
+"""TikTok's documented default for its v2 endpoints: 600 requests per minute."""
+
+_RATE_TOLERANCE = 1.05  # measured rates include start-up jitter; 5 % over the limit is noise
+
+
+@dataclass(frozen=True)
+class ClauseResult:
+    """One clause: what it asks, whether it was met, the measured figure and its evidence."""
+
+    clause: str
+    title: str
+    obligation: str
+    status: Status
+    measured: str
+    target: str
+    detail: str
+    evidence: list[int]
+
+
+class _Finding(NamedTuple):
+    status: Status
+    measured: str
+    target: str
+    detail: str
+    evidence: list[int]
+
+
+@dataclass(frozen=True)
+class ComplianceReport:
+    """Every clause result for one incident, as of ``generated_at``."""
+
+    incident_id: str
+    title: str
+    is_drill: bool
+    generated_at: datetime
+    chain_verified: bool
+    clauses: list[ClauseResult]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "incident_id": self.incident_id,
+            "title": self.title,
+            "is_drill": self.is_drill,
+            "generated_at": self.generated_at.isoformat(),
+            "chain_verified": self.chain_verified,
+            "clauses": [asdict(clause) for clause in self.clauses],
+        }
+
+
+def _number(value: Any) -> float:
+    """A count or rate another writer recorded; anything that is not a number counts as 0."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _seqs(record: Record, *wanted: str) -> list[int]:
+    return [entry.seq for entry in record.entries if entry.kind in wanted]
+
+
+def _timed(
+    record: Record,
+    *,
+    what: str,
+    took: timedelta | None,
+    target_minutes: int,
+    now: datetime,
+    evidence: list[int],
+) -> _Finding:
+    target = f"{target_minutes} min"
+    aware = record.incident.aware_at
+    if took is not None:
+        measured = minutes(took) or 0.0
+        over = round(measured - target_minutes, 2)
+        status: Status = "met" if over <= 0 else "missed"
+        detail = f"{what} {measured} min after awareness, " + (
+            f"{-over} min within the target" if over <= 0 else f"{over} min over the target"
+        )
+        return _Finding(status, f"{measured} min", target, detail, evidence)
+    waited = minutes(now - aware) or 0.0
+    if waited > target_minutes:
+        over = round(waited - target_minutes, 2)
+        detail = f"not {what} yet, {waited} min after awareness: {over} min over the target"
+        return _Finding("missed", f"not yet ({waited} min)", target, detail, evidence)
+    detail = f"not {what} yet, {waited} min after awareness; the target has not passed"
+    return _Finding("pending", f"not yet ({waited} min)", target, detail, evidence)
+
+
+def scan_for_secrets(record: Record) -> list[tuple[int, str]]:
+    """Entries holding something token-shaped, a registered secret or a secret-keyed value.
+
+    Returns ``(seq, where)`` pairs and never the secret itself.
+    """
+    found: list[tuple[int, str]] = []
+
+    def walk(value: Any, path: str, seq: int) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                sub = f"{path}.{key}"
+                if (
+                    isinstance(key, str)
+                    and isinstance(item, str)
+                    and item not in ("", redaction.REDACTED)
+                    and redaction.is_secret_key(key)
+                ):
+                    found.append((seq, sub))
+                else:
+                    walk(item, sub, seq)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]", seq)
+        elif isinstance(value, str) and redaction.redact_text(value) != value:
+            found.append((seq, path))
+
+    for entry in record.entries:
+        walk(entry.message, "message", entry.seq)
+        walk(entry.actor, "actor", entry.seq)
+        walk(entry.data or {}, "data", entry.seq)
+    return found
+
+
+def _confidentiality(record: Record) -> _Finding:
+    found = scan_for_secrets(record)
+    masked = sum(
+        json.dumps(e.data).count(redaction.REDACTED) + e.message.count(redaction.REDACTED)
+        for e in record.entries
+    )
+    scanned = f"{len(record.entries)} entries scanned for token shapes, registered secrets and secret keys"
+    if found:
+        where = ", ".join(f"entry {seq} ({path})" for seq, path in found[:10])
+        return _Finding(
+            "missed",
+            f"{len(found)} finding(s)",
+            "0 findings",
+            f"{scanned}: secret-looking values in {where}",
+            sorted({seq for seq, _ in found}),
+        )
+    return _Finding(
+        "met",
+        "0 findings",
+        "0 findings",
+        f"{scanned}: none found; {masked} value(s) were masked when written",
+        [],
+    )
+
+
+def _deletion(record: Record) -> _Finding:
+    purges = [e for e in record.entries if e.kind == kinds.PURGE_FINISHED]
+    failed = [
+        e
+        for e in record.entries
+        if e.kind == kinds.STEP_FAILED and "purge" in str((e.data or {}).get("action", ""))
+    ]
+    if purges:
+        tokens = round(sum(_number((e.data or {}).get("tokens_deleted")) for e in purges))
+        tables = sum(len((e.data or {}).get("records_deleted") or {}) for e in purges)
+        return _Finding(
+            "met",
+            f"{tokens} tokens deleted",
+            "purge finished",
+            f"{len(purges)} purge(s) finished: {tokens} tokens deleted, records deleted from {tables} "
+            "table(s)",
+            [e.seq for e in purges],
+        )
+    if failed:
+        return _Finding(
+            "missed",
+            "purge failed",
+            "purge finished",
+            f"a purge step failed {len(failed)} time(s) and none finished",
+            [e.seq for e in failed],
+        )
+    return _Finding("not_applicable", "no purge", "-", "no purge ran for this incident", [])
+
+
+def _request_volume(record: Record) -> _Finding:
+    started = {
+        (e.data or {}).get("revocation_id"): e for e in record.entries if e.kind == kinds.REVOCATION_STARTED
+    }
+    finished = [e for e in record.entries if e.kind == kinds.REVOCATION_FINISHED]
+    if not finished:
+        return _Finding("not_applicable", "no revocation", "-", "no revocation finished", [])
+    worst_ratio, lines, evidence = 0.0, [], []
+    for entry in finished:
+        data = entry.data or {}
+        start = started.get(data.get("revocation_id"))
+        limit = _number((start.data or {}).get("rate_per_s")) if start is not None else 0.0
+        limit = limit if limit > 0 else TIKTOK_DEFAULT_RATE_PER_S
+        requests = round(sum(_number(data.get(k)) for k in ("revoked", "already_dead", "failed")))
+        seconds = max(_number(data.get("duration_ms")) / 1000, 1.0)
+        rate = round(requests / seconds, 2)
+        worst_ratio = max(worst_ratio, rate / limit)
+        lines.append(
+            f"{data.get('revocation_id')}: {requests} requests in {seconds:g} s = {rate}/s "
+            f"(limit {limit:g}/s)"
+        )
+        evidence += ([start.seq] if start is not None else []) + [entry.seq]
+    evidence += _seqs(record, kinds.REVOCATION_ALARM)
+    status: Status = "met" if worst_ratio <= _RATE_TOLERANCE else "missed"
+    over = "" if status == "met" else f"; {round((worst_ratio - 1) * 100)} % over the limit"
+    return _Finding(
+        status,
+        f"{round(worst_ratio * 100)} % of the limit",
+        "<= 100 % of the limit",
+        "; ".join(lines) + over,
+        sorted(evidence),
+    )
+
+
+_CLAUSES: dict[str, tuple[str, str, str]] = {
+    # key: (clause of TikTok's Developer Terms, title, what it asks)
+    "disconnect": (
+        "III.2(f)",
+        "Disconnect immediately",
+        "On awareness of a compromise, disconnect from TikTok.",
+    ),
+    "report": ("III.2(f)", "Report immediately", "On awareness of a compromise, report it to TikTok."),
+    "confidentiality": (
+        "IV",
+        "Confidentiality",
+        "Authentication data is TikTok's confidential information: it never leaks.",
+    ),
+    "deletion": (
+        "VI",
+        "Deletion",
+        "Delete TikTok information in all forms when use ends (where a purge ran).",
+    ),
+    "volume": ("III.3(g)", "Request volume", "No excessive request volume against TikTok's APIs."),
+}
+
+
+def assess(
+    record: Record, *, disconnect_target_minutes: int, report_target_minutes: int, now: datetime
+) -> ComplianceReport:
+    """Judge every clause from the record alone; ``now`` decides whether an open deadline passed."""
+    figures = key_figures(record)
+    findings = {
+        "disconnect": _timed(
+            record,
+            what="disconnected",
+            took=figures.awareness_to_disconnect,
+            target_minutes=disconnect_target_minutes,
+            now=now,
+            evidence=_seqs(record, kinds.INCIDENT_OPENED, kinds.SWITCH_ENGAGED),
+        ),
+        "report": _timed(
+            record,
+            what="reported",
+            took=figures.awareness_to_report,
+            target_minutes=report_target_minutes,
+            now=now,
+            evidence=_seqs(record, kinds.INCIDENT_OPENED, kinds.REPORT_DELIVERED, kinds.REPORT_FAILED),
+        ),
+        "confidentiality": _confidentiality(record),
+        "deletion": _deletion(record),
+        "volume": _request_volume(record),
+    }
+    clauses = []
+    for key, found in findings.items():
+        clause, title, obligation = _CLAUSES[key]
+        clauses.append(
+            ClauseResult(
+                clause,
+                title,
+                obligation,
+                found.status,
+                found.measured,
+                found.target,
+                found.detail,
+                found.evidence,
+            )
+        )
+    return ComplianceReport(
+        incident_id=record.incident.id,
+        title=record.incident.title,
+        is_drill=record.incident.is_drill,
+        generated_at=now,
+        chain_verified=record.verified,
+        clauses=clauses,
+    )
+
+
+def render_compliance_json(report: ComplianceReport) -> str:
+    return json.dumps(report.as_dict(), indent=2, ensure_ascii=False)
+
+
+_MARK = {"met": "MET", "missed": "MISSED", "pending": "PENDING", "not_applicable": "N/A"}
+
+
+def render_compliance_markdown(report: ComplianceReport) -> str:
+    """The report as Markdown: a summary table, then each clause with its evidence entries."""
+    drill = " (DRILL)" if report.is_drill else ""
+    lines = [
+        f"# Compliance report{drill}: {report.title}",
+        "",
+        f"- Incident: `{report.incident_id}`"
+        + (" — **this incident is a drill**" if report.is_drill else ""),
+        f"- Generated: {report.generated_at.isoformat()}",
+        "- Timeline chain: "
+        + ("verified" if report.chain_verified else "**BROKEN: the evidence was altered**"),
+        "- Terms: TikTok Developer Terms of Service",
+        "",
+        "| Clause | Obligation | Status | Measured | Target |",
+        "|---|---|---|---|---|",
+    ]
+    for c in report.clauses:
+        lines.append(
+            f"| {c.clause} | {md_cell(c.title)} | **{_MARK[c.status]}** | {md_cell(c.measured)} | "
+            f"{md_cell(c.target)} |"
+        )
+    for c in report.clauses:
+        evidence = ", ".join(f"#{seq}" for seq in c.evidence) or "none"
+        lines += [
+            "",
+            f"## {c.clause}: {c.title} — {_MARK[c.status]}",
+            "",
+            c.obligation,
+            "",
+            f"- Finding: {c.detail}",
+            f"- Evidence entries: {evidence}",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,122 @@
+"""The postmortem draft in Markdown: facts from the timeline, then the sections the team fills in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from orchestrator.timeline.export import md_cell
+from orchestrator.timeline.figures import KEY_TIMES, Record, actors, impact, key_figures, minutes
+
+__all__ = ["POSTMORTEM_SECTIONS", "render_postmortem"]
+
+POSTMORTEM_SECTIONS = (
+    "Summary",
+    "Impact",
+    "Key times and durations",
+    "Who did what",
+    "Timeline",
+    "Root cause",
+    "Lessons",
+    "Follow-ups",
+)
+
+_TO_FILL = "_To be written by the team._"
+
+
+def _duration(label: str, value: float | None, target: int | None = None) -> str:
+    shown = "not yet" if value is None else f"{value} min"
+    if target is not None:
+        shown += f" (target {target} min)"
+    return f"- {label}: **{shown}**"
+
+
+def render_postmortem(
+    record: Record,
+    *,
+    generated_at: datetime,
+    disconnect_target_minutes: int | None = None,
+    report_target_minutes: int | None = None,
+) -> str:
+    """Every section of ``POSTMORTEM_SECTIONS``; facts filled in, judgement left to people."""
+    incident = record.incident
+    figures = key_figures(record)
+    hit = impact(record)
+    drill = " (DRILL)" if incident.is_drill else ""
+    lines = [f"# Postmortem{drill}: {incident.title}", ""]
+    if incident.is_drill:
+        lines += ["> **This was a drill.** Figures below measure the rehearsal, not a real compromise.", ""]
+    lines += [
+        f"Incident `{incident.id}` · severity {incident.severity} · status {incident.status} · "
+        f"{incident.event_count} event(s) from {incident.source} · draft generated "
+        f"{generated_at.isoformat(timespec='seconds')}",
+        "",
+        "Timeline chain: "
+        + (
+            f"verified ({len(record.entries)} entries)."
+            if record.chain_break is None
+            else f"**BROKEN at entry {record.chain_break.seq}: {record.chain_break.reason}.**"
+        ),
+        "",
+        "## Summary",
+        "",
+        incident.summary or _TO_FILL,
+        "",
+        "## Impact",
+        "",
+        f"- Tokens revoked: **{hit.revoked}**",
+        f"- Tokens already dead (expired, revoked or unknown to TikTok): **{hit.already_dead}**",
+        f"- Tokens failed to revoke: **{hit.failed}**"
+        + (
+            " (" + ", ".join(f"{reason}: {n}" for reason, n in sorted(hit.failures.items())) + ")"
+            if hit.failures
+            else ""
+        ),
+        f"- Revocations finished: {hit.revocations}; scope: {', '.join(hit.scopes) or 'none recorded'}",
+    ]
+    if hit.alarms:
+        lines.append("- Alarms: " + ", ".join(f"{reason} x{n}" for reason, n in sorted(hit.alarms.items())))
+    if hit.purges:
+        tables = ", ".join(f"{table}: {n}" for table, n in sorted(hit.records_deleted.items())) or "none"
+        lines.append(f"- Purged: {hit.tokens_deleted} tokens deleted; records deleted: {tables}")
+    entities = incident.entities or {}
+    named = ", ".join(f"{key}: {len(value)}" for key, value in sorted(entities.items()) if value)
+    lines.append(f"- Entities named by the events: {named or 'none'}")
+    lines += ["", "## Key times and durations", "", "| Moment | Time (UTC) |", "|---|---|"]
+    for name, label in KEY_TIMES:
+        value = figures.times[name]
+        lines.append(f"| {label} | {value.isoformat(timespec='seconds') if value else '-'} |")
+    lines += [
+        "",
+        _duration(
+            "Awareness to disconnect", minutes(figures.awareness_to_disconnect), disconnect_target_minutes
+        ),
+        _duration("Awareness to report", minutes(figures.awareness_to_report), report_target_minutes),
+        _duration("Awareness to tokens revoked", minutes(figures.awareness_to_revoked)),
+        _duration("Awareness to resolved", minutes(figures.awareness_to_resolved)),
+        "",
+        "## Who did what",
+        "",
+        "| Actor | Entries | What |",
+        "|---|---|---|",
+    ]
+    for actor, count, entry_kinds in actors(record):
+        lines.append(f"| {md_cell(actor)} | {count} | {md_cell(', '.join(entry_kinds))} |")
+    lines += ["", "## Timeline", "", "| # | Time (UTC) | Actor | Kind | Message |", "|---|---|---|---|---|"]
+    for e in record.entries:
+        at = e.at.isoformat(timespec="milliseconds")
+        lines.append(f"| {e.seq} | {at} | {md_cell(e.actor)} | {e.kind} | {md_cell(e.message)} |")
+    lines += [
+        "",
+        "## Root cause",
+        "",
+        _TO_FILL + " How did the attacker get in, and why did it work?",
+        "",
+        "## Lessons",
+        "",
+        _TO_FILL + " What went well, what went badly, where were we lucky?",
+        "",
+        "## Follow-ups",
+        "",
+        "- [ ] _Action, owner, due date_",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,152 @@
+"""One limit for every worker: the combined rate holds, and a 429 pauses everyone."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config import Settings
+from orchestrator.ratelimit import RateLimiter, RedisRateLimiter, StoreRateLimiter, limiter_for
+from orchestrator.store import migrate
+from orchestrator.store.db import Store
+from tests.support.services import REDIS_URL, flush_redis, require
+
+RATE = 40.0
+PER_WORKER = 25
+Factory = Callable[[float], RateLimiter]
+
+
+@pytest.fixture(params=["store", pytest.param("redis", marks=pytest.mark.services)])
+def make_limiter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
+    """Each call is a separate limiter instance (its own connection), as in separate workers."""
+    stores: list[Store] = []
+    if request.param == "redis":
+        require(REDIS_URL, "Redis")
+        flush_redis()
+
+        def redis_limiter(rate: float) -> RateLimiter:
+            return RedisRateLimiter(REDIS_URL, rate=rate, name="test")
+
+        yield redis_limiter
+        return
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    migrate.upgrade(Store(url))
+
+    def store_limiter(rate: float) -> RateLimiter:
+        store = Store(url)
+        stores.append(store)
+        return StoreRateLimiter(store, rate=rate, name="test")
+
+    yield store_limiter
+    for store in stores:
+        store.dispose()
+
+
+def _run_workers(limiters: list[RateLimiter], per_worker: int) -> list[float]:
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def work(limiter: RateLimiter) -> None:
+        for _ in range(per_worker):
+            limiter.acquire()
+            with lock:
+                stamps.append(time.monotonic())
+
+    threads = [threading.Thread(target=work, args=(limiter,)) for limiter in limiters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return sorted(stamps)
+
+
+def test_two_workers_together_stay_within_the_shared_rate(make_limiter: Factory) -> None:
+    stamps = _run_workers([make_limiter(RATE), make_limiter(RATE)], PER_WORKER)
+    total = 2 * PER_WORKER
+    assert len(stamps) == total
+    elapsed = stamps[-1] - stamps[0]
+    ideal = (total - 1) / RATE  # evenly spaced slots: 1.225 s
+    assert ideal * 0.9 <= elapsed <= ideal * 1.5
+    # No half-second window holds more than its share plus one for timing jitter.
+    window = [b - a for a, b in zip(stamps, stamps[int(RATE / 2) + 1 :], strict=False)]
+    assert min(window) >= 0.5 * 0.9
+
+
+def test_penalise_from_one_worker_pauses_another(make_limiter: Factory) -> None:
+    first, second = make_limiter(RATE), make_limiter(RATE)
+    second.acquire()
+    first.penalise(0.4)
+    started = time.monotonic()
+    second.acquire()
+    assert 0.35 <= time.monotonic() - started <= 0.8
+
+
+def test_rate_zero_is_unlimited_but_still_honours_a_pause(make_limiter: Factory) -> None:
+    unlimited = make_limiter(0)
+    started = time.monotonic()
+    for _ in range(200):
+        unlimited.acquire()
+    assert time.monotonic() - started < 1.0
+    make_limiter(0).penalise(0.3)
+    time.sleep(0.11)  # an unlimited limiter looks for pauses every 0.1 s
+    started = time.monotonic()
+    unlimited.acquire()
+    assert time.monotonic() - started >= 0.1
+
+
+def test_a_negative_rate_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="rate"):
+        StoreRateLimiter(Store(f"sqlite:///{tmp_path / 's.sqlite'}"), rate=-1)
+
+
+def test_settings_choose_redis_for_a_redis_broker_and_the_store_otherwise(settings: Settings) -> None:
+    store = Store(settings.store_url)
+    embedded = limiter_for(settings, store)
+    assert isinstance(embedded, StoreRateLimiter) and embedded.rate == 10.0
+    redis_settings = settings.model_copy(update={"broker_url": REDIS_URL, "tiktok_revoke_rate": 2.5})
+    shared = limiter_for(redis_settings, store)
+    assert isinstance(shared, RedisRateLimiter) and shared.rate == 2.5
+    store.dispose()
+
+
+WORKER_SCRIPT = """
+import sys, time
+from orchestrator.ratelimit import StoreRateLimiter
+from orchestrator.store.db import Store
+limiter = StoreRateLimiter(Store(sys.argv[1]), rate=float(sys.argv[2]), name="test")
+limiter.acquire()  # warm up: the first slot is shared with the other process
+print(time.time(), flush=True)
+for _ in range(int(sys.argv[3])):
+    limiter.acquire()
+    print(time.time(), flush=True)
+"""
+
+
+def test_two_processes_share_the_store_backed_limit_on_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    store = Store(url)
+    migrate.upgrade(store)
+    store.dispose()
+    root = Path(__file__).parents[1]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER_SCRIPT, url, str(RATE), "15"],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=root,
+        )
+        for _ in range(2)
+    ]
+    stamps = sorted(float(line) for worker in workers for line in worker.communicate(timeout=30)[0].split())
+    assert all(worker.returncode == 0 for worker in workers)
+    # Ignore each process's warm-up start: measure the steady part where both compete.
+    steady = stamps[2:]
+    window = [b - a for a, b in zip(steady, steady[int(RATE / 2) + 1 :], strict=False)]
+    assert min(window) >= 0.5 * 0.9
+    assert len(steady) == 2 * 15
