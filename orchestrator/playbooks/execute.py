@@ -143,8 +143,12 @@ def execute_step(runtime: Runtime, *, outbox_id: int) -> None:
     bind_ids(run_id=claim.run_id, incident_id=claim.incident_id, step=claim.step.id)
     started = time.monotonic()
     renewal = Lease(
-        runtime.store, StepRunRow, lease, StepRunRow.id == claim.step_row_id,
-        StepRunRow.attempt == claim.attempt, StepRunRow.status == "running",
+        runtime.store,
+        StepRunRow,
+        lease,
+        StepRunRow.id == claim.step_row_id,
+        StepRunRow.attempt == claim.attempt,
+        StepRunRow.status == "running",
     )
     with renewal:
         output, error, retryable = _run_action(runtime, claim)
