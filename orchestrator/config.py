@@ -89,6 +89,24 @@ class Settings(BaseSettings):
     revocation_concurrency: int = Field(
         16, ge=1, le=256, description="Revoke requests in flight per batch task."
     )
+    drill_tokens: int = Field(
+        1000, ge=1, le=10_000_000, description="Tokens a drill seeds in its own inventory."
+    )
+    drill_slo_disconnect_seconds: float | None = Field(
+        None, gt=0, description="Drill SLO, awareness to switch engaged (default: the compliance target)."
+    )
+    drill_slo_revoke_seconds: float = Field(
+        3600.0, gt=0, description="Drill SLO, awareness to revocation done."
+    )
+    drill_slo_report_seconds: float | None = Field(
+        None, gt=0, description="Drill SLO, awareness to report delivered (default: the compliance target)."
+    )
+    drill_schedule_hours: float | None = Field(
+        None, gt=0, description="Run a drill every N hours (scheduler)."
+    )
+    drill_env: dict[str, str] = Field(
+        default_factory=dict, description="ORCH_* settings for the drill's own stage (drill Slack, mailbox)."
+    )
     revocation_batch_size: int = Field(
         500, ge=1, le=10000, description="Tokens per batch on the revocation queue."
     )

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 
 from orchestrator import clock
+from orchestrator.chatops import card_sync
 from orchestrator.intake import replay
 from orchestrator.logging import get_logger
 from orchestrator.playbooks import flows as playbook_flows
@@ -40,11 +41,21 @@ def jobs_for(runtime: Runtime) -> list[Job]:
     def wake_runs() -> int:
         return playbook_flows.wake_due_runs(runtime.transaction)
 
+    def remind_manual_steps() -> int:
+        return playbook_flows.remind_due_steps(runtime.transaction)
+
     def sync_switch_mirrors() -> object:
         # The guard fails closed: keep its file (and Redis key) present and true.
         return switch_flows.sync_mirrors(runtime.store, runtime.settings)
 
-    return [relay, wake_runs, replay.sweeper(runtime.store), every(10.0, sync_switch_mirrors)]
+    return [
+        relay,
+        wake_runs,
+        every(5.0, remind_manual_steps),
+        replay.sweeper(runtime.store),
+        every(10.0, sync_switch_mirrors),
+        every(2.0, card_sync.flusher(runtime)),
+    ]
 
 
 def every(seconds: float, job: Job) -> Job:

@@ -44,16 +44,22 @@ class ActionRegistry:
 
 def default_registry() -> ActionRegistry:
     """A registry of every shipped action; new action modules are added to this list."""
-    from orchestrator.actions import http_post, log, note, tiktok, wait
+    from orchestrator.actions import email, http_post, log, manual, note, report, slack, tiktok, wait, webhook
 
     return ActionRegistry(
         [
             note.NoteAction(),
             log.LogAction(),
             wait.WaitAction(),
+            manual.ManualAction(),
             http_post.HttpPostAction(),
             tiktok.KillSwitchAction(),
             tiktok.RevokeTokensAction(),
             tiktok.PurgeAction(),
+            slack.SlackOpenChannelAction(),
+            slack.SlackPostAction(),
+            email.EmailSendAction(),
+            report.TikTokReportAction(),
+            webhook.WebhookPostAction(),
         ]
     )

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, cast
 from pydantic import Field
 
 from orchestrator.actions.base import Action, ActionContext, ActionParams
+from orchestrator.chatops import card_sync
 from orchestrator.errors import ActionError, ConfigError, OrchestratorError
 from orchestrator.inventory.base import Scope
 from orchestrator.inventory.factory import inventory_from_settings
@@ -93,8 +94,16 @@ class RevokeTokensAction(Action):
             raise ActionError(str(exc)) from None
         except OrchestratorError as exc:
             raise ActionError(str(exc), retryable=True) from None
+        incident_id = ctx.incident_id
         result = revocation.follow(
-            runtime, revocation_id=revocation_id, chain=_chain(ctx), actor=ctx.actor, stop=ctx.cancelled
+            runtime,
+            revocation_id=revocation_id,
+            chain=_chain(ctx),
+            actor=ctx.actor,
+            stop=ctx.cancelled,
+            on_progress=(lambda: card_sync.refresh_card(runtime, incident_id))
+            if incident_id
+            else (lambda: None),
         )
         if not result.done:
             raise ActionError(f"revocation {revocation_id} stopped before the end", retryable=True)

@@ -11,6 +11,7 @@ from orchestrator.cli import (
     config_cmd,
     db,
     demo,
+    drill,
     events,
     incidents,
     playbooks,
@@ -20,6 +21,7 @@ from orchestrator.cli import (
     tokens,
 )
 from orchestrator.cli.common import State
+from orchestrator.cli.slack import slack
 from orchestrator.errors import OrchestratorError
 from orchestrator.switch.cli import switch
 
@@ -55,6 +57,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 for group in (
     processes.up,
     demo.demo,
+    drill.drill,
     processes.serve,
     processes.worker,
     processes.scheduler,
@@ -67,6 +70,7 @@ for group in (
     config_cmd.config,
     switch,
     simulate.simulate,
+    slack,
     playbooks.playbook,
     playbooks.run,
     tokens.tokens,

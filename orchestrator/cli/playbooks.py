@@ -208,3 +208,29 @@ def rerun(state: State, run_id: str, step: str) -> None:
     """Rerun a failed STEP of RUN_ID (and the steps its failure cancelled)."""
     flows.rerun_step(state.runtime().transaction, run_id=run_id, step_id=step, actor=_actor())
     click.echo(f"rerunning {step} of {run_id}")
+
+
+@run.command("done")
+@click.argument("run_id")
+@click.argument("step")
+@click.option(
+    "--input", "inputs", multiple=True, metavar="KEY=VALUE", help="The step's input, e.g. ticket_id=123."
+)
+@pass_state
+def done(state: State, run_id: str, step: str, inputs: tuple[str, ...]) -> None:
+    """Mark the manual STEP of RUN_ID done (recorded with your user name and the input).
+
+    \b
+    Example, after filing the report in TikTok's developer support form:
+      orchestrator run done RUN_ID file_tiktok_report --input ticket_id=TT-48213
+    """
+    given: dict[str, str] = {}
+    for item in inputs:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: write --input KEY=VALUE")
+        given[key.strip()] = value
+    flows.complete_manual_step(
+        state.runtime().transaction, run_id=run_id, step_id=step, actor=_actor(), inputs=given
+    )
+    click.echo(f"completed {step} of {run_id}")

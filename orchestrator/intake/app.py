@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from orchestrator import metrics
+from orchestrator.chatops import views as slack_views
 from orchestrator.errors import BrokerError, StoreError
 from orchestrator.incidents import views as incident_views
 from orchestrator.intake import routes as intake_routes
@@ -30,6 +31,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(intake_routes.router)
     app.include_router(incident_views.router)
+    app.include_router(slack_views.router)
     app.include_router(switch_views.router)
     app.include_router(timeline_pages.router)
     app.include_router(metrics.router)

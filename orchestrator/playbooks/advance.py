@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.events.models import EventRow
 from orchestrator.incidents.models import IncidentRow
-from orchestrator.playbooks import service
+from orchestrator.playbooks import manual, service
 from orchestrator.playbooks.engine import decide_step, next_actions
 from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.playbooks.schemas import Playbook
@@ -117,6 +117,8 @@ class _Applier:
                 approvers=approvers,
                 timeout_s=step.approval.timeout,
             )
+        elif manual.is_manual(step) and row.approval is None:
+            manual.request(self.session, run=self.run, row=row, step=step, actor=self.actor)
         else:
             self.start(row, row.attempt + 1)
 

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from orchestrator import clock, redaction
 from orchestrator.actions.base import ActionContext, execute
+from orchestrator.chatops import card_sync
 from orchestrator.errors import ActionError, NotFound
 from orchestrator.logging import bind_ids, get_logger
 from orchestrator.playbooks import service
@@ -195,3 +196,5 @@ def execute_step(runtime: Runtime, *, outbox_id: int) -> None:
         outbox.complete(row, now)
         outbox.enqueue(session, topic=ADVANCE, ref_id=claim.run_id, now=now)
     log.info("step finished", status="succeeded" if error is None else "failed", duration_ms=duration_ms)
+    if claim.incident_id:
+        card_sync.refresh_card(runtime, claim.incident_id)  # switch, revocation, report: the card follows

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -18,7 +18,7 @@ from orchestrator import clock
 from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.events.models import EventRow
 from orchestrator.incidents.models import IncidentRow
-from orchestrator.playbooks import service
+from orchestrator.playbooks import manual, service
 from orchestrator.playbooks.advance import advance
 from orchestrator.playbooks.engine import cancellable, rerun_states
 from orchestrator.playbooks.models import RunRow, StepRunRow
@@ -30,8 +30,10 @@ from orchestrator.timeline import service as timeline
 __all__ = [
     "Transaction",
     "cancel_run",
+    "complete_manual_step",
     "decide_approval",
     "process_advance",
+    "remind_due_steps",
     "rerun_step",
     "start_manual_run",
     "start_matching_runs",
@@ -153,16 +155,20 @@ def start_manual_run(
         return run.id
 
 
-def process_advance(transaction: Transaction, *, outbox_id: int) -> str | None:
-    """Worker entry for ``run.advance``: apply the engine to the run; a redelivery is a no-op."""
+def process_advance(transaction: Transaction, *, outbox_id: int) -> RunRow | None:
+    """Worker entry for ``run.advance``: apply the engine to the run; a redelivery is a no-op.
+
+    Returns the run (detached, after the commit), or None for a redelivery.
+    """
     with transaction() as session:
         row = outbox.claim(session, outbox_id)
         if row is None:
             return None
         run = service.get_run(session, run_id=row.ref_id, for_update=True)
-        status = advance(session, run=run, now=clock.utcnow()) if run.status == "running" else run.status
+        if run.status == "running":
+            advance(session, run=run, now=clock.utcnow())
         outbox.complete(row, clock.utcnow())
-        return status
+        return run
 
 
 def wake_due_runs(transaction: Transaction) -> int:
@@ -264,3 +270,88 @@ def rerun_step(transaction: Transaction, *, run_id: str, step_id: str, actor: st
             at=now,
         )
         outbox.enqueue(session, topic=ADVANCE, ref_id=run.id, now=now)
+
+
+def complete_manual_step(
+    transaction: Transaction, *, run_id: str, step_id: str, actor: str, inputs: Mapping[str, str]
+) -> None:
+    """Record that ``actor`` did the manual step (with its required input), then resume the run."""
+    now = clock.utcnow()
+    with transaction() as session:
+        run = service.get_run(session, run_id=run_id, for_update=True)
+        row = service.get_step(session, run_id=run.id, step_id=step_id, for_update=True)
+        step = service.snapshot(run).step(step_id)
+        if not manual.is_manual(step):
+            raise ValidationFailed(f"step '{step_id}' is not a manual step (it runs {step.action})")
+        if row.status != "waiting_approval" or row.approval is not None:
+            raise ValidationFailed(
+                f"step '{step_id}' of run '{run.id}' is {row.status}, not waiting for a person"
+            )
+        params = manual.manual_params(step)
+        if "any" not in params.assignees and actor not in params.assignees:
+            raise ValidationFailed(
+                f"{actor} may not complete '{step_id}' (assignees: {', '.join(params.assignees)})"
+            )
+        if params.input and not str(inputs.get(params.input, "")).strip():
+            raise ValidationFailed(
+                f"step '{step_id}' needs its {params.input}: add --input {params.input}=VALUE",
+                field=params.input,
+            )
+        given = {key: str(value)[:500] for key, value in inputs.items()}
+        row.approval, row.approval_by, row.next_attempt_at = "approved", actor, None
+        row.output = {"completed_by": actor, "input": given}
+        timeline.append_entry(
+            session,
+            chain=service.run_chain(run),
+            actor=actor,
+            kind=kinds.MANUAL_COMPLETED,
+            message=f"{actor} completed {step_id}: {params.title}"
+            + (f" ({params.input} {given.get(params.input)})" if params.input else ""),
+            data={"run_id": run.id, "step": step_id, "by": actor, "input": given},
+            at=now,
+        )
+        outbox.enqueue(session, topic=ADVANCE, ref_id=run.id, now=now)
+
+
+def remind_due_steps(transaction: Transaction) -> int:
+    """Scheduler job: a reminder entry for every manual step still waiting past its reminder time."""
+    now = clock.utcnow()
+    reminded = 0
+    with transaction() as session:
+        rows = list(
+            session.scalars(
+                select(StepRunRow)
+                .join(RunRow, RunRow.id == StepRunRow.run_id)
+                .where(
+                    RunRow.status == "running",
+                    StepRunRow.status == "waiting_approval",
+                    StepRunRow.approval.is_(None),
+                    StepRunRow.next_attempt_at <= now,
+                )
+            )
+        )
+        books: dict[str, Playbook] = {}
+        for row in rows:
+            run = session.get(RunRow, row.run_id)
+            if run is None:
+                continue
+            book = books.setdefault(run.id, service.snapshot(run))
+            step = book.step(row.step_id)
+            if not manual.is_manual(step):
+                continue
+            params = manual.manual_params(step)
+            waiting = (now - row.approval_requested_at).total_seconds() if row.approval_requested_at else None
+            row.next_attempt_at = (
+                now + timedelta(seconds=params.remind_every) if params.remind_every else None
+            )
+            timeline.append_entry(
+                session,
+                chain=service.run_chain(run),
+                actor="system",
+                kind=kinds.MANUAL_REMINDER,
+                message=f"Reminder: {params.title} is still to do (step {row.step_id})",
+                data={"run_id": run.id, "step": row.step_id, "title": params.title, "waiting_s": waiting},
+                at=now,
+            )
+            reminded += 1
+    return reminded

@@ -41,6 +41,7 @@ _KEYS: dict[str, dict[str, tuple[type, ...]]] = {
     "match": {
         "kinds": (list,),
         "min_severity": (str,),
+        "max_severity": (str,),
         "sources": (list,),
         "labels": (dict,),
         "entities": (list,),
@@ -150,7 +151,10 @@ def _to_data(loader: yaml.SafeLoader, node: yaml.Node, path: DataPath, src: Sour
 
 def _read_yaml(text: str, filename: str) -> tuple[Any, Source]:
     src = Source(filename)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # reads the first chunk: may refuse a control character
+    except yaml.YAMLError as exc:
+        raise PlaybookError(f"{filename}:1:1: invalid YAML: {exc}") from exc
     try:
         node = loader.get_single_node()
         if node is None:
@@ -163,6 +167,8 @@ def _read_yaml(text: str, filename: str) -> tuple[Any, Source]:
         raise PlaybookError(f"{filename}:{line}:{column}: invalid YAML: {problem}") from exc
     except yaml.YAMLError as exc:
         raise PlaybookError(f"{filename}:1:1: invalid YAML: {exc}") from exc
+    except RecursionError as exc:  # the YAML composer recurses once per nesting level
+        raise PlaybookError(f"{filename}:1:1: playbook nested too deeply") from exc
     finally:
         loader.dispose()
     return data, src

@@ -213,6 +213,7 @@ class MatchTrigger(_Frozen):
 
     kinds: tuple[str, ...] = ()
     min_severity: Severity | None = None
+    max_severity: Severity | None = None
     sources: tuple[str, ...] = ()
     labels: dict[str, str] = Field(default_factory=dict)
     entities: tuple[EntityKind, ...] = ()
@@ -222,6 +223,8 @@ class MatchTrigger(_Frozen):
         if self.kinds and not any(fnmatch.fnmatchcase(event.kind, k) for k in self.kinds):
             return False
         if self.min_severity is not None and not event.severity.at_least(self.min_severity):
+            return False
+        if self.max_severity is not None and not self.max_severity.at_least(event.severity):
             return False
         if self.sources and not any(fnmatch.fnmatchcase(event.source, s) for s in self.sources):
             return False

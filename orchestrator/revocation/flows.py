@@ -147,6 +147,7 @@ def follow(
     actor: str,
     stop: Callable[[], bool],
     poll_seconds: float = 0.5,
+    on_progress: Callable[[], object] = lambda: None,
 ) -> Tally:
     """Wait until the revocation is done, writing a progress milestone every 10 %; then finish it."""
     milestone = -1
@@ -171,6 +172,7 @@ def follow(
                     message=f"Revocation {reached * 10}% ({current.settled} of {current.planned})",
                     data={**current.as_dict(), "done": current.settled, "eta_s": eta},
                 )
+            on_progress()
         time.sleep(poll_seconds)
     if current.done:
         _finish(runtime, current, chain=chain, actor=actor, started=started)

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from orchestrator.chatops.models import (
+    DeliveryRow,
+    ReleaseRequestRow,
+    SlackPostRow,
+    SlackRoomRow,
+    TikTokReportRow,
+)
 from orchestrator.events.models import EventRow
 from orchestrator.incidents.models import CorrelationKey, IncidentRow
 from orchestrator.intake.replay import ReplayKeyRow
@@ -17,15 +24,20 @@ __all__ = [
     "Base",
     "BatchRow",
     "CorrelationKey",
+    "DeliveryRow",
     "EventRow",
     "IncidentRow",
     "KillSwitchRow",
     "LedgerRow",
     "OutboxRow",
     "RateLimitRow",
+    "ReleaseRequestRow",
     "ReplayKeyRow",
     "RevocationRow",
     "RunRow",
+    "SlackPostRow",
+    "SlackRoomRow",
     "StepRunRow",
+    "TikTokReportRow",
     "TimelineEntryRow",
 ]

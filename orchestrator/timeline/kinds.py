@@ -18,6 +18,8 @@ __all__ = [
     "INCIDENT_OPENED",
     "INCIDENT_RESOLVED",
     "MANUAL_COMPLETED",
+    "MANUAL_REMINDER",
+    "MANUAL_REQUESTED",
     "NOTE",
     "PURGE_FINISHED",
     "REPORT_DELIVERED",
@@ -56,6 +58,8 @@ STEP_SKIPPED: Final = "step.skipped"  # run_id, step
 APPROVAL_REQUESTED: Final = "approval.requested"  # run_id, step, approvers, timeout_s
 APPROVAL_DECIDED: Final = "approval.decided"  # run_id, step, decision, by, waited_ms
 NOTE: Final = "note"  # free data
+MANUAL_REQUESTED: Final = "manual.requested"  # run_id, step, title, instructions, assignees, input
+MANUAL_REMINDER: Final = "manual.reminder"  # run_id, step, title, waiting_s
 MANUAL_COMPLETED: Final = "manual.completed"  # run_id, step, by, input
 
 SWITCH_ENGAGED: Final = "switch.engaged"  # by, reason

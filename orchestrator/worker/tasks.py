@@ -5,6 +5,7 @@ from __future__ import annotations
 import structlog
 from celery import Celery
 
+from orchestrator.chatops import card_sync
 from orchestrator.incidents import flows as incident_flows
 from orchestrator.logging import bind_ids
 from orchestrator.playbooks import execute as step_execution
@@ -36,7 +37,10 @@ def correlate_event(outbox_id: int) -> None:
 def advance_run(outbox_id: int) -> None:
     """Apply the engine to one run (start due steps, retries, timeouts, approvals)."""
     _fresh_context(outbox_id)
-    playbook_flows.process_advance(runtime.current().transaction, outbox_id=outbox_id)
+    rt = runtime.current()
+    run = playbook_flows.process_advance(rt.transaction, outbox_id=outbox_id)
+    if run is not None and run.incident_id:
+        card_sync.refresh_card(rt, run.incident_id)  # approvals asked or decided show on the card
 
 
 def execute_step(outbox_id: int) -> None:

@@ -20,6 +20,19 @@ from tests.support.receiver import Receiver, receiver
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
 
 PLAYBOOKS = {
+    "portal": """
+name: portal
+trigger: {manual: {}}
+steps:
+  - id: file_report
+    action: manual
+    with:
+      title: File the report in TikTok's developer support form
+      instructions: Quote the log_ids from the timeline.
+      input: ticket_id
+      remind_every: 0.3s
+  - {id: after, action: note, with: {message: "ticket {{ steps.file_report.output.input.ticket_id }}"}}
+""",
     "on-compromise": """
 name: on-compromise
 trigger: {match: {kinds: ["host.*"], min_severity: high}}
@@ -334,3 +347,33 @@ def test_incident_starts_each_matching_playbook_once(engine: Engine) -> None:
     notes = [e.message for e in entries if e.kind == "note" and e.actor == "playbook:on-compromise"]
     assert "incident.escalated" in kinds and len(ours) == 1
     assert notes == [f"containing {incident_id} after critical on web-1"]
+
+
+def test_manual_step_waits_reminds_and_needs_its_input(engine: Engine) -> None:
+    from orchestrator.errors import ValidationFailed
+
+    run_id = engine.start("portal")
+    engine.wait(run_id, lambda r: r["steps"]["file_report"] == "waiting_approval", "the manual step")
+    wait_for(lambda: "manual.reminder" in engine.kinds(run_id), timeout=20, what="a reminder")
+    with pytest.raises(ValidationFailed, match="needs its ticket_id: add --input ticket_id=VALUE"):
+        flows.complete_manual_step(
+            engine.runtime.transaction, run_id=run_id, step_id="file_report", actor="cli:alice", inputs={}
+        )
+    flows.complete_manual_step(
+        engine.runtime.transaction,
+        run_id=run_id,
+        step_id="file_report",
+        actor="cli:alice",
+        inputs={"ticket_id": "TT-48213"},
+    )
+    result = engine.finished(run_id)
+    assert result["status"] == "succeeded"
+    assert result["detail"]["file_report"]["output"] == {
+        "completed_by": "cli:alice",
+        "input": {"ticket_id": "TT-48213"},
+    }
+    with engine.runtime.store.unit_of_work() as session:
+        entries = timeline.entries(session, run_id)
+    completed = [e for e in entries if e.kind == "manual.completed"]
+    assert completed[0].actor == "cli:alice" and completed[0].data["input"] == {"ticket_id": "TT-48213"}
+    assert [e.message for e in entries if e.kind == "note"] == ["ticket TT-48213"]

@@ -1,0 +1,256 @@
+"""The ``tiktok.report`` action: the compromise report to TikTok, rendered from a template, sent once.
+
+The report carries counts, never tokens or secrets: the template sees no entity values, and
+the rendered text is redacted again before it leaves. It is emailed to
+``ORCH_TIKTOK_REPORT_TO`` (and POSTed to ``tiktok_report_http_url`` when set); each channel
+has a ledger row keyed by incident, so a second trigger sends nothing more. SMTP trouble is a
+retryable failure (``report.failed`` on the timeline); delivery writes ``report.delivered``
+and sets the incident's ``reported_at`` in the same transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from orchestrator import clock, redaction
+from orchestrator.actions import http_post
+from orchestrator.actions.base import Action, ActionContext, ActionParams
+from orchestrator.actions.email import Mailer, SendOnce, mailer_for, send_once
+from orchestrator.chatops import card_sync
+from orchestrator.chatops.models import TikTokReportRow
+from orchestrator.config import Settings
+from orchestrator.errors import ActionError
+from orchestrator.incidents.models import IncidentRow, IncidentStatus
+from orchestrator.timeline import kinds
+from orchestrator.timeline import service as timeline
+from orchestrator.timeline.models import TimelineEntryRow
+
+__all__ = ["DEFAULT_TEMPLATE", "TikTokReportAction", "TikTokReportParams", "render_report"]
+
+DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "chatops" / "templates" / "tiktok_report.txt.j2"
+_ACTION_KINDS = (
+    kinds.SWITCH_ENGAGED,
+    kinds.SWITCH_RELEASED,
+    kinds.REVOCATION_STARTED,
+    kinds.REVOCATION_FINISHED,
+    kinds.REVOCATION_ALARM,
+    kinds.PURGE_FINISHED,
+    kinds.APPROVAL_DECIDED,
+    kinds.MANUAL_COMPLETED,
+)
+_ENTITY_KINDS = ("hosts", "ips", "users", "open_ids", "client_keys")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def report_context(session: Session, incident: IncidentRow, contact: str) -> dict[str, Any]:
+    """What the template may use: times, counts and recorded actions; never entity values."""
+    rows = list(
+        session.scalars(
+            select(TimelineEntryRow)
+            .where(TimelineEntryRow.chain == incident.id, TimelineEntryRow.kind.in_(_ACTION_KINDS))
+            .order_by(TimelineEntryRow.seq)
+        )
+    )
+    entities = incident.entities or {}
+    revocation = next((r.data for r in reversed(rows) if r.kind == kinds.REVOCATION_FINISHED), None)
+    minutes = None
+    if incident.disconnected_at is not None:
+        minutes = round((incident.disconnected_at - incident.aware_at).total_seconds() / 60, 1)
+    return {
+        "incident": {
+            "id": incident.id,
+            "title": incident.title,
+            "kind": incident.kind,
+            "severity": incident.severity,
+            "source": incident.source,
+            "is_drill": incident.is_drill,
+        },
+        "aware_at": _iso(incident.aware_at),
+        "disconnected_at": _iso(incident.disconnected_at),
+        "revoked_at": _iso(incident.revoked_at),
+        "minutes_to_disconnect": minutes,
+        "scope": {
+            "events": incident.event_count,
+            **{name: len(entities.get(name) or []) for name in _ENTITY_KINDS},
+            "revocation": {
+                k: int((revocation or {}).get(k) or 0) for k in ("revoked", "already_dead", "failed")
+            }
+            if revocation is not None
+            else None,
+        },
+        "actions": [{"at": _iso(r.at), "kind": r.kind, "message": r.message} for r in rows],
+        "contact": contact,
+        "generated_at": _iso(clock.utcnow()),
+    }
+
+
+def render_report(template_path: Path | None, context: dict[str, Any]) -> tuple[str, str]:
+    """Subject and body; a first line ``Subject: ...`` in the template sets the subject."""
+    path = template_path or DEFAULT_TEMPLATE
+    try:
+        source = path.read_text(encoding="utf-8")
+        text = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True).from_string(source)
+        rendered = text.render(**context)
+    except (OSError, TemplateError) as exc:
+        raise ActionError(f"report template {path}: {exc}") from None
+    rendered = redaction.redact_text(rendered)
+    subject = f"Security incident report {context['incident']['id']}"
+    first, _, rest = rendered.partition("\n")
+    if first.lower().startswith("subject:"):
+        subject, rendered = first.split(":", 1)[1].strip() or subject, rest.lstrip("\n")
+    return subject, rendered
+
+
+class TikTokReportParams(ActionParams):
+    """``contact`` overrides ``report_contact``; ``http`` false skips the HTTP endpoint."""
+
+    contact: str | None = Field(default=None, max_length=500)
+    http: bool = True
+
+
+class TikTokReportAction(Action):
+    """Report the compromise to TikTok once per incident, by email and optionally HTTP."""
+
+    name: ClassVar[str] = "tiktok.report"
+    params: ClassVar[type[TikTokReportParams]] = TikTokReportParams
+    has_effects: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        mailer_factory: Callable[[Settings], Mailer | None] = mailer_for,
+        http: http_post.HttpPostAction | None = None,
+    ) -> None:
+        self._mailer_factory = mailer_factory
+        self._http = http or http_post.HttpPostAction()
+
+    def run(self, ctx: ActionContext, params: TikTokReportParams) -> dict[str, Any]:
+        from orchestrator.worker.runtime import Runtime
+
+        runtime = ctx.runtime
+        if not isinstance(runtime, Runtime):
+            raise ActionError("tiktok.report needs the worker runtime (run it from a playbook)")
+        if ctx.incident_id is None:
+            raise ActionError("tiktok.report needs an incident (start the run for one)")
+        settings = runtime.settings
+        if not settings.tiktok_report_to and not settings.tiktok_report_http_url:
+            raise ActionError("nowhere to send the report: set ORCH_TIKTOK_REPORT_TO (and ORCH_SMTP_URL)")
+        contact = params.contact or settings.report_contact or settings.smtp_from
+        with runtime.store.unit_of_work() as session:
+            incident = session.get(IncidentRow, ctx.incident_id)
+            if incident is None:
+                raise ActionError(f"no incident {ctx.incident_id}")
+            subject, body = render_report(
+                settings.report_template, report_context(session, incident, contact)
+            )
+        output: dict[str, Any] = {"incident_id": ctx.incident_id}
+        if settings.tiktok_report_to:
+            output["email"] = self._email(ctx, runtime.store, settings, subject, body)
+        if settings.tiktok_report_http_url and params.http:
+            output["http"] = self._post(ctx, runtime.store, settings.tiktok_report_http_url, subject, body)
+        card_sync.refresh_card(runtime, ctx.incident_id)
+        return output
+
+    def _delivered(self, ctx: ActionContext, channel: str, to: str) -> Callable[[Session, SendOnce], None]:
+        incident_id = str(ctx.incident_id)
+
+        def record(session: Session, sent: SendOnce) -> None:
+            timeline.append_entry(
+                session,
+                chain=incident_id,
+                actor=ctx.actor,
+                kind=kinds.REPORT_DELIVERED,
+                message=f"Report to TikTok delivered by {channel} to {to}",
+                data={
+                    "channel": channel,
+                    "to": to,
+                    "message_id": sent.message_id,
+                    "sent_at": _iso(sent.sent_at),
+                },
+                at=sent.sent_at,
+            )
+            incident = session.get(IncidentRow, incident_id, with_for_update=True)
+            if incident is not None and incident.reported_at is None:
+                incident.reported_at = sent.sent_at
+                if incident.status in (IncidentStatus.DETECTED.value, IncidentStatus.CONTAINED.value):
+                    incident.status = IncidentStatus.REPORTED.value
+
+        return record
+
+    def _failed(self, ctx: ActionContext, channel: str, exc: ActionError) -> None:
+        ctx.timeline.append(
+            kinds.REPORT_FAILED,
+            f"Report to TikTok by {channel} failed: {exc}",
+            {"channel": channel, "error": str(exc), "attempt": None},
+            ctx.actor,
+        )
+
+    def _email(
+        self, ctx: ActionContext, store: Any, settings: Settings, subject: str, body: str
+    ) -> dict[str, Any]:
+        to = str(settings.tiktok_report_to)
+        mailer = self._mailer_factory(settings)
+        if mailer is None:
+            raise ActionError("the report goes by email but ORCH_SMTP_URL is not set")
+        try:
+            sent = send_once(
+                store,
+                mailer,
+                row_key={"incident_id": str(ctx.incident_id), "channel": "email"},
+                ledger=TikTokReportRow,
+                to=[a.strip() for a in to.split(",") if a.strip()],
+                subject=subject,
+                body=body,
+                on_sent=self._delivered(ctx, "email", to),
+            )
+        except ActionError as exc:
+            self._failed(ctx, "email", exc)
+            raise
+        return {
+            "to": to,
+            "message_id": sent.message_id,
+            "sent_at": _iso(sent.sent_at),
+            "already_sent": sent.already,
+        }
+
+    def _post(self, ctx: ActionContext, store: Any, url: str, subject: str, body: str) -> dict[str, Any]:
+        key = {"incident_id": str(ctx.incident_id), "channel": "http"}
+        with store.unit_of_work() as session:
+            row = session.get(TikTokReportRow, (key["incident_id"], "http"))
+            if row is not None and row.status == "sent":
+                return {"url": redaction.redact_text(url), "already_sent": True}
+        payload = {"incident_id": ctx.incident_id, "subject": subject, "report": body}
+        params = http_post.HttpPostParams.model_validate({"url": url, "json": payload})
+        post_ctx = dataclasses.replace(ctx, idempotency_key=f"tiktok.report:{ctx.incident_id}")
+        try:
+            result = self._http.run(post_ctx, params)
+        except ActionError as exc:
+            self._failed(ctx, "http", exc)
+            raise
+        now = clock.utcnow()
+        shown = redaction.redact_text(url)
+        with store.unit_of_work() as session:
+            session.merge(
+                TikTokReportRow(
+                    **key,
+                    status="sent",
+                    message_id=post_ctx.idempotency_key,
+                    recipient=shown,
+                    attempts=1,
+                    sent_at=now,
+                )
+            )
+            self._delivered(ctx, "http", shown)(session, SendOnce(post_ctx.idempotency_key, now, False, 1))
+        return {**result, "already_sent": False}

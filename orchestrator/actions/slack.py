@@ -1,0 +1,238 @@
+"""The ``slack.open_channel`` and ``slack.post`` actions: an incident room with its card, and messages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from pydantic import Field
+from sqlalchemy.exc import IntegrityError
+
+from orchestrator import clock, redaction
+from orchestrator.actions.base import Action, ActionContext, ActionParams
+from orchestrator.chatops import card_sync, cards
+from orchestrator.chatops import kinds as slack_kinds
+from orchestrator.chatops.client import SlackClient, SlackError, SlackNameTaken, client_for
+from orchestrator.chatops.models import SlackPostRow, SlackRoomRow
+from orchestrator.config import Settings
+from orchestrator.errors import ActionError
+from orchestrator.worker.runtime import Runtime
+
+__all__ = [
+    "SlackOpenChannelAction",
+    "SlackOpenChannelParams",
+    "SlackPostAction",
+    "SlackPostParams",
+    "channel_name",
+]
+
+ClientFactory = Callable[[Settings], SlackClient]
+NOT_CONFIGURED = "Slack not configured"
+
+
+def channel_name(pattern: str, incident_id: str) -> str:
+    """A valid Slack channel name from ``pattern`` (lower case, ``a-z0-9-_``, at most 80 chars)."""
+    raw = pattern.replace("{incident_id}", incident_id).lower()
+    return re.sub(r"[^a-z0-9_-]+", "-", raw).strip("-")[:80] or incident_id
+
+
+def _runtime(ctx: ActionContext) -> Runtime:
+    if not isinstance(ctx.runtime, Runtime):
+        raise ActionError("this action needs the worker runtime (run it from a playbook)")
+    return ctx.runtime
+
+
+def _skipped(ctx: ActionContext, action: str) -> dict[str, Any]:
+    ctx.timeline.append(
+        slack_kinds.SLACK_SKIPPED,
+        f"{action}: {NOT_CONFIGURED}",
+        {"action": action, "reason": NOT_CONFIGURED, "idempotency_key": ctx.idempotency_key},
+        ctx.actor,
+    )
+    return {"skipped": NOT_CONFIGURED}
+
+
+def _failed(exc: SlackError) -> ActionError:
+    return ActionError(str(exc), retryable=exc.retryable)
+
+
+class SlackOpenChannelParams(ActionParams):
+    """``name`` overrides the channel pattern; ``invite`` adds people; ``usergroup`` the on-call group."""
+
+    name: str | None = Field(default=None, max_length=80)
+    invite: list[str] = Field(default_factory=list)
+    usergroup: str | None = None
+
+
+class SlackOpenChannelAction(Action):
+    """Create the incident channel, invite on-call and named people, post and pin the card.
+
+    Each stage is stored as it completes (channel, invitations, card, pin), so a redone step
+    resumes where it stopped and a finished one does nothing.
+    """
+
+    name: ClassVar[str] = "slack.open_channel"
+    params: ClassVar[type[SlackOpenChannelParams]] = SlackOpenChannelParams
+    has_effects: ClassVar[bool] = True
+
+    def __init__(self, client_factory: ClientFactory = client_for) -> None:
+        self._client_factory = client_factory
+
+    def run(self, ctx: ActionContext, params: SlackOpenChannelParams) -> dict[str, Any]:
+        runtime = _runtime(ctx)
+        settings = runtime.settings
+        if settings.slack_bot_token is None:
+            return _skipped(ctx, self.name)
+        if ctx.incident_id is None:
+            raise ActionError("slack.open_channel needs an incident (start the run for one)")
+        try:
+            return self._open(ctx, runtime, self._client_factory(settings), params, ctx.incident_id)
+        except SlackError as exc:
+            raise _failed(exc) from exc
+
+    def _room(self, runtime: Runtime, incident_id: str) -> SlackRoomRow | None:
+        with runtime.store.unit_of_work() as session:
+            room = session.get(SlackRoomRow, incident_id)
+            if room is not None:
+                session.expunge(room)
+            return room
+
+    def _save(self, runtime: Runtime, incident_id: str, **values: Any) -> None:
+        with runtime.store.unit_of_work() as session:
+            room = session.get(SlackRoomRow, incident_id, with_for_update=True)
+            assert room is not None
+            for key, value in values.items():
+                setattr(room, key, value)
+
+    def _create(self, runtime: Runtime, client: SlackClient, name: str, incident_id: str) -> SlackRoomRow:
+        try:
+            channel = client.create_channel(name)
+        except SlackNameTaken:
+            found = client.find_channel(name)
+            if found is None:
+                raise ActionError(f"channel #{name} exists but the bot cannot see it") from None
+            channel = found
+        try:
+            with runtime.store.unit_of_work() as session:
+                session.add(
+                    SlackRoomRow(
+                        incident_id=incident_id,
+                        channel_id=channel,
+                        channel_name=name,
+                        invited=False,
+                        pinned=False,
+                        card_dirty=False,
+                        created_at=clock.utcnow(),
+                    )
+                )
+        except IntegrityError:
+            pass  # another worker stored the same room first
+        room = self._room(runtime, incident_id)
+        assert room is not None
+        return room
+
+    def _open(
+        self,
+        ctx: ActionContext,
+        runtime: Runtime,
+        client: SlackClient,
+        params: SlackOpenChannelParams,
+        incident_id: str,
+    ) -> dict[str, Any]:
+        settings = runtime.settings
+        room = self._room(runtime, incident_id)
+        if room is None:
+            name = channel_name(params.name or settings.slack_channel_pattern, incident_id)
+            room = self._create(runtime, client, name, incident_id)
+        invited: list[str] = []
+        invite_error: str | None = None
+        if not room.invited:
+            people = {*settings.slack_invite_users, *params.invite}
+            group = params.usergroup or settings.slack_oncall_usergroup
+            try:
+                if group:
+                    people.update(client.usergroup_members(group))
+                invited = sorted(people)
+                client.invite(room.channel_id, invited)
+            except SlackError as exc:
+                if exc.retryable:
+                    raise
+                invite_error = exc.code  # a wrong group or user id must not cost the room its card
+            self._save(runtime, incident_id, invited=True)
+        card_ts = room.card_ts
+        if card_ts is None:
+            with runtime.store.unit_of_work() as session:
+                text, blocks = cards.incident_card(card_sync.card_state(session, incident_id))
+            card_ts = client.post(room.channel_id, text=text, blocks=blocks)
+            self._save(runtime, incident_id, card_ts=card_ts, card_updated_at=clock.utcnow())
+        if not room.pinned:
+            client.pin(room.channel_id, card_ts)
+            self._save(runtime, incident_id, pinned=True)
+        ctx.timeline.append(
+            slack_kinds.SLACK_CHANNEL_OPENED,
+            f"Slack channel #{room.channel_name} opened with the incident card",
+            {
+                "channel_id": room.channel_id,
+                "channel_name": room.channel_name,
+                "card_ts": card_ts,
+                "invited": invited,
+                "invite_error": invite_error,
+                "idempotency_key": ctx.idempotency_key,
+            },
+            ctx.actor,
+        )
+        return {"channel_id": room.channel_id, "channel_name": room.channel_name, "card_ts": card_ts}
+
+
+class SlackPostParams(ActionParams):
+    """``text``; ``thread`` (default true) replies to the incident card; ``channel`` overrides the room."""
+
+    text: str = Field(min_length=1, max_length=3000)
+    thread: bool = True
+    channel: str | None = None
+
+
+class SlackPostAction(Action):
+    """Post a (redacted) message to the incident room or a thread of its card, once per step."""
+
+    name: ClassVar[str] = "slack.post"
+    params: ClassVar[type[SlackPostParams]] = SlackPostParams
+    has_effects: ClassVar[bool] = True
+
+    def __init__(self, client_factory: ClientFactory = client_for) -> None:
+        self._client_factory = client_factory
+
+    def run(self, ctx: ActionContext, params: SlackPostParams) -> dict[str, Any]:
+        runtime = _runtime(ctx)
+        if runtime.settings.slack_bot_token is None:
+            return _skipped(ctx, self.name)
+        with runtime.store.unit_of_work() as session:
+            done = session.get(SlackPostRow, ctx.idempotency_key)
+            if done is not None:
+                return {"channel_id": done.channel_id, "ts": done.ts, "already_posted": True}
+            room = session.get(SlackRoomRow, ctx.incident_id) if ctx.incident_id else None
+            channel = params.channel or (room.channel_id if room else None)
+            thread_ts = room.card_ts if room is not None and params.thread and not params.channel else None
+        if channel is None:
+            raise ActionError(
+                "no Slack room for this incident: run slack.open_channel first or give 'channel'"
+            )
+        text = redaction.redact_text(params.text)
+        try:
+            ts = self._client_factory(runtime.settings).post(channel, text=text, thread_ts=thread_ts)
+        except SlackError as exc:
+            raise _failed(exc) from exc
+        with runtime.store.unit_of_work() as session:
+            session.merge(
+                SlackPostRow(
+                    idempotency_key=ctx.idempotency_key, channel_id=channel, ts=ts, posted_at=clock.utcnow()
+                )
+            )
+        ctx.timeline.append(
+            slack_kinds.SLACK_POSTED,
+            f"Posted to Slack: {text[:200]}",
+            {"channel_id": channel, "ts": ts, "thread_ts": thread_ts, "idempotency_key": ctx.idempotency_key},
+            ctx.actor,
+        )
+        return {"channel_id": channel, "ts": ts, "thread_ts": thread_ts}

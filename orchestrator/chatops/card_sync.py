@@ -1,0 +1,199 @@
+"""Keeps each incident's Slack card current with ``chat.update``, throttled per incident.
+
+At most one update per ``slack_card_min_interval_seconds`` per incident: the slot is taken
+with a compare-and-set on the room row, so several workers share one budget. A change that
+arrives inside the interval marks the card dirty and a timer (and the scheduler job
+``flusher``) sends it when the interval ends; the state is read at send time, so the last
+state always lands. ``refresh_card`` never raises: Slack trouble must not block containment.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from orchestrator import clock
+from orchestrator.chatops import cards
+from orchestrator.chatops.client import SlackClient, SlackError, client_for
+from orchestrator.chatops.models import SlackRoomRow, TikTokReportRow
+from orchestrator.incidents.models import IncidentRow
+from orchestrator.logging import get_logger
+from orchestrator.playbooks.models import RunRow, StepRunRow
+from orchestrator.switch import service as switch
+from orchestrator.timeline import kinds
+from orchestrator.timeline.models import TimelineEntryRow
+from orchestrator.worker.runtime import Runtime
+
+__all__ = ["card_state", "flusher", "refresh_card"]
+
+_log = get_logger(__name__)
+_timers_lock = threading.Lock()
+_timers: set[str] = set()
+
+
+def _revocation(session: Session, incident_id: str) -> cards.Revocation | None:
+    row = session.scalars(
+        select(TimelineEntryRow)
+        .where(
+            TimelineEntryRow.chain == incident_id,
+            TimelineEntryRow.kind.in_(
+                [kinds.REVOCATION_STARTED, kinds.REVOCATION_PROGRESS, kinds.REVOCATION_FINISHED]
+            ),
+        )
+        .order_by(TimelineEntryRow.seq.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    data: dict[str, Any] = row.data or {}
+
+    def count(key: str) -> int:
+        value = data.get(key)
+        return int(value) if isinstance(value, int | float) else 0
+
+    revoked, dead, failed = count("revoked"), count("already_dead"), count("failed")
+    total = data.get("total")
+    done = count("done") or revoked + dead + failed + count("gone")
+    return cards.Revocation(
+        done=done,
+        total=int(total) if isinstance(total, int | float) else None,
+        revoked=revoked,
+        already_dead=dead,
+        failed=failed,
+        finished=row.kind == kinds.REVOCATION_FINISHED,
+    )
+
+
+def _report_state(session: Session, incident: IncidentRow) -> str:
+    rows = list(session.scalars(select(TikTokReportRow).where(TikTokReportRow.incident_id == incident.id)))
+    sent = [r for r in rows if r.status == "sent"]
+    if sent:
+        return "✅ delivered (" + ", ".join(sorted(r.channel for r in sent)) + ")"
+    if incident.reported_at is not None:
+        return "✅ reported"
+    if rows:
+        return f"⏳ sending (attempt {max(r.attempts for r in rows)})"
+    return "not sent"
+
+
+def card_state(session: Session, incident_id: str) -> cards.CardState:
+    """What the card of ``incident_id`` shows now."""
+    incident = session.get(IncidentRow, incident_id)
+    if incident is None:
+        raise LookupError(incident_id)
+    waiting = session.execute(
+        select(StepRunRow.run_id, StepRunRow.step_id, RunRow.playbook_name)
+        .join(RunRow, RunRow.id == StepRunRow.run_id)
+        .where(RunRow.incident_id == incident_id, StepRunRow.status == "waiting_approval")
+        .order_by(StepRunRow.id)
+    ).all()
+    return cards.CardState(
+        incident_id=incident.id,
+        title=incident.title,
+        severity=incident.severity,
+        status=incident.status,
+        switch_engaged=switch.status(session).engaged,
+        aware_at=incident.aware_at,
+        disconnected_at=incident.disconnected_at,
+        revoked_at=incident.revoked_at,
+        reported_at=incident.reported_at,
+        revocation=_revocation(session, incident_id),
+        report_state=_report_state(session, incident),
+        approvals=tuple(cards.PendingApproval(run_id=r, step_id=s, playbook=p) for r, s, p in waiting),
+    )
+
+
+def _schedule(runtime: Runtime, incident_id: str, delay: float, client: SlackClient | None) -> None:
+    with _timers_lock:
+        if incident_id in _timers:
+            return
+        _timers.add(incident_id)
+
+    def fire() -> None:
+        with _timers_lock:
+            _timers.discard(incident_id)
+        refresh_card(runtime, incident_id, client=client, only_if_dirty=True)
+
+    timer = threading.Timer(max(delay, 0.0) + 0.05, fire)
+    timer.daemon = True
+    timer.start()
+
+
+def refresh_card(
+    runtime: Runtime, incident_id: str, *, client: SlackClient | None = None, only_if_dirty: bool = False
+) -> bool:
+    """Update the incident's card now if its interval allows, else later; True if sent now.
+
+    Does nothing (False) when Slack is off or the incident has no room yet. Safe to call
+    from any process and as often as state changes.
+    """
+    settings = runtime.settings
+    if settings.slack_bot_token is None:
+        return False
+    interval = float(settings.slack_card_min_interval_seconds)
+    try:
+        with runtime.store.unit_of_work() as session:
+            room = session.get(SlackRoomRow, incident_id, with_for_update=True)
+            if room is None or room.card_ts is None or (only_if_dirty and not room.card_dirty):
+                return False
+            now = clock.utcnow()
+            if room.card_updated_at is not None:
+                elapsed = (now - room.card_updated_at).total_seconds()
+                if elapsed < interval:
+                    room.card_dirty = True
+                    wait = interval - elapsed
+                    channel = ts = None
+                else:
+                    wait = None
+            else:
+                wait = None
+            if wait is None:
+                room.card_updated_at, room.card_dirty = now, False
+                channel, ts = room.channel_id, room.card_ts
+                text, blocks = cards.incident_card(card_state(session, incident_id))
+        if wait is not None or channel is None or ts is None:
+            _schedule(runtime, incident_id, wait or interval, client)
+            return False
+        (client or client_for(settings)).update(channel, ts, text=text, blocks=blocks)
+        return True
+    except SlackError as exc:
+        _log.warning("slack_card_update_failed", incident_id=incident_id, error=exc.code)
+        _mark_dirty(runtime, incident_id)
+        return False
+    except Exception as exc:  # the card is a convenience: never fail the caller
+        _log.warning("slack_card_update_failed", incident_id=incident_id, error=type(exc).__name__)
+        return False
+
+
+def _mark_dirty(runtime: Runtime, incident_id: str) -> None:
+    try:
+        with runtime.store.unit_of_work() as session:
+            room = session.get(SlackRoomRow, incident_id)
+            if room is not None:
+                room.card_dirty = True
+    except Exception as exc:
+        _log.warning("slack_card_mark_failed", incident_id=incident_id, error=type(exc).__name__)
+
+
+def flusher(runtime: Runtime) -> Any:
+    """A scheduler job sending every dirty card whose interval has passed (a lost timer's work)."""
+
+    def flush_slack_cards() -> int:
+        if runtime.settings.slack_bot_token is None:
+            return 0
+        due = clock.utcnow() - timedelta(seconds=float(runtime.settings.slack_card_min_interval_seconds))
+        with runtime.store.unit_of_work() as session:
+            ids = list(
+                session.scalars(
+                    select(SlackRoomRow.incident_id).where(
+                        SlackRoomRow.card_dirty.is_(True), SlackRoomRow.card_updated_at <= due
+                    )
+                )
+            )
+        return sum(refresh_card(runtime, i, only_if_dirty=True) for i in ids)
+
+    return flush_slack_cards

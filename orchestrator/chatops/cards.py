@@ -1,0 +1,217 @@
+"""Block Kit builders, pure: the incident card, its buttons, the release modal and short replies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from orchestrator import redaction
+
+__all__ = [
+    "ACTION_APPROVE",
+    "ACTION_DENY",
+    "ACTION_ENGAGE",
+    "ACTION_RELEASE",
+    "ACTION_RELEASE_APPROVE",
+    "ACTION_RELEASE_DENY",
+    "ACTION_TIMELINE",
+    "RELEASE_MODAL",
+    "RELEASE_REASON_ACTION",
+    "RELEASE_REASON_BLOCK",
+    "CardState",
+    "PendingApproval",
+    "Revocation",
+    "incident_card",
+    "release_modal",
+    "release_request_message",
+]
+
+ACTION_APPROVE: Final = "ir_approve"
+ACTION_DENY: Final = "ir_deny"
+ACTION_ENGAGE: Final = "ir_engage"
+ACTION_RELEASE: Final = "ir_release"
+ACTION_TIMELINE: Final = "ir_timeline"
+ACTION_RELEASE_APPROVE: Final = "ir_release_approve"
+ACTION_RELEASE_DENY: Final = "ir_release_deny"
+RELEASE_MODAL: Final = "ir_release_modal"
+RELEASE_REASON_BLOCK: Final = "reason"
+RELEASE_REASON_ACTION: Final = "reason_input"
+
+_SEVERITY_MARK = {"critical": "🔴", "high": "🟠", "medium": "🟡", "low": "🔵", "info": "⚪"}
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    """A step of a run waiting for a person's decision."""
+
+    run_id: str
+    step_id: str
+    playbook: str
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """Revocation progress as counts (never tokens)."""
+
+    done: int
+    total: int | None
+    revoked: int
+    already_dead: int
+    failed: int
+    finished: bool
+
+
+@dataclass(frozen=True)
+class CardState:
+    """Everything the card shows; built from the store by ``card_sync.card_state``."""
+
+    incident_id: str
+    title: str
+    severity: str
+    status: str
+    switch_engaged: bool
+    aware_at: datetime
+    disconnected_at: datetime | None = None
+    revoked_at: datetime | None = None
+    reported_at: datetime | None = None
+    revocation: Revocation | None = None
+    report_state: str = "not sent"
+    approvals: Sequence[PendingApproval] = field(default_factory=tuple)
+
+
+def _time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+def _revocation_text(progress: Revocation | None) -> str:
+    if progress is None:
+        return "not started"
+    total = "?" if progress.total is None else f"{progress.total:,}"
+    state = "finished" if progress.finished else "in progress"
+    return (
+        f"{state}: {progress.done:,}/{total} (revoked {progress.revoked:,}, "
+        f"already dead {progress.already_dead:,}, failed {progress.failed:,})"
+    )
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def incident_card(state: CardState) -> tuple[str, list[dict[str, Any]]]:
+    """The card's fallback text and blocks; every free text is redacted."""
+    title = redaction.redact_text(state.title)[:150]
+    mark = _SEVERITY_MARK.get(state.severity, "⚪")
+    switch = "🛑 ENGAGED (disconnected from TikTok)" if state.switch_engaged else "🟢 released"
+    text = f"{mark} {state.severity.upper()} incident {state.incident_id}: {title} ({state.status})"
+    fields = [
+        f"*Severity*\n{mark} {state.severity}",
+        f"*Status*\n{state.status}",
+        f"*Kill switch*\n{switch}",
+        f"*Report to TikTok*\n{state.report_state}",
+        f"*Aware*\n{_time(state.aware_at)}",
+        f"*Disconnected*\n{_time(state.disconnected_at)}",
+        f"*Revoked*\n{_time(state.revoked_at)}",
+        f"*Reported*\n{_time(state.reported_at)}",
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"{mark} {state.incident_id}"[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*"}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"*Token revocation*: {_revocation_text(state.revocation)}"},
+        },
+    ]
+    for pending in list(state.approvals)[:10]:
+        value = f"{pending.run_id}|{pending.step_id}"
+        blocks.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f"⏳ *Approval needed*: step `{pending.step_id}` of {pending.playbook} "
+                    f"(`{pending.run_id}`)",
+                },
+            }
+        )
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"approval:{value}"[:255],
+                "elements": [
+                    _button("Approve", ACTION_APPROVE, value, "primary"),
+                    _button("Deny", ACTION_DENY, value, "danger"),
+                ],
+            }
+        )
+    controls = [
+        _button("Release kill switch", ACTION_RELEASE, state.incident_id)
+        if state.switch_engaged
+        else _button("Engage kill switch", ACTION_ENGAGE, state.incident_id, "danger"),
+        _button("Show timeline", ACTION_TIMELINE, state.incident_id),
+    ]
+    blocks.append({"type": "actions", "block_id": "controls", "elements": controls})
+    return text, blocks
+
+
+def release_modal(incident_id: str, channel_id: str | None) -> dict[str, Any]:
+    """The modal that asks why the kill switch should be released."""
+    return {
+        "type": "modal",
+        "callback_id": RELEASE_MODAL,
+        "private_metadata": f"{incident_id}|{channel_id or ''}",
+        "title": {"type": "plain_text", "text": "Release kill switch"},
+        "submit": {"type": "plain_text", "text": "Request release"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": "The app will call TikTok again. A *second person* must approve the release.",
+                },
+            },
+            {
+                "type": "input",
+                "block_id": RELEASE_REASON_BLOCK,
+                "label": {"type": "plain_text", "text": "Why is it safe to reconnect?"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": RELEASE_REASON_ACTION,
+                    "multiline": True,
+                    "min_length": 3,
+                },
+            },
+        ],
+    }
+
+
+def release_request_message(
+    request_id: str, requested_by: str, reason: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """The message asking a second person to approve or deny a release."""
+    why = redaction.redact_text(reason)[:2000]
+    text = f"<@{requested_by}> asks to release the kill switch ({request_id}): {why}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text + "\nA *second person* must approve."}},
+        {
+            "type": "actions",
+            "block_id": f"release:{request_id}",
+            "elements": [
+                _button("Approve release", ACTION_RELEASE_APPROVE, request_id, "primary"),
+                _button("Deny", ACTION_RELEASE_DENY, request_id, "danger"),
+            ],
+        },
+    ]
+    return text, blocks

@@ -1,0 +1,314 @@
+"""`/ir` commands: parse the text, check who may run it, call the flows, record it, and reply.
+
+One handler serves the HTTP endpoint and Socket Mode. Every command (refused ones too) is a
+timeline entry with the Slack user id as ``slack:<id>``; errors say what to type instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sqlalchemy import select
+
+from orchestrator import redaction
+from orchestrator.chatops import card_sync, cards, release
+from orchestrator.chatops import kinds as slack_kinds
+from orchestrator.chatops.access import OPEN_COMMANDS, Access
+from orchestrator.chatops.models import SlackRoomRow
+from orchestrator.errors import NotFound, OrchestratorError, ValidationFailed
+from orchestrator.incidents import service as incidents
+from orchestrator.playbooks import flows as playbook_flows
+from orchestrator.playbooks import service as runs
+from orchestrator.switch import flows as switch_flows
+from orchestrator.switch import service as switch
+from orchestrator.timeline import kinds
+from orchestrator.timeline import service as timeline
+from orchestrator.timeline.models import SYSTEM_CHAIN
+from orchestrator.worker.runtime import Runtime
+
+__all__ = ["USAGE", "Caller", "Reply", "handle_command", "record"]
+
+USAGE: Final = {
+    "help": "`/ir help`: this list",
+    "status": "`/ir status [INCIDENT]`: the kill switch and open incidents, or one incident's card",
+    "list": "`/ir list`: open incidents",
+    "run": "`/ir run PLAYBOOK [key=value ...] [incident=INCIDENT]`: start a playbook",
+    "approve": "`/ir approve RUN STEP`: approve a step waiting for approval",
+    "deny": "`/ir deny RUN STEP`: deny a step waiting for approval",
+    "disconnect": "`/ir disconnect [INCIDENT] [REASON]`: engage the kill switch (stop all TikTok calls)",
+    "release": "`/ir release REASON`: ask to release the kill switch (a second person approves)",
+    "note": "`/ir note INCIDENT TEXT`: add a note to an incident's timeline",
+    "timeline": "`/ir timeline INCIDENT`: an incident's latest timeline entries",
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent the command and from where."""
+
+    user_id: str
+    channel_id: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"slack:{self.user_id}"
+
+
+@dataclass
+class Reply:
+    """What Slack shows; ``public`` posts in the channel, else only the caller sees it."""
+
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+    public: bool = False
+    chain: str | None = field(default=None, repr=False)
+    incident_id: str | None = field(default=None, repr=False)
+
+    def as_slack(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "response_type": "in_channel" if self.public else "ephemeral",
+            "text": redaction.redact_text(self.text),
+        }
+        if self.blocks:
+            body["blocks"] = redaction.redact(self.blocks)
+        return body
+
+
+def record(
+    runtime: Runtime, *, caller: Caller, kind: str, chain: str | None, message: str, data: dict[str, Any]
+) -> None:
+    """One timeline entry for a Slack action, with the Slack user id."""
+    with runtime.transaction() as session:
+        timeline.append_entry(
+            session,
+            chain=chain or SYSTEM_CHAIN,
+            actor=caller.actor,
+            kind=kind,
+            message=message,
+            data={"slack_user": caller.user_id, **data},
+        )
+
+
+def _room_incident(runtime: Runtime, channel_id: str | None) -> str | None:
+    if not channel_id:
+        return None
+    with runtime.store.unit_of_work() as session:
+        return session.scalar(select(SlackRoomRow.incident_id).where(SlackRoomRow.channel_id == channel_id))
+
+
+def _incident_id(runtime: Runtime, given: str) -> str:
+    with runtime.store.unit_of_work() as session:
+        return incidents.get_incident(session, incident_id=given).id
+
+
+def _help(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+    lines = [USAGE[name] for name in USAGE]
+    return Reply("*Incident response commands*\n" + "\n".join(lines))
+
+
+def _status(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+    if args:
+        incident_id = _incident_id(runtime, args[0])
+        with runtime.store.unit_of_work() as session:
+            text, blocks = cards.incident_card(card_sync.card_state(session, incident_id))
+        return Reply(text, blocks, incident_id=incident_id)
+    with runtime.store.unit_of_work() as session:
+        state = switch.status(session)
+        open_count = sum(1 for i in incidents.list_incidents(session) if i.status in incidents.OPEN_STATUSES)
+    word = "🛑 ENGAGED: the app is disconnected from TikTok" if state.engaged else "🟢 released"
+    since = f" since {state.changed_at:%Y-%m-%d %H:%M:%S} UTC by {state.by}" if state.changed_at else ""
+    return Reply(f"Kill switch: {word}{since}\nOpen incidents: {open_count} (`/ir list`)")
+
+
+def _list(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+    with runtime.store.unit_of_work() as session:
+        rows = [
+            i for i in incidents.list_incidents(session, limit=200) if i.status in incidents.OPEN_STATUSES
+        ]
+        lines = [f"• `{i.id}` {i.severity} {i.status}: {i.title[:80]}" for i in rows[:20]]
+    if not lines:
+        return Reply("No open incidents.")
+    more = f"\n…and {len(rows) - 20} more" if len(rows) > 20 else ""
+    return Reply(f"*Open incidents ({len(rows)})*\n" + "\n".join(lines) + more)
+
+
+def _timeline(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+    if not args:
+        raise ValidationFailed("name the incident: `/ir timeline INCIDENT` (see `/ir list`)")
+    incident_id = _incident_id(runtime, args[0])
+    with runtime.store.unit_of_work() as session:
+        entries = timeline.entries(session, incident_id)[-15:]
+        lines = [f"`{e.at:%H:%M:%S}` *{e.kind}* {e.message[:150]} ({e.actor})" for e in entries]
+    return Reply(
+        f"*Timeline of {incident_id}* (latest {len(lines)})\n" + "\n".join(lines), incident_id=incident_id
+    )
+
+
+def _run(runtime: Runtime, caller: Caller, args: list[str], raw: str, access: Access) -> Reply:
+    manual = sorted(n for n, p in runtime.playbooks.items() if p.trigger.manual is not None)
+    allowed = access.allowed_playbooks(manual)
+    if not args:
+        raise ValidationFailed(
+            f"name a playbook: `/ir run PLAYBOOK [key=value ...]`; you may run: {', '.join(allowed)}"
+        )
+    name, pairs = args[0], args[1:]
+    playbook = runtime.playbooks.get(name)
+    if playbook is None or playbook.trigger.manual is None:
+        raise NotFound(f"no manual playbook '{name}'; you may run: {', '.join(allowed) or 'none'}")
+    inputs: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValidationFailed(f"'{pair}' is not key=value: `/ir run {name} key=value ...`")
+        inputs[key] = value
+    incident_id = None
+    if "incident" in inputs and "incident" not in playbook.inputs:
+        incident_id = _incident_id(runtime, str(inputs.pop("incident")))
+    run_id = playbook_flows.start_manual_run(
+        runtime.transaction,
+        playbook=playbook,
+        given_inputs=inputs,
+        incident_id=incident_id,
+        dry_run=False,
+        actor=caller.actor,
+    )
+    return Reply(
+        f"▶️ <@{caller.user_id}> started *{name}* as run `{run_id}`", public=True, incident_id=incident_id
+    )
+
+
+def _decide(runtime: Runtime, caller: Caller, args: list[str], approve: bool) -> Reply:
+    verb = "approve" if approve else "deny"
+    if len(args) != 2:
+        raise ValidationFailed(f"`/ir {verb} RUN STEP`, e.g. `/ir {verb} run-1a2b3c4d5e6f disconnect`")
+    with runtime.store.unit_of_work() as session:
+        run = runs.get_run(session, run_id=args[0])
+        run_id, incident_id = run.id, run.incident_id
+    playbook_flows.decide_approval(
+        runtime.transaction, run_id=run_id, step_id=args[1], approve=approve, actor=caller.actor
+    )
+    word = "approved ✅" if approve else "denied ❌"
+    return Reply(
+        f"<@{caller.user_id}> {word} step `{args[1]}` of `{run_id}`", public=True, incident_id=incident_id
+    )
+
+
+def _disconnect(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+    incident_id = None
+    if args and args[0].startswith("inc-"):
+        incident_id, args = _incident_id(runtime, args[0]), args[1:]
+    incident_id = incident_id or _room_incident(runtime, caller.channel_id)
+    reason = " ".join(args) or f"disconnect requested in Slack by {caller.actor}"
+    change = switch_flows.engage_switch(
+        runtime.store, runtime.settings, by=caller.actor, reason=reason, incident_id=incident_id
+    )
+    word = "engaged" if change.changed else "was already engaged"
+    return Reply(
+        f"🛑 <@{caller.user_id}>: kill switch {word}. No TikTok call leaves the app.",
+        public=True,
+        incident_id=incident_id,
+    )
+
+
+def _release(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+    reason = raw.partition(" ")[2].strip()
+    if not reason:
+        raise ValidationFailed("give a reason: `/ir release host rebuilt and secrets rotated`")
+    request_id = release.request_release(
+        runtime, user_id=caller.user_id, reason=reason, incident_id=_room_incident(runtime, caller.channel_id)
+    )
+    text, blocks = cards.release_request_message(request_id, caller.user_id, reason)
+    return Reply(text, blocks, public=True)
+
+
+def _note(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+    parts = raw.split(None, 2)
+    if len(parts) < 3:
+        raise ValidationFailed("`/ir note INCIDENT TEXT`, e.g. `/ir note inc-1a2b3c secrets rotated on ci-7`")
+    incident_id = _incident_id(runtime, parts[1])
+    text = redaction.redact_text(parts[2])[:10_000]
+    with runtime.transaction() as session:
+        timeline.append_entry(
+            session,
+            chain=incident_id,
+            actor=caller.actor,
+            kind=kinds.NOTE,
+            message=text,
+            data={"slack_user": caller.user_id, "via": "slack"},
+        )
+    return Reply(f"📝 Noted on `{incident_id}`.", incident_id=incident_id)
+
+
+Handler = Callable[[Runtime, Caller, list[str], str], Reply]
+_HANDLERS: dict[str, Handler] = {
+    "help": _help,
+    "status": _status,
+    "list": _list,
+    "timeline": _timeline,
+    "disconnect": _disconnect,
+    "release": _release,
+    "note": _note,
+}
+
+
+def _named_incident(command: str, args: list[str]) -> str | None:
+    if command in ("status", "timeline", "note", "disconnect") and args and args[0].startswith("inc-"):
+        return args[0]
+    return None
+
+
+def handle_command(runtime: Runtime, *, text: str, caller: Caller, access: Access) -> Reply:
+    """Run one `/ir` command for ``caller``; never raises for the user's mistakes."""
+    words = text.split()
+    command = words[0].lower() if words else "help"
+    args = words[1:]
+    shown_args = redaction.redact_text(" ".join(args))[:500]
+    if command not in USAGE:
+        return Reply(f"Unknown command `{command[:30]}`. Try `/ir help`:\n" + "\n".join(USAGE.values()))
+    named = _named_incident(command, args)
+    if not access.may_run(caller.user_id, command) or (
+        command == "run" and args and args[0] in runtime.playbooks and not access.may_start(args[0])
+    ):
+        what = (
+            f"run playbook {args[0]}"
+            if command == "run" and access.may_run(caller.user_id, command)
+            else command
+        )
+        record(
+            runtime,
+            caller=caller,
+            kind=slack_kinds.SLACK_REFUSED,
+            chain=named,
+            message=f"{caller.actor} was refused `/ir {command}`: not authorised",
+            data={"command": command, "args": shown_args, "reason": "not authorised"},
+        )
+        return Reply(
+            f"⛔ You are not allowed to {what}. Ask an incident commander, or use "
+            f"{', '.join(f'`/ir {c}`' for c in sorted(OPEN_COMMANDS))}."
+        )
+    try:
+        if command == "run":
+            reply = _run(runtime, caller, args, text, access)
+        elif command in ("approve", "deny"):
+            reply = _decide(runtime, caller, args, command == "approve")
+        else:
+            reply = _HANDLERS[command](runtime, caller, args, text)
+        outcome = "ok"
+    except (ValidationFailed, NotFound) as exc:
+        reply, outcome = Reply(f"⚠️ {exc}\nUsage: {USAGE[command]}"), f"error: {exc}"
+    except OrchestratorError as exc:
+        reply, outcome = Reply(f"⚠️ `/ir {command}` failed: {exc}. Try again in a moment."), f"error: {exc}"
+    chain = reply.incident_id or (named if outcome == "ok" else None)
+    record(
+        runtime,
+        caller=caller,
+        kind=slack_kinds.SLACK_COMMAND,
+        chain=chain if command not in OPEN_COMMANDS else None,
+        message=f"{caller.actor} ran `/ir {command}`",
+        data={"command": command, "args": shown_args, "outcome": outcome[:300]},
+    )
+    if reply.incident_id and command not in OPEN_COMMANDS:
+        card_sync.refresh_card(runtime, reply.incident_id)
+    return reply

@@ -1,0 +1,82 @@
+"""Tables of the chat and report parts: Slack rooms, sent Slack posts, release requests, deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from orchestrator.store.db import Base, UTCDateTime
+
+__all__ = ["DeliveryRow", "ReleaseRequestRow", "SlackPostRow", "SlackRoomRow", "TikTokReportRow"]
+
+
+class SlackRoomRow(Base):
+    """An incident's Slack channel and its card; ``card_dirty`` marks a throttled, unsent update."""
+
+    __tablename__ = "slack_rooms"
+
+    incident_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32))
+    channel_name: Mapped[str] = mapped_column(String(80))
+    invited: Mapped[bool] = mapped_column(Boolean, default=False)
+    card_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    card_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    card_dirty: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SlackPostRow(Base):
+    """A message ``slack.post`` sent, keyed by the step's idempotency key: never posted twice."""
+
+    __tablename__ = "slack_posts"
+
+    idempotency_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str] = mapped_column(String(32))
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReleaseRequestRow(Base):
+    """A request to release the kill switch, waiting for a second person's approval."""
+
+    __tablename__ = "slack_release_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    incident_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class _Ledger:
+    """Columns of a send-once ledger: claimed (``sending``) before sending, ``sent`` after."""
+
+    status: Mapped[str] = mapped_column(String(16), default="sending")
+    message_id: Mapped[str] = mapped_column(String(255))
+    recipient: Mapped[str] = mapped_column(Text, default="")
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class DeliveryRow(_Ledger, Base):
+    """An ``email.send`` by idempotency key: the same key never sends twice."""
+
+    __tablename__ = "email_deliveries"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class TikTokReportRow(_Ledger, Base):
+    """The report to TikTok, one row per incident and channel (``email`` or ``http``)."""
+
+    __tablename__ = "tiktok_reports"
+
+    incident_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)

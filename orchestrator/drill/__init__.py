@@ -1,0 +1,1 @@
+"""Rehearsals: the demo and the drill run the real shipped playbooks against a stage of their own."""

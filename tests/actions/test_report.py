@@ -1,0 +1,124 @@
+"""The report to TikTok: a real run delivers it to a real SMTP server, once per incident, secret-free."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from orchestrator.incidents.models import IncidentRow
+from orchestrator.switch import flows as switch_flows
+from orchestrator.timeline import service as timeline
+from tests.chatops.engine import BOT_TOKEN, CLIENT_SECRET, Engine, running_engine
+from tests.chatops.mailbox import Mailbox, mailbox
+from tests.support.processes import free_port, wait_for
+from tests.support.receiver import Receiver, receiver
+
+PLAYBOOKS = {
+    "report": """
+name: report
+trigger: {manual: {}}
+steps:
+  - id: tell
+    action: tiktok.report
+    retry: {attempts: 40, backoff: 0.2, max_backoff: 0.4}
+""",
+}
+REPORT_TO = "security-reports@tiktok.example"
+
+
+@dataclass
+class World:
+    engine: Engine
+    port: int
+    hook: Receiver
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    port = free_port()
+    with (
+        receiver() as hook,
+        running_engine(
+            tmp_path_factory.mktemp("report"),
+            PLAYBOOKS,
+            smtp_url=f"smtp://127.0.0.1:{port}",
+            smtp_from="ir@app.example",
+            tiktok_report_to=REPORT_TO,
+            tiktok_report_http_url=f"{hook.url}/report",
+            report_contact="Jane Doe, security lead, +1 555 0100, secops@app.example",
+            slack_signing_secret="planted-signing-secret-for-report",
+        ) as engine,
+    ):
+        yield World(engine, port, hook)
+
+
+def _incident(world: World) -> str:
+    incident_id = world.engine.open_incident(
+        title=f"Client secret {CLIENT_SECRET} and act.0123456789abcdef leaked"
+    )
+    switch_flows.engage_switch(
+        world.engine.runtime.store,
+        world.engine.runtime.settings,
+        by="cli:tester",
+        reason="contain",
+        incident_id=incident_id,
+    )
+    with world.engine.runtime.transaction() as session:
+        timeline.append_entry(
+            session, chain=incident_id, actor="cli:tester", kind="note", message=f"bot token {BOT_TOKEN}"
+        )
+    return incident_id
+
+
+def _incident_row(world: World, incident_id: str) -> IncidentRow:
+    with world.engine.runtime.store.unit_of_work() as session:
+        row = session.get(IncidentRow, incident_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def test_report_is_delivered_once_with_counts_and_no_secrets(world: World) -> None:
+    incident_id = _incident(world)
+    with mailbox(world.port) as box:
+        first = world.engine.start("report", incident_id=incident_id)
+        assert world.engine.finished(first)["status"] == "succeeded"
+        again = world.engine.start("report", incident_id=incident_id)  # a second trigger
+        result = world.engine.finished(again)
+    assert result["status"] == "succeeded"
+    assert result["detail"]["tell"]["output"]["email"]["already_sent"] is True
+    [(rcpt, message)] = box.received()
+    body = message.get_payload()
+    incident = _incident_row(world, incident_id)
+    assert rcpt == [REPORT_TO] and message["Subject"].endswith(f"({incident_id})")
+    assert f"Became aware:             {incident.aware_at.isoformat(timespec='seconds')}" in body
+    assert incident.disconnected_at is not None
+    assert f"Disconnected from TikTok: {incident.disconnected_at.isoformat(timespec='seconds')}" in body
+    assert "Affected open_ids named:  2" in body and "kill switch engaged: contain" in body
+    assert "Jane Doe, security lead" in body
+    for secret in (CLIENT_SECRET, BOT_TOKEN, "act.0123456789abcdef", "open-id-aaa", "planted-signing-secret"):
+        assert secret not in body + str(message) + str(world.hook.calls)
+    delivered = [e for e in world.engine.entries(incident_id) if e.kind == "report.delivered"]
+    assert [(e.data["channel"], e.data["to"]) for e in delivered] == [
+        ("email", REPORT_TO),
+        ("http", f"{world.hook.url}/report"),
+    ]
+    assert delivered[0].data["message_id"] == message["Message-ID"]
+    assert (incident.status, incident.reported_at is not None) == ("reported", True)
+    assert len(world.hook.bodies("/report")) == 1
+
+
+def test_smtp_down_at_first_then_delivered_once_it_returns(world: World) -> None:
+    incident_id = _incident(world)
+    run_id = world.engine.start("report", incident_id=incident_id)
+    wait_for(
+        lambda: [e for e in world.engine.entries(incident_id) if e.kind == "report.failed"],
+        timeout=20,
+        what="a failed delivery while SMTP is down",
+    )
+    with mailbox(world.port, Mailbox()) as box:
+        assert world.engine.finished(run_id, timeout=30)["status"] == "succeeded"
+    assert len(box.received()) == 1
+    assert _incident_row(world, incident_id).reported_at is not None

@@ -1,0 +1,128 @@
+"""A real engine for ChatOps tests: migrated store, scheduler thread and in-process Celery worker."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from celery.contrib.testing.worker import start_worker
+
+from orchestrator import clock
+from orchestrator.config import load_settings
+from orchestrator.events.schemas import CompromiseEvent
+from orchestrator.incidents import service as incidents
+from orchestrator.intake import service as intake
+from orchestrator.playbooks import flows, service
+from orchestrator.scheduler import run_scheduler
+from orchestrator.timeline import service as timeline
+from orchestrator.worker.app import publisher
+from orchestrator.worker.runtime import Runtime
+from tests.support.processes import wait_for
+from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
+
+__all__ = ["Engine", "running_engine"]
+
+BOT_TOKEN = "xoxb-planted-bot-token-000111222"
+SIGNING_SECRET = "planted-signing-secret-8c1f3e"
+CLIENT_SECRET = "planted-tiktok-client-secret-77aa"
+
+
+class Engine:
+    """The runtime plus helpers to open incidents, start runs and read timelines."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def open_incident(self, title: str = "Secrets found on build host") -> str:
+        """Post a low-severity event through the intake and wait for its incident."""
+        key = "chatops-" + uuid.uuid4().hex[:8]
+        now = clock.utcnow()
+        event = CompromiseEvent(
+            source="generic",
+            kind="drill.chatops",
+            severity="low",
+            title=title,
+            observed_at=now,
+            received_at=now,
+            dedup_key=key,
+            entities={"hosts": ["ci-7"], "open_ids": ["open-id-aaa", "open-id-bbb"]},
+        )  # type: ignore[arg-type]
+        ids = intake.accept_events(self.runtime.store, [event], now=now)
+        intake.dispatch_now(self.runtime.store, publisher(self.runtime.celery), ids, now=now)
+
+        def opened() -> str | None:
+            with self.runtime.store.unit_of_work() as session:
+                found = [i.id for i in incidents.list_incidents(session) if i.dedup_key == key]
+            return found[0] if found else None
+
+        return wait_for(opened, timeout=20, what="the incident to open")
+
+    def start(self, name: str, incident_id: str | None = None, **inputs: Any) -> str:
+        return flows.start_manual_run(
+            self.runtime.transaction,
+            playbook=self.runtime.playbooks[name],
+            given_inputs=inputs,
+            incident_id=incident_id,
+            dry_run=False,
+            actor="cli:tester",
+        )
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        with self.runtime.store.unit_of_work() as session:
+            found = service.get_run(session, run_id=run_id)
+            steps = {k: v.as_dict() for k, v in service.step_rows(session, run_id=run_id).items()}
+            return {
+                "status": found.status,
+                "steps": {k: v["status"] for k, v in steps.items()},
+                "detail": steps,
+            }
+
+    def finished(self, run_id: str, timeout: float = 20) -> dict[str, Any]:
+        return wait_for(
+            lambda: (r := self.run(run_id)) and r["status"] != "running" and r,
+            timeout=timeout,
+            what="the run",
+        )
+
+    def entries(self, chain: str) -> list[Any]:
+        with self.runtime.store.unit_of_work() as session:
+            rows = timeline.entries(session, chain)
+            for row in rows:
+                session.expunge(row)
+            return rows
+
+
+@contextmanager
+def running_engine(tmp_path: Path, playbooks: dict[str, str], **overrides: Any) -> Iterator[Engine]:
+    """An engine on a fresh store with ``playbooks`` (name -> YAML) and settings ``overrides``."""
+    books = tmp_path / "books"
+    books.mkdir()
+    for name, text in playbooks.items():
+        (books / f"{name}.yaml").write_text(text)
+    settings = load_settings(
+        overrides={
+            "data_dir": tmp_path / "data",
+            "intake_token": INTAKE_TOKEN,
+            "api_token": API_TOKEN,
+            "playbook_dirs": [books],
+            "redeliver_after_seconds": 2,
+            "relay_interval_seconds": 0.1,
+            "tiktok_client_secret": CLIENT_SECRET,
+            **overrides,
+        }
+    )
+    runtime = make_runtime(settings)
+    stop = threading.Event()
+    scheduler = threading.Thread(target=run_scheduler, args=(runtime, stop), daemon=True)
+    scheduler.start()
+    with start_worker(
+        runtime.celery, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING"
+    ):
+        yield Engine(runtime)
+    stop.set()
+    scheduler.join(5)
+    runtime.close()

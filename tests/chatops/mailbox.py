@@ -1,0 +1,44 @@
+"""A real local SMTP server (aiosmtpd) that keeps every message it accepts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+__all__ = ["Mailbox", "mailbox"]
+
+
+@dataclass
+class Mailbox:
+    """Messages received, parsed, with their envelope recipients."""
+
+    messages: list[tuple[list[str], Message]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
+        return "250 Message accepted for delivery"
+
+    def received(self) -> list[tuple[list[str], Message]]:
+        with self.lock:
+            return list(self.messages)
+
+
+@contextmanager
+def mailbox(port: int, box: Mailbox | None = None) -> Iterator[Mailbox]:
+    """Listen on 127.0.0.1:``port`` until the block ends."""
+    state = box or Mailbox()
+    controller = Controller(state, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield state
+    finally:
+        controller.stop()

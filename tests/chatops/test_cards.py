@@ -1,0 +1,67 @@
+"""The incident card and the release modal: pure Block Kit, buttons as Slack expects them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from orchestrator.chatops import cards
+
+AWARE = datetime(2026, 11, 26, 17, 0, tzinfo=UTC)
+
+
+def _state(**changes: object) -> cards.CardState:
+    base: dict[str, object] = {
+        "incident_id": "inc-1",
+        "title": "Leak with access_token=act.SECRETSECRET1234 in a log",
+        "severity": "critical",
+        "status": "contained",
+        "switch_engaged": True,
+        "aware_at": AWARE,
+        "disconnected_at": AWARE.replace(minute=1),
+    }
+    base.update(changes)
+    return cards.CardState(**base)  # type: ignore[arg-type]
+
+
+def _buttons(blocks: list[dict[str, object]]) -> list[tuple[str, str]]:
+    found = []
+    for block in blocks:
+        if block["type"] == "actions":
+            found += [(e["action_id"], e["value"]) for e in block["elements"]]  # type: ignore[attr-defined]
+    return found
+
+
+def test_card_shows_state_times_and_redacts_the_title() -> None:
+    text, blocks = cards.incident_card(
+        _state(
+            revocation=cards.Revocation(
+                done=40, total=100, revoked=35, already_dead=4, failed=1, finished=False
+            )
+        )
+    )
+    rendered = str(blocks)
+    assert text.startswith("🔴 CRITICAL incident inc-1")
+    assert "SECRETSECRET" not in rendered + text
+    assert "ENGAGED" in rendered and "2026-11-26 17:01:00 UTC" in rendered
+    assert "in progress: 40/100 (revoked 35, already dead 4, failed 1)" in rendered
+
+
+def test_engaged_switch_offers_release_and_released_offers_engage() -> None:
+    assert _buttons(cards.incident_card(_state())[1]) == [("ir_release", "inc-1"), ("ir_timeline", "inc-1")]
+    assert _buttons(cards.incident_card(_state(switch_engaged=False))[1]) == [
+        ("ir_engage", "inc-1"),
+        ("ir_timeline", "inc-1"),
+    ]
+
+
+def test_pending_approvals_get_approve_and_deny_buttons() -> None:
+    pending = cards.PendingApproval(run_id="run-abc", step_id="disconnect", playbook="suspicion")
+    _, blocks = cards.incident_card(_state(approvals=[pending]))
+    assert _buttons(blocks)[:2] == [("ir_approve", "run-abc|disconnect"), ("ir_deny", "run-abc|disconnect")]
+
+
+def test_release_modal_asks_for_a_reason() -> None:
+    view = cards.release_modal("inc-1", "C1")
+    assert view["callback_id"] == "ir_release_modal" and view["private_metadata"] == "inc-1|C1"
+    assert view["blocks"][1]["block_id"] == "reason"
+    assert view["blocks"][1]["element"]["action_id"] == "reason_input"

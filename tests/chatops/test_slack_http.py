@@ -1,0 +1,333 @@
+"""Signed `/ir` commands and button clicks over real HTTP drive real runs; Slack is the stand-in."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from orchestrator.chatops import card_sync
+from orchestrator.intake.app import create_app
+from orchestrator.switch import service as switch
+from orchestrator.timeline.models import SYSTEM_CHAIN
+from tests.chatops.engine import BOT_TOKEN, CLIENT_SECRET, SIGNING_SECRET, Engine, running_engine
+from tests.chatops.slack_driver import SlackDriver
+from tests.support.processes import wait_for
+from tests.support.receiver import Receiver, receiver
+from tests.support.server import serve_app
+from tests.support.slack_standin import SlackStandIn, slack_standin
+
+PLAYBOOKS = {
+    "room": """
+name: room
+trigger: {manual: {}}
+steps:
+  - {id: open, action: slack.open_channel}
+  - {id: say, action: slack.post, with: {text: "Containment under way for {{ incident.id }}"}}
+""",
+    "room-badgroup": """
+name: room-badgroup
+trigger: {manual: {}}
+steps:
+  - {id: open, action: slack.open_channel, with: {usergroup: SNOPE, name: "sec-{incident_id}"}}
+  - {id: say, action: slack.post, with: {text: "still here"}}
+""",
+    "gated": """
+name: gated
+trigger: {manual: {}}
+steps:
+  - id: disconnect
+    action: note
+    with: {message: "approved disconnect"}
+    approval: {approvers: [any], timeout: 60s, on_timeout: deny}
+""",
+    "hello": """
+name: hello
+trigger: {manual: {inputs: {who: {type: string, default: world}}}}
+steps:
+  - {id: greet, action: note, with: {message: "hello {{ inputs.who }}"}}
+""",
+    "secret-book": """
+name: secret-book
+trigger: {manual: {}}
+steps:
+  - {id: nope, action: note, with: {message: "must not run from Slack"}}
+""",
+}
+
+
+@dataclass
+class World:
+    engine: Engine
+    slack: SlackStandIn
+    driver: SlackDriver
+    replies: Receiver
+    incident: str
+
+    def kinds(self, chain: str) -> list[str]:
+        return [e.kind for e in self.engine.entries(chain)]
+
+    def engaged(self) -> bool:
+        with self.engine.runtime.store.unit_of_work() as session:
+            return switch.status(session).engaged
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp_path: Path = tmp_path_factory.mktemp("slack")
+    with slack_standin(BOT_TOKEN) as slack, receiver() as replies:
+        slack.usergroups.update({"SONCALL": ["UONCALL"], "SADMINS": ["UGROUPADMIN"]})
+        with running_engine(
+            tmp_path,
+            PLAYBOOKS,
+            slack_bot_token=BOT_TOKEN,
+            slack_signing_secret=SIGNING_SECRET,
+            slack_api_url=slack.url,
+            slack_admins=["UALICE", "UBOB", "SADMINS"],
+            slack_oncall_usergroup="SONCALL",
+            slack_invite_users=["UNAMED"],
+            slack_playbooks_allowed=["room", "gated", "hello"],
+            slack_card_min_interval_seconds=0.5,
+        ) as engine:
+            incident = engine.open_incident()
+            with serve_app(create_app(engine.runtime)) as base_url:
+                yield World(engine, slack, SlackDriver(base_url, SIGNING_SECRET, replies), replies, incident)
+
+
+def _room(world: World) -> dict[str, Any]:
+    run = world.engine.start("room", incident_id=world.incident)
+    assert world.engine.finished(run)["status"] == "succeeded"
+    return next(c for c in world.slack.channels.values() if c["name"] == f"ir-{world.incident}")
+
+
+def test_help_is_answered_at_once(world: World) -> None:
+    body, _ = world.driver.command_body("URANDOM", "help")
+    reply = world.driver.signed_post("/slack/commands", body).json()
+    assert reply["response_type"] == "ephemeral"
+    assert "`/ir release REASON`" in reply["text"] and "`/ir approve RUN STEP`" in reply["text"]
+
+
+def test_open_commands_answer_everyone_through_response_url(world: World) -> None:
+    assert "Kill switch:" in world.driver.ir("URANDOM", "status")["text"]
+    assert world.incident in world.driver.ir("URANDOM", "list")["text"]
+    card = world.driver.ir("URANDOM", f"status {world.incident}")
+    assert card["text"].startswith("🔵 LOW incident") and card["blocks"][0]["type"] == "header"
+    assert f"Timeline of {world.incident}" in world.driver.ir("URANDOM", f"timeline {world.incident}")["text"]
+    entries = [e for e in world.engine.entries(SYSTEM_CHAIN) if e.kind == "slack.command"]
+    assert {e.data["command"] for e in entries if e.actor == "slack:URANDOM"} >= {
+        "status",
+        "list",
+        "timeline",
+    }
+
+
+def test_bad_missing_stale_and_replayed_signatures_get_401_and_touch_nothing(world: World) -> None:
+    before = (len(world.engine.entries(world.incident)), len(world.slack.calls), len(world.replies.calls))
+    body, _ = world.driver.command_body("UALICE", f"note {world.incident} replayed?")
+    url = world.driver.base_url + "/slack/commands"
+    assert httpx.post(url, content=body).status_code == 401
+    stamp = str(int(time.time()))
+    bad = {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": "v0=" + "ab" * 32}
+    assert httpx.post(url, content=body, headers=bad).status_code == 401
+    stale = world.driver.signed_post("/slack/commands", body, timestamp=int(time.time()) - 600)
+    assert stale.status_code == 401
+    assert (
+        len(world.engine.entries(world.incident)),
+        len(world.slack.calls),
+        len(world.replies.calls),
+    ) == before
+    stamp_now = int(time.time())
+    assert world.driver.signed_post("/slack/commands", body, timestamp=stamp_now).status_code == 200
+    assert world.driver.signed_post("/slack/commands", body, timestamp=stamp_now).status_code == 401
+    wait_for(lambda: world.kinds(world.incident).count("note") == 1, timeout=10, what="the one note")
+    time.sleep(0.3)
+    assert [e.message for e in world.engine.entries(world.incident) if e.kind == "note"] == ["replayed?"]
+
+
+def test_unauthorised_user_is_refused_and_recorded(world: World) -> None:
+    reply = world.driver.ir("UMALLORY", f"disconnect {world.incident}")
+    assert reply["text"].startswith("⛔ You are not allowed to disconnect")
+    refused = [e for e in world.engine.entries(world.incident) if e.kind == "slack.refused"]
+    assert refused[-1].actor == "slack:UMALLORY" and refused[-1].data["slack_user"] == "UMALLORY"
+    assert not world.engaged()
+    reply = world.driver.ir("UALICE", "run secret-book")
+    assert reply["text"].startswith("⛔ You are not allowed to run playbook secret-book")
+
+
+def test_mistakes_say_what_to_type_instead(world: World) -> None:
+    assert world.driver.ir("UALICE", "frobnicate")["text"].startswith(
+        "Unknown command `frobnicate`. Try `/ir help`"
+    )
+    assert "Usage: `/ir approve RUN STEP`" in world.driver.ir("UALICE", "approve only-one")["text"]
+    assert "Usage: `/ir note INCIDENT TEXT`" in world.driver.ir("UALICE", "note")["text"]
+    assert "no incident with id 'inc-nope'" in world.driver.ir("UALICE", "timeline inc-nope")["text"]
+    assert "you may run: gated, hello, room" in world.driver.ir("UALICE", "run nothing")["text"]
+
+
+def test_run_with_inputs_starts_a_real_run(world: World) -> None:
+    reply = world.driver.ir("UBOB", "run hello who=on-call")
+    assert reply["response_type"] == "in_channel"
+    run_id = reply["text"].split("`")[1]
+    assert world.engine.finished(run_id)["status"] == "succeeded"
+    assert [e.message for e in world.engine.entries(run_id) if e.kind == "note"] == ["hello on-call"]
+    assert world.engine.entries(run_id)[0].actor == "slack:UBOB"
+
+
+def test_room_is_opened_with_invites_a_pinned_card_and_a_thread_reply(world: World) -> None:
+    channel = _room(world)
+    messages = world.slack.messages[channel["id"]]
+    card_ts, reply_ts = list(messages)
+    assert set(channel["members"]) == {"UBOT", "UONCALL", "UNAMED"}
+    assert world.slack.pins[channel["id"]] == [card_ts]
+    assert messages[card_ts]["blocks"][0]["text"]["text"] == f"🔵 {world.incident}"
+    assert messages[reply_ts] | {"ts": None} == {
+        "ts": None,
+        "text": f"Containment under way for {world.incident}",
+        "blocks": None,
+        "edits": 0,
+        "thread_ts": card_ts,
+    }
+    again = world.engine.start("room", incident_id=world.incident)  # a second run: same room, no second card
+    assert world.engine.finished(again)["status"] == "succeeded"
+    assert len([m for m in world.slack.messages[channel["id"]].values() if m["blocks"]]) == 1
+    assert [c["name"] for c in world.slack.channels.values()].count(f"ir-{world.incident}") == 1
+
+
+def test_rate_limits_and_a_wrong_user_group_lose_nothing(world: World) -> None:
+    incident = world.engine.open_incident(title="Second incident")
+    world.slack.rate_limit(2, retry_after=1)
+    run = world.engine.start("room-badgroup", incident_id=incident)
+    assert world.engine.finished(run)["status"] == "succeeded"
+    channel = next(c for c in world.slack.channels.values() if c["name"] == f"sec-{incident}")
+    texts = [m["text"] for m in world.slack.messages[channel["id"]].values()]
+    assert len(texts) == 2 and texts[1] == "still here"
+    opened = [e for e in world.engine.entries(incident) if e.kind == "slack.channel_opened"]
+    assert opened[0].data["invite_error"] == "no_such_subteam"
+    assert [c["status"] for c in world.slack.calls].count(429) >= 2
+
+
+def test_card_updates_in_place_throttled_and_the_last_state_lands(world: World) -> None:
+    channel = _room(world)
+    card_ts = next(ts for ts, m in world.slack.messages[channel["id"]].items() if m["blocks"])
+    time.sleep(0.6)
+    before = len(world.slack.answered("chat.update"))
+    results = [card_sync.refresh_card(world.engine.runtime, world.incident) for _ in range(5)]
+    assert results == [True, False, False, False, False]
+    reply = world.driver.ir("UALICE", f"disconnect {world.incident} attacker on ci-7")
+    assert reply["text"].startswith("🛑 <@UALICE>: kill switch engaged")
+    card = world.slack.messages[channel["id"]][card_ts]
+    wait_for(lambda: "ENGAGED" in str(card["blocks"]), timeout=5, what="the engaged switch on the card")
+    assert len(world.slack.answered("chat.update")) - before == 2  # one now, one trailing: never five
+    release(world)
+
+
+def release(world: World) -> None:
+    """Two people release the switch: the asker cannot approve their own request."""
+    reply = world.driver.ir("UALICE", "release host rebuilt, secrets rotated")
+    request_id = reply["blocks"][1]["elements"][0]["value"]
+    own = world.driver.click("UALICE", "ir_release_approve", request_id)
+    assert own is not None and "second person must approve" in own["text"]
+    assert world.engaged()
+    outsider = world.driver.click("UMALLORY", "ir_release_approve", request_id)
+    assert outsider is not None and outsider["text"].startswith("⛔")
+    done = world.driver.click(
+        "UGROUPADMIN", "ir_release_approve", request_id
+    )  # an admin through a user group
+    assert done is not None and done["text"].startswith("🟢 Kill switch released")
+    assert not world.engaged()
+    released = [e for e in world.engine.entries(world.incident) if e.kind == "switch.released"][-1]
+    assert (released.data["by"], released.data["approved_by"]) == ("slack:UALICE", "slack:UGROUPADMIN")
+
+
+def test_buttons_engage_show_timeline_and_release_through_the_modal(world: World) -> None:
+    _room(world)
+    engaged = world.driver.click("UBOB", "ir_engage", world.incident)
+    assert engaged is not None and "kill switch engaged" in engaged["text"] and world.engaged()
+    shown = world.driver.click("URANDOM", "ir_timeline", world.incident)
+    assert shown is not None and "switch.engaged" in shown["text"]
+    world.driver.click("UBOB", "ir_release", world.incident, wait=False)
+    view = wait_for(lambda: world.slack.views, timeout=10, what="the release modal")[-1]
+    assert view["view"]["callback_id"] == "ir_release_modal"
+    values = {"reason": {"reason_input": {"type": "plain_text_input", "value": "false alarm, drill"}}}
+    answer = world.driver.submit("UBOB", view["view"], values)
+    assert answer.status_code == 200
+    posted = wait_for(
+        lambda: [
+            m for m in world.slack.answered("chat.postMessage") if "asks to release" in str(m.get("text"))
+        ],
+        timeout=10,
+        what="the release request in the room",
+    )
+    request_id = posted[-1]["blocks"][1]["elements"][0]["value"]
+    denied = world.driver.click("UALICE", "ir_release_deny", request_id)
+    assert denied is not None and "denied the release" in denied["text"] and world.engaged()
+    assert "switch.release_denied" in world.kinds(world.incident)
+    release(world)
+
+
+def test_approve_and_deny_by_command_and_by_button(world: World) -> None:
+    first = world.driver.ir("UBOB", f"run gated incident={world.incident}")["text"].split("`")[1]
+    world.engine.finished  # noqa: B018 - documented helper, waiting below instead
+    wait_for(
+        lambda: world.engine.run(first)["steps"]["disconnect"] == "waiting_approval", timeout=20, what="wait"
+    )
+    assert "approved ✅" in world.driver.ir("UALICE", f"approve {first} disconnect")["text"]
+    assert world.engine.finished(first)["status"] == "succeeded"
+    decided = [e for e in world.engine.entries(world.incident) if e.kind == "approval.decided"][-1]
+    assert decided.data["by"] == "slack:UALICE"
+    second = world.driver.ir("UBOB", f"run gated incident={world.incident}")["text"].split("`")[1]
+    wait_for(
+        lambda: world.engine.run(second)["steps"]["disconnect"] == "waiting_approval", timeout=20, what="wait"
+    )
+    card = world.driver.ir("URANDOM", f"status {world.incident}")
+    assert any(
+        e["action_id"] == "ir_deny" and e["value"] == f"{second}|disconnect"
+        for b in card["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    )
+    clicked = world.driver.click("UBOB", "ir_deny", f"{second}|disconnect")
+    assert clicked is not None and "denied ❌" in clicked["text"]
+    assert world.engine.finished(second)["status"] == "failed"
+
+
+def test_planted_secrets_never_reach_slack_replies_or_logs(world: World, log_stream: io.StringIO) -> None:
+    text = f"note {world.incident} found {CLIENT_SECRET} and {BOT_TOKEN} and {SIGNING_SECRET} on ci-7"
+    reply = world.driver.ir("UALICE", text)
+    assert reply["text"].startswith("📝 Noted")
+    world.driver.ir("UALICE", f"timeline {world.incident}")
+    run = world.engine.start("room", incident_id=world.incident)
+    world.engine.finished(run)
+    everything = " ".join(world.slack.raw_bodies) + str(world.replies.calls) + log_stream.getvalue()
+    everything += str([(e.message, e.data) for e in world.engine.entries(world.incident)])
+    for secret in (CLIENT_SECRET, BOT_TOKEN, SIGNING_SECRET):
+        assert secret not in everything
+
+
+def test_slack_off_answers_404_and_no_signing_secret_503(tmp_path: Path) -> None:
+    from orchestrator.config import load_settings
+    from tests.support.runtime import make_runtime
+
+    off = make_runtime(load_settings(overrides={"data_dir": tmp_path / "off"}))
+    half = make_runtime(
+        load_settings(overrides={"data_dir": tmp_path / "half", "slack_bot_token": BOT_TOKEN})
+    )
+    try:
+        with serve_app(create_app(off)) as url:
+            response = httpx.post(url + "/slack/commands", content=b"text=help")
+            assert (response.status_code, response.json()) == (
+                404,
+                {"error": "Slack not configured: set ORCH_SLACK_BOT_TOKEN"},
+            )
+        with serve_app(create_app(half)) as url:
+            response = httpx.post(url + "/slack/interactions", content=b"payload={}")
+            assert response.status_code == 503 and "ORCH_SLACK_SIGNING_SECRET" in response.json()["error"]
+    finally:
+        off.close()
+        half.close()
