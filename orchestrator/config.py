@@ -57,6 +57,29 @@ class SourceSettings(BaseModel):
     mapping: dict[str, Any] | None = None
 
 
+class DrillSettings(BaseModel):
+    """``drill.*``: the rehearsal's size, SLOs (default: the compliance targets) and schedule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: str | None = Field(None, description="Run a drill this often, e.g. '7d' or '24h' (scheduler).")
+    tokens: int = Field(1000, ge=1, le=10_000_000, description="Tokens a drill seeds in its own inventory.")
+    slo_disconnect_seconds: float | None = Field(None, gt=0, description="Awareness to switch engaged.")
+    slo_revoke_seconds: float = Field(3600.0, gt=0, description="Awareness to revocation done.")
+    slo_report_seconds: float | None = Field(None, gt=0, description="Awareness to report delivered.")
+    env: dict[str, str] = Field(default_factory=dict, description="ORCH_* settings of the drill's own stage.")
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            from orchestrator.playbooks.schemas import parse_duration
+
+            if parse_duration(value) < 60:
+                raise ValueError("a drill schedule is at least a minute, e.g. '7d' or '24h'")
+        return value
+
+
 class Settings(BaseSettings):
     """Every setting of the orchestrator; each is also ``ORCH_<NAME>`` in the environment."""
 
@@ -89,24 +112,7 @@ class Settings(BaseSettings):
     revocation_concurrency: int = Field(
         16, ge=1, le=256, description="Revoke requests in flight per batch task."
     )
-    drill_tokens: int = Field(
-        1000, ge=1, le=10_000_000, description="Tokens a drill seeds in its own inventory."
-    )
-    drill_slo_disconnect_seconds: float | None = Field(
-        None, gt=0, description="Drill SLO, awareness to switch engaged (default: the compliance target)."
-    )
-    drill_slo_revoke_seconds: float = Field(
-        3600.0, gt=0, description="Drill SLO, awareness to revocation done."
-    )
-    drill_slo_report_seconds: float | None = Field(
-        None, gt=0, description="Drill SLO, awareness to report delivered (default: the compliance target)."
-    )
-    drill_schedule_hours: float | None = Field(
-        None, gt=0, description="Run a drill every N hours (scheduler)."
-    )
-    drill_env: dict[str, str] = Field(
-        default_factory=dict, description="ORCH_* settings for the drill's own stage (drill Slack, mailbox)."
-    )
+    drill: DrillSettings = Field(default_factory=lambda: DrillSettings())
     revocation_batch_size: int = Field(
         500, ge=1, le=10000, description="Tokens per batch on the revocation queue."
     )
@@ -118,6 +124,14 @@ class Settings(BaseSettings):
     tiktok_revoke_rate: float = Field(
         10.0, ge=0, description="Revoke requests per second across all workers; 0 = no client-side limit."
     )
+    tiktok_userinfo_rate: float = Field(
+        10.0, ge=0, description="User-info probes per second across all workers (TikTok: 600/min)."
+    )
+    verify_sample_percent: float = Field(
+        1.0, gt=0, le=100, description="Share of revoked tokens probed after a revocation."
+    )
+    verify_min_sample: int = Field(10, ge=0, description="Probe at least this many revoked tokens.")
+    verify_max_sample: int = Field(200, ge=1, description="Probe at most this many revoked tokens.")
     token_inventory: str | None = Field(
         None, description="Where the app keeps its tokens: a SQL URL, a .jsonl path or plugin:NAME."
     )

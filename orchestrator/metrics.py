@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -213,7 +213,9 @@ def scrape(runtime: Runtime) -> bytes:
 router = APIRouter()
 
 
-@router.get("/metrics", summary="Prometheus metrics (text exposition format)")
+@router.get(
+    "/metrics", summary="Prometheus metrics (text exposition format)", response_class=PlainTextResponse
+)
 async def metrics(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     body = await run_in_threadpool(scrape, runtime)

@@ -19,6 +19,7 @@ __all__ = [
     "REDACTED",
     "is_secret_key",
     "redact",
+    "redact_prose",
     "redact_text",
     "register_secret",
     "registered_secrets",
@@ -93,6 +94,17 @@ def redact_text(text: str) -> str:
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
     for regex, replacement in _PATTERNS:
+        text = regex.sub(replacement, text)
+    return text
+
+
+def redact_prose(text: str) -> str:
+    """``redact_text`` for titles people write: every rule but the header one (``_PATTERNS[0]``),
+    which would mask the word after "Token" in "Token exfiltration on web-1"."""
+    pattern = _known_pattern
+    if pattern is not None:
+        text = pattern.sub(REDACTED, text)
+    for regex, replacement in _PATTERNS[1:]:
         text = regex.sub(replacement, text)
     return text
 

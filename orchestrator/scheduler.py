@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from orchestrator import clock
 from orchestrator.chatops import card_sync
+from orchestrator.drill import schedule as drill_schedule
 from orchestrator.intake import replay
 from orchestrator.logging import get_logger
 from orchestrator.playbooks import flows as playbook_flows
@@ -55,6 +56,7 @@ def jobs_for(runtime: Runtime) -> list[Job]:
         replay.sweeper(runtime.store),
         every(10.0, sync_switch_mirrors),
         every(2.0, card_sync.flusher(runtime)),
+        every(60.0, lambda: drill_schedule.start_if_due(runtime)),
     ]
 
 

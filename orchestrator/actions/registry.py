@@ -45,6 +45,7 @@ class ActionRegistry:
 def default_registry() -> ActionRegistry:
     """A registry of every shipped action; new action modules are added to this list."""
     from orchestrator.actions import email, http_post, log, manual, note, report, slack, tiktok, wait, webhook
+    from orchestrator.proof import actions as proof
 
     return ActionRegistry(
         [
@@ -56,6 +57,8 @@ def default_registry() -> ActionRegistry:
             tiktok.KillSwitchAction(),
             tiktok.RevokeTokensAction(),
             tiktok.PurgeAction(),
+            proof.VerifyRevokedAction(),
+            proof.CensusAction(),
             slack.SlackOpenChannelAction(),
             slack.SlackPostAction(),
             email.EmailSendAction(),

@@ -21,7 +21,7 @@ def _fmt(seconds: float | None) -> str:
 
 @click.group(invoke_without_command=True)
 @click.option(
-    "--tokens", type=int, default=None, help="Tokens to seed (default: config drill_tokens, 1,000)."
+    "--tokens", type=int, default=None, help="Tokens to seed (default: config drill.tokens, 1,000)."
 )
 @click.option("--slo-disconnect", type=float, default=None, help="Seconds from awareness to switch engaged.")
 @click.option("--slo-revoke", type=float, default=None, help="Seconds from awareness to revocation done.")
@@ -45,7 +45,7 @@ def drill(
     Seeds N tokens, fires a critical compromise, and measures awareness -> switch engaged,
     -> revocation done, -> report delivered against the SLOs (defaults: the compliance targets
     in the config). Touches no real inventory, TikTok API, Slack or mailbox unless
-    `drill_env` in the config names drill ones. Exit status 0 when every SLO is met, 1 when
+    `drill.env` in the config names drill ones. Exit status 0 when every SLO is met, 1 when
     one is missed. The result is kept; `orchestrator drill history` shows the trend.
     """
     if ctx.invoked_subcommand is not None:
@@ -54,20 +54,20 @@ def drill(
     settings = state.settings()
     targets = {
         "disconnect": slo_disconnect
-        or settings.drill_slo_disconnect_seconds
+        or settings.drill.slo_disconnect_seconds
         or settings.compliance_disconnect_target_minutes * 60.0,
-        "revoke": slo_revoke or settings.drill_slo_revoke_seconds,
+        "revoke": slo_revoke or settings.drill.slo_revoke_seconds,
         "report": slo_report
-        or settings.drill_slo_report_seconds
+        or settings.drill.slo_report_seconds
         or settings.compliance_report_target_minutes * 60.0,
     }
     folder = Path(tempfile.mkdtemp(prefix="orchestrator-drill-"))
     result = drills.run_drill(
-        tokens=tokens or settings.drill_tokens,
+        tokens=tokens or settings.drill.tokens,
         targets=targets,
         playbook=playbook,
         folder=folder,
-        extra_env=settings.drill_env,
+        extra_env=settings.drill.env,
         report_wait_s=min(targets["report"], 30.0),
     )
     drills.record(state.runtime(tokens=False).store, result)

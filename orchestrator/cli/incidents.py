@@ -6,6 +6,7 @@ import json
 
 import click
 
+from orchestrator import proof
 from orchestrator.cli.common import State, pass_state
 from orchestrator.incidents import service as incidents
 
@@ -49,10 +50,13 @@ def show(state: State, incident_id: str, as_json: bool) -> None:
     runtime = state.runtime()
     with runtime.store.unit_of_work() as session:
         data = incidents.get_incident(session, incident_id=incident_id).as_dict()
+        census = proof.latest_census(session, chain=data["id"])
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps({**data, "census": census.as_dict() if census else None}, indent=2))
         return
     width = max(len(key) for key in data)
     for key, value in data.items():
         shown = json.dumps(value) if isinstance(value, dict | list) else ("-" if value is None else value)
         click.echo(f"{key:<{width}}  {shown}")
+    for line in census.lines() if census else ["census: none taken yet"]:
+        click.echo(line)

@@ -21,6 +21,7 @@ from orchestrator.cli import (
     tokens,
 )
 from orchestrator.cli.common import State
+from orchestrator.cli.detect import detect
 from orchestrator.cli.slack import slack
 from orchestrator.errors import OrchestratorError
 from orchestrator.switch.cli import switch
@@ -62,6 +63,7 @@ for group in (
     processes.worker,
     processes.scheduler,
     events.event,
+    detect,
     incidents.incident,
     reports.timeline,
     reports.postmortem,

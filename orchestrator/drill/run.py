@@ -91,7 +91,7 @@ def run_drill(
     report_wait_s: float,
 ) -> DrillResult:
     """Rehearse on a fresh stage; ``targets`` maps disconnect/revoke/report to seconds."""
-    # The stage inherits no ORCH_* setting: real Slack, SMTP or TikTok only if drill_env names them.
+    # The stage inherits no ORCH_* setting: real Slack, SMTP or TikTok only if drill.env names them.
     with Stage(folder, tokens=tokens, extra_env=extra_env) as stage:
         try:
             shown = json.loads(stage.cli("playbook", "show", playbook))

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from orchestrator import redaction
 from orchestrator.errors import NotFound
 from orchestrator.events.models import EventRow
 from orchestrator.events.schemas import Entities, Severity
@@ -44,7 +45,8 @@ def get_incident(session: Session, *, incident_id: str, for_update: bool = False
         if len(matches) == 1:
             row = session.get(IncidentRow, matches[0].id, with_for_update=for_update)
     if row is None:
-        raise NotFound(f"no incident with id '{incident_id}'")
+        # The id comes from the caller (a URL): a token pasted there is not echoed back.
+        raise NotFound(f"no incident with id '{redaction.redact_text(incident_id)[:100]}'")
     return row
 
 

@@ -13,6 +13,7 @@ from orchestrator.chatops import views as slack_views
 from orchestrator.errors import BrokerError, StoreError
 from orchestrator.incidents import views as incident_views
 from orchestrator.intake import routes as intake_routes
+from orchestrator.proof import receipt as tiktok_receipt
 from orchestrator.switch import views as switch_views
 from orchestrator.timeline import pages as timeline_pages
 from orchestrator.worker.app import broker_ping
@@ -33,6 +34,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(incident_views.router)
     app.include_router(slack_views.router)
     app.include_router(switch_views.router)
+    app.include_router(tiktok_receipt.router)
     app.include_router(timeline_pages.router)
     app.include_router(metrics.router)
 

@@ -1,28 +1,227 @@
-"""POST /v1/events[/{source}]: authenticate, bound, parse, make durable, answer 202."""
+"""POST /v1/events[/{source}]: authenticate, bound, parse, make durable, answer 202.
+
+Order per request: unknown source 404; header-only authentication (the global bearer, or
+the source's own bearer, basic or query token); content type 415; body limit 413; signature
+checks on the raw bytes (HMAC kinds); the opt-in rate limit 429; parsing (400/422) in the
+threadpool; event and outbox rows in one commit (503 only when the store is down); 202.
+The request URL is never logged: a query-string token must not reach a log line.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Final
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from orchestrator import clock
-from orchestrator.errors import MalformedInput, NotFound, StoreError, ValidationFailed
-from orchestrator.events.schemas import Severity
+from orchestrator.config import Settings
+from orchestrator.errors import (
+    AuthenticationFailed,
+    ConfigError,
+    MalformedInput,
+    NotFound,
+    StoreError,
+    ValidationFailed,
+)
+from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.intake import access
 from orchestrator.intake import service as intake
-from orchestrator.intake.sources import SourceContext, parse_body, source_names
+from orchestrator.intake.auth import SourceAuth, Verified, strip_secret_params, verify
+from orchestrator.intake.replay import StoreReplayGuard
+from orchestrator.intake.sources import FieldMapping, SourceContext, parse_body, source_names
 from orchestrator.logging import get_logger
 from orchestrator.worker.app import publisher
 from orchestrator.worker.runtime import Runtime
 
-__all__ = ["router"]
+__all__ = ["SourcePlan", "router"]
 
 log = get_logger(__name__)
 router = APIRouter()
-_JSON_TYPES = ("application/json", "text/json")
+_JSON_TYPES: Final = ("application/json", "text/json")
+_HEADER_KINDS: Final = ("bearer", "basic", "query_token", "intake_token")
+_AUTH_FAILED: Final = "authentication failed"
+
+
+class _MinuteBucket:
+    """A token bucket refilled at ``per_minute``/60 a second, holding at most ``per_minute``."""
+
+    def __init__(self, per_minute: int) -> None:
+        self._rate = per_minute / 60.0
+        self._capacity = float(per_minute)
+        self._tokens = float(per_minute)
+        self._at = clock.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """0 when a request may pass, else the seconds until one may."""
+        with self._lock:
+            now = clock.monotonic()
+            self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate)
+            self._at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 0.0
+            return (1 - self._tokens) / self._rate
+
+
+@dataclass
+class SourcePlan:
+    """What the intake built once for a source from its settings."""
+
+    name: str
+    limit: int
+    default_severity: Severity
+    default_kind: str
+    auth: SourceAuth | None = None
+    mapping: FieldMapping | None = None
+    bucket: _MinuteBucket | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, settings: Settings, name: str) -> SourcePlan:
+        """Validate the source's settings; ``ConfigError`` names the bad key."""
+        cfg = settings.source(name)
+        where = f"sources.{name}"
+        try:
+            severity = Severity(cfg.default_severity.lower())
+            auth = SourceAuth.model_validate(cfg.auth) if cfg.auth else None
+        except (ValueError, ValidationError) as exc:
+            raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from None
+        mapping = FieldMapping.from_config(cfg.mapping, where=f"{where}.mapping") if cfg.mapping else None
+        return cls(
+            name=name,
+            limit=cfg.max_body_bytes or settings.max_body_bytes,
+            default_severity=severity,
+            default_kind=cfg.default_kind,
+            auth=auth,
+            mapping=mapping,
+            bucket=_MinuteBucket(cfg.rate_limit_per_minute) if cfg.rate_limit_per_minute else None,
+        )
+
+
+class GroupCommit:
+    """Makes the events of concurrent requests durable together: one writer per process, one
+    transaction per batch (SQLite has one write lock; PostgreSQL saves a commit per request).
+
+    A request's future resolves with its outbox ids only after the batch committed; a batch
+    that fails is retried request by request so one bad request never fails the others.
+    Committed rows are published by one dispatcher, off the request path.
+    """
+
+    def __init__(self, runtime: Runtime, *, max_events: int = 2000) -> None:
+        self._runtime = runtime
+        self._publish = publisher(runtime.celery)
+        self._max = max_events
+        self._pending: list[tuple[list[CompromiseEvent], asyncio.Future[list[int]]]] = []
+        self._to_publish: list[int] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def accept(self, events: list[CompromiseEvent]) -> list[int]:
+        """Wait until ``events`` are durable; return their outbox ids (``StoreError`` if not)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (a test client): old tasks died with theirs
+            self._loop, self._writer, self._dispatcher = loop, None, None
+        future: asyncio.Future[list[int]] = loop.create_future()
+        self._pending.append((events, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await future
+
+    def _take_batch(self) -> list[tuple[list[CompromiseEvent], asyncio.Future[list[int]]]]:
+        batch: list[tuple[list[CompromiseEvent], asyncio.Future[list[int]]]] = []
+        count = 0
+        while self._pending and (not batch or count + len(self._pending[0][0]) <= self._max):
+            item = self._pending.pop(0)
+            batch.append(item)
+            count += len(item[0])
+        return batch
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch = self._take_batch()
+            flat = [event for events, _ in batch for event in events]
+            try:
+                ids = await self._commit(flat)
+            except Exception:
+                for events, future in batch:  # alone, so one request's failure is its own
+                    try:
+                        alone = await self._commit(events)
+                    except Exception as exc:
+                        _settle(future, exc)
+                        continue
+                    _settle(future, alone)
+                    self._to_publish += alone
+            else:
+                self._to_publish += ids
+                for events, future in batch:
+                    _settle(future, ids[: len(events)])
+                    ids = ids[len(events) :]
+            if self._to_publish and (self._dispatcher is None or self._dispatcher.done()):
+                self._dispatcher = asyncio.create_task(self._dispatch())
+
+    async def _commit(self, events: list[CompromiseEvent]) -> list[int]:
+        return await run_in_threadpool(intake.accept_events, self._runtime.store, events, now=clock.utcnow())
+
+    async def _dispatch(self) -> None:
+        while self._to_publish:
+            ids, self._to_publish = self._to_publish[:5000], self._to_publish[5000:]
+            try:
+                await run_in_threadpool(
+                    intake.dispatch_now, self._runtime.store, self._publish, ids, now=clock.utcnow()
+                )
+            except Exception as exc:  # the relay publishes what is left; nothing is lost
+                log.warning("fast-path publish failed; the relay will send", error=type(exc).__name__)
+
+
+def _settle(future: asyncio.Future[list[int]], outcome: list[int] | Exception) -> None:
+    if future.done():  # the request went away; its events are durable all the same
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+_plans_lock = threading.Lock()
+
+
+def _plan(request: Request, runtime: Runtime, source: str) -> SourcePlan:
+    state = request.app.state
+    plans: dict[str, SourcePlan] | None = getattr(state, "intake_plans", None)
+    if plans is None:
+        with _plans_lock:
+            plans = getattr(state, "intake_plans", None)
+            if plans is None:
+                plans = state.intake_plans = {}
+    plan = plans.get(source)
+    if plan is None:
+        try:
+            plan = plans[source] = SourcePlan.build(runtime.settings, source)
+        except ConfigError as exc:
+            log.error("source misconfigured; deliveries refused", source=source, error=str(exc))
+            raise HTTPException(500, detail=f"source {source} is misconfigured; see the server log") from None
+    return plan
+
+
+def _group_commit(request: Request, runtime: Runtime) -> GroupCommit:
+    writer: GroupCommit | None = getattr(request.app.state, "intake_writer", None)
+    if writer is None:
+        writer = request.app.state.intake_writer = GroupCommit(runtime)
+    return writer
+
+
+def _replay_guard(request: Request, runtime: Runtime) -> StoreReplayGuard:
+    guard: StoreReplayGuard | None = getattr(request.app.state, "intake_replay", None)
+    if guard is None:
+        guard = request.app.state.intake_replay = StoreReplayGuard(runtime.store)
+    return guard
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
@@ -45,40 +244,98 @@ def _check_content_type(request: Request) -> None:
         return
     media = ctype.split(";", 1)[0].strip().lower()
     if media not in _JSON_TYPES and not media.endswith("+json"):
-        raise HTTPException(415, detail=f"content type {media!r} is not JSON; send application/json")
+        raise HTTPException(415, detail=f"content type {media[:60]!r} is not JSON; send application/json")
 
 
-def _context(runtime: Runtime, source: str) -> SourceContext:
-    configured = runtime.settings.sources.get(source)
-    default = Severity(configured.default_severity) if configured else Severity.MEDIUM
-    return SourceContext(source=source, received_at=clock.utcnow(), default_severity=default)
+def _authenticate(plan: SourcePlan, request: Request, raw: bytes, guard: StoreReplayGuard) -> Verified:
+    assert plan.auth is not None
+    try:
+        return verify(
+            plan.auth,
+            raw=raw,
+            headers=dict(request.headers),
+            query=dict(request.query_params),
+            now=clock.utcnow(),
+            replay=guard,
+        )
+    except AuthenticationFailed:
+        raise HTTPException(401, detail=_AUTH_FAILED) from None
 
 
-async def _accept(request: Request, background: BackgroundTasks, source: str) -> JSONResponse:
+def _strip_refs(events: list[CompromiseEvent], plan: SourcePlan) -> list[CompromiseEvent]:
+    if plan.auth is None or plan.auth.kind != "query_token":
+        return events
+    names = ("token", plan.auth.query_param)
+    return [
+        e.model_copy(update={"source_ref": strip_secret_params(e.source_ref, names)}) if e.source_ref else e
+        for e in events
+    ]
+
+
+async def _accept(request: Request, source: str) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     if source not in source_names():
         raise HTTPException(404, detail=f"unknown event source {source[:40]!r}")
-    access.require_sender(request, runtime.settings)
+    plan = _plan(request, runtime, source)
+    guard = _replay_guard(request, runtime)
+    verified: Verified | None = None
+    if plan.auth is None:
+        access.require_sender(request, runtime.settings)
+    elif plan.auth.kind in _HEADER_KINDS:
+        verified = _authenticate(plan, request, b"", guard)
     _check_content_type(request)
-    configured = runtime.settings.sources.get(source)
-    limit = (configured.max_body_bytes if configured else None) or runtime.settings.max_body_bytes
-    raw = await _read_limited(request, limit)
+    raw = await _read_limited(request, plan.limit)
+    if verified is None and plan.auth is not None:
+        try:
+            verified = await run_in_threadpool(_authenticate, plan, request, raw, guard)
+        except StoreError:
+            raise HTTPException(503, detail="store unavailable; retry later") from None
+    replay_key = verified.replay_key if verified else None
     try:
-        events = parse_body(source, raw, _context(runtime, source))
+        return await _admit(request, runtime, plan, raw)
+    except HTTPException as exc:
+        if replay_key and exc.status_code >= 429:
+            # Not accepted: let the sender's retry of this very delivery in.
+            await run_in_threadpool(_forget, guard, replay_key)
+        raise
+
+
+def _forget(guard: StoreReplayGuard, key: str) -> None:
+    try:
+        guard.forget(key)
+    except StoreError:
+        log.warning("could not forget a replay key; the retry may be refused")
+
+
+async def _admit(request: Request, runtime: Runtime, plan: SourcePlan, raw: bytes) -> JSONResponse:
+    if plan.bucket is not None:
+        wait = plan.bucket.take()
+        if wait > 0:
+            retry_after = str(max(1, int(wait + 0.999)))
+            raise HTTPException(429, detail="rate limit reached", headers={"Retry-After": retry_after})
+    ctx = SourceContext(
+        source=plan.name,
+        received_at=clock.utcnow(),
+        default_severity=plan.default_severity,
+        default_kind=plan.default_kind,
+        mapping=plan.mapping,
+    )
+    try:
+        events = await run_in_threadpool(parse_body, plan.name, raw, ctx)
     except MalformedInput as exc:
         raise HTTPException(400, detail=str(exc)) from None
     except NotFound as exc:
         raise HTTPException(404, detail=str(exc)) from None
     except ValidationFailed as exc:
         return JSONResponse({"error": str(exc), "field": exc.field}, status_code=422)
-    now = clock.utcnow()
-    try:
-        outbox_ids = await run_in_threadpool(intake.accept_events, runtime.store, events, now=now)
-    except StoreError:
-        log.error("store unavailable; event refused", source=source)
-        raise HTTPException(503, detail="store unavailable; retry later") from None
-    background.add_task(intake.dispatch_now, runtime.store, publisher(runtime.celery), outbox_ids, now=now)
-    log.info("events accepted", source=source, count=len(events))
+    events = _strip_refs(events, plan)
+    if events:
+        try:
+            await _group_commit(request, runtime).accept(events)
+        except StoreError:
+            log.error("store unavailable; event refused", source=plan.name)
+            raise HTTPException(503, detail="store unavailable; retry later") from None
+    log.info("events accepted", source=plan.name, count=len(events))
     body: dict[str, Any] = {"accepted": len(events), "event_ids": [e.id for e in events]}
     if len(events) == 1:
         body["event_id"] = events[0].id
@@ -86,10 +343,10 @@ async def _accept(request: Request, background: BackgroundTasks, source: str) ->
 
 
 @router.post("/v1/events", status_code=202, summary="Post a compromise event (generic schema)")
-async def post_event(request: Request, background: BackgroundTasks) -> JSONResponse:
-    return await _accept(request, background, "generic")
+async def post_event(request: Request) -> JSONResponse:
+    return await _accept(request, "generic")
 
 
 @router.post("/v1/events/{source}", status_code=202, summary="Post a tool's native webhook body")
-async def post_source_event(source: str, request: Request, background: BackgroundTasks) -> JSONResponse:
-    return await _accept(request, background, source)
+async def post_source_event(source: str, request: Request) -> JSONResponse:
+    return await _accept(request, source)

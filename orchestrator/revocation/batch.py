@@ -12,13 +12,15 @@ the relay.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 
 from orchestrator import clock
 from orchestrator.inventory.base import Scope, TokenRecord
@@ -55,12 +57,21 @@ def _revoke_one(
 ) -> RevokeOutcome:
     outcome = RevokeOutcome(RevokeResult.RETRYABLE, description="not attempted")
     shared = limiter.rate > 0  # rate 0 (simulators, benchmarks): no client-side limit at all
+    ambiguous = False  # an earlier attempt may have reached TikTok (timeout, dropped connection, 5xx)
     for attempt in range(1, _POLICY.max_attempts + 1):
         if shared:
             limiter.acquire()
         outcome = provider.revoke_grant(record.access_token, record.refresh_token)
+        if outcome.result is RevokeResult.GRANT_LOST and ambiguous:
+            # Our own earlier attempt most likely revoked it: "dead" then "refresh refused" is that.
+            return dataclasses.replace(
+                outcome,
+                result=RevokeResult.REVOKED,
+                description="revoked by an earlier attempt whose answer was lost",
+            )
         if outcome.result is not RevokeResult.RETRYABLE:
             return outcome
+        ambiguous = ambiguous or outcome.http_status is None or outcome.http_status >= 500
         if shared and (outcome.http_status == 429 or outcome.error_code == "rate_limit_exceeded"):
             limiter.penalise(outcome.retry_after or 1.0)  # slow every worker down, not just this one
         if attempt < _POLICY.max_attempts:
@@ -117,17 +128,34 @@ class _Batch:
             )
 
     def record(self, outcomes: list[tuple[int, str, str | None, str | None]]) -> None:
+        """Commit a group of outcomes in one statement; only rows this worker still holds change."""
+        if not outcomes:
+            return
         now = clock.utcnow()
+        table = cast(Table, LedgerRow.__table__)
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("row_id"), table.c.claimed_by == self.worker_id)
+            .values(
+                status=bindparam("new_status"),
+                error=bindparam("new_error"),
+                log_id=bindparam("new_log_id"),
+                claimed_by=bindparam("holder"),
+                updated_at=now,
+            )
+        )
+        rows = [
+            {
+                "row_id": row_id,
+                "new_status": status,
+                "new_error": error,
+                "new_log_id": log_id,
+                "holder": None if status == "pending" else self.worker_id,
+            }
+            for row_id, status, error, log_id in outcomes
+        ]
         with self.runtime.store.unit_of_work() as session:
-            for row_id, status, error, log_id in outcomes:
-                values = {"status": status, "error": error, "log_id": log_id, "updated_at": now}
-                if status == "pending":
-                    values["claimed_by"] = None
-                session.execute(
-                    update(LedgerRow)
-                    .where(LedgerRow.id == row_id, LedgerRow.claimed_by == self.worker_id)
-                    .values(**values)
-                )
+            session.connection().execute(statement, rows)
 
     def settle_stale(self) -> None:
         """Claims left in the batch belong to a worker whose lease ran out (it died): a token it
@@ -202,11 +230,16 @@ class _Batch:
         return row_id, status, error, outcome.log_id
 
     def halted(self) -> bool:
-        with self.runtime.store.unit_of_work() as session:
-            return (
-                session.scalar(select(RevocationRow.alarm).where(RevocationRow.id == self.revocation_id))
-                is not None
-            )
+        """True once any worker raised an alarm (read from the store at most twice a second)."""
+        now = time.monotonic()
+        if now - self._halt_checked >= 0.5:
+            self._halt_checked = now
+            with self.runtime.store.unit_of_work() as session:
+                alarm = session.scalar(
+                    select(RevocationRow.alarm).where(RevocationRow.id == self.revocation_id)
+                )
+            self._halted = alarm is not None
+        return self._halted
 
     def raise_alarm(self, outcome: RevokeOutcome) -> None:
         with self.runtime.store.unit_of_work() as session:

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from orchestrator.errors import StoreError
 from orchestrator.store.db import Store
@@ -28,6 +29,9 @@ def upgrade(store: Store, revision: str = "head") -> None:
     """Bring the store's schema to ``revision``; never drops data on the way up."""
     cfg = _config(store)
     with store.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Processes started together on an empty store take turns; the later ones find it current.
+            connection.execute(text("SELECT pg_advisory_xact_lock(7417001)"))
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
 

@@ -13,6 +13,7 @@ from orchestrator.events.models import EventRow
 from orchestrator.incidents.models import CorrelationKey, IncidentRow
 from orchestrator.intake.replay import ReplayKeyRow
 from orchestrator.playbooks.models import RunRow, StepRunRow
+from orchestrator.proof.models import CensusRow, ProofRow, VerificationRow
 from orchestrator.ratelimit import RateLimitRow
 from orchestrator.revocation.models import BatchRow, LedgerRow, RevocationRow
 from orchestrator.store.db import Base
@@ -23,6 +24,7 @@ from orchestrator.timeline.models import TimelineEntryRow
 __all__ = [
     "Base",
     "BatchRow",
+    "CensusRow",
     "CorrelationKey",
     "DeliveryRow",
     "EventRow",
@@ -30,6 +32,7 @@ __all__ = [
     "KillSwitchRow",
     "LedgerRow",
     "OutboxRow",
+    "ProofRow",
     "RateLimitRow",
     "ReleaseRequestRow",
     "ReplayKeyRow",
@@ -40,4 +43,5 @@ __all__ = [
     "StepRunRow",
     "TikTokReportRow",
     "TimelineEntryRow",
+    "VerificationRow",
 ]

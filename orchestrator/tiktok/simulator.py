@@ -13,7 +13,9 @@ also the baseline of the throughput benchmark, so each request does O(1) work.
 Control endpoints let another process drive it: ``GET /_simulator/stats``,
 ``POST /_simulator/tokens`` (``{"count": N, "open_id_prefix": "u-"}`` -> JSON lines),
 ``POST /_simulator/options`` (e.g. ``{"error_rate": 1.0}`` for an outage, then back to 0),
-``POST /_simulator/expire`` (``{"access_token": ...}``).
+``POST /_simulator/expire`` (``{"access_token": ...}``). With the ``webhook_url`` option it
+sends TikTok's signed ``authorization.removed`` webhook after each revoke; with
+``revoke_lie_rate`` some revokes answer success but leave the grant alive.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Self
 import uvicorn
 
 from orchestrator.errors import ConfigError
+from orchestrator.tiktok import simulator_webhook
 from orchestrator.tiktok.simulator_app import build_app
 from orchestrator.tiktok.simulator_state import (
     SimulatorOptions,
@@ -158,6 +161,17 @@ class TikTokSimulator:
         """Counters: requests_total, requests_by_endpoint, answered_429, answered_5xx,
         revoke_requests, revoked_grants, tokens_revoked_more_than_once, refreshes, ..."""
         return self._state.snapshot()
+
+    def send_authorization_removed(
+        self, open_id: str, reason: int, *, url: str | None = None, timestamp: int | None = None
+    ) -> int:
+        """POST TikTok's signed ``authorization.removed`` (``reason`` as TikTok numbers them) to
+        ``url`` (default: the ``webhook_url`` option); returns the HTTP status, 0 if none."""
+        target = url or self.options.webhook_url
+        if not target:
+            raise ValueError("no webhook_url: pass url= or set the webhook_url option")
+        body = simulator_webhook.authorization_removed(self.options.client_key, open_id, reason)
+        return simulator_webhook.deliver(target, self.options.client_secret, body, timestamp=timestamp)
 
     def update_options(self, **changes: Any) -> SimulatorOptions:
         """Change runtime options (see ``SimulatorOptions.RUNTIME``), e.g. start an outage."""

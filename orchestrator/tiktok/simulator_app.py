@@ -15,11 +15,13 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from orchestrator import clock
+from orchestrator.tiktok import simulator_webhook
 from orchestrator.tiktok.simulator_state import GrantState, SimulatorState
 
 __all__ = ["build_app"]
@@ -101,6 +103,22 @@ def build_app(state: SimulatorState) -> Starlette:
         opts = state.options
         return form.get("client_key") == opts.client_key and form.get("client_secret") == opts.client_secret
 
+    def lies(parsed: tuple[int, int]) -> bool:
+        """Whether this revoke lies (``revoke_lie_rate``; only a token's first revoke). Lock held."""
+        rate = state.options.revoke_lie_rate
+        if rate <= 0 or state.revoke_calls(*parsed) != 1 or state.rng.random() >= rate:
+            return False
+        state.counters["revoke_lies"] += 1
+        return True
+
+    def notify(url: str, open_id: str) -> None:
+        """TikTok's receipt for a developer revoke: ``authorization.removed``, reason 5 (in a thread)."""
+        opts = state.options
+        body = simulator_webhook.authorization_removed(opts.client_key, open_id, 5)
+        status = simulator_webhook.deliver(url, opts.client_secret, body)
+        with state.lock:
+            state.counters["webhooks_sent" if status == 200 else "webhooks_failed"] += 1
+
     async def revoke(request: Request) -> Response:
         failed, log_id = await guard("revoke", "oauth", limited=True)
         if failed is not None:
@@ -120,8 +138,14 @@ def build_app(state: SimulatorState) -> Starlette:
                 state.count_revoke_call(*parsed)
                 grant = state.access_state(*parsed, clock.monotonic())
             if parsed is not None and (grant is GrantState.LIVE or opts.dead_token_behaviour == "empty"):
+                if grant is GrantState.LIVE and lies(parsed):
+                    return _json({}, 200, log_id)  # says revoked, leaves the grant alive
+                fresh = not state.is_revoked(parsed[0])
                 state.revoke(parsed[0])
-                return _json({}, 200, log_id)
+                answer = _json({}, 200, log_id)
+                if fresh and opts.webhook_url:
+                    answer.background = BackgroundTask(notify, opts.webhook_url, state.open_id(parsed[0]))
+                return answer
         if opts.dead_token_behaviour == "empty":
             return _json({}, 200, log_id)
         return oauth_error(

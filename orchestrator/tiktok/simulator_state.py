@@ -42,6 +42,10 @@ class SimulatorOptions:
     endpoints, so the production-like setting is 600 to match its v2 default.
     ``retry_after_seconds`` goes into ``Retry-After`` on 429s (``None``: no header, which is
     what TikTok documents).
+    ``revoke_lie_rate``: the chance that the FIRST revoke of a live token answers ``200 {}``
+    but leaves the grant alive (a lie a probe must catch; a second revoke always works).
+    ``webhook_url``: after each grant it revokes, the simulator POSTs TikTok's signed
+    ``authorization.removed`` webhook (reason 5) there, as TikTok does.
     """
 
     client_key: str = "sim-client-key"
@@ -59,6 +63,8 @@ class SimulatorOptions:
     dead_token_error: Literal["access_token_invalid", "invalid_request"] = "access_token_invalid"
     errors_with_200: bool = False
     seed: int = 0
+    revoke_lie_rate: float = 0.0
+    webhook_url: str | None = None
 
     RUNTIME = frozenset(
         {
@@ -71,6 +77,8 @@ class SimulatorOptions:
             "dead_token_error",
             "errors_with_200",
             "access_ttl_seconds",
+            "revoke_lie_rate",
+            "webhook_url",
         }
     )
 
@@ -174,6 +182,9 @@ class SimulatorState:
             "refreshes": 0,
             "client_tokens": 0,
             "grants_issued": 0,
+            "revoke_lies": 0,
+            "webhooks_sent": 0,
+            "webhooks_failed": 0,
         }
         self.by_endpoint: dict[str, int] = {}
         self.rng = random.Random(options.seed)  # used only on the server's event loop
@@ -346,7 +357,11 @@ def _check_option(name: str, value: object) -> None:
         if value not in _CHOICES[name]:
             raise ValueError(f"{name} must be one of {sorted(map(str, _CHOICES[name]))}")
         return
-    if name == "retry_after_seconds" and value is None:
+    if name in ("retry_after_seconds", "webhook_url") and value is None:
+        return
+    if name == "webhook_url":
+        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+            raise ValueError("webhook_url must be an http(s) URL or null")
         return
     if isinstance(default, bool):
         if not isinstance(value, bool):
@@ -354,5 +369,5 @@ def _check_option(name: str, value: object) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ValueError(f"{name} must be a number >= 0")
-    if name in ("error_rate", "inject_429_rate") and value > 1:
+    if name in ("error_rate", "inject_429_rate", "revoke_lie_rate") and value > 1:
         raise ValueError(f"{name} is a probability between 0 and 1")

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from orchestrator import redaction
+from orchestrator.proof.summary import exposure_from_entries
 from orchestrator.timeline import kinds
 from orchestrator.timeline.export import md_cell
 from orchestrator.timeline.figures import Record, key_figures, minutes
@@ -63,6 +64,7 @@ class ComplianceReport:
     generated_at: datetime
     chain_verified: bool
     clauses: list[ClauseResult]
+    exposure: str | None = None  # "exposed at awareness: N; still exposed now: M" (latest census)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +73,7 @@ class ComplianceReport:
             "is_drill": self.is_drill,
             "generated_at": self.generated_at.isoformat(),
             "chain_verified": self.chain_verified,
+            "exposure": self.exposure,
             "clauses": [asdict(clause) for clause in self.clauses],
         }
 
@@ -303,6 +306,7 @@ def assess(
         generated_at=now,
         chain_verified=record.verified,
         clauses=clauses,
+        exposure=exposure.sentence() if (exposure := exposure_from_entries(record.entries)) else None,
     )
 
 
@@ -325,6 +329,7 @@ def render_compliance_markdown(report: ComplianceReport) -> str:
         "- Timeline chain: "
         + ("verified" if report.chain_verified else "**BROKEN: the evidence was altered**"),
         "- Terms: TikTok Developer Terms of Service",
+        f"- Exposure census: {report.exposure or 'no census taken'}",
         "",
         "| Clause | Obligation | Status | Measured | Target |",
         "|---|---|---|---|---|",

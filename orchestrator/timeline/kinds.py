@@ -11,6 +11,7 @@ from typing import Final
 __all__ = [
     "APPROVAL_DECIDED",
     "APPROVAL_REQUESTED",
+    "CENSUS",
     "EVENT_RECEIVED",
     "EVENT_RESOLVED",
     "INCIDENT_CLOSED",
@@ -28,6 +29,7 @@ __all__ = [
     "REVOCATION_FINISHED",
     "REVOCATION_PROGRESS",
     "REVOCATION_STARTED",
+    "REVOCATION_VERIFIED",
     "RUN_FINISHED",
     "RUN_STARTED",
     "STEP_FAILED",
@@ -37,6 +39,8 @@ __all__ = [
     "STEP_SUCCEEDED",
     "SWITCH_ENGAGED",
     "SWITCH_RELEASED",
+    "TIKTOK_RECEIPT",
+    "TOKEN_STILL_ALIVE",
 ]
 
 INCIDENT_OPENED: Final = "incident.opened"  # severity, kind, dedup_key, aware_at
@@ -75,3 +79,13 @@ REVOCATION_ALARM: Final = "revocation.alarm"  # revocation_id, reason (e.g. inva
 PURGE_FINISHED: Final = "purge.finished"  # tokens_deleted, records_deleted{table:n}
 REPORT_DELIVERED: Final = "report.delivered"  # channel, to, message_id, sent_at
 REPORT_FAILED: Final = "report.failed"  # channel, error, attempt
+# Proof of revocation (orchestrator/proof); tokens appear only as fingerprints.
+# revocation_id, sample_size, dead, alive, gone, unknown, results[{fingerprint, open_id, result}]
+REVOCATION_VERIFIED: Final = "revocation.verified"
+# revocation_id, fingerprint, open_id, revoked_again, dead_now, escalate
+TOKEN_STILL_ALIVE: Final = "token.still_alive"
+# revocation_id, open_id, fingerprints, event, reason, reason_text, confirms, create_time
+TIKTOK_RECEIPT: Final = "tiktok.receipt"
+# phase, connected, revoked, already_dead, failed, gone, pending, confirmed_dead, still_live, purged,
+# exposed_at_awareness, still_exposed, escalate
+CENSUS: Final = "census"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from orchestrator.proof.summary import exposure_from_entries
 from orchestrator.timeline.export import md_cell
 from orchestrator.timeline.figures import KEY_TIMES, Record, actors, impact, key_figures, minutes
 
@@ -78,6 +79,9 @@ def render_postmortem(
     if hit.purges:
         tables = ", ".join(f"{table}: {n}" for table, n in sorted(hit.records_deleted.items())) or "none"
         lines.append(f"- Purged: {hit.tokens_deleted} tokens deleted; records deleted: {tables}")
+    exposure = exposure_from_entries(record.entries)
+    if exposure is not None:
+        lines += exposure.lines()
     entities = incident.entities or {}
     named = ", ".join(f"{key}: {len(value)}" for key, value in sorted(entities.items()) if value)
     lines.append(f"- Entities named by the events: {named or 'none'}")

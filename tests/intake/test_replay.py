@@ -93,7 +93,7 @@ def test_racing_processes_admit_exactly_one(store: Store) -> None:
             text=True,
             cwd=Path(__file__).parents[2],
         )
-        for _ in range(6)
+        for _ in range(4)
     ]
     for racer in racers:  # every racer has connected; release them together
         assert racer.stdin is not None
@@ -104,7 +104,7 @@ def test_racing_processes_admit_exactly_one(store: Store) -> None:
         with racer.stdout:
             answers.append(racer.stdout.read().strip())
         assert racer.wait(30) == 0
-    assert sorted(answers) == ["False", "True", "True", "True", "True", "True"]
+    assert sorted(answers) == ["False", "True", "True", "True"]
 
 
 def test_sweep_deletes_only_expired_keys(store: Store) -> None:

@@ -169,8 +169,8 @@ def test_incident_page_in_chromium_shows_key_times_every_entry_and_filters(
         )
         assert page.evaluate("document.getElementById('chain').dataset.verified") == "true"
         assert (
-            len(_visible_kinds(page)) == 26
-            and page.evaluate("document.getElementById('shown-count').textContent") == "26"
+            len(_visible_kinds(page)) == 32
+            and page.evaluate("document.getElementById('shown-count').textContent") == "32"
         )
 
         page.evaluate(

@@ -115,13 +115,13 @@ def test_verify_command_passes_untouched_and_exits_1_naming_the_entry(
         build_incident(runtime.store)
         build_incident(runtime.store, incident_id="inc-other0000001")
         ok = _verify_cli(runtime, tmp_path, INCIDENT[:10])
-        assert (ok.returncode, ok.stdout) == (0, f"{INCIDENT}: ok (26 entries)\n"), ok.stderr
+        assert (ok.returncode, ok.stdout) == (0, f"{INCIDENT}: ok (32 entries)\n"), ok.stderr
         with _guard_off(runtime) as conn:
             _edit(conn)
         bad = _verify_cli(runtime, tmp_path, "--all")
         assert bad.returncode == 1
         assert bad.stdout.splitlines() == [
-            "inc-other0000001: ok (26 entries)",
+            "inc-other0000001: ok (32 entries)",
             f"{INCIDENT}: BROKEN at entry 5: content does not match its hash (edited)",
         ]
         assert bad.stderr == (

@@ -1,0 +1,1 @@
+"""Benchmarks of the orchestrator: runnable scripts that print figures; not tests."""

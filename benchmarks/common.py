@@ -1,0 +1,346 @@
+"""Shared benchmark helpers: figures, real processes, free ports, temporary services, memory, machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+__all__ = [
+    "API_TOKEN",
+    "INTAKE_TOKEN",
+    "POSTGRES_ADMIN",
+    "REDIS_URL",
+    "ROOT",
+    "SIM_CLIENT_KEY",
+    "SIM_CLIENT_SECRET",
+    "Figure",
+    "Proc",
+    "free_port",
+    "issue_tokens",
+    "jsonl_inventory",
+    "load_generator",
+    "log_tails",
+    "machine",
+    "now_utc",
+    "orchestrator_env",
+    "peak_rss_mb",
+    "postgres_database",
+    "redis_database",
+    "simulator",
+    "simulator_stats",
+    "sql_inventory",
+    "upgrade_store",
+    "wait_for",
+    "workdir",
+]
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_ADMIN = os.environ.get(
+    "ORCH_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("ORCH_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+INTAKE_TOKEN = "bench-intake-token-0001"  # benchmark-only credentials for throwaway processes
+API_TOKEN = "bench-api-token-0002"
+SIM_CLIENT_KEY = "sim-client-key"  # the simulator's defaults: not a real TikTok credential
+SIM_CLIENT_SECRET = "sim-client-secret-0000"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured figure beside its goal; ``met`` is None when the figure has no goal."""
+
+    name: str
+    value: float | int | str
+    unit: str
+    goal: str
+    met: bool | None
+    command: str
+
+    def as_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Figure:
+        return cls(
+            name=str(data["name"]),
+            value=data["value"],
+            unit=str(data.get("unit", "")),
+            goal=str(data.get("goal", "")),
+            met=data.get("met"),
+            command=str(data.get("command", "")),
+        )
+
+
+def now_utc() -> str:
+    """The current time as ISO 8601 UTC, to the second."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+
+
+def machine() -> dict[str, str]:
+    """What the figures were measured on: CPUs, memory, Python, OS, load average."""
+    memory = "unknown"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    return {
+        "nproc": str(os.cpu_count()),
+        "memory": memory,
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(probe: Callable[[], T | None], *, timeout: float, what: str, every: float = 0.1) -> T:
+    """Poll ``probe`` until it returns something truthy; raise naming ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = probe()
+            if value:
+                return value
+        except Exception as exc:
+            last = exc
+        time.sleep(every)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last!r})")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a live process and its live children, in MiB (the max)."""
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    peak = 0.0
+    for one in pids:
+        try:
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return round(peak, 1)
+
+
+class Proc:
+    """One subprocess in its own session whose output goes to a log file."""
+
+    def __init__(self, args: list[str], *, env: dict[str, str], log: Path) -> None:
+        self.args, self.log = args, log
+        self._handle = log.open("ab")
+        self.popen = subprocess.Popen(
+            args, env=env, cwd=ROOT, stdout=self._handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    @classmethod
+    def orchestrator(cls, *args: str, env: dict[str, str], log: Path) -> Proc:
+        """``python -m orchestrator ARGS`` with this interpreter."""
+        return cls([sys.executable, "-m", "orchestrator", *args], env=env, log=log)
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to exit; its return code."""
+        code = self.popen.wait(timeout)
+        self._handle.close()
+        return code
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Signal the process group (SIGTERM), SIGKILL after 15 s; close the log."""
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, sig)
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(10)
+            except ProcessLookupError:
+                pass
+        self._handle.close()
+
+
+def orchestrator_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    """This environment without ``ORCH_*``, plus a data dir, quiet logs and the given settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
+    env |= {"ORCH_DATA_DIR": str(data_dir), "ORCH_LOG_LEVEL": "warning", "ORCH_LOG_FORMAT": "json"}
+    env |= {"ORCH_INTAKE_TOKEN": INTAKE_TOKEN, "ORCH_API_TOKEN": API_TOKEN}
+    env |= {"ORCH_TIKTOK_CLIENT_KEY": SIM_CLIENT_KEY, "ORCH_TIKTOK_CLIENT_SECRET": SIM_CLIENT_SECRET}
+    env |= {f"ORCH_{k.upper()}": v for k, v in settings.items()}
+    return env
+
+
+def log_tails(folder: Path, lines: int = 15) -> None:
+    """Print the last lines of every log in ``folder`` to stderr (they vanish with the folder)."""
+    for log in sorted(folder.rglob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        print(f"--- {log.name} (last lines)", *tail, sep="\n", file=sys.stderr)
+
+
+@contextmanager
+def workdir() -> Iterator[Path]:
+    """A temporary folder for logs and data; on an error its logs' tails go to stderr first."""
+    folder = Path(tempfile.mkdtemp(prefix="orch-bench-"))
+    try:
+        yield folder
+    except BaseException:
+        log_tails(folder)
+        raise
+    finally:
+        if os.environ.get("ORCH_BENCH_KEEP") != "1":  # ORCH_BENCH_KEEP=1 keeps every log
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def upgrade_store(env: dict[str, str], log: Path) -> None:
+    """``orchestrator db upgrade`` before any long-running process starts (they race otherwise)."""
+    if Proc.orchestrator("db", "upgrade", env=env, log=log).wait(120) != 0:
+        raise RuntimeError(f"orchestrator db upgrade failed; see {log}")
+
+
+@contextmanager
+def simulator(workdir: Path, *, rate_limit_per_minute: int = 0) -> Iterator[tuple[str, Proc]]:
+    """``orchestrator simulate tiktok`` in its own process on a free port; yields (base URL, process)."""
+    port = free_port()
+    args = ["simulate", "tiktok", "--port", str(port), "--rate-limit", str(rate_limit_per_minute)]
+    proc = Proc.orchestrator(*args, env=orchestrator_env(workdir), log=workdir / f"simulator-{port}.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(
+            lambda: httpx.get(f"{url}/_simulator/stats", timeout=2).status_code == 200,
+            timeout=30,
+            what="the TikTok simulator",
+        )
+        yield url, proc
+    finally:
+        proc.stop()
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database; yields its SQLAlchemy URL and drops it afterwards."""
+    from sqlalchemy import create_engine, text
+
+    name = f"orch_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def redis_database() -> Iterator[str]:
+    """The benchmark Redis database (not 0 or 15), flushed before and after; yields its URL."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    try:
+        yield REDIS_URL
+    finally:
+        client.flushdb()
+        client.close()
+
+
+def simulator_stats(sim_url: str) -> dict[str, Any]:
+    """The simulator's counters (``GET /_simulator/stats``)."""
+    return dict(httpx.get(f"{sim_url}/_simulator/stats", timeout=10).json())
+
+
+def issue_tokens(sim_url: str, count: int) -> Iterator[dict[str, str]]:
+    """Fresh authorisations from the simulator, streamed as dicts."""
+    body = {"count": count, "open_id_prefix": f"b{time.monotonic_ns()}-"}
+    with httpx.stream("POST", f"{sim_url}/_simulator/tokens", json=body, timeout=600) as answer:
+        for line in answer.iter_lines():
+            if line.strip():
+                yield json.loads(line)
+
+
+def jsonl_inventory(sim_url: str, count: int, path: Path) -> Path:
+    """A JSON-lines token inventory of ``count`` fresh authorisations at ``path``."""
+    with path.open("w", encoding="utf-8") as out:
+        for record in issue_tokens(sim_url, count):
+            out.write(json.dumps(record) + "\n")
+    return path
+
+
+def sql_inventory(sim_url: str, count: int, url: str) -> str:
+    """Seed ``tiktok_tokens`` in the database at ``url`` with COPY; return the inventory URL."""
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "CREATE TABLE tiktok_tokens (open_id text PRIMARY KEY, access_token text NOT NULL,"
+            " refresh_token text, expires_at timestamptz, labels jsonb)"
+        )
+        with conn.cursor().copy(
+            "COPY tiktok_tokens (open_id, access_token, refresh_token, expires_at, labels) FROM STDIN"
+        ) as copy:
+            for r in issue_tokens(sim_url, count):
+                copy.write_row((r["open_id"], r["access_token"], r["refresh_token"], r["expires_at"], "{}"))
+    return dsn
+
+
+def load_generator(sim_url: str, tokens: list[str], threads: int) -> float:
+    """Revoke ``tokens`` straight at the simulator from ``threads`` keep-alive clients; requests/s."""
+    queue = iter(tokens)
+    lock = threading.Lock()
+
+    def work() -> None:
+        with httpx.Client(base_url=sim_url, timeout=30) as client:
+            while True:
+                with lock:
+                    token = next(queue, None)
+                if token is None:
+                    return
+                form = {"client_key": SIM_CLIENT_KEY, "client_secret": SIM_CLIENT_SECRET, "token": token}
+                client.post("/v2/oauth/revoke/", data=form)
+
+    pool = [threading.Thread(target=work) for _ in range(threads)]
+    started = time.perf_counter()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return len(tokens) / (time.perf_counter() - started)

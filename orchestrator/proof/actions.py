@@ -1,0 +1,119 @@
+"""Actions ``tiktok.verify_revoked`` (probe a sample of revoked tokens) and ``tiktok.census``."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, cast
+
+from pydantic import Field
+
+from orchestrator.actions.base import Action, ActionContext, ActionParams
+from orchestrator.errors import ActionError, ConfigError, OrchestratorError
+from orchestrator.inventory.base import Scope
+from orchestrator.inventory.factory import close_inventory, inventory_from_settings
+from orchestrator.proof import census as census_flows
+from orchestrator.proof import verify
+from orchestrator.tiktok.client import TikTokClient
+from orchestrator.tiktok.provider import provider_from_settings
+from orchestrator.worker.runtime import Runtime
+
+__all__ = ["CensusAction", "CensusParams", "VerifyRevokedAction", "VerifyRevokedParams"]
+
+
+def _runtime(ctx: ActionContext) -> Runtime:
+    if not isinstance(ctx.runtime, Runtime):
+        raise ActionError(f"{ctx.step_id}: this action needs a worker runtime")
+    return ctx.runtime
+
+
+class VerifyRevokedParams(ActionParams):
+    """Sample size: ``sample_percent`` of the revoked tokens, within [``min_sample``, ``max_sample``].
+
+    Unset values come from the config (``verify_sample_percent``, ``verify_min_sample``,
+    ``verify_max_sample``). ``revocation_id`` names the revocation; default: the run's latest.
+    """
+
+    sample_percent: float | None = Field(None, gt=0, le=100)
+    min_sample: int | None = Field(None, ge=0)
+    max_sample: int | None = Field(None, ge=1)
+    revocation_id: str | None = None
+
+
+class VerifyRevokedAction(Action):
+    """Probes a sample of revoked tokens; a survivor is revoked again and escalated to a person."""
+
+    name: ClassVar[str] = "tiktok.verify_revoked"
+    params: ClassVar[type[VerifyRevokedParams]] = VerifyRevokedParams
+    has_effects: ClassVar[bool] = True
+
+    def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
+        runtime = _runtime(ctx)
+        wanted = cast(VerifyRevokedParams, params)
+        settings = runtime.settings
+        try:
+            provider = provider_from_settings(settings)
+            inventory = inventory_from_settings(settings)
+        except ConfigError as exc:
+            raise ActionError(str(exc)) from None
+        try:
+            if not isinstance(provider, TikTokClient):
+                return verify.Verification(
+                    revocation_id=None, skipped="the Marketing API has no user-info probe"
+                ).as_dict()
+            result = verify.verify_revocation(
+                runtime,
+                key=ctx.idempotency_key,
+                chain=ctx.incident_id or ctx.run_id,
+                actor=ctx.actor,
+                run_id=ctx.run_id,
+                client=provider,
+                inventory=inventory,
+                percent=wanted.sample_percent or settings.verify_sample_percent,
+                minimum=settings.verify_min_sample if wanted.min_sample is None else wanted.min_sample,
+                maximum=wanted.max_sample or settings.verify_max_sample,
+                revocation_id=wanted.revocation_id,
+                cancelled=ctx.cancelled,
+            )
+        except OrchestratorError as exc:
+            raise ActionError(str(exc), retryable=True) from None
+        finally:
+            provider.close()
+            close_inventory(inventory)
+        return result.as_dict()
+
+
+class CensusParams(ActionParams):
+    """``phase`` names the moment (awareness, revoke, verify, purge...); ``scope`` as for revocation."""
+
+    phase: str = Field("now", min_length=1, max_length=40)
+    scope: str = "all"
+
+
+class CensusAction(Action):
+    """Counts the tokens in scope: connected, revoked, dead, still live, purged; stores the snapshot."""
+
+    name: ClassVar[str] = "tiktok.census"
+    params: ClassVar[type[CensusParams]] = CensusParams
+    has_effects: ClassVar[bool] = True
+
+    def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
+        runtime = _runtime(ctx)
+        wanted = cast(CensusParams, params)
+        try:
+            scope = Scope.parse(wanted.scope)
+            inventory = inventory_from_settings(runtime.settings)
+        except ConfigError as exc:
+            raise ActionError(str(exc)) from None
+        except OrchestratorError as exc:
+            raise ActionError(str(exc)) from None
+        try:
+            connected = inventory.count(scope)
+        except OrchestratorError as exc:
+            raise ActionError(str(exc), retryable=True) from None
+        finally:
+            close_inventory(inventory)
+        chain = ctx.incident_id or ctx.run_id
+        with runtime.transaction() as session:
+            taken = census_flows.take_census(
+                session, chain=chain, phase=wanted.phase, connected=connected, actor=ctx.actor
+            )
+        return taken.as_dict()

@@ -1,0 +1,378 @@
+"""Prove a revocation took: probe a sample of the revoked tokens; a survivor is revoked again and escalated.
+
+A dead token answers ``GET /v2/user/info/?fields=open_id`` with 401 ``access_token_invalid``.
+Each probe spends TikTok's user-info budget (600 per minute by default), so only a sample is
+probed, through a limiter of its own (``tiktok_userinfo``, at ``tiktok_userinfo_rate``). The
+sample is stored before the first probe and each result is committed as it comes, so a step
+redone after a crash probes only what is left. Tokens appear only as fingerprints.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select
+
+from orchestrator import clock
+from orchestrator.config import Settings
+from orchestrator.inventory.base import Scope, TokenInventory, TokenRecord
+from orchestrator.inventory.fingerprint import fingerprint
+from orchestrator.logging import get_logger
+from orchestrator.proof.models import ProofRow, VerificationRow
+from orchestrator.ratelimit import REVOKE_LIMITER, RateLimiter, RedisRateLimiter, StoreRateLimiter
+from orchestrator.retry import RetryPolicy, next_delay
+from orchestrator.revocation.batch import STATUS_FOR
+from orchestrator.revocation.models import LedgerRow, RevocationRow
+from orchestrator.store.db import Store
+from orchestrator.tiktok.client import TikTokClient
+from orchestrator.tiktok.errors import ProbeResult, RevokeResult
+from orchestrator.timeline import kinds
+from orchestrator.timeline import service as timeline
+from orchestrator.worker.runtime import Runtime
+
+__all__ = [
+    "USERINFO_LIMITER",
+    "Verdict",
+    "Verification",
+    "limiter_with_rate",
+    "probe_token",
+    "sample_size",
+    "verify_revocation",
+]
+
+log = get_logger(__name__)
+
+USERINFO_LIMITER = "tiktok_userinfo"
+PROBE_POLICY = RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=5.0, max_retry_after=60.0)
+
+
+class Verdict(StrEnum):
+    """What a probe proved about one token."""
+
+    DEAD = "dead"
+    ALIVE = "alive"
+    UNKNOWN = "unknown"  # 429/5xx through every attempt, or an answer that proves nothing
+
+
+def sample_size(revoked: int, *, percent: float, minimum: int, maximum: int) -> int:
+    """``percent`` of ``revoked``, at least ``minimum``, at most ``maximum``, never more than there are."""
+    wanted = max(math.ceil(revoked * percent / 100), minimum)
+    return max(0, min(wanted, maximum, revoked))
+
+
+def limiter_with_rate(settings: Settings, store: Store, *, name: str, rate: float) -> RateLimiter:
+    """A shared limiter called ``name`` at ``rate`` per second (Redis with a Redis broker, else the store)."""
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        return RedisRateLimiter(settings.broker_url, rate=rate, name=name)
+    return StoreRateLimiter(store, rate=rate, name=name)
+
+
+def probe_token(
+    client: TikTokClient,
+    limiter: RateLimiter,
+    token: str,
+    *,
+    policy: RetryPolicy = PROBE_POLICY,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Verdict:
+    """Probe one token within the budget; 429/5xx back off (and slow every prober), then UNKNOWN."""
+    for attempt in range(1, policy.max_attempts + 1):
+        if limiter.rate > 0:
+            limiter.acquire()
+        result = client.probe(token)
+        if result is ProbeResult.DEAD:
+            return Verdict.DEAD
+        if result is ProbeResult.ALIVE:
+            return Verdict.ALIVE
+        if result is ProbeResult.FATAL:
+            return Verdict.UNKNOWN
+        limiter.penalise(next_delay(1, policy))  # TikTok is straining: every prober waits a little
+        if attempt < policy.max_attempts:
+            sleep(next_delay(attempt, policy))
+    return Verdict.UNKNOWN
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of one verification: counts by verdict and the survivors by fingerprint."""
+
+    revocation_id: str | None
+    revoked: int = 0
+    sample_size: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    survivors: list[dict[str, Any]] = field(default_factory=list)
+    skipped: str | None = None
+
+    @property
+    def escalate(self) -> bool:
+        return bool(self.survivors)
+
+    def as_dict(self) -> dict[str, Any]:
+        alive = self.counts.get("alive", 0)
+        probed = sum(self.counts.get(k, 0) for k in ("dead", "alive"))
+        estimate = math.ceil(alive / probed * self.revoked) if probed else 0
+        return {
+            "revocation_id": self.revocation_id,
+            "revoked": self.revoked,
+            "sample_size": self.sample_size,
+            **{k: self.counts.get(k, 0) for k in ("dead", "alive", "gone", "unknown")},
+            "estimated_survivors": estimate,
+            "survivors": self.survivors,
+            "escalate": self.escalate,
+            "skipped": self.skipped,
+        }
+
+
+def _find_revocation(runtime: Runtime, *, revocation_id: str | None, run_id: str, chain: str) -> str | None:
+    with runtime.store.unit_of_work() as session:
+        if revocation_id:
+            return revocation_id if session.get(RevocationRow, revocation_id) is not None else None
+        for column, value in ((RevocationRow.run_id, run_id), (RevocationRow.incident_id, chain)):
+            found = session.scalar(
+                select(RevocationRow.id)
+                .where(column == value, RevocationRow.status == "finished")
+                .order_by(RevocationRow.created_at.desc())
+                .limit(1)
+            )
+            if found is not None:
+                return str(found)
+    return None
+
+
+def _start(
+    runtime: Runtime, *, key: str, chain: str, revocation_id: str, wanted: Callable[[int], int]
+) -> int:
+    """The verification row of ``key`` with its sample stored (created once); returns its id."""
+    with runtime.store.unit_of_work() as session:
+        row = session.scalars(select(VerificationRow).where(VerificationRow.key == key)).first()
+        if row is not None:
+            return row.id
+        revoked = (LedgerRow.revocation_id == revocation_id) & (LedgerRow.status == "revoked")
+        n = wanted(session.scalar(select(func.count()).where(revoked)) or 0)
+        row = VerificationRow(
+            key=key, chain=chain, revocation_id=revocation_id, sample_size=n, created_at=clock.utcnow()
+        )
+        session.add(row)
+        session.flush()
+        picked = session.execute(
+            select(LedgerRow.fingerprint, LedgerRow.open_id).where(revoked).order_by(func.random()).limit(n)
+        )
+        now = clock.utcnow()
+        for fp, open_id in picked:
+            session.add(
+                ProofRow(
+                    revocation_id=revocation_id,
+                    verification_id=row.id,
+                    fingerprint=fp,
+                    open_id=open_id,
+                    source="probe",
+                    result="pending",
+                    at=now,
+                )
+            )
+        return row.id
+
+
+def _records(inventory: TokenInventory, open_ids: list[str], batch_size: int) -> dict[str, TokenRecord]:
+    found: dict[str, TokenRecord] = {}
+    if open_ids:
+        for chunk in inventory.stream(Scope.of_open_ids(open_ids), batch_size):
+            for record in chunk:
+                found[fingerprint(record.access_token)] = record
+    return found
+
+
+class _Prober:
+    """Probes the pending proofs of one verification, committing each result."""
+
+    def __init__(self, runtime: Runtime, client: TikTokClient, *, chain: str, actor: str) -> None:
+        settings = runtime.settings
+        self.runtime, self.client, self.chain, self.actor = runtime, client, chain, actor
+        self.userinfo = limiter_with_rate(
+            settings, runtime.store, name=USERINFO_LIMITER, rate=settings.tiktok_userinfo_rate
+        )
+        self.revoke_limiter = limiter_with_rate(
+            settings, runtime.store, name=REVOKE_LIMITER, rate=settings.tiktok_revoke_rate
+        )
+
+    def probe(self, proof_id: int, record: TokenRecord | None) -> None:
+        detail: str | None = None
+        if record is None:
+            verdict, detail = "gone", "no longer in the inventory"
+        else:
+            verdict = probe_token(self.client, self.userinfo, record.access_token).value
+        with self.runtime.store.unit_of_work() as session:
+            proof = session.get(ProofRow, proof_id)
+            if proof is None or proof.result != "pending":
+                return
+            proof.result, proof.detail, proof.at = verdict, detail, clock.utcnow()
+            revocation_id, fp, open_id = proof.revocation_id, proof.fingerprint, proof.open_id
+        if verdict == Verdict.ALIVE.value and record is not None:
+            self.survivor(revocation_id, proof_id, fp, open_id, record)
+
+    def survivor(self, revocation_id: str, proof_id: int, fp: str, open_id: str, record: TokenRecord) -> None:
+        """A revoked token still works: alarm, revoke it again, probe again, escalate to a person."""
+        log.error("proof.token_still_alive", token_fingerprint=fp[:16], revocation_id=revocation_id)
+        if self.revoke_limiter.rate > 0:
+            self.revoke_limiter.acquire()
+        outcome = self.client.revoke_grant(record.access_token, record.refresh_token)
+        again = STATUS_FOR.get(
+            outcome.result, "failed" if outcome.result is RevokeResult.FATAL else "pending"
+        )
+        after = probe_token(self.client, self.userinfo, record.access_token)
+        with self.runtime.store.unit_of_work() as session:
+            proof = session.get(ProofRow, proof_id)
+            session.add(
+                ProofRow(
+                    revocation_id=revocation_id,
+                    verification_id=proof.verification_id if proof else None,
+                    fingerprint=fp,
+                    open_id=open_id,
+                    source="probe",
+                    result=after.value,
+                    detail=f"after revoking again: {again}",
+                    at=clock.utcnow(),
+                )
+            )
+            verification = session.get(VerificationRow, proof.verification_id) if proof else None
+            if verification is not None:
+                verification.escalate = True
+            data = {
+                "revocation_id": revocation_id,
+                "fingerprint": fp,
+                "open_id": open_id,
+                "revoked_again": again,
+                "log_id": outcome.log_id,
+                "dead_now": after is Verdict.DEAD,
+                "escalate": True,
+            }
+            timeline.append_entry(
+                session,
+                chain=self.chain,
+                actor=self.actor,
+                kind=kinds.TOKEN_STILL_ALIVE,
+                message=(
+                    f"ALARM: a revoked token of {open_id} (fingerprint {fp[:16]}) still worked; revoked "
+                    f"again ({again}), {'now dead' if after is Verdict.DEAD else 'STILL NOT PROVEN DEAD'}"
+                    "; escalated to a person"
+                ),
+                data=data,
+            )
+            timeline.append_entry(
+                session,
+                chain=self.chain,
+                actor=self.actor,
+                kind=kinds.REVOCATION_ALARM,
+                message="Escalate to a person: a token survived its revocation (TikTok answered success)",
+                data={"revocation_id": revocation_id, "reason": "token_survived_revocation", "count": 1},
+            )
+
+
+def _results(
+    runtime: Runtime, verification_id: int
+) -> tuple[dict[str, int], list[dict[str, Any]], list[dict[str, Any]]]:
+    counts: dict[str, int] = {}
+    results: list[dict[str, Any]] = []
+    survivors: list[dict[str, Any]] = []
+    with runtime.store.unit_of_work() as session:
+        rows = session.scalars(
+            select(ProofRow).where(ProofRow.verification_id == verification_id).order_by(ProofRow.id)
+        )
+        for row in rows:
+            if row.detail and row.detail.startswith("after revoking again"):
+                survivors.append({"fingerprint": row.fingerprint, "open_id": row.open_id, "now": row.result})
+                continue
+            counts[row.result] = counts.get(row.result, 0) + 1
+            results.append({"fingerprint": row.fingerprint, "open_id": row.open_id, "result": row.result})
+    return counts, results, survivors
+
+
+def verify_revocation(
+    runtime: Runtime,
+    *,
+    key: str,
+    chain: str,
+    actor: str,
+    run_id: str,
+    client: TikTokClient,
+    inventory: TokenInventory,
+    percent: float,
+    minimum: int,
+    maximum: int,
+    revocation_id: str | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Verification:
+    """Probe a sample of a finished revocation (the run's latest unless named); idempotent by ``key``."""
+    found = _find_revocation(runtime, revocation_id=revocation_id, run_id=run_id, chain=chain)
+    if found is None:
+        return Verification(revocation_id=None, skipped="no finished revocation to verify")
+
+    def wanted(revoked: int) -> int:
+        return sample_size(revoked, percent=percent, minimum=minimum, maximum=maximum)
+
+    verification_id = _start(runtime, key=key, chain=chain, revocation_id=found, wanted=wanted)
+    with runtime.store.unit_of_work() as session:
+        pending = list(
+            session.execute(
+                select(ProofRow.id, ProofRow.fingerprint, ProofRow.open_id).where(
+                    ProofRow.verification_id == verification_id, ProofRow.result == "pending"
+                )
+            )
+        )
+        revoked_total = session.scalar(
+            select(func.count()).where(LedgerRow.revocation_id == found, LedgerRow.status == "revoked")
+        )
+    records = _records(inventory, sorted({open_id for _, _, open_id in pending}), 500)
+    prober = _Prober(runtime, client, chain=chain, actor=actor)
+    for proof_id, fp, _open_id in pending:
+        if cancelled():
+            break
+        prober.probe(proof_id, records.get(fp))
+    counts, results, survivors = _results(runtime, verification_id)
+    result = Verification(
+        revocation_id=found,
+        revoked=int(revoked_total or 0),
+        sample_size=sum(counts.values()),
+        counts=counts,
+        survivors=survivors,
+    )
+    _finish(runtime, verification_id, result, results, chain=chain, actor=actor, now=clock.utcnow())
+    return result
+
+
+def _finish(
+    runtime: Runtime,
+    verification_id: int,
+    result: Verification,
+    results: list[dict[str, Any]],
+    *,
+    chain: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    if result.counts.get("pending"):
+        return  # cancelled part-way: a redo probes the rest
+    with runtime.store.unit_of_work() as session:
+        row = session.get(VerificationRow, verification_id, with_for_update=True)
+        if row is None or row.status == "finished":
+            return
+        row.status, row.finished_at, row.escalate = "finished", now, result.escalate
+        summary = result.as_dict()
+        timeline.append_entry(
+            session,
+            chain=chain,
+            actor=actor,
+            kind=kinds.REVOCATION_VERIFIED,
+            message=(
+                f"Revocation verified by probing {result.sample_size} of {result.revoked} revoked tokens: "
+                f"{summary['dead']} dead, {summary['alive']} still alive, {summary['unknown']} unknown"
+                + (" — ESCALATED" if result.escalate else "")
+            ),
+            data={**summary, "results": results},
+        )

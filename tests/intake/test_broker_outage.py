@@ -1,0 +1,161 @@
+"""The broker dies during a burst and comes back: every event was answered 202 and is correlated
+exactly once (the outbox relays what the broker never got or lost).
+
+The broker is a real ``redis-server`` this test starts on a free port (never the shared one),
+kills with SIGKILL mid-burst and restarts empty, so queued messages are really lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from orchestrator import clock
+from orchestrator.config import load_settings
+from orchestrator.incidents import service as incidents
+from orchestrator.intake.app import create_app
+from orchestrator.intake.service import EVENT_TOPIC
+from orchestrator.store.outbox import OutboxRow, relay_once
+from orchestrator.timeline import service as timeline
+from orchestrator.worker.app import publisher
+from orchestrator.worker.runtime import Runtime
+from tests.support.processes import Proc, free_port, orchestrator_env, wait_for
+from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
+from tests.support.server import serve_app
+
+AUTH = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+BURST = 60  # events; a third before the outage, a third during, a third after
+
+
+class RedisServer:
+    """A private redis-server without persistence: a restart loses every queued message."""
+
+    def __init__(self, port: int, folder: Path) -> None:
+        self.port = port
+        self.folder = folder
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            message = "redis-server is not installed (apt-get install redis-server)"
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"{message}; CI needs it")
+            pytest.skip(message)
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            cwd=self.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(self._answers, timeout=10, what="redis-server")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def _answers(self) -> bool:
+        import redis
+
+        client = redis.Redis(port=self.port, socket_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+
+
+@pytest.fixture
+def outage(tmp_path: Path) -> Iterator[tuple[Runtime, str, RedisServer]]:
+    server = RedisServer(free_port(), tmp_path)
+    server.start()
+    with ExitStack() as stack:
+        stack.callback(server.kill)
+        settings = load_settings(
+            overrides={
+                "data_dir": tmp_path / "data",
+                "intake_token": INTAKE_TOKEN,
+                "api_token": API_TOKEN,
+                "broker_url": f"redis://127.0.0.1:{server.port}/0",
+                "redeliver_after_seconds": 2,
+            }
+        )
+        runtime = make_runtime(settings)
+        stack.callback(runtime.close)
+        # A real worker process: its reconnection to a broker that died is what this test trusts.
+        env = orchestrator_env(
+            tmp_path / "data",
+            intake_token=INTAKE_TOKEN,
+            api_token=API_TOKEN,
+            broker_url=f"redis://127.0.0.1:{server.port}/0",
+            redeliver_after_seconds="2",
+        )
+        worker = Proc(["worker"], env=env, cwd=tmp_path, log=tmp_path / "worker.log")
+        stack.callback(worker.stop)
+        yield runtime, stack.enter_context(serve_app(create_app(runtime))), server
+
+
+def _post(client: httpx.Client, n: int) -> int:
+    event = {"title": f"Burst {n}", "kind": "host.anomaly", "severity": "low", "dedup_key": f"burst-{n}"}
+    return client.post("/v1/events", json=event, headers=AUTH).status_code
+
+
+def _all_done(runtime: Runtime) -> bool:
+    with runtime.store.unit_of_work() as session:
+        pending = session.scalar(
+            select(func.count())
+            .select_from(OutboxRow)
+            .where(OutboxRow.topic == EVENT_TOPIC, OutboxRow.done_at.is_(None))
+        )
+    return pending == 0
+
+
+def test_a_broker_outage_mid_burst_delays_but_never_loses_or_doubles(
+    outage: tuple[Runtime, str, RedisServer],
+) -> None:
+    runtime, url, server = outage
+    stop = threading.Event()
+
+    def relay_forever() -> None:  # the scheduler's outbox relay, as `orchestrator scheduler` runs it
+        publish = publisher(runtime.celery)
+        while not stop.is_set():
+            with contextlib.suppress(Exception):  # broker down: the next tick tries again
+                relay_once(runtime.store, publish, now=clock.utcnow(), redeliver_after=2)
+            stop.wait(0.2)
+
+    scheduler = threading.Thread(target=relay_forever)
+    scheduler.start()
+    statuses: list[int] = []
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            third = BURST // 3
+            statuses += [_post(client, n) for n in range(third)]
+            # Kill it between acks: a kill mid-ack is Celery's own reconnect path, not ours.
+            wait_for(lambda: _all_done(runtime), timeout=60, what="the first third correlated")
+            server.kill()
+            statuses += [_post(client, n) for n in range(third, 2 * third)]
+            server.start()  # back, empty: whatever it held is gone
+            statuses += [_post(client, n) for n in range(2 * third, BURST)]
+        assert statuses == [202] * BURST
+        wait_for(lambda: _all_done(runtime), timeout=90, what="every event correlated after the outage")
+    finally:
+        stop.set()
+        scheduler.join()
+
+    with runtime.store.unit_of_work() as session:
+        rows = incidents.list_incidents(session, limit=1000)
+        assert sorted(row.dedup_key for row in rows) == sorted(f"burst-{n}" for n in range(BURST))
+        assert {row.event_count for row in rows} == {1}
+        for row in rows:
+            kinds = [entry.kind for entry in timeline.entries(session, row.id)]
+            assert kinds.count("incident.opened") == 1 and kinds.count("event.received") == 1
