@@ -21,6 +21,7 @@ __all__ = ["scheduler", "serve", "up", "worker"]
 
 log = get_logger(__name__)
 
+_WORKER_CHILD = "ORCHESTRATOR_WORKER_CHILD"
 _host = click.option("--host", default=None, help="Address to listen on (default: config 'host', 127.0.0.1).")
 _port = click.option(
     "--port", type=int, default=None, help="Port to listen on (default: config 'port', 8080)."
@@ -76,10 +77,23 @@ def worker(state: State, queues: str, concurrency: int | None) -> None:
     Start several, on one machine or many, against the same store and broker
     (ORCH_DATABASE_URL, ORCH_BROKER_URL); work is shared and never done twice.
     """
-    runtime = state.runtime()
     unknown = sorted(set(queues.split(",")) - set(QUEUES))
     if unknown:
         raise click.BadParameter(f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}")
+    if os.environ.get(_WORKER_CHILD) != "1":
+        # Celery's worker can die on a broker connection lost mid-ack ("Unrecoverable error");
+        # this process stays up and starts it again, so workers recover from broker restarts.
+        state.runtime().close()  # config, schema and playbook errors are reported here, once
+        os.environ[_WORKER_CHILD] = "1"
+        command = [sys.executable, "-m", "orchestrator"]
+        if state.config_path:
+            command += ["--config", str(state.config_path)]
+        command += ["worker", "--queues", queues]
+        if concurrency:
+            command += ["--concurrency", str(concurrency)]
+        _supervise({"worker": command})
+        return
+    runtime = state.runtime()
     threads = concurrency or runtime.settings.worker_concurrency
     runtime.celery.worker_main(
         [
