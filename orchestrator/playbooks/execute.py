@@ -30,7 +30,7 @@ from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.playbooks.schemas import Step
 from orchestrator.playbooks.templates import render_params
 from orchestrator.store import outbox
-from orchestrator.store.lease import Lease
+from orchestrator.store.lease import Lease, lease_seconds
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.timeline.writer import StoreTimeline
@@ -137,7 +137,7 @@ def _run_action(runtime: Runtime, claim: _Claim) -> tuple[dict[str, Any] | None,
 
 def execute_step(runtime: Runtime, *, outbox_id: int) -> None:
     """Worker entry for ``step.execute*``: claim, run the action, record the outcome."""
-    lease = runtime.settings.redeliver_after_seconds
+    lease = lease_seconds(runtime.settings.redeliver_after_seconds)
     claim = _claim(runtime.transaction, outbox_id, lease)
     if claim is None:
         return

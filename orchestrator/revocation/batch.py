@@ -31,7 +31,7 @@ from orchestrator.ratelimit import RateLimiter, limiter_for
 from orchestrator.retry import RetryPolicy, next_delay
 from orchestrator.revocation.models import BatchRow, LedgerRow, RevocationRow
 from orchestrator.store import outbox
-from orchestrator.store.lease import Lease
+from orchestrator.store.lease import Lease, lease_seconds
 from orchestrator.tiktok.business import BusinessClient
 from orchestrator.tiktok.client import TikTokClient
 from orchestrator.tiktok.errors import ProbeResult, RevokeOutcome, RevokeResult
@@ -265,7 +265,7 @@ def revoke_batch(runtime: Runtime, *, outbox_id: int) -> None:
             return
         if batch.lease_until is not None and batch.lease_until > now:
             return  # another worker is on it; the relay asks again later
-        lease = runtime.settings.redeliver_after_seconds
+        lease = lease_seconds(runtime.settings.redeliver_after_seconds)
         batch.lease_until = now + timedelta(seconds=lease)
         batch_id, revocation_id, open_ids = batch.id, revocation.id, list(batch.open_ids)
     renewal = Lease(runtime.store, BatchRow, lease, BatchRow.id == batch_id)

@@ -16,9 +16,15 @@ from orchestrator import clock
 from orchestrator.logging import get_logger
 from orchestrator.store.db import Store
 
-__all__ = ["Lease"]
+__all__ = ["Lease", "lease_seconds"]
 
 log = get_logger(__name__)
+
+
+def lease_seconds(redeliver_after: float) -> float:
+    """How long a holder may go without renewing: three renewals late, and never under 10 s,
+    so a busy but living worker keeps its work; a dead one loses it within that time."""
+    return max(3 * redeliver_after, 10.0)
 
 
 class Lease:
