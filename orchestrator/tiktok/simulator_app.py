@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -115,7 +116,12 @@ def build_app(state: SimulatorState) -> Starlette:
         """TikTok's receipt for a developer revoke: ``authorization.removed``, reason 5 (in a thread)."""
         opts = state.options
         body = simulator_webhook.authorization_removed(opts.client_key, open_id, 5)
-        status = simulator_webhook.deliver(url, opts.client_secret, body)
+        status = 0
+        for attempt in range(4):  # like TikTok, a failed delivery is retried with a growing pause
+            status = simulator_webhook.deliver(url, opts.client_secret, body)
+            if status == 200:
+                break
+            time.sleep(0.25 * 2**attempt)
         with state.lock:
             state.counters["webhooks_sent" if status == 200 else "webhooks_failed"] += 1
 
