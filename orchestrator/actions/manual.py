@@ -3,7 +3,7 @@ TikTok's portal, file the report in its support form) and marks done, with an in
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 from sqlalchemy import select
@@ -25,6 +25,9 @@ class ManualParams(ActionParams):
     input: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
     assignees: list[str] = Field(default_factory=lambda: ["any"], min_length=1)
     remind_every: Duration | None = None
+    evidence: Literal["report"] | None = None
+    """What completing the step proves: ``report`` makes its input (a TikTok support ticket id)
+    the compliance report's evidence that the compromise was reported to TikTok."""
 
 
 class ManualAction(Action):

@@ -22,7 +22,11 @@ from orchestrator.chatops.client import SlackClient, SlackError, client_for
 from orchestrator.chatops.models import SlackRoomRow, TikTokReportRow
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.logging import get_logger
+from orchestrator.playbooks import manual
+from orchestrator.playbooks import service as runs
 from orchestrator.playbooks.models import RunRow, StepRunRow
+from orchestrator.proof import census
+from orchestrator.proof.summary import Exposure
 from orchestrator.switch import service as switch
 from orchestrator.timeline import kinds
 from orchestrator.timeline.models import TimelineEntryRow
@@ -80,17 +84,52 @@ def _report_state(session: Session, incident: IncidentRow) -> str:
     return "not sent"
 
 
+def _waiting(session: Session, incident_id: str) -> tuple[cards.PendingApproval, ...]:
+    rows = session.execute(
+        select(RunRow, StepRunRow.step_id)
+        .join(StepRunRow, RunRow.id == StepRunRow.run_id)
+        .where(
+            RunRow.incident_id == incident_id,
+            StepRunRow.status == "waiting_approval",
+            StepRunRow.approval.is_(None),
+        )
+        .order_by(StepRunRow.id)
+    ).all()
+    waiting = []
+    for run, step_id in rows:
+        step = runs.snapshot(run).step(step_id)
+        params = manual.manual_params(step) if manual.is_manual(step) else None
+        waiting.append(
+            cards.PendingApproval(
+                run_id=run.id,
+                step_id=step_id,
+                playbook=run.playbook_name,
+                manual_title=params.title if params else None,
+                needs=params.input if params else None,
+            )
+        )
+    return tuple(waiting)
+
+
+def _exposure(session: Session, incident_id: str) -> Exposure | None:
+    latest = census.latest_census(session, chain=incident_id)
+    if latest is None:
+        return None
+    return Exposure(
+        exposed_at_awareness=latest.exposed_at_awareness,
+        still_exposed=latest.still_exposed,
+        phase=latest.phase,
+        counts=latest.counts,
+        escalate=latest.escalate or census.escalated(session, chain=incident_id),
+        evidence=[],
+    )
+
+
 def card_state(session: Session, incident_id: str) -> cards.CardState:
     """What the card of ``incident_id`` shows now."""
     incident = session.get(IncidentRow, incident_id)
     if incident is None:
         raise LookupError(incident_id)
-    waiting = session.execute(
-        select(StepRunRow.run_id, StepRunRow.step_id, RunRow.playbook_name)
-        .join(RunRow, RunRow.id == StepRunRow.run_id)
-        .where(RunRow.incident_id == incident_id, StepRunRow.status == "waiting_approval")
-        .order_by(StepRunRow.id)
-    ).all()
     return cards.CardState(
         incident_id=incident.id,
         title=incident.title,
@@ -103,7 +142,8 @@ def card_state(session: Session, incident_id: str) -> cards.CardState:
         reported_at=incident.reported_at,
         revocation=_revocation(session, incident_id),
         report_state=_report_state(session, incident),
-        approvals=tuple(cards.PendingApproval(run_id=r, step_id=s, playbook=p) for r, s, p in waiting),
+        approvals=_waiting(session, incident_id),
+        exposure=_exposure(session, incident_id),
     )
 
 

@@ -8,15 +8,20 @@ from datetime import datetime
 from typing import Any, Final
 
 from orchestrator import redaction
+from orchestrator.proof.summary import Exposure
 
 __all__ = [
     "ACTION_APPROVE",
     "ACTION_DENY",
     "ACTION_ENGAGE",
+    "ACTION_MANUAL_DONE",
     "ACTION_RELEASE",
     "ACTION_RELEASE_APPROVE",
     "ACTION_RELEASE_DENY",
     "ACTION_TIMELINE",
+    "MANUAL_INPUT_ACTION",
+    "MANUAL_INPUT_BLOCK",
+    "MANUAL_MODAL",
     "RELEASE_MODAL",
     "RELEASE_REASON_ACTION",
     "RELEASE_REASON_BLOCK",
@@ -24,6 +29,7 @@ __all__ = [
     "PendingApproval",
     "Revocation",
     "incident_card",
+    "manual_modal",
     "release_modal",
     "release_request_message",
 ]
@@ -35,7 +41,11 @@ ACTION_RELEASE: Final = "ir_release"
 ACTION_TIMELINE: Final = "ir_timeline"
 ACTION_RELEASE_APPROVE: Final = "ir_release_approve"
 ACTION_RELEASE_DENY: Final = "ir_release_deny"
+ACTION_MANUAL_DONE: Final = "ir_manual_done"
 RELEASE_MODAL: Final = "ir_release_modal"
+MANUAL_MODAL: Final = "ir_manual_modal"
+MANUAL_INPUT_BLOCK: Final = "manual_input"
+MANUAL_INPUT_ACTION: Final = "manual_input_value"
 RELEASE_REASON_BLOCK: Final = "reason"
 RELEASE_REASON_ACTION: Final = "reason_input"
 
@@ -44,11 +54,13 @@ _SEVERITY_MARK = {"critical": "🔴", "high": "🟠", "medium": "🟡", "low": "
 
 @dataclass(frozen=True)
 class PendingApproval:
-    """A step of a run waiting for a person's decision."""
+    """A step of a run waiting for a person: a decision, or (``manual_title`` set) work to mark done."""
 
     run_id: str
     step_id: str
     playbook: str
+    manual_title: str | None = None
+    needs: str | None = None  # the input a manual step asks for, e.g. ticket_id
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,7 @@ class CardState:
     revocation: Revocation | None = None
     report_state: str = "not sent"
     approvals: Sequence[PendingApproval] = field(default_factory=tuple)
+    exposure: Exposure | None = None
 
 
 def _time(value: datetime | None) -> str:
@@ -94,6 +107,47 @@ def _revocation_text(progress: Revocation | None) -> str:
         f"{state}: {progress.done:,}/{total} (revoked {progress.revoked:,}, "
         f"already dead {progress.already_dead:,}, failed {progress.failed:,})"
     )
+
+
+def _exposure_text(exposure: Exposure | None) -> str:
+    if exposure is None:
+        return "*Exposure census*: not taken yet"
+    shown = ("revoked", "already_dead", "failed", "pending", "confirmed_dead", "still_live", "purged")
+    counts = " · ".join(
+        f"{key.replace('_', ' ')} {exposure.counts[key]:,}"
+        for key in shown
+        if exposure.counts.get(key) is not None
+    )
+    text = f"*Exposure census* (after {exposure.phase}): {exposure.sentence()}"
+    if counts:
+        text += f"\n{counts}"
+    if exposure.escalate:
+        text += "\n🚨 *Escalated*: a revoked token still worked. A person must look now."
+    return text
+
+
+def _pending_blocks(pending: PendingApproval) -> list[dict[str, Any]]:
+    value = f"{pending.run_id}|{pending.step_id}"
+    if pending.manual_title is not None:
+        title = redaction.redact_text(pending.manual_title)[:300]
+        needs = f" (needs its {pending.needs})" if pending.needs else ""
+        text = (
+            f"🖐 *To do by a person*: {title}{needs}\n"
+            f"step `{pending.step_id}` of {pending.playbook} (`{pending.run_id}`)"
+        )
+        elements = [_button("Done", ACTION_MANUAL_DONE, value, "primary")]
+        block_id = f"manual:{value}"
+    else:
+        text = f"⏳ *Approval needed*: step `{pending.step_id}` of {pending.playbook} (`{pending.run_id}`)"
+        elements = [
+            _button("Approve", ACTION_APPROVE, value, "primary"),
+            _button("Deny", ACTION_DENY, value, "danger"),
+        ]
+        block_id = f"approval:{value}"
+    return [
+        _mrkdwn(text),
+        {"type": "actions", "block_id": block_id[:255], "elements": elements},
+    ]
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
@@ -133,28 +187,9 @@ def incident_card(state: CardState) -> tuple[str, list[dict[str, Any]]]:
             "text": {"type": "mrkdwn", "text": f"*Token revocation*: {_revocation_text(state.revocation)}"},
         },
     ]
+    blocks.append(_mrkdwn(_exposure_text(state.exposure)))
     for pending in list(state.approvals)[:10]:
-        value = f"{pending.run_id}|{pending.step_id}"
-        blocks.append(
-            {
-                "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": f"⏳ *Approval needed*: step `{pending.step_id}` of {pending.playbook} "
-                    f"(`{pending.run_id}`)",
-                },
-            }
-        )
-        blocks.append(
-            {
-                "type": "actions",
-                "block_id": f"approval:{value}"[:255],
-                "elements": [
-                    _button("Approve", ACTION_APPROVE, value, "primary"),
-                    _button("Deny", ACTION_DENY, value, "danger"),
-                ],
-            }
-        )
+        blocks += _pending_blocks(pending)
     controls = [
         _button("Release kill switch", ACTION_RELEASE, state.incident_id)
         if state.switch_engaged
@@ -165,36 +200,72 @@ def incident_card(state: CardState) -> tuple[str, list[dict[str, Any]]]:
     return text, blocks
 
 
-def release_modal(incident_id: str, channel_id: str | None) -> dict[str, Any]:
-    """The modal that asks why the kill switch should be released."""
+def _modal(
+    callback_id: str, metadata: str, title: str, submit: str, blocks: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "type": "modal",
-        "callback_id": RELEASE_MODAL,
-        "private_metadata": f"{incident_id}|{channel_id or ''}",
-        "title": {"type": "plain_text", "text": "Release kill switch"},
-        "submit": {"type": "plain_text", "text": "Request release"},
+        "callback_id": callback_id,
+        "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": title},
+        "submit": {"type": "plain_text", "text": submit},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {
-                "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": "The app will call TikTok again. A *second person* must approve the release.",
-                },
-            },
-            {
-                "type": "input",
-                "block_id": RELEASE_REASON_BLOCK,
-                "label": {"type": "plain_text", "text": "Why is it safe to reconnect?"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": RELEASE_REASON_ACTION,
-                    "multiline": True,
-                    "min_length": 3,
-                },
-            },
-        ],
+        "blocks": blocks,
     }
+
+
+def _text_input(block_id: str, action_id: str, label: str, **options: Any) -> dict[str, Any]:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": {"type": "plain_text", "text": label},
+        "element": {"type": "plain_text_input", "action_id": action_id, **options},
+    }
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def release_modal(incident_id: str, channel_id: str | None) -> dict[str, Any]:
+    """The modal that asks why the kill switch should be released."""
+    return _modal(
+        RELEASE_MODAL,
+        f"{incident_id}|{channel_id or ''}",
+        "Release kill switch",
+        "Request release",
+        [
+            _mrkdwn("The app will call TikTok again. A *second person* must approve the release."),
+            _text_input(
+                RELEASE_REASON_BLOCK,
+                RELEASE_REASON_ACTION,
+                "Why is it safe to reconnect?",
+                multiline=True,
+                min_length=3,
+            ),
+        ],
+    )
+
+
+def manual_modal(
+    *, run_id: str, step_id: str, title: str, instructions: str, needs: str | None, channel_id: str | None
+) -> dict[str, Any]:
+    """The modal that marks a manual step done: its input when it needs one, else an optional note."""
+    label = needs.replace("_", " ").capitalize() if needs else "Note"
+    field_block = _text_input(MANUAL_INPUT_BLOCK, MANUAL_INPUT_ACTION, label, max_length=500)
+    field_block["optional"] = needs is None
+    about = redaction.redact_text(instructions or "")[:2800]
+    return _modal(
+        MANUAL_MODAL,
+        f"{run_id}|{step_id}|{channel_id or ''}",
+        "Mark step done",
+        "Done",
+        [
+            _mrkdwn(f"*{redaction.redact_text(title)[:300]}*"),
+            *([_mrkdwn(about)] if about else []),
+            field_block,
+        ],
+    )
 
 
 def release_request_message(
@@ -204,7 +275,7 @@ def release_request_message(
     why = redaction.redact_text(reason)[:2000]
     text = f"<@{requested_by}> asks to release the kill switch ({request_id}): {why}"
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text + "\nA *second person* must approve."}},
+        _mrkdwn(text + "\nA *second person* must approve."),
         {
             "type": "actions",
             "block_id": f"release:{request_id}",

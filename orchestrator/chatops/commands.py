@@ -20,6 +20,7 @@ from orchestrator.chatops.models import SlackRoomRow
 from orchestrator.errors import NotFound, OrchestratorError, ValidationFailed
 from orchestrator.incidents import service as incidents
 from orchestrator.playbooks import flows as playbook_flows
+from orchestrator.playbooks import manual
 from orchestrator.playbooks import service as runs
 from orchestrator.switch import flows as switch_flows
 from orchestrator.switch import service as switch
@@ -37,6 +38,7 @@ USAGE: Final = {
     "run": "`/ir run PLAYBOOK [key=value ...] [incident=INCIDENT]`: start a playbook",
     "approve": "`/ir approve RUN STEP`: approve a step waiting for approval",
     "deny": "`/ir deny RUN STEP`: deny a step waiting for approval",
+    "done": "`/ir done RUN STEP [VALUE]`: mark a manual step done (VALUE: its input, e.g. a ticket id)",
     "disconnect": "`/ir disconnect [INCIDENT] [REASON]`: engage the kill switch (stop all TikTok calls)",
     "release": "`/ir release REASON`: ask to release the kill switch (a second person approves)",
     "note": "`/ir note INCIDENT TEXT`: add a note to an incident's timeline",
@@ -65,6 +67,7 @@ class Reply:
     public: bool = False
     chain: str | None = field(default=None, repr=False)
     incident_id: str | None = field(default=None, repr=False)
+    error: str | None = field(default=None, repr=False)  # set when the command was refused or failed
 
     def as_slack(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -195,6 +198,33 @@ def _decide(runtime: Runtime, caller: Caller, args: list[str], approve: bool) ->
     )
 
 
+def _done(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+    parts = raw.split(None, 3)
+    if len(parts) < 3:
+        raise ValidationFailed(
+            "`/ir done RUN STEP [VALUE]`, e.g. `/ir done run-1a2b3c4d5e6f file_tiktok_report TT-48213`"
+        )
+    value = parts[3].strip() if len(parts) > 3 else ""
+    with runtime.store.unit_of_work() as session:
+        run = runs.get_run(session, run_id=parts[1])
+        params = manual.params_of(run, parts[2])
+        run_id, incident_id = run.id, run.incident_id
+    if params.input and not value:
+        raise ValidationFailed(
+            f"step `{parts[2]}` needs its {params.input}: `/ir done {run_id} {parts[2]} VALUE`"
+        )
+    inputs = {params.input or "note": value} if value else {}
+    playbook_flows.complete_manual_step(
+        runtime.transaction, run_id=run_id, step_id=parts[2], actor=caller.actor, inputs=inputs
+    )
+    shown = f" ({params.input} {value})" if params.input else ""
+    return Reply(
+        f"✅ <@{caller.user_id}> completed `{parts[2]}` of `{run_id}`: {params.title}{shown}",
+        public=True,
+        incident_id=incident_id,
+    )
+
+
 def _disconnect(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
     incident_id = None
     if args and args[0].startswith("inc-"):
@@ -250,6 +280,7 @@ _HANDLERS: dict[str, Handler] = {
     "disconnect": _disconnect,
     "release": _release,
     "note": _note,
+    "done": _done,
 }
 
 
@@ -286,7 +317,8 @@ def handle_command(runtime: Runtime, *, text: str, caller: Caller, access: Acces
         )
         return Reply(
             f"⛔ You are not allowed to {what}. Ask an incident commander, or use "
-            f"{', '.join(f'`/ir {c}`' for c in sorted(OPEN_COMMANDS))}."
+            f"{', '.join(f'`/ir {c}`' for c in sorted(OPEN_COMMANDS))}.",
+            error="not authorised",
         )
     try:
         if command == "run":
@@ -297,9 +329,10 @@ def handle_command(runtime: Runtime, *, text: str, caller: Caller, access: Acces
             reply = _HANDLERS[command](runtime, caller, args, text)
         outcome = "ok"
     except (ValidationFailed, NotFound) as exc:
-        reply, outcome = Reply(f"⚠️ {exc}\nUsage: {USAGE[command]}"), f"error: {exc}"
+        reply, outcome = Reply(f"⚠️ {exc}\nUsage: {USAGE[command]}", error=str(exc)), f"error: {exc}"
     except OrchestratorError as exc:
-        reply, outcome = Reply(f"⚠️ `/ir {command}` failed: {exc}. Try again in a moment."), f"error: {exc}"
+        reply = Reply(f"⚠️ `/ir {command}` failed: {exc}. Try again in a moment.", error=str(exc))
+        outcome = f"error: {exc}"
     chain = reply.incident_id or (named if outcome == "ok" else None)
     record(
         runtime,

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from orchestrator import redaction
 from orchestrator.chatops import card_sync, cards, release
 from orchestrator.chatops import kinds as slack_kinds
 from orchestrator.chatops.access import Access
@@ -22,6 +23,8 @@ from orchestrator.chatops.commands import Caller, Reply, handle_command, record
 from orchestrator.config import Settings
 from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.logging import get_logger
+from orchestrator.playbooks import manual
+from orchestrator.playbooks import service as runs
 from orchestrator.worker.runtime import Runtime
 
 __all__ = ["Outcome", "command_outcome", "deliver", "interaction_outcome", "parse_payload"]
@@ -166,6 +169,67 @@ def _submit_release(
     return Outcome(ack=None, later=announce)
 
 
+def _open_done_modal(
+    runtime: Runtime,
+    caller: Caller,
+    payload: Mapping[str, Any],
+    value: str,
+    access: Access,
+    factory: ClientFactory,
+) -> Outcome:
+    """The Done button of a manual step: a modal asking for the step's input (or a note)."""
+    run_id, _, step_id = value.partition("|")
+    response_url = payload.get("response_url")
+    if not access.may_run(caller.user_id, "done"):
+        refused = handle_command(runtime, text=f"done {run_id} {step_id}", caller=caller, access=access)
+        return Outcome(ack=None, later=lambda: refused, response_url=response_url)
+    try:
+        with runtime.store.unit_of_work() as session:
+            params = manual.params_of(runs.get_run(session, run_id=run_id), step_id)
+        modal = cards.manual_modal(
+            run_id=run_id,
+            step_id=step_id,
+            title=params.title,
+            instructions=params.instructions,
+            needs=params.input,
+            channel_id=caller.channel_id,
+        )
+        factory(runtime.settings).open_view(str(payload.get("trigger_id", "")), modal)
+    except (ValidationFailed, NotFound) as exc:
+        failed = Reply(f"⚠️ {exc}")
+        return Outcome(ack=None, later=lambda: failed, response_url=response_url)
+    except SlackError as exc:
+        failed = Reply(f"⚠️ Could not open the form ({exc.code}); use `/ir done {run_id} {step_id} VALUE`.")
+        return Outcome(ack=None, later=lambda: failed, response_url=response_url)
+    return Outcome(ack=None)
+
+
+def _submit_done(
+    runtime: Runtime, caller: Caller, view: Mapping[str, Any], access: Access, factory: ClientFactory
+) -> Outcome:
+    """The Done modal submitted: complete the step, or show why not inside the modal."""
+    values = ((view.get("state") or {}).get("values") or {}).get(cards.MANUAL_INPUT_BLOCK) or {}
+    given = " ".join(str((values.get(cards.MANUAL_INPUT_ACTION) or {}).get("value") or "").split())
+    run_id, step_id, channel = [*str(view.get("private_metadata") or "").split("|"), "", ""][:3]
+    reply = handle_command(
+        runtime, text=f"done {run_id} {step_id} {given}".strip(), caller=caller, access=access
+    )
+    if reply.error is not None:
+        return Outcome(
+            ack={"response_action": "errors", "errors": {cards.MANUAL_INPUT_BLOCK: reply.error[:150]}}
+        )
+
+    def announce() -> None:
+        target = channel or caller.channel_id
+        if target:
+            try:
+                factory(runtime.settings).post(target, text=redaction.redact_text(reply.text))
+            except SlackError as exc:
+                _log.warning("slack_manual_done_announce_failed", error=exc.code)
+
+    return Outcome(ack=None, later=announce)
+
+
 def interaction_outcome(
     runtime: Runtime, payload: Mapping[str, Any], access: Access, factory: ClientFactory = client_for
 ) -> Outcome:
@@ -178,6 +242,8 @@ def interaction_outcome(
         view = payload.get("view") or {}
         if view.get("callback_id") == cards.RELEASE_MODAL:
             return _submit_release(runtime, caller, view, access, factory)
+        if view.get("callback_id") == cards.MANUAL_MODAL:
+            return _submit_done(runtime, caller, view, access, factory)
         return Outcome(ack=None)
     if payload.get("type") != "block_actions" or not payload.get("actions"):
         return Outcome(ack=None)
@@ -185,6 +251,8 @@ def interaction_outcome(
     action_id, value = str(action.get("action_id")), str(action.get("value") or "")
     if action_id == cards.ACTION_RELEASE:
         return _open_release_modal(runtime, caller, payload, value, access, factory)
+    if action_id == cards.ACTION_MANUAL_DONE:
+        return _open_done_modal(runtime, caller, payload, value, access, factory)
     if action_id in (cards.ACTION_RELEASE_APPROVE, cards.ACTION_RELEASE_DENY):
         approve = action_id == cards.ACTION_RELEASE_APPROVE
         return Outcome(

@@ -194,7 +194,13 @@ def decide_approval(
             raise ValidationFailed(
                 f"step '{step_id}' of run '{run.id}' is {row.status}, not waiting for approval"
             )
-        approval = service.snapshot(run).step(step_id).approval
+        step = service.snapshot(run).step(step_id)
+        if manual.is_manual(step):
+            raise ValidationFailed(
+                f"step '{step_id}' is a manual step: mark it done with "
+                f"`orchestrator run done {run.id} {step_id}` or its Done button in Slack"
+            )
+        approval = step.approval
         if approval is not None and not approval.allows(actor):
             raise ValidationFailed(
                 f"{actor} may not approve step '{step_id}' (approvers: {', '.join(approval.approvers)})"
@@ -280,14 +286,15 @@ def complete_manual_step(
     with transaction() as session:
         run = service.get_run(session, run_id=run_id, for_update=True)
         row = service.get_step(session, run_id=run.id, step_id=step_id, for_update=True)
-        step = service.snapshot(run).step(step_id)
-        if not manual.is_manual(step):
-            raise ValidationFailed(f"step '{step_id}' is not a manual step (it runs {step.action})")
+        params = manual.params_of(run, step_id)
+        if row.approval == "approved":
+            raise ValidationFailed(
+                f"step '{step_id}' of run '{run.id}' was already done by {row.approval_by}"
+            )
         if row.status != "waiting_approval" or row.approval is not None:
             raise ValidationFailed(
                 f"step '{step_id}' of run '{run.id}' is {row.status}, not waiting for a person"
             )
-        params = manual.manual_params(step)
         if "any" not in params.assignees and actor not in params.assignees:
             raise ValidationFailed(
                 f"{actor} may not complete '{step_id}' (assignees: {', '.join(params.assignees)})"
@@ -307,7 +314,14 @@ def complete_manual_step(
             kind=kinds.MANUAL_COMPLETED,
             message=f"{actor} completed {step_id}: {params.title}"
             + (f" ({params.input} {given.get(params.input)})" if params.input else ""),
-            data={"run_id": run.id, "step": step_id, "by": actor, "input": given},
+            data={
+                "run_id": run.id,
+                "step": step_id,
+                "by": actor,
+                "input": given,
+                "evidence": params.evidence,
+                "evidence_value": given.get(params.input) if params.input else None,
+            },
             at=now,
         )
         outbox.enqueue(session, topic=ADVANCE, ref_id=run.id, now=now)

@@ -8,13 +8,14 @@ from sqlalchemy.orm import Session
 
 from orchestrator import clock
 from orchestrator.actions.manual import MANUAL_ACTION, ManualParams
+from orchestrator.errors import ValidationFailed
 from orchestrator.playbooks import service
 from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.playbooks.schemas import Step
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 
-__all__ = ["is_manual", "manual_params", "request"]
+__all__ = ["is_manual", "manual_params", "params_of", "request"]
 
 
 def is_manual(step: Step) -> bool:
@@ -24,6 +25,17 @@ def is_manual(step: Step) -> bool:
 def manual_params(step: Step) -> ManualParams:
     """The step's literal parameters (titles may hold templates; they are shown as written)."""
     return ManualParams.model_validate(step.with_)
+
+
+def params_of(run: RunRow, step_id: str) -> ManualParams:
+    """The parameters of the manual step ``step_id`` of ``run``; ValidationFailed if it is not one."""
+    try:
+        step = service.snapshot(run).step(step_id)
+    except KeyError:
+        raise ValidationFailed(f"run '{run.id}' has no step '{step_id}'") from None
+    if not is_manual(step):
+        raise ValidationFailed(f"step '{step_id}' is not a manual step (it runs {step.action})")
+    return manual_params(step)
 
 
 def request(session: Session, *, run: RunRow, row: StepRunRow, step: Step, actor: str) -> None:

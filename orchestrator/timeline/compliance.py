@@ -236,6 +236,42 @@ def _request_volume(record: Record) -> _Finding:
     )
 
 
+def _tickets(record: Record) -> list[Any]:
+    """Completed manual steps whose input is TikTok's support ticket id (``evidence: report``)."""
+    return [
+        e
+        for e in record.entries
+        if e.kind == kinds.MANUAL_COMPLETED
+        and (e.data or {}).get("evidence") == "report"
+        and (e.data or {}).get("evidence_value")
+    ]
+
+
+def _reporting(record: Record, *, took: timedelta | None, target_minutes: int, now: datetime) -> _Finding:
+    """Reported when the report was delivered or a person filed it in TikTok's portal (a ticket id)."""
+    tickets = _tickets(record)
+    if tickets:
+        filed = tickets[0].at - record.incident.aware_at
+        took = filed if took is None else min(took, filed)
+    evidence = _seqs(record, kinds.INCIDENT_OPENED, kinds.REPORT_DELIVERED, kinds.REPORT_FAILED)
+    found = _timed(
+        record,
+        what="reported",
+        took=took,
+        target_minutes=target_minutes,
+        now=now,
+        evidence=sorted(evidence + [e.seq for e in tickets]),
+    )
+    if not tickets:
+        return found
+    cited = "; ".join(
+        f"TikTok support ticket {redaction.redact_text(str((e.data or {})['evidence_value']))} "
+        f"recorded by {e.actor} (entry #{e.seq})"
+        for e in tickets
+    )
+    return found._replace(detail=f"{found.detail}; evidence of reporting: {cited}")
+
+
 _CLAUSES: dict[str, tuple[str, str, str]] = {
     # key: (clause of TikTok's Developer Terms, title, what it asks)
     "disconnect": (
@@ -272,13 +308,8 @@ def assess(
             now=now,
             evidence=_seqs(record, kinds.INCIDENT_OPENED, kinds.SWITCH_ENGAGED),
         ),
-        "report": _timed(
-            record,
-            what="reported",
-            took=figures.awareness_to_report,
-            target_minutes=report_target_minutes,
-            now=now,
-            evidence=_seqs(record, kinds.INCIDENT_OPENED, kinds.REPORT_DELIVERED, kinds.REPORT_FAILED),
+        "report": _reporting(
+            record, took=figures.awareness_to_report, target_minutes=report_target_minutes, now=now
         ),
         "confidentiality": _confidentiality(record),
         "deletion": _deletion(record),

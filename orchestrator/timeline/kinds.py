@@ -64,7 +64,7 @@ APPROVAL_DECIDED: Final = "approval.decided"  # run_id, step, decision, by, wait
 NOTE: Final = "note"  # free data
 MANUAL_REQUESTED: Final = "manual.requested"  # run_id, step, title, instructions, assignees, input
 MANUAL_REMINDER: Final = "manual.reminder"  # run_id, step, title, waiting_s
-MANUAL_COMPLETED: Final = "manual.completed"  # run_id, step, by, input
+MANUAL_COMPLETED: Final = "manual.completed"  # run_id, step, by, input, evidence, evidence_value
 
 SWITCH_ENGAGED: Final = "switch.engaged"  # by, reason
 SWITCH_RELEASED: Final = "switch.released"  # by, reason, approved_by

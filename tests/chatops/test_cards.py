@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from orchestrator.chatops import cards
+from orchestrator.proof.summary import Exposure
 
 AWARE = datetime(2026, 11, 26, 17, 0, tzinfo=UTC)
 
@@ -65,3 +66,48 @@ def test_release_modal_asks_for_a_reason() -> None:
     assert view["callback_id"] == "ir_release_modal" and view["private_metadata"] == "inc-1|C1"
     assert view["blocks"][1]["block_id"] == "reason"
     assert view["blocks"][1]["element"]["action_id"] == "reason_input"
+
+
+def test_card_shows_the_exposure_census_and_an_escalation() -> None:
+    exposure = Exposure(
+        exposed_at_awareness=1000,
+        still_exposed=3,
+        phase="verify",
+        counts={"connected": 1000, "revoked": 990, "already_dead": 7, "failed": 2, "still_live": 1},
+        escalate=True,
+        evidence=[],
+    )
+    none_yet = str(cards.incident_card(_state())[1])
+    rendered = str(cards.incident_card(_state(exposure=exposure))[1])
+    assert "*Exposure census*: not taken yet" in none_yet and "Escalated" not in none_yet
+    assert "(after verify): exposed at awareness: 1000; still exposed now: 3" in rendered
+    assert "revoked 990 · already dead 7 · failed 2 · still live 1" in rendered
+    assert "🚨 *Escalated*: a revoked token still worked" in rendered
+
+
+def test_manual_steps_get_a_done_button_and_a_modal_asking_for_their_input() -> None:
+    pending = cards.PendingApproval(
+        run_id="run-abc",
+        step_id="file_tiktok_report",
+        playbook="tiktok-compromise",
+        manual_title="File the report",
+        needs="ticket_id",
+    )
+    _, blocks = cards.incident_card(_state(approvals=[pending]))
+    assert _buttons(blocks)[0] == ("ir_manual_done", "run-abc|file_tiktok_report")
+    assert "File the report (needs its ticket_id)" in str(blocks)
+    asks = cards.manual_modal(
+        run_id="run-abc",
+        step_id="file_tiktok_report",
+        title="File the report",
+        instructions="token act.SECRETSECRET1234 here",
+        needs="ticket_id",
+        channel_id="CROOM",
+    )
+    assert asks["private_metadata"] == "run-abc|file_tiktok_report|CROOM"
+    assert (asks["blocks"][-1]["label"]["text"], asks["blocks"][-1]["optional"]) == ("Ticket id", False)
+    assert "SECRETSECRET" not in str(asks)
+    note = cards.manual_modal(
+        run_id="run-abc", step_id="confirm", title="Confirm", instructions="", needs=None, channel_id=None
+    )
+    assert (note["blocks"][-1]["label"]["text"], note["blocks"][-1]["optional"]) == ("Note", True)

@@ -15,6 +15,8 @@ import pytest
 from orchestrator.chatops import card_sync
 from orchestrator.intake.app import create_app
 from orchestrator.switch import service as switch
+from orchestrator.timeline.compliance import assess
+from orchestrator.timeline.figures import load_record
 from orchestrator.timeline.models import SYSTEM_CHAIN
 from tests.chatops.engine import BOT_TOKEN, CLIENT_SECRET, SIGNING_SECRET, Engine, running_engine
 from tests.chatops.slack_driver import SlackDriver
@@ -52,6 +54,21 @@ name: hello
 trigger: {manual: {inputs: {who: {type: string, default: world}}}}
 steps:
   - {id: greet, action: note, with: {message: "hello {{ inputs.who }}"}}
+""",
+    "portal": """
+name: portal
+trigger: {manual: {}}
+steps:
+  - id: file_report
+    action: manual
+    with:
+      title: File the report in TikTok's support form
+      instructions: Paste the report into the developer portal's support form.
+      input: ticket_id
+      evidence: report
+  - id: confirm_backups
+    action: manual
+    with: {title: Confirm the purge reached the backups}
 """,
     "secret-book": """
 name: secret-book
@@ -296,6 +313,63 @@ def test_approve_and_deny_by_command_and_by_button(world: World) -> None:
     clicked = world.driver.click("UBOB", "ir_deny", f"{second}|disconnect")
     assert clicked is not None and "denied ❌" in clicked["text"]
     assert world.engine.finished(second)["status"] == "failed"
+
+
+def _buttons(card: dict[str, Any]) -> dict[str, str]:
+    return {
+        e["value"]: e["action_id"] for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]
+    }
+
+
+def test_manual_steps_are_done_from_the_card_through_a_modal_and_by_command(world: World) -> None:
+    run = world.engine.start("portal", incident_id=world.incident)
+    step = world.engine.run
+    wait_for(lambda: step(run)["steps"]["file_report"] == "waiting_approval", timeout=20, what="the step")
+    card = world.driver.ir("URANDOM", f"status {world.incident}")
+    assert _buttons(card)[f"{run}|file_report"] == "ir_manual_done"  # Done, never Approve
+    assert "To do by a person*: File the report in TikTok's support form (needs its ticket_id)" in str(card)
+    refused = world.driver.ir("UALICE", f"approve {run} file_report")
+    assert "is a manual step" in refused["text"]
+    outsider = world.driver.click("UMALLORY", "ir_manual_done", f"{run}|file_report")
+    assert outsider is not None and outsider["text"].startswith("⛔")
+
+    opened = len(world.slack.views)
+    world.driver.click("UALICE", "ir_manual_done", f"{run}|file_report", wait=False)
+    view = wait_for(lambda: world.slack.views[opened:], timeout=10, what="the Done modal")[-1]["view"]
+    assert view["callback_id"] == "ir_manual_modal"
+    assert view["blocks"][-1]["label"]["text"] == "Ticket id" and view["blocks"][-1]["optional"] is False
+
+    def submit(value: str) -> httpx.Response:
+        typed = {"manual_input": {"manual_input_value": {"type": "plain_text_input", "value": value}}}
+        return world.driver.submit("UALICE", view, typed)
+
+    empty = submit("  ")
+    assert empty.status_code == 200 and "needs its ticket_id" in empty.json()["errors"]["manual_input"]
+    assert step(run)["steps"]["file_report"] == "waiting_approval"
+    accepted = submit("TT-48213")
+    assert accepted.status_code == 200 and not accepted.content
+    wait_for(lambda: step(run)["steps"]["file_report"] == "succeeded", timeout=20, what="the step to finish")
+    again = submit("TT-99999")
+    assert "already done by slack:UALICE" in again.json()["errors"]["manual_input"]
+    wait_for(
+        lambda: [m for m in world.slack.answered("chat.postMessage") if "completed `file_report`" in str(m)],
+        timeout=10,
+        what="the completion posted in the room",
+    )
+    completed = [e for e in world.engine.entries(world.incident) if e.kind == "manual.completed"][-1]
+    assert (completed.actor, completed.data["input"]) == ("slack:UALICE", {"ticket_id": "TT-48213"})
+
+    wait_for(lambda: step(run)["steps"]["confirm_backups"] == "waiting_approval", timeout=20, what="step 2")
+    done = world.driver.ir("UBOB", f"done {run} confirm_backups checked the nightly backup")
+    assert done["text"].startswith("✅ <@UBOB> completed `confirm_backups`")
+    assert world.engine.finished(run)["status"] == "succeeded"
+    with world.engine.runtime.store.unit_of_work() as session:
+        record = load_record(session, incident_id=world.incident)
+        report = assess(
+            record, disconnect_target_minutes=60, report_target_minutes=60, now=record.entries[-1].at
+        )
+    assert report.clauses[1].status == "met"
+    assert "TikTok support ticket TT-48213 recorded by slack:UALICE" in report.clauses[1].detail
 
 
 def test_planted_secrets_never_reach_slack_replies_or_logs(world: World, log_stream: io.StringIO) -> None:

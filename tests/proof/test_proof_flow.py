@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from orchestrator import clock
+from orchestrator.chatops import card_sync, cards
 from orchestrator.proof import census as census_flows
 from orchestrator.proof.models import VerificationRow
 from orchestrator.timeline import kinds
@@ -74,6 +75,9 @@ def test_census_counts_through_a_full_incident(harness: Harness, log_stream: io.
     assert "- Exposure census: exposed at awareness: 200; still exposed now: 0" in render_compliance_markdown(
         report
     )
+    with harness.runtime.store.unit_of_work() as session:
+        card = str(cards.incident_card(card_sync.card_state(session, incident_id))[1])
+    assert "exposed at awareness: 200; still exposed now: 0" in card and "Escalated" not in card
 
     shown = subprocess.run(
         [sys.executable, "-m", "orchestrator", "incident", "show", incident_id],
@@ -116,6 +120,8 @@ def test_a_token_that_survives_revocation_is_found_revoked_again_and_escalated(
     assert (after["escalate"], after["still_live"], after["still_exposed"]) == (True, 0, 0)
     with harness.runtime.store.unit_of_work() as session:
         assert [v.escalate for v in session.query(VerificationRow)] == [True]
+        card = str(cards.incident_card(card_sync.card_state(session, incident_id))[1])
+    assert "🚨 *Escalated*: a revoked token still worked" in card
 
     logs = log_stream.getvalue()
     assert logs.count("proof.token_still_alive") == lies  # the alarm is logged, by fingerprint

@@ -294,8 +294,14 @@ _STEPS: list[tuple[timedelta, str, str, str, dict[str, Any]]] = [
         "playbook:tiktok-compromise",
         kinds.MANUAL_REQUESTED,
         "Manual step rotate-secret waits for a person: rotate the client secret",
-        {"run_id": _RUN, "step": "rotate-secret", "title": "rotate the client secret", "instructions": "",
-         "assignees": ["any"], "input": None},
+        {
+            "run_id": _RUN,
+            "step": "rotate-secret",
+            "title": "rotate the client secret",
+            "instructions": "",
+            "assignees": ["any"],
+            "input": None,
+        },
     ),
     (
         timedelta(minutes=27),

@@ -190,6 +190,38 @@ def test_a_token_in_the_timeline_misses_confidentiality_without_repeating_it() -
     )
 
 
+def test_a_ticket_filed_in_tiktoks_portal_is_the_evidence_of_reporting(record: Record) -> None:
+    opened = record.entries[0]
+    filed = TimelineEntryRow(
+        seq=opened.seq + 1,
+        at=T0 + timedelta(minutes=30),
+        actor="slack:U042ALICE",
+        kind=kinds.MANUAL_COMPLETED,
+        message="slack:U042ALICE completed file_tiktok_report",
+        data={
+            "run_id": "run-1",
+            "step": "file_tiktok_report",
+            "by": "slack:U042ALICE",
+            "input": {"ticket_id": "TT-48213"},
+            "evidence": "report",
+            "evidence_value": "TT-48213",
+        },
+        prev_hash="0" * 64,
+        hash="1" * 64,
+    )
+    unreported = Record(record.incident, [opened], None)
+    ticketed = Record(record.incident, [opened, filed], None)
+    before = assess(unreported, disconnect_target_minutes=60, report_target_minutes=60, now=NOW).clauses[1]
+    after = assess(ticketed, disconnect_target_minutes=60, report_target_minutes=60, now=NOW).clauses[1]
+    assert (before.status, "TT-48213" in before.detail) == ("missed", False)
+    assert (after.status, after.measured, after.evidence) == ("met", "30.0 min", [opened.seq, filed.seq])
+    assert "evidence of reporting: TikTok support ticket TT-48213 recorded by slack:U042ALICE" in after.detail
+    markdown = render_compliance_markdown(
+        assess(ticketed, disconnect_target_minutes=60, report_target_minutes=60, now=NOW)
+    )
+    assert "TikTok support ticket TT-48213" in markdown
+
+
 def test_request_volume_over_the_limit_is_missed_by_how_much(record: Record) -> None:
     fast = [
         TimelineEntryRow(
