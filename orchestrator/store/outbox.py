@@ -5,7 +5,9 @@ the relay publishes due rows to the broker; a worker claims its row, does the wo
 and marks the row done in the same transaction. A row published but not done
 after ``redeliver_after`` seconds is published again (a worker died, the broker lost
 it, or the broker was down), and a claimed row that is already done is dropped, so
-work is never lost and never done twice.
+work is never lost and never done twice. Each further resend waits twice as long (up to
+``MAX_BACKOFF`` times ``redeliver_after``): under a storm the queue is long, not lost, and
+resending all of it every ``redeliver_after`` would only make it longer.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text, func, or_, select, update
+from sqlalchemy import JSON, Index, Integer, String, Text, case, func, literal, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from orchestrator.store.db import Base, Store, UTCDateTime
@@ -29,6 +31,9 @@ __all__ = [
     "pending_count",
     "relay_once",
 ]
+
+MAX_BACKOFF = 8
+"""A row sent n times is resent after ``redeliver_after * min(2**(n-1), MAX_BACKOFF)`` seconds."""
 
 NEW_ROWS = "outbox_new_rows"
 """Key in ``Session.info`` listing (topic, id) of rows enqueued in the transaction."""
@@ -80,7 +85,9 @@ def relay_once(
     store: Store, publish: Publisher, *, now: datetime, redeliver_after: float, batch: int = 500
 ) -> int:
     """Publish every row that was never sent or whose last send is stale; return the count."""
-    stale = now - timedelta(seconds=redeliver_after)
+    # sent n times: due again redeliver_after * 2**(n-1) seconds after the last send, at most * 8
+    doubling = [(OutboxRow.attempts <= n, _before(now, redeliver_after * 2 ** (n - 1))) for n in (1, 2, 3)]
+    stale = case(*doubling, else_=_before(now, redeliver_after * MAX_BACKOFF))
     with store.unit_of_work() as session:
         rows = session.execute(
             select(OutboxRow.id, OutboxRow.topic)
@@ -101,6 +108,10 @@ def relay_once(
             sent.append(row_id)
         mark_dispatched(session, sent, now)
     return len(sent)
+
+
+def _before(now: datetime, seconds: float) -> Any:
+    return literal(now - timedelta(seconds=seconds), UTCDateTime())
 
 
 def claim(session: Session, row_id: int) -> OutboxRow | None:

@@ -25,6 +25,22 @@ def test_relay_publishes_each_row_once_until_stale(runtime: Runtime) -> None:
     assert sent == ids + ids
 
 
+def test_each_resend_waits_twice_as_long_up_to_eight_times(runtime: Runtime) -> None:
+    """Under a storm the queue is long, not lost: resending all of it every 30 s would only grow it."""
+    (row_id,) = _owe(runtime, 1)
+    sent: list[float] = []
+    at = T0
+    while at < T0 + timedelta(seconds=1000):
+        if outbox.relay_once(runtime.store, lambda t, r: None, now=at, redeliver_after=30):
+            sent.append((at - T0).total_seconds())
+        at += timedelta(seconds=5)
+    # first send, then after 30, 60, 120, 240, 240, ... seconds
+    assert sent[:7] == [0, 35, 100, 225, 470, 715, 960]
+    with runtime.store.unit_of_work() as session:
+        row = session.get(outbox.OutboxRow, row_id)
+        assert row is not None and row.attempts == 7
+
+
 def test_broker_down_keeps_rows_for_the_next_round(runtime: Runtime) -> None:
     ids = _owe(runtime, 2)
 
