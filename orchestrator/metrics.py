@@ -72,8 +72,8 @@ def _bounded(value: str) -> str:
     return value if _LABEL.match(value) else "other"
 
 
-def observe_event(source: str, outcome: str) -> None:
-    """Count one event at intake (``outcome`` e.g. accepted, rejected, unauthorized, too_large).
+def observe_event(source: str, outcome: str, count: int = 1) -> None:
+    """Count ``count`` events at intake (``outcome`` e.g. accepted, rejected, unauthorized, too_large).
 
     Label values outside ``[a-z0-9_.-]`` or beyond 500 distinct pairs become ``other``,
     so a caller cannot grow the series without bound.
@@ -84,7 +84,7 @@ def observe_event(source: str, outcome: str) -> None:
             if len(_series) >= _MAX_SERIES:
                 key = ("other", "other")
             _series.add(key)
-    _EVENTS.labels(*key).inc()
+    _EVENTS.labels(*key).inc(count)
 
 
 def _histogram(name: str, doc: str, samples: list[tuple[str, float]]) -> HistogramMetricFamily:

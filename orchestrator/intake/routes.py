@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator import clock
+from orchestrator import clock, metrics
 from orchestrator.config import Settings
 from orchestrator.errors import (
     AuthenticationFailed,
@@ -46,6 +46,16 @@ router = APIRouter()
 _JSON_TYPES: Final = ("application/json", "text/json")
 _HEADER_KINDS: Final = ("bearer", "basic", "query_token", "intake_token")
 _AUTH_FAILED: Final = "authentication failed"
+_OUTCOMES: Final = {
+    400: "malformed",
+    401: "unauthorized",
+    404: "unknown_source",
+    413: "too_large",
+    415: "unsupported_type",
+    422: "invalid",
+    429: "rate_limited",
+    503: "unavailable",
+}
 
 
 class _MinuteBucket:
@@ -273,6 +283,21 @@ def _strip_refs(events: list[CompromiseEvent], plan: SourcePlan) -> list[Comprom
 
 
 async def _accept(request: Request, source: str) -> JSONResponse:
+    """Answer one delivery and count it in ``orchestrator_events_total`` (events, or the refusal)."""
+    counted = source if source in source_names() else "unknown"
+    try:
+        response, accepted = await _deliver(request, source)
+    except HTTPException as exc:
+        metrics.observe_event(counted, _OUTCOMES.get(exc.status_code, "rejected"))
+        raise
+    if response.status_code == 202:
+        metrics.observe_event(counted, "accepted", accepted)
+    else:
+        metrics.observe_event(counted, _OUTCOMES.get(response.status_code, "rejected"))
+    return response
+
+
+async def _deliver(request: Request, source: str) -> tuple[JSONResponse, int]:
     runtime: Runtime = request.app.state.runtime
     if source not in source_names():
         raise HTTPException(404, detail=f"unknown event source {source[:40]!r}")
@@ -307,7 +332,10 @@ def _forget(guard: StoreReplayGuard, key: str) -> None:
         log.warning("could not forget a replay key; the retry may be refused")
 
 
-async def _admit(request: Request, runtime: Runtime, plan: SourcePlan, raw: bytes) -> JSONResponse:
+async def _admit(
+    request: Request, runtime: Runtime, plan: SourcePlan, raw: bytes
+) -> tuple[JSONResponse, int]:
+    """The response and how many events it accepted."""
     if plan.bucket is not None:
         wait = plan.bucket.take()
         if wait > 0:
@@ -327,7 +355,7 @@ async def _admit(request: Request, runtime: Runtime, plan: SourcePlan, raw: byte
     except NotFound as exc:
         raise HTTPException(404, detail=str(exc)) from None
     except ValidationFailed as exc:
-        return JSONResponse({"error": str(exc), "field": exc.field}, status_code=422)
+        return JSONResponse({"error": str(exc), "field": exc.field}, status_code=422), 0
     events = _strip_refs(events, plan)
     if events:
         try:
@@ -339,7 +367,7 @@ async def _admit(request: Request, runtime: Runtime, plan: SourcePlan, raw: byte
     body: dict[str, Any] = {"accepted": len(events), "event_ids": [e.id for e in events]}
     if len(events) == 1:
         body["event_id"] = events[0].id
-    return JSONResponse(body, status_code=202)
+    return JSONResponse(body, status_code=202), len(events)
 
 
 @router.post("/v1/events", status_code=202, summary="Post a compromise event (generic schema)")

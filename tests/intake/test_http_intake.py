@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -115,3 +116,34 @@ def test_planted_secrets_never_reach_a_log_line(client: httpx.Client, log_stream
 def test_healthz_reports_store_and_broker(client: httpx.Client) -> None:
     answer = client.get("/healthz")
     assert answer.json() == {"status": "ok", "store": "ok", "broker": "ok"}
+
+
+def _events_counted(client: httpx.Client) -> dict[tuple[str, str], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "orchestrator_events_total":
+                found[(sample.labels["source"], sample.labels["outcome"])] = sample.value
+    return found
+
+
+def test_every_delivery_is_counted_by_source_and_outcome(client: httpx.Client) -> None:
+    before = _events_counted(client)
+    grouped = (Path(__file__).parent / "sources/samples/alertmanager_grouped.json").read_bytes()
+    assert client.post("/v1/events", json=EVENT, headers=AUTH).status_code == 202
+    alerts = client.post("/v1/events/alertmanager", content=grouped, headers=AUTH)
+    assert alerts.status_code == 202
+    assert client.post("/v1/events", json=EVENT).status_code == 401
+    assert client.post("/v1/events", json={"kind": "x"}, headers=AUTH).status_code == 422
+    assert client.post("/v1/events/nosuchtool", json=EVENT, headers=AUTH).status_code == 404
+    after = _events_counted(client)
+
+    def grew(source: str, outcome: str) -> float:
+        return after.get((source, outcome), 0) - before.get((source, outcome), 0)
+
+    assert grew("generic", "accepted") == 1
+    assert grew("alertmanager", "accepted") == alerts.json()["accepted"] > 1  # one per alert
+    assert (grew("generic", "unauthorized"), grew("generic", "invalid")) == (1, 1)
+    assert grew("unknown", "unknown_source") == 1  # a made-up source name never becomes a label
