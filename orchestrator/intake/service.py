@@ -21,12 +21,9 @@ def accept_events(store: Store, events: Sequence[CompromiseEvent], *, now: datet
     Once this returns the events cannot be lost: the relay publishes them even if
     the broker is down now or the process dies before ``dispatch_now``.
     """
-    ids: list[int] = []
     with store.unit_of_work() as session:
-        for event in events:
-            session.add(EventRow.from_event(event))
-            ids.append(outbox.enqueue(session, topic=EVENT_TOPIC, ref_id=event.id, now=now).id)
-    return ids
+        session.add_all([EventRow.from_event(event) for event in events])
+        return outbox.enqueue_many(session, topic=EVENT_TOPIC, ref_ids=[e.id for e in events], now=now)
 
 
 def dispatch_now(store: Store, publish: outbox.Publisher, outbox_ids: Sequence[int], *, now: datetime) -> int:

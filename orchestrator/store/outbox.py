@@ -27,6 +27,7 @@ __all__ = [
     "claim",
     "complete",
     "enqueue",
+    "enqueue_many",
     "mark_dispatched",
     "pending_count",
     "relay_once",
@@ -69,6 +70,15 @@ def enqueue(
     session.flush()
     session.info.setdefault(NEW_ROWS, []).append((topic, row.id))
     return row
+
+
+def enqueue_many(session: Session, *, topic: str, ref_ids: Sequence[str], now: datetime) -> list[int]:
+    """Owe one unit of work per ``ref_id`` with one flush (one multi-row INSERT); their ids, in order."""
+    rows = [OutboxRow(topic=topic, ref_id=ref, payload={}, created_at=now, attempts=0) for ref in ref_ids]
+    session.add_all(rows)
+    session.flush()
+    session.info.setdefault(NEW_ROWS, []).extend((topic, row.id) for row in rows)
+    return [row.id for row in rows]
 
 
 def mark_dispatched(session: Session, ids: Sequence[int], now: datetime) -> None:
