@@ -275,9 +275,10 @@ def revoke_batch(runtime: Runtime, *, outbox_id: int) -> None:
             finished = work.run()
         finally:
             work.provider.close()
-    if not finished:  # tokens left pending: free the batch; the relay sends it again later
+    if not finished:  # tokens left pending: free the batch; the relay sends it again soon
         with runtime.store.unit_of_work() as session:
             session.execute(update(BatchRow).where(BatchRow.id == batch_id).values(lease_until=None))
+            outbox.resend_later(session, outbox_id, clock.utcnow())
         return
     with runtime.transaction() as session:
         row = outbox.claim(session, outbox_id)

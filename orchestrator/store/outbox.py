@@ -31,6 +31,7 @@ __all__ = [
     "mark_dispatched",
     "pending_count",
     "relay_once",
+    "resend_later",
 ]
 
 MAX_BACKOFF = 8
@@ -89,6 +90,16 @@ def mark_dispatched(session: Session, ids: Sequence[int], now: datetime) -> None
             .where(OutboxRow.id.in_(ids), OutboxRow.done_at.is_(None))
             .values(dispatched_at=now, attempts=OutboxRow.attempts + 1)
         )
+
+
+def resend_later(session: Session, row_id: int, now: datetime) -> None:
+    """Owe a row again one ``redeliver_after`` from now, its backoff reset: its worker made progress
+    and stopped on purpose (tokens left for another pass), it is not a lost message."""
+    session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == row_id, OutboxRow.done_at.is_(None))
+        .values(dispatched_at=now, attempts=1)
+    )
 
 
 def relay_once(

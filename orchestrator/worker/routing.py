@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["QUEUES", "ROUTES", "Route", "step_topic"]
+__all__ = ["FOLLOW_UP_TOPICS", "QUEUES", "ROUTES", "Route", "step_topic"]
 
 QUEUES = ("events", "playbooks", "revocation", "notifications")
 """Separate queues so a mass revocation never delays intake or a Slack message."""
@@ -21,18 +21,28 @@ ROUTES: dict[str, Route] = {
     "event.received": Route("orchestrator.correlate_event", "events"),
     "run.advance": Route("orchestrator.advance_run", "playbooks"),
     "step.execute": Route(EXECUTE_STEP, "playbooks"),
+    "step.execute.switch": Route(EXECUTE_STEP, "playbooks"),
     "step.execute.revocation": Route(EXECUTE_STEP, "revocation"),
     "step.execute.notifications": Route(EXECUTE_STEP, "notifications"),
     "revocation.batch": Route("orchestrator.revoke_batch", "revocation"),
 }
 
+FOLLOW_UP_TOPICS = frozenset({"run.advance", "step.execute.switch"})
+"""Work a worker does itself, in the same thread, right after the transaction that owed it
+commits: an engine pass and the kill switch are short, local and on the critical path from
+awareness to disconnect, so they skip the broker (two hops, up to a poll interval each)."""
+
+_SWITCH_ACTIONS = frozenset({"tiktok.kill_switch"})
 _REVOCATION_ACTIONS = frozenset({"tiktok.revoke_tokens", "tiktok.purge", "tiktok.verify_revoked"})
 _NOTIFICATION_PREFIXES = ("slack.", "email.", "webhook.", "http.")
 
 
 def step_topic(action: str) -> str:
     """The outbox topic for a step running ``action``: long revocations and slow
-    notifications get queues of their own so neither delays the kill switch."""
+    notifications get queues of their own so neither delays the kill switch, which a
+    worker runs at once itself (``FOLLOW_UP_TOPICS``)."""
+    if action in _SWITCH_ACTIONS:
+        return "step.execute.switch"
     if action in _REVOCATION_ACTIONS:
         return "step.execute.revocation"
     if action.startswith(_NOTIFICATION_PREFIXES) or action == "tiktok.report":

@@ -6,8 +6,9 @@ Nothing is built at import time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator import clock
 from orchestrator.config import Settings, load_settings
+from orchestrator.logging import get_logger
 from orchestrator.store import outbox
 from orchestrator.store.db import Store
 
@@ -23,7 +25,26 @@ if TYPE_CHECKING:
     from orchestrator.actions.registry import ActionRegistry
     from orchestrator.playbooks.schemas import Playbook
 
-__all__ = ["Runtime", "current", "install"]
+__all__ = ["Runtime", "current", "install", "running_follow_ups"]
+
+_log = get_logger(__name__)
+_follow_ups = threading.local()
+FollowUp = Callable[[str, int], None]
+
+
+@contextmanager
+def running_follow_ups(runner: FollowUp) -> Iterator[None]:
+    """Inside a worker task: rows of ``FOLLOW_UP_TOPICS`` that a transaction of this thread
+    owes are done by ``runner`` in this thread once it commits, instead of through the broker.
+
+    The rows are marked dispatched first, so if this worker dies the relay sends them later.
+    """
+    previous = getattr(_follow_ups, "runner", None)
+    _follow_ups.runner = runner
+    try:
+        yield
+    finally:
+        _follow_ups.runner = previous
 
 
 @dataclass
@@ -61,19 +82,36 @@ class Runtime:
             yield session
             created: list[tuple[str, int]] = list(session.info.pop(outbox.NEW_ROWS, []))
         if created:
-            from orchestrator.worker.app import publisher
+            self._hand_on(created)
 
-            publish = publisher(self.celery)
-            sent: list[int] = []
-            for topic, row_id in created:
-                try:
+    def _hand_on(self, created: list[tuple[str, int]]) -> None:
+        """Publish new rows (the fast path; the relay covers a failure), or do follow-ups here."""
+        from orchestrator.worker.app import publisher
+        from orchestrator.worker.routing import FOLLOW_UP_TOPICS
+
+        runner: FollowUp | None = getattr(_follow_ups, "runner", None)
+        here = [(t, i) for t, i in created if runner is not None and t in FOLLOW_UP_TOPICS]
+        publish = publisher(self.celery)
+        sent: list[int] = [row_id for _, row_id in here]
+        for topic, row_id in created:
+            if (topic, row_id) in here:
+                continue
+            try:
+                publish(topic, row_id)
+            except Exception:
+                break
+            sent.append(row_id)
+        if sent:
+            with self.store.unit_of_work() as session:
+                outbox.mark_dispatched(session, sent, clock.utcnow())
+        for topic, row_id in here:
+            assert runner is not None
+            try:
+                runner(topic, row_id)
+            except Exception as exc:  # the broker takes it from here; the relay if that fails too
+                _log.warning("follow_up_failed", topic=topic, outbox_id=row_id, error=type(exc).__name__)
+                with suppress(Exception):
                     publish(topic, row_id)
-                except Exception:
-                    break
-                sent.append(row_id)
-            if sent:
-                with self.store.unit_of_work() as session:
-                    outbox.mark_dispatched(session, sent, clock.utcnow())
 
     def close(self) -> None:
         self.store.dispose()

@@ -22,23 +22,35 @@ def _fresh_context(outbox_id: int) -> None:
     bind_ids(outbox_id=str(outbox_id))
 
 
+def _follow_up(topic: str, outbox_id: int) -> None:
+    """Do an owed engine pass or kill-switch step here and now (see ``FOLLOW_UP_TOPICS``)."""
+    saved = structlog.contextvars.get_contextvars()
+    try:
+        (advance_run if topic == "run.advance" else execute_step)(outbox_id)
+    finally:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(**saved)
+
+
 def correlate_event(outbox_id: int) -> None:
     """Correlate one received event into its incident and start matching playbooks."""
     _fresh_context(outbox_id)
     rt = runtime.current()
-    incident_flows.process_received_event(
-        rt.transaction,
-        outbox_id=outbox_id,
-        window_seconds=rt.settings.correlation_window_seconds,
-        playbooks=rt.playbooks,
-    )
+    with runtime.running_follow_ups(_follow_up):
+        incident_flows.process_received_event(
+            rt.transaction,
+            outbox_id=outbox_id,
+            window_seconds=rt.settings.correlation_window_seconds,
+            playbooks=rt.playbooks,
+        )
 
 
 def advance_run(outbox_id: int) -> None:
     """Apply the engine to one run (start due steps, retries, timeouts, approvals)."""
     _fresh_context(outbox_id)
     rt = runtime.current()
-    run = playbook_flows.process_advance(rt.transaction, outbox_id=outbox_id)
+    with runtime.running_follow_ups(_follow_up):
+        run = playbook_flows.process_advance(rt.transaction, outbox_id=outbox_id)
     if run is not None and run.incident_id:
         card_sync.refresh_card(rt, run.incident_id)  # approvals asked or decided show on the card
 
@@ -46,7 +58,8 @@ def advance_run(outbox_id: int) -> None:
 def execute_step(outbox_id: int) -> None:
     """Run one step's action and record its outcome."""
     _fresh_context(outbox_id)
-    step_execution.execute_step(runtime.current(), outbox_id=outbox_id)
+    with runtime.running_follow_ups(_follow_up):
+        step_execution.execute_step(runtime.current(), outbox_id=outbox_id)
 
 
 def revoke_batch(outbox_id: int) -> None:

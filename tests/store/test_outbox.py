@@ -67,3 +67,18 @@ def test_done_rows_are_never_published_again(runtime: Runtime) -> None:
         runtime.store, lambda t, r: sent.append(r), now=T0 + timedelta(days=1), redeliver_after=1
     )
     assert sent == []
+
+
+def test_a_row_left_on_purpose_is_resent_one_period_later_whatever_its_backoff(runtime: Runtime) -> None:
+    (row_id,) = _owe(runtime, 1)
+    for seconds in (0, 31, 92, 213):  # sent four times: the next resend would wait 8 x 30 s
+        assert outbox.relay_once(
+            runtime.store, lambda t, r: None, now=T0 + timedelta(seconds=seconds), redeliver_after=30
+        )
+    at = T0 + timedelta(seconds=220)
+    with runtime.store.unit_of_work() as session:
+        outbox.resend_later(session, row_id, at)
+    relay = lambda s: outbox.relay_once(  # noqa: E731
+        runtime.store, lambda t, r: None, now=at + timedelta(seconds=s), redeliver_after=30
+    )
+    assert (relay(29), relay(31)) == (0, 1)
