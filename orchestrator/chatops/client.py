@@ -198,7 +198,13 @@ class SlackClient:
         try:
             response = call()
         except SlackApiError as exc:
-            code = str(exc.response.get("error") or f"http_{exc.response.status_code}")
+            status = int(exc.response.status_code or 0)
+            code = str(exc.response.get("error") or f"http_{status}")
+            if status >= 500 and code not in ERRORS:
+                # Slack down behind its edge: an HTML 5xx page (slack-sdk puts the page in
+                # ``error``) or an unknown code is a transient failure, not a refusal.
+                failure = SlackUnavailable(f"Slack {method} failed: HTTP {status}", code=f"http_{status}")
+                raise failure from exc
             raise error_for(code, method) from exc
         except (SlackClientError, OSError) as exc:
             raise SlackUnavailable(f"Slack {method} failed: {type(exc).__name__}", code="network") from exc

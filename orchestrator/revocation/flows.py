@@ -32,6 +32,7 @@ class Tally:
     counts: dict[str, int] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
     alarm: str | None = None
+    retrying: dict[str, int] = field(default_factory=dict)  # still pending after a failed pass, by error
 
     @property
     def settled(self) -> int:
@@ -74,6 +75,15 @@ def tally(session: Session, *, revocation_id: str) -> Tally:
             .group_by(LedgerRow.error)
         ).all()
     )
+    retrying = session.execute(  # a failed pass leaves its error on the row until it is revoked
+        select(LedgerRow.error, func.count())
+        .where(
+            LedgerRow.revocation_id == revocation_id,
+            LedgerRow.status.in_(("pending", "sending")),
+            LedgerRow.error.is_not(None),
+        )
+        .group_by(LedgerRow.error)
+    ).all()
     return Tally(
         revocation_id=revocation_id,
         planned=row.planned,
@@ -81,6 +91,7 @@ def tally(session: Session, *, revocation_id: str) -> Tally:
         counts={str(k): int(v) for k, v in counts.items()},
         failures={str(k or "unknown"): int(v) for k, v in failures.items()},
         alarm=row.alarm,
+        retrying={str(k): int(v) for k, v in retrying},
     )
 
 
@@ -149,14 +160,23 @@ def follow(
     poll_seconds: float = 0.5,
     on_progress: Callable[[], object] = lambda: None,
 ) -> Tally:
-    """Wait until the revocation is done, writing a progress milestone every 10 %; then finish it."""
+    """Wait until the revocation is done, writing a progress milestone every 10 %; then finish it.
+
+    When TikTok starts failing tokens (an outage, a 429 storm) the timeline says so once, and
+    again when they all went through, so a stalled revocation is never silent.
+    """
     milestone = -1
+    slowed = False
     started = time.monotonic()
     while True:
         with runtime.store.unit_of_work() as session:
             current = tally(session, revocation_id=revocation_id)
         if current.done or stop():
             break
+        if bool(current.retrying) != slowed:
+            slowed = not slowed
+            _note_retrying(runtime, current, chain=chain, actor=actor)
+            on_progress()
         reached = (current.settled * 10 // current.planned) if current.planned else 0
         if current.plan_done and reached > milestone and 0 < reached < 10:
             milestone = reached
@@ -177,6 +197,26 @@ def follow(
     if current.done:
         _finish(runtime, current, chain=chain, actor=actor, started=started)
     return current
+
+
+def _note_retrying(runtime: Runtime, current: Tally, *, chain: str, actor: str) -> None:
+    """A progress entry saying tokens are waiting for another pass (and why), or no longer are."""
+    waiting = sum(current.retrying.values())
+    if waiting:
+        reasons = ", ".join(f"{code} {n}" for code, n in sorted(current.retrying.items()))
+        message = f"Revocation slowed: TikTok failing ({reasons}); {waiting} of {current.planned} tokens wait"
+        message += " for another pass"
+    else:
+        message = f"Revocation resumed: every token that failed went through ({current.settled} done)"
+    with runtime.store.unit_of_work() as session:
+        timeline.append_entry(
+            session,
+            chain=chain,
+            actor=actor,
+            kind=kinds.REVOCATION_PROGRESS,
+            message=message,
+            data={**current.as_dict(), "done": current.settled, "retrying": dict(current.retrying)},
+        )
 
 
 def _finish(runtime: Runtime, result: Tally, *, chain: str, actor: str, started: float) -> None:

@@ -157,9 +157,19 @@ class TikTokSimulator:
         with self._state.lock:
             return self._state.revoke_calls(*parsed)
 
+    def revoke_failures(self, token: str) -> int:
+        """How many revoke requests naming this access token an injected 5xx refused (an outage:
+        ``error_rate``); such a token is rightly sent again, unlike one ``revoke_calls`` counts twice."""
+        parsed = self._state.parse(token, "act")
+        if parsed is None:
+            return 0
+        with self._state.lock:
+            return self._state.revoke_5xx(*parsed)
+
     def stats(self) -> dict[str, Any]:
         """Counters: requests_total, requests_by_endpoint, answered_429, answered_5xx,
-        revoke_requests, revoked_grants, tokens_revoked_more_than_once, refreshes, ..."""
+        revoke_answered_5xx, tokens_answered_5xx (distinct tokens a 5xx refused), revoke_requests,
+        revoked_grants, tokens_revoked_more_than_once, refreshes, ..."""
         return self._state.snapshot()
 
     def send_authorization_removed(

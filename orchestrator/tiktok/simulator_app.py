@@ -125,9 +125,18 @@ def build_app(state: SimulatorState) -> Starlette:
         with state.lock:
             state.counters["webhooks_sent" if status == 200 else "webhooks_failed"] += 1
 
+    async def note_5xx(request: Request) -> None:
+        """Remember which token an injected 5xx refused (``revoke_5xx``): resent after it is fine."""
+        parsed = state.parse((await form_of(request)).get("token", ""), "act")
+        if parsed is not None:
+            with state.lock:
+                state.count_revoke_5xx(*parsed)
+
     async def revoke(request: Request) -> Response:
         failed, log_id = await guard("revoke", "oauth", limited=True)
         if failed is not None:
+            if failed.status_code >= 500:
+                await note_5xx(request)
             return failed
         form = await form_of(request)
         if not client_ok(form):

@@ -164,6 +164,9 @@ class SimulatorState:
         self._refresh_expiry = array("d")
         self._revoke_calls = array("H")  # per grant, for its generation-0 access token
         self._revoke_calls_later: dict[tuple[int, int], int] = {}
+        # (grant, generation) -> revokes answered 5xx: only tokens an outage refused are kept,
+        # so a test can tell a legitimate resend (after a 5xx) from a duplicate (after a 200).
+        self._revoke_5xx: dict[tuple[int, int], int] = {}
         # open_ids: one slot per reserve() (first index, prefix, number of its first grant);
         # numbers continue per prefix, so seeding "acme-" twice never repeats an open_id.
         self._prefix_starts: list[int] = []
@@ -176,6 +179,7 @@ class SimulatorState:
             "requests_total": 0,
             "answered_429": 0,
             "answered_5xx": 0,
+            "revoke_answered_5xx": 0,
             "revoke_requests": 0,
             "revoked_grants": 0,
             "tokens_revoked_more_than_once": 0,
@@ -311,6 +315,15 @@ class SimulatorState:
             return int(self._revoke_calls[index])
         return self._revoke_calls_later.get((index, generation), 0)
 
+    def count_revoke_5xx(self, index: int, generation: int) -> None:
+        """Count one revoke request naming this token that an injected 5xx refused."""
+        key = (index, generation)
+        self._revoke_5xx[key] = self._revoke_5xx.get(key, 0) + 1
+        self.counters["revoke_answered_5xx"] += 1
+
+    def revoke_5xx(self, index: int, generation: int) -> int:
+        return self._revoke_5xx.get((index, generation), 0)
+
     def window(self, name: str) -> RateWindow:
         found = self.windows.get(name)
         if found is None:
@@ -341,6 +354,7 @@ class SimulatorState:
         with self.lock:
             out: dict[str, Any] = dict(self.counters)
             out["requests_by_endpoint"] = dict(self.by_endpoint)
+            out["tokens_answered_5xx"] = len(self._revoke_5xx)
             return out
 
 

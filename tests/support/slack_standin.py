@@ -3,6 +3,11 @@
 It follows Slack's documented contracts: ``POST /api/<method>`` with form or JSON arguments,
 ``Authorization: Bearer <token>``, answers ``{"ok": true, ...}`` or ``{"ok": false, "error"}``
 with HTTP 200, and HTTP 429 with ``Retry-After`` when rate limited. Every call is recorded.
+
+``outage("5xx")`` makes every call fail as Slack does when it is down (HTTP 503 with an HTML
+page and HTTP 500 ``{"ok": false, "error": "fatal_error"}``, alternately; nothing is applied),
+``outage("refuse")`` stops listening (connections refused) and ``outage(None)`` ends either,
+serving again on the same port with the workspace's state intact.
 """
 
 from __future__ import annotations
@@ -13,15 +18,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support.server import serve_app
+from tests.support.processes import free_port
 
 __all__ = ["SlackStandIn", "slack_standin"]
 
@@ -44,6 +50,24 @@ class SlackStandIn:
     _limited: int = 0
     _retry_after: int = 1
     _ts: int = 0
+    _down: Literal["5xx", "refuse"] | None = None
+    _listener: _Listener | None = None
+
+    def outage(self, mode: Literal["5xx", "refuse"] | None) -> None:
+        """Start an outage (``"5xx"`` or ``"refuse"``, see the module docstring) or end it (None)."""
+        with self.lock:
+            was, self._down = self._down, mode
+        if self._listener is None:
+            return
+        if mode == "refuse" and was != "refuse":
+            self._listener.stop()
+        elif mode != "refuse" and was == "refuse":
+            self._listener.start()
+
+    def failed_calls(self, method: str | None = None) -> int:
+        """Calls answered 5xx by an outage (of ``method``, or of every method)."""
+        with self.lock:
+            return sum(1 for c in self.calls if c["status"] >= 500 and method in (None, c["method"]))
 
     def rate_limit(self, calls: int, retry_after: int = 1) -> None:
         """Answer the next ``calls`` calls with 429 and ``Retry-After``."""
@@ -169,12 +193,45 @@ async def _arguments(request: Request) -> tuple[dict[str, Any], str]:
     return args, raw
 
 
+def _unavailable(serial: int) -> Response:
+    """What a down Slack answers: its load balancer's HTML 503, or its own JSON 500."""
+    if serial % 2:
+        return Response("<html><body>503 Service Unavailable</body></html>", 503, media_type="text/html")
+    return JSONResponse({"ok": False, "error": "fatal_error"}, status_code=500)
+
+
+class _Listener:
+    """uvicorn serving the stand-in on one fixed port, stoppable and restartable (refused connections)."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app, self.port = app, free_port()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_config=None, lifespan="off")
+        server = self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=server.run, daemon=True, name="slack-standin")
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"the Slack stand-in could not listen on port {self.port}")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(10)
+        self._server = self._thread = None
+
+
 @contextmanager
 def slack_standin(token: str) -> Iterator[SlackStandIn]:
     """Serve the stand-in on a free port; ``url`` ends with ``/api/`` like Slack's base URL."""
     state = SlackStandIn(token=token)
 
-    async def api(request: Request) -> JSONResponse:
+    async def api(request: Request) -> Response:
         method = request.path_params["method"]
         args, raw = await _arguments(request)
         if isinstance(args.get("users"), list):
@@ -183,6 +240,10 @@ def slack_standin(token: str) -> Iterator[SlackStandIn]:
             state.raw_bodies.append(raw)
             call: dict[str, Any] = {"method": method, "args": args, "status": 200}
             state.calls.append(call)
+            if state._down is not None:
+                answer = _unavailable(len(state.calls))
+                call["status"] = answer.status_code
+                return answer
             if state._limited > 0:
                 state._limited -= 1
                 call["status"] = 429
@@ -195,7 +256,12 @@ def slack_standin(token: str) -> Iterator[SlackStandIn]:
                 return JSONResponse({"ok": False, "error": "invalid_auth"})
             return JSONResponse(state.dispatch(method, args))
 
-    app = Starlette(routes=[Route("/api/{method}", api, methods=["POST", "GET"])])
-    with serve_app(app) as base_url:
-        state.url = f"{base_url}/api/"
+    listener = state._listener = _Listener(
+        Starlette(routes=[Route("/api/{method}", api, methods=["POST", "GET"])])
+    )
+    listener.start()
+    state.url = f"http://127.0.0.1:{listener.port}/api/"
+    try:
         yield state
+    finally:
+        listener.stop()

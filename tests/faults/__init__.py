@@ -1,0 +1,1 @@
+"""Fault tests on the real services and processes: each scenario loses nothing and doubles nothing."""
