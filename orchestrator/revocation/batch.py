@@ -83,11 +83,11 @@ class _Batch:
     def __init__(self, runtime: Runtime, batch_id: int, revocation_id: str, open_ids: Sequence[str]) -> None:
         self.runtime, self.batch_id, self.revocation_id = runtime, batch_id, revocation_id
         settings = runtime.settings
-        self.provider = provider_from_settings(settings)
+        self.provider = runtime.shared("tiktok.provider", lambda: provider_from_settings(settings))
         self.limiter = limiter_for(settings, runtime.store)
         self.worker_id = uuid.uuid4().hex
         self._halt_checked, self._halted = 0.0, False
-        inventory = inventory_from_settings(settings)
+        inventory = runtime.shared("token.inventory", lambda: inventory_from_settings(settings))
         self.records: dict[str, TokenRecord] = {}
         for chunk in inventory.stream(Scope.of_open_ids(list(open_ids)), settings.revocation_batch_size):
             for record in chunk:
@@ -271,10 +271,7 @@ def revoke_batch(runtime: Runtime, *, outbox_id: int) -> None:
     renewal = Lease(runtime.store, BatchRow, lease, BatchRow.id == batch_id)
     with renewal:
         work = _Batch(runtime, batch_id, revocation_id, open_ids)  # reads the inventory outside any lock
-        try:
-            finished = work.run()
-        finally:
-            work.provider.close()
+        finished = work.run()
     if not finished:  # tokens left pending: free the batch; the relay sends it again soon
         with runtime.store.unit_of_work() as session:
             session.execute(update(BatchRow).where(BatchRow.id == batch_id).values(lease_until=None))

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from celery import Celery
 from sqlalchemy.orm import Session
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["Runtime", "current", "install", "running_follow_ups"]
 
 _log = get_logger(__name__)
+T = TypeVar("T")
 _follow_ups = threading.local()
 FollowUp = Callable[[str, int], None]
 
@@ -60,6 +61,8 @@ class Runtime:
     celery: Celery = field(init=False)
     registry: ActionRegistry = field(init=False)
     playbooks: dict[str, Playbook] = field(init=False)
+    _shared: dict[str, Any] = field(init=False, default_factory=dict)
+    _shared_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         from orchestrator.actions.registry import default_registry
@@ -113,7 +116,23 @@ class Runtime:
                 with suppress(Exception):
                     publish(topic, row_id)
 
+    def shared(self, key: str, build: Callable[[], T]) -> T:
+        """One ``build()`` per process and ``key``: a connection pool or an HTTP client that every
+        task of this process reuses (building one per task costs new connections each time);
+        ``close`` closes them."""
+        with self._shared_lock:
+            if key not in self._shared:
+                self._shared[key] = build()
+            value: T = self._shared[key]
+            return value
+
     def close(self) -> None:
+        with self._shared_lock:
+            resources, self._shared = list(self._shared.values()), {}
+        for resource in resources:
+            close = getattr(resource, "close", None)
+            if callable(close):
+                close()
         self.store.dispose()
 
 
