@@ -10,8 +10,8 @@ import pytest
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.switch import flows as switch_flows
 from orchestrator.timeline import service as timeline
-from tests.chatops.engine import BOT_TOKEN, CLIENT_SECRET, Engine, running_engine
 from tests.chatops.mailbox import Mailbox, mailbox
+from tests.support.engine import BOT_TOKEN, CLIENT_SECRET, Engine, running_engine
 from tests.support.processes import free_port, wait_for
 from tests.support.receiver import Receiver, receiver
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
-from tests.chatops.engine import BOT_TOKEN, SIGNING_SECRET
 from tests.chatops.mailbox import mailbox
+from tests.support.engine import BOT_TOKEN, SIGNING_SECRET
 from tests.support.processes import Proc, free_port, orchestrator_env, wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN
 from tests.support.slack_standin import slack_standin

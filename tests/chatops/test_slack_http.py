@@ -18,8 +18,8 @@ from orchestrator.switch import service as switch
 from orchestrator.timeline.compliance import assess
 from orchestrator.timeline.figures import load_record
 from orchestrator.timeline.models import SYSTEM_CHAIN
-from tests.chatops.engine import BOT_TOKEN, CLIENT_SECRET, SIGNING_SECRET, Engine, running_engine
 from tests.chatops.slack_driver import SlackDriver
+from tests.support.engine import BOT_TOKEN, CLIENT_SECRET, SIGNING_SECRET, Engine, running_engine
 from tests.support.processes import wait_for
 from tests.support.receiver import Receiver, receiver
 from tests.support.server import serve_app

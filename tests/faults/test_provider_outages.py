@@ -29,8 +29,8 @@ from orchestrator.revocation.models import LedgerRow
 from orchestrator.switch import service as switch
 from orchestrator.tiktok import RevokeResult, TikTokClient
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
-from tests.chatops.engine import BOT_TOKEN, CLIENT_SECRET, Engine, running_engine
 from tests.chatops.mailbox import Mailbox, mailbox
+from tests.support.engine import BOT_TOKEN, CLIENT_SECRET, Engine, running_engine
 from tests.support.processes import free_port, wait_for
 from tests.support.slack_standin import slack_standin
 

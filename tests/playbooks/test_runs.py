@@ -3,21 +3,16 @@ approvals, dry runs and cancels, each visible on the timeline."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
-from orchestrator.config import load_settings
 from orchestrator.playbooks import flows, service
-from orchestrator.scheduler import run_scheduler
 from orchestrator.timeline import service as timeline
-from orchestrator.worker.runtime import Runtime
+from tests.support.engine import Engine, running_engine
 from tests.support.processes import wait_for
 from tests.support.receiver import Receiver, receiver
-from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
 
 PLAYBOOKS = {
     "portal": """
@@ -106,69 +101,10 @@ steps:
 }
 
 
-class Engine:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-
-    def start(self, name: str, dry_run: bool = False, **inputs: Any) -> str:
-        return flows.start_manual_run(
-            self.runtime.transaction,
-            playbook=self.runtime.playbooks[name],
-            given_inputs=inputs,
-            incident_id=None,
-            dry_run=dry_run,
-            actor="cli:tester",
-        )
-
-    def run(self, run_id: str) -> dict[str, Any]:
-        with self.runtime.store.unit_of_work() as session:
-            found = service.get_run(session, run_id=run_id)
-            steps = {k: v.as_dict() for k, v in service.step_rows(session, run_id=run_id).items()}
-            return {
-                "status": found.status,
-                "steps": {k: v["status"] for k, v in steps.items()},
-                "detail": steps,
-            }
-
-    def wait(self, run_id: str, predicate: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
-        return wait_for(lambda: (r := self.run(run_id)) and predicate(r) and r, timeout=20, what=what)
-
-    def finished(self, run_id: str) -> dict[str, Any]:
-        return self.wait(run_id, lambda r: r["status"] != "running", "the run to finish")
-
-    def kinds(self, run_id: str) -> list[str]:
-        with self.runtime.store.unit_of_work() as session:
-            return [e.kind for e in timeline.entries(session, run_id)]
-
-
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    tmp_path = tmp_path_factory.mktemp("engine")
-    books = tmp_path / "books"
-    books.mkdir()
-    for name, text in PLAYBOOKS.items():
-        (books / f"{name}.yaml").write_text(text)
-    settings = load_settings(
-        overrides={
-            "data_dir": tmp_path / "data",
-            "intake_token": INTAKE_TOKEN,
-            "api_token": API_TOKEN,
-            "playbook_dirs": [books],
-            "redeliver_after_seconds": 2,
-            "relay_interval_seconds": 0.1,
-        }
-    )
-    runtime = make_runtime(settings)
-    stop = threading.Event()
-    scheduler = threading.Thread(target=run_scheduler, args=(runtime, stop), daemon=True)
-    scheduler.start()
-    with start_worker(
-        runtime.celery, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING"
-    ):
-        yield Engine(runtime)
-    stop.set()
-    scheduler.join(5)
-    runtime.close()
+    with running_engine(tmp_path_factory.mktemp("engine"), PLAYBOOKS) as running:
+        yield running
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
-"""A real engine for ChatOps tests: migrated store, scheduler thread and in-process Celery worker."""
+"""A real engine for tests: migrated store, scheduler thread and in-process Celery worker, with
+helpers to open incidents, start runs, wait for them and read timelines."""
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -61,13 +62,13 @@ class Engine:
 
         return wait_for(opened, timeout=20, what="the incident to open")
 
-    def start(self, name: str, incident_id: str | None = None, **inputs: Any) -> str:
+    def start(self, name: str, incident_id: str | None = None, dry_run: bool = False, **inputs: Any) -> str:
         return flows.start_manual_run(
             self.runtime.transaction,
             playbook=self.runtime.playbooks[name],
             given_inputs=inputs,
             incident_id=incident_id,
-            dry_run=False,
+            dry_run=dry_run,
             actor="cli:tester",
         )
 
@@ -81,12 +82,16 @@ class Engine:
                 "detail": steps,
             }
 
+    def wait(
+        self, run_id: str, predicate: Callable[[dict[str, Any]], bool], what: str, timeout: float = 20
+    ) -> dict[str, Any]:
+        return wait_for(lambda: (r := self.run(run_id)) and predicate(r) and r, timeout=timeout, what=what)
+
     def finished(self, run_id: str, timeout: float = 20) -> dict[str, Any]:
-        return wait_for(
-            lambda: (r := self.run(run_id)) and r["status"] != "running" and r,
-            timeout=timeout,
-            what="the run",
-        )
+        return self.wait(run_id, lambda r: r["status"] != "running", "the run to finish", timeout)
+
+    def kinds(self, chain: str) -> list[str]:
+        return [entry.kind for entry in self.entries(chain)]
 
     def entries(self, chain: str) -> list[Any]:
         with self.runtime.store.unit_of_work() as session:
@@ -97,18 +102,24 @@ class Engine:
 
 
 @contextmanager
-def running_engine(tmp_path: Path, playbooks: dict[str, str], **overrides: Any) -> Iterator[Engine]:
-    """An engine on a fresh store with ``playbooks`` (name -> YAML) and settings ``overrides``."""
-    books = tmp_path / "books"
-    books.mkdir()
-    for name, text in playbooks.items():
-        (books / f"{name}.yaml").write_text(text)
+def running_engine(
+    tmp_path: Path, playbooks: dict[str, str] | None, *, concurrency: int = 4, **overrides: Any
+) -> Iterator[Engine]:
+    """An engine on a fresh store with ``playbooks`` (name -> YAML; None: the shipped ones), a
+    worker of ``concurrency`` threads and settings ``overrides``."""
+    books: dict[str, Any] = {}
+    if playbooks is not None:
+        folder = tmp_path / "books"
+        folder.mkdir()
+        for name, text in playbooks.items():
+            (folder / f"{name}.yaml").write_text(text)
+        books["playbook_dirs"] = [folder]
     settings = load_settings(
         overrides={
             "data_dir": tmp_path / "data",
             "intake_token": INTAKE_TOKEN,
             "api_token": API_TOKEN,
-            "playbook_dirs": [books],
+            **books,
             "redeliver_after_seconds": 2,
             "relay_interval_seconds": 0.1,
             "tiktok_client_secret": CLIENT_SECRET,
@@ -120,7 +131,7 @@ def running_engine(tmp_path: Path, playbooks: dict[str, str], **overrides: Any) 
     scheduler = threading.Thread(target=run_scheduler, args=(runtime, stop), daemon=True)
     scheduler.start()
     with start_worker(
-        runtime.celery, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING"
+        runtime.celery, pool="threads", concurrency=concurrency, perform_ping_check=False, loglevel="WARNING"
     ):
         yield Engine(runtime)
     stop.set()
