@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from orchestrator.chatops.models import DeliveryRow, TikTokReportRow
 from orchestrator.config import Settings
 from orchestrator.errors import ActionError, ConfigError
 from orchestrator.store.db import Store
+from orchestrator.store.lease import Lease
 
 __all__ = [
     "EmailSendAction",
@@ -42,7 +44,13 @@ __all__ = [
     "send_once",
 ]
 
-_CLAIM_SECONDS = 120
+_CLAIM_SECONDS = 10.0
+"""A send claim lasts this long; the sender renews it while it talks to SMTP, so a living sender
+keeps it and a dead one's lapses within seconds (the redo of its step then sends)."""
+
+
+class _Held(Exception):
+    """Another sender holds the claim on this message."""
 
 
 @dataclass(frozen=True)
@@ -137,30 +145,40 @@ def send_once(
     """Send ``subject``/``body`` to ``to`` unless the ledger row ``row_key`` says it was sent.
 
     Raises ActionError(retryable=True) when SMTP fails (the row is freed for the retry) or
-    another worker is sending the same message right now. ``on_sent`` runs in the
-    transaction that marks the row sent (record the delivery there, atomically).
+    another living worker is sending the same message (a dead one's claim is waited out).
+    ``on_sent`` runs in the transaction that marks the row sent (record the delivery there,
+    atomically).
     """
-    now = clock.utcnow()
     pk = tuple(row_key.values()) if len(row_key) > 1 else next(iter(row_key.values()))
-    try:
-        with store.unit_of_work() as session:
-            row: Any = session.get(ledger, pk, with_for_update=True)
-            if row is None:
-                row = ledger(**row_key, status="sending", message_id=make_msgid(domain=domain), attempts=0)
-                row.recipient = ", ".join(to)
-                session.add(row)
-            elif row.status == "sent":
-                return SendOnce(row.message_id, row.sent_at or now, already=True, attempts=row.attempts)
-            elif row.claimed_until is not None and row.claimed_until > now:
-                raise ActionError("another worker is sending this message now", retryable=True)
-            row.claimed_until = now + timedelta(seconds=_CLAIM_SECONDS)
-            row.attempts = int(row.attempts or 0) + 1
-            message_id, attempts = str(row.message_id), int(row.attempts)
-    except IntegrityError:
-        raise ActionError("another worker is sending this message now", retryable=True) from None
+    patience = time.monotonic() + _CLAIM_SECONDS  # a claim not renewed (its sender died) lapses by then
+    while True:
+        now = clock.utcnow()
+        try:
+            with store.unit_of_work() as session:
+                row: Any = session.get(ledger, pk, with_for_update=True)
+                if row is None:
+                    row = ledger(
+                        **row_key, status="sending", message_id=make_msgid(domain=domain), attempts=0
+                    )
+                    row.recipient = ", ".join(to)
+                    session.add(row)
+                elif row.status == "sent":
+                    return SendOnce(row.message_id, row.sent_at or now, already=True, attempts=row.attempts)
+                elif row.claimed_until is not None and row.claimed_until > now:
+                    raise _Held
+                row.claimed_until = now + timedelta(seconds=_CLAIM_SECONDS)
+                row.attempts = int(row.attempts or 0) + 1
+                message_id, attempts = str(row.message_id), int(row.attempts)
+            break
+        except (_Held, IntegrityError):
+            if time.monotonic() >= patience:  # still renewed: its sender is alive and sending
+                raise ActionError("another worker is sending this message now", retryable=True) from None
+            time.sleep(0.5)
     text = body() if callable(body) else body
+    held = [getattr(ledger, name) == value for name, value in row_key.items()]
     try:
-        mailer.send(OutgoingMail(to=list(to), subject=subject, body=text, message_id=message_id))
+        with Lease(store, ledger, _CLAIM_SECONDS, *held, ledger.status == "sending", column="claimed_until"):
+            mailer.send(OutgoingMail(to=list(to), subject=subject, body=text, message_id=message_id))
     except (OSError, smtplib.SMTPException) as exc:
         with store.unit_of_work() as session:
             row = session.get(ledger, pk, with_for_update=True)

@@ -28,10 +28,14 @@ def lease_seconds(redeliver_after: float) -> float:
 
 
 class Lease:
-    """Renews ``model.lease_until`` for the row matching ``conditions`` every third of ``seconds``."""
+    """Renews ``model.lease_until`` (or ``column``) for the row matching ``conditions`` every third
+    of ``seconds``."""
 
-    def __init__(self, store: Store, model: Any, seconds: float, *conditions: Any) -> None:
+    def __init__(
+        self, store: Store, model: Any, seconds: float, *conditions: Any, column: str = "lease_until"
+    ) -> None:
         self._store, self._model, self._seconds, self._conditions = store, model, seconds, conditions
+        self._column = column
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew, daemon=True, name=f"lease-{model.__tablename__}")
 
@@ -50,7 +54,7 @@ class Lease:
                     session.execute(
                         update(self._model)
                         .where(*self._conditions)
-                        .values(lease_until=clock.utcnow() + timedelta(seconds=self._seconds))
+                        .values({self._column: clock.utcnow() + timedelta(seconds=self._seconds)})
                     )
             except Exception as exc:  # the next renewal tries again; expiry only means a redo
                 log.warning("lease renewal failed", table=self._model.__tablename__, error=str(exc))

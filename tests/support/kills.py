@@ -1,0 +1,159 @@
+"""Helpers for tests that SIGKILL real ``orchestrator`` processes and restart them on the same store.
+
+``Site`` is one data dir (the embedded default: SQLite store and filesystem broker) with the
+processes started on it; ``SlowSmtp`` is a real SMTP server (aiosmtpd) that can stall once at a
+chosen point of the conversation, so a test can kill the sending worker exactly there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import httpx
+from aiosmtpd.controller import Controller
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from orchestrator.config import load_settings
+from orchestrator.store.db import Store
+from orchestrator.timeline.models import TimelineEntryRow
+from tests.support.processes import Proc, free_port, orchestrator_env, wait_for
+from tests.support.runtime import API_TOKEN, INTAKE_TOKEN
+
+__all__ = ["SENDER", "Site", "SlowSmtp", "count_entries"]
+
+T = TypeVar("T")
+SENDER = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+
+
+class Site:
+    """A data dir, the environment every process on it shares, and the processes started."""
+
+    def __init__(self, tmp: Path, **settings: str) -> None:
+        self.tmp = tmp
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.data = tmp / "data"
+        self.env = orchestrator_env(
+            self.data,
+            intake_token=INTAKE_TOKEN,
+            api_token=API_TOKEN,
+            redeliver_after_seconds="2",
+            relay_interval_seconds="0.2",
+            **settings,
+        )
+        self.procs: list[Proc] = []
+        self._store: Store | None = None
+
+    def start(self, *args: str) -> Proc:
+        """Start ``orchestrator <args>``; ``up`` and ``serve`` listen on the site's port."""
+        if args[0] in ("up", "serve"):
+            args = (*args, "--port", str(self.port))
+        log = self.tmp / f"{args[0]}-{len(self.procs)}.log"
+        self.procs.append(Proc(list(args), env=self.env, cwd=self.tmp, log=log))
+        return self.procs[-1]
+
+    def healthy(self, timeout: float = 60) -> None:
+        wait_for(
+            lambda: httpx.get(f"{self.base_url}/healthz", timeout=2).status_code == 200,
+            timeout=timeout,
+            what="the API's /healthz",
+        )
+
+    @property
+    def store(self) -> Store:
+        """The site's store, read from the test process (the file the processes write)."""
+        if self._store is None:
+            self._store = Store(load_settings(overrides={"data_dir": self.data}).store_url)
+        return self._store
+
+    def read(self, query: Callable[[Session], T]) -> T:
+        with self.store.unit_of_work() as session:
+            return query(session)
+
+    def post(self, event: dict[str, Any], timeout: float = 10) -> int:
+        """POST one event to ``/v1/events`` as the intake sender; the HTTP status."""
+        return httpx.post(
+            f"{self.base_url}/v1/events", json=event, headers=SENDER, timeout=timeout
+        ).status_code
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.stop()
+        if self._store is not None:
+            self._store.dispose()
+
+
+def count_entries(session: Session, chain: str, *kinds: str) -> dict[str, int]:
+    """How many timeline entries of each of ``kinds`` the chain (an incident or run) holds."""
+    found = dict(
+        session.execute(
+            select(TimelineEntryRow.kind, func.count())
+            .where(TimelineEntryRow.chain == chain, TimelineEntryRow.kind.in_(kinds))
+            .group_by(TimelineEntryRow.kind)
+        ).all()
+    )
+    return {kind: int(found.get(kind, 0)) for kind in kinds}
+
+
+class SlowSmtp:
+    """A real SMTP server on 127.0.0.1 that stalls once, then behaves.
+
+    ``stall="rcpt"`` stalls at RCPT TO, before the client has handed the message over: a
+    client killed there has sent nothing. ``stall="data"`` stalls after the message is taken
+    (the final ``.`` arrived and it is kept, as an MTA queues it) but before the ``250``
+    reply: the client never learns it was accepted, the window of RFC 1047. ``stalled`` is set
+    when the stall begins; the stall ends on ``release`` (or after ``hold`` seconds).
+    """
+
+    def __init__(self, stall: Literal["rcpt", "data"], hold: float = 30.0) -> None:
+        self.port = free_port()
+        self.stall, self.hold = stall, hold
+        self.stalled, self.release = threading.Event(), threading.Event()
+        self.lock = threading.Lock()
+        self.messages: list[tuple[list[str], Message]] = []
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self) -> SlowSmtp:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release.set()
+        self._controller.stop()
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    async def _maybe_stall(self, point: str) -> None:
+        if point != self.stall or self.stalled.is_set():
+            return
+        self.stalled.set()
+        deadline = time.monotonic() + self.hold
+        while not self.release.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        await self._maybe_stall("rcpt")
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
+        await self._maybe_stall("data")
+        return "250 Message accepted for delivery"
+
+    def received(self) -> list[tuple[list[str], Message]]:
+        with self.lock:
+            return list(self.messages)
