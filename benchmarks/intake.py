@@ -1,114 +1,70 @@
-"""Intake benchmark: events/s and latency percentiles on loopback, and a storm of one compromise.
+"""Intake benchmark (issue 7): events/s accepted and latency on loopback, and a storm of one compromise.
 
-Run from the project root (PostgreSQL and Redis on 127.0.0.1 for the second setup)::
+    .venv/bin/python -m benchmarks [--quick] intake[:embedded|:redis]
 
-    .venv/bin/python benchmarks/intake.py [--seconds 10] [--threads 16] [--storm 10000]
+For each setup it starts ``orchestrator up`` (API, worker and scheduler as real processes), then
+measures with a thread-pool load generator (``http.client``, keep-alive; it runs on the same
+machine and its CPU counts against the figures):
 
-For each setup it starts ``orchestrator up`` (API, worker, scheduler as real processes), then
-measures, with a thread-pool load generator (httpx, keep-alive):
-
-1. the baseline: ``GET /healthz`` round trips per second (store and broker ping), same threads;
+1. the baseline: ``GET /healthz`` round trips per second (a store and a broker ping), same threads;
 2. sustained intake: ``POST /v1/events`` with distinct events, accepted per second, p50/p95/p99;
-3. the storm: ``--storm`` alerts of one compromise (one fingerprint) as Alertmanager deliveries
-   of ``--storm-group`` alerts each, all answered 202, then the one incident they open.
-
-Speed is reported as figures and as a ratio to the baseline measured in the same run.
+3. the storm, on a fresh instance: 10,000 alerts of one compromise (one fingerprint) as
+   Alertmanager deliveries of 10 alerts each, all answered 202, then the one incident they open.
 """
 
 from __future__ import annotations
 
-import argparse
+import http.client
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
 
-ROOT = Path(__file__).resolve().parents[1]
-INTAKE = "bench-intake-token-0001"
-API = "bench-api-token-0002"
-POSTGRES_ADMIN = os.environ.get(
-    "ORCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from benchmarks.common import (
+    API_TOKEN,
+    INTAKE_TOKEN,
+    Figure,
+    Proc,
+    free_port,
+    orchestrator_env,
+    postgres_database,
+    redis_database,
+    upgrade_store,
+    wait_for,
+    workdir,
 )
-REDIS = os.environ.get("ORCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
+__all__ = ["BENCHMARKS", "NOTES", "run"]
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def postgres() -> Iterator[str]:
-    name = f"orch_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+THREADS = 16
+STORM_GROUP = 10
+Request = Callable[[http.client.HTTPConnection, int], int]
 
 
 @contextmanager
 def orchestrator(**settings: str) -> Iterator[str]:
-    """``orchestrator up`` on a free port with the given ``ORCH_*`` settings; yields its URL."""
+    """``orchestrator up`` on a free port with the given settings; yields its base URL."""
     port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
-        env |= {"ORCH_DATA_DIR": tmp, "ORCH_INTAKE_TOKEN": INTAKE, "ORCH_API_TOKEN": API}
-        env |= {"ORCH_LOG_LEVEL": "warning", "ORCH_LOG_FORMAT": "json"}
-        env |= {f"ORCH_{k.upper()}": v for k, v in settings.items()}
-        log = Path(tmp) / "orchestrator.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "orchestrator", "up", "--port", str(port)],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            url = f"http://127.0.0.1:{port}"
-            try:
-                deadline = time.monotonic() + 60
-                while True:
-                    try:
-                        if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        pass
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise RuntimeError(f"orchestrator did not start; see {log}")
-                    time.sleep(0.2)
-                yield url
-            finally:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(30)
+    with workdir() as tmp:
+        env = orchestrator_env(tmp / "data", **settings)
+        upgrade_store(env, tmp / "upgrade.log")
+        proc = Proc.orchestrator("up", "--port", str(port), env=env, log=tmp / "up.log")
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200, timeout=60, what="up")
+            yield url
+        finally:
+            proc.stop()
 
 
-LABELS = {"alertname": "TikTokTokenExfiltration", "severity": "critical"}
-Request = Callable[[httpx.Client, int], int]
-
-
-def load(url: str, request: Request, *, threads: int, seconds: float = 0, total: int = 0) -> dict[str, Any]:
-    """Run ``request`` from ``threads`` keep-alive clients for ``seconds`` or ``total`` calls."""
+def load(url: str, request: Request, *, seconds: float = 0, total: int = 0) -> dict[str, Any]:
+    """Run ``request`` from ``THREADS`` keep-alive connections for ``seconds`` or ``total`` calls."""
+    port = int(url.rsplit(":", 1)[1])
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     counter = iter(range(10**9))
@@ -116,20 +72,21 @@ def load(url: str, request: Request, *, threads: int, seconds: float = 0, total:
     started = time.perf_counter()
 
     def worker() -> None:
-        with httpx.Client(base_url=url, timeout=60) as client:
-            while True:
-                with lock:
-                    n = next(counter)
-                if (total and n >= total) or (seconds and time.perf_counter() - started > seconds):
-                    return
-                t0 = time.perf_counter()
-                status = request(client, n)
-                elapsed = time.perf_counter() - t0
-                with lock:
-                    latencies.append(elapsed)
-                    statuses[status] = statuses.get(status, 0) + 1
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while True:
+            with lock:
+                n = next(counter)
+            if (total and n >= total) or (seconds and time.perf_counter() - started > seconds):
+                break
+            t0 = time.perf_counter()
+            status = request(conn, n)
+            elapsed = time.perf_counter() - t0
+            with lock:
+                latencies.append(elapsed)
+                statuses[status] = statuses.get(status, 0) + 1
+        conn.close()
 
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    pool = [threading.Thread(target=worker) for _ in range(THREADS)]
     for thread in pool:
         thread.start()
     for thread in pool:
@@ -138,20 +95,28 @@ def load(url: str, request: Request, *, threads: int, seconds: float = 0, total:
     cuts = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else [0.0] * 99
     return {
         "requests": len(latencies),
-        "seconds": round(wall, 2),
         "per_second": round(len(latencies) / wall, 1),
         "p50_ms": round(cuts[49] * 1000, 1),
         "p95_ms": round(cuts[94] * 1000, 1),
         "p99_ms": round(cuts[98] * 1000, 1),
         "statuses": statuses,
+        "seconds": round(wall, 2),
     }
 
 
-def healthz(client: httpx.Client, _n: int) -> int:
-    return client.get("/healthz").status_code
+def _call(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None) -> int:
+    headers = {"Authorization": f"Bearer {INTAKE_TOKEN}", "Content-Type": "application/json"}
+    conn.request(method, path, body=body, headers=headers)
+    answer = conn.getresponse()
+    answer.read()
+    return answer.status
 
 
-def post_event(client: httpx.Client, n: int) -> int:
+def healthz(conn: http.client.HTTPConnection, _n: int) -> int:
+    return _call(conn, "GET", "/healthz")
+
+
+def post_event(conn: http.client.HTTPConnection, n: int) -> int:
     event = {
         "title": f"Benchmark event {n}",
         "kind": "bench.event",
@@ -159,12 +124,11 @@ def post_event(client: httpx.Client, n: int) -> int:
         "dedup_key": f"bench-{n % 500}",
         "entities": {"hosts": [f"host-{n % 50}"]},
     }
-    headers = {"Authorization": f"Bearer {INTAKE}"}
-    return client.post("/v1/events", json=event, headers=headers).status_code
+    return _call(conn, "POST", "/v1/events", json.dumps(event).encode())
 
 
-def storm_alert(client: httpx.Client, n: int) -> int:
-    size = ARGS.storm_group
+def storm_alert(conn: http.client.HTTPConnection, n: int) -> int:
+    labels = {"alertname": "TikTokTokenExfiltration", "severity": "critical"}
     body = {
         "version": "4",
         "status": "firing",
@@ -177,79 +141,107 @@ def storm_alert(client: httpx.Client, n: int) -> int:
         "alerts": [
             {
                 "status": "firing",
-                "labels": {**LABELS, "replica": f"{n}-{i}"},
+                "labels": {**labels, "replica": f"{n}-{i}"},
                 "annotations": {"summary": "TikTok tokens read from the vault by an unknown host"},
                 "startsAt": "2026-11-26T17:00:00Z",
                 "endsAt": "0001-01-01T00:00:00Z",
                 "generatorURL": "http://prometheus/graph",
                 "fingerprint": "storm-one-compromise",
             }
-            for i in range(size)
+            for i in range(STORM_GROUP)
         ],
     }
-    headers = {"Authorization": f"Bearer {INTAKE}", "Content-Type": "application/json"}
-    return client.post("/v1/events/alertmanager", content=json.dumps(body), headers=headers).status_code
+    return _call(conn, "POST", "/v1/events/alertmanager", json.dumps(body).encode())
 
 
-def storm_incidents(url: str, timeout: float) -> tuple[list[tuple[str, int]], float]:
-    """Wait until the storm's incident has counted every alert (or ``timeout``)."""
+def storm_incidents(url: str, alerts: int, timeout: float) -> tuple[list[tuple[str, int]], float]:
+    """The incidents the storm opened, once the first has counted every alert (or at ``timeout``)."""
     started = time.perf_counter()
     found: list[tuple[str, int]] = []
     while time.perf_counter() - started < timeout:
         answer = httpx.get(
-            f"{url}/v1/incidents?limit=1000", headers={"Authorization": f"Bearer {API}"}, timeout=10
+            f"{url}/v1/incidents?limit=1000", headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10
         )
         found = [
             (i["dedup_key"], i["event_count"])
             for i in answer.json()["incidents"]
-            if i["dedup_key"] == "alertmanager:storm-one-compromise"
+            if i["dedup_key"].startswith("alertmanager:")
         ]
-        if found and found[0][1] >= ARGS.storm:
+        if found and found[0][1] >= alerts:
             break
         time.sleep(1)
     return found, time.perf_counter() - started
 
 
-def run_setup(name: str, settings: dict[str, str]) -> dict[str, Any]:
+def _setup(label: str, quick: bool, settings: dict[str, str]) -> list[Figure]:
+    seconds, alerts = (5.0, 2_000) if quick else (15.0, 10_000)
+    command = f".venv/bin/python -m benchmarks {'--quick ' if quick else ''}intake:{label.split()[0]}"
     with orchestrator(**settings) as url:
-        load(url, healthz, threads=4, total=200)  # warm up
-        baseline = load(url, healthz, threads=ARGS.threads, seconds=ARGS.seconds / 2)
-        intake = load(url, post_event, threads=ARGS.threads, seconds=ARGS.seconds)
-    with orchestrator(**settings) as url:  # a fresh instance: the storm alone
-        storm = load(url, storm_alert, threads=ARGS.threads, total=ARGS.storm // ARGS.storm_group)
-        incidents, waited = storm_incidents(url, timeout=ARGS.wait)
-    return {
-        "setup": name,
-        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
-        "baseline_healthz": baseline,
-        "intake": intake,
-        "intake_vs_baseline": round(intake["per_second"] / baseline["per_second"], 2),
-        "storm_alerts": ARGS.storm,
-        "storm_deliveries": storm,
-        "storm_alerts_per_second": round(ARGS.storm / storm["seconds"], 1),
-        "storm_incidents": incidents,
-        "storm_correlated_after_s": round(waited, 1),
-    }
+        load(url, healthz, total=200)  # warm up
+        baseline = load(url, healthz, seconds=seconds / 2)
+        intake = load(url, post_event, seconds=seconds)
+    with orchestrator(**settings) as url:
+        storm = load(url, storm_alert, total=alerts // STORM_GROUP)
+        incidents, waited = storm_incidents(url, alerts, timeout=600)
+    refused = sum(n for status, n in intake["statuses"].items() if status != 202)
+    storm_refused = sum(n for status, n in storm["statuses"].items() if status != 202)
+    counted = incidents[0][1] if incidents else 0
+    storm_rate = round(alerts / storm["seconds"], 1)
+    name = f"intake ({label})"
+    return [
+        Figure(f"{name}: baseline GET /healthz", baseline["per_second"], "req/s",
+               f"{THREADS} threads", None, command),
+        Figure(f"{name}: events accepted, {intake['requests']} in {intake['seconds']} s",
+               intake["per_second"], "events/s", ">= 1000", intake["per_second"] >= 1000, command),
+        Figure(f"{name}: accepted / baseline", round(intake["per_second"] / baseline["per_second"], 2),
+               "ratio", "", None, command),
+        Figure(f"{name}: latency p50 / p95", f"{intake['p50_ms']} / {intake['p95_ms']}", "ms", "", None,
+               command),
+        Figure(f"{name}: latency p99", intake["p99_ms"], "ms", "< 50", intake["p99_ms"] < 50, command),
+        Figure(f"{name}: answers other than 202", refused, "", "0", refused == 0, command),
+        Figure(f"{name}: storm of {alerts} alerts, answered 202", alerts - storm_refused * STORM_GROUP,
+               "alerts", f"all {alerts}, no 429", storm_refused == 0, command),
+        Figure(f"{name}: storm alerts accepted per second", storm_rate, "alerts/s",
+               f">= {alerts / 60:.0f} (all in a minute)", storm_rate >= alerts / 60, command),
+        Figure(f"{name}: storm incidents opened", len(incidents), "", "1", len(incidents) == 1, command),
+        Figure(f"{name}: storm alerts counted on the incident", counted, "alerts", f"{alerts}",
+               counted == alerts, command),
+        Figure(f"{name}: storm correlated after the last delivery", round(waited, 1), "s", "", None,
+               command),
+    ]  # fmt: skip
 
 
-def main() -> None:
-    results = [run_setup("embedded (SQLite + filesystem broker)", {})]
-    if not ARGS.embedded_only:
-        with postgres() as url:
-            results.append(run_setup("Redis + PostgreSQL", {"database_url": url, "broker_url": REDIS}))
-    for result in results:
-        print(json.dumps(result, indent=2))
+def embedded(quick: bool) -> list[Figure]:
+    return _setup("embedded (SQLite + filesystem broker)", quick, {})
+
+
+def redis(quick: bool) -> list[Figure]:
+    with postgres_database() as store, redis_database() as broker:
+        return _setup("redis (Redis + PostgreSQL)", quick, {"database_url": store, "broker_url": broker})
+
+
+NOTES = {
+    "embedded": "`orchestrator up` with no config (SQLite store, filesystem broker). The load generator "
+    f"({THREADS} threads, http.client keep-alive) runs on the same 2 CPUs as the API, the worker and "
+    "the scheduler; the worker correlates while the API accepts. The ratio divides accepted events/s "
+    "by GET /healthz/s measured just before with the same threads.",
+    "redis": "The same with Redis as broker and PostgreSQL as store.",
+}
+
+BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {"embedded": embedded, "redis": redis}
+
+
+def run(quick: bool, names: list[str] | None = None) -> list[Figure]:
+    """Run the named intake benchmarks (both setups by default), printing each figure as a JSON line."""
+    figures: list[Figure] = []
+    for name in names or list(BENCHMARKS):
+        for figure in BENCHMARKS[name](quick):
+            print(figure.as_json(), flush=True)
+            figures.append(figure)
+    return figures
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--seconds", type=float, default=10.0, help="sustained-load duration")
-    parser.add_argument("--threads", type=int, default=16, help="concurrent keep-alive clients")
-    parser.add_argument("--storm", type=int, default=10_000, help="alerts in the storm")
-    parser.add_argument("--storm-group", type=int, default=10, help="alerts per storm delivery")
-    parser.add_argument("--wait", type=float, default=300, help="seconds to wait for correlation")
-    parser.add_argument("--embedded-only", action="store_true", help="skip Redis + PostgreSQL")
-    ARGS = parser.parse_args()
-    main()
+    import sys
+
+    run("--quick" in sys.argv, [a for a in sys.argv[1:] if not a.startswith("-")] or None)

@@ -2,14 +2,21 @@
 
 SQLite is the embedded default. Its write transactions start with ``BEGIN IMMEDIATE``
 so that two processes never deadlock upgrading a read lock, and it runs in WAL mode
-so readers do not block the writer. PostgreSQL gets ``SELECT ... FOR UPDATE`` where
+so readers do not block the writer. Writers of one process queue on a lock of their own
+instead of on SQLite's busy handler, and a writer waiting for another process polls every
+millisecond or two: SQLite's handler sleeps in steps growing to 100 ms, which under
+contention (API, worker threads and scheduler writing at once) made a 5 ms transaction
+wait up to a second. PostgreSQL gets ``SELECT ... FOR UPDATE`` where
 rows are claimed; SQLite's database-level write lock gives the same guarantee.
 """
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,14 +60,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # let SQLAlchemy's begin hook decide
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    # Short: waits inside a transaction are rare in WAL with BEGIN IMMEDIATE; BEGIN polls itself.
+    cursor.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
+_BUSY_MS = 50
+_BEGIN_PATIENCE = 30.0  # seconds a writer waits for another process's transaction
+
+
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    deadline = time.monotonic() + _BEGIN_PATIENCE
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.0005 + random.random() * 0.0015)
 
 
 class Store:
@@ -82,18 +102,20 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writers = threading.RLock() if self.is_sqlite else None
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
         """A transaction: commit when the block ends, roll back on any exception."""
-        session = self._sessions()
-        try:
-            with session.begin():
-                yield session
-        except OperationalError as exc:
-            raise StoreError(f"the store refused the transaction: {exc.orig}") from exc
-        finally:
-            session.close()
+        with self._writers or nullcontext():
+            session = self._sessions()
+            try:
+                with session.begin():
+                    yield session
+            except OperationalError as exc:
+                raise StoreError(f"the store refused the transaction: {exc.orig}") from exc
+            finally:
+                session.close()
 
     def ping(self) -> None:
         """Raise StoreError unless the store answers a trivial query."""

@@ -4,22 +4,33 @@ kombu's own filesystem transport creates a message file and then writes it; a co
 listing the folder in between moves the still-empty file away, reads nothing and the
 worker dies on the JSON error. Here a message is written in a staging folder and renamed
 into the queue folder, so a consumer only ever sees whole messages.
+
+kombu's ``_get`` also lists and sorts the whole folder for every message and scans it with
+``list.pop(0)``: with a storm's thousands of queued files the worker spent most of its CPU
+there, listing the folder again for each empty queue it polled. Here one listing serves every
+queue until the one asked for is used up (and is redone at most every 20 ms), and a message is
+claimed by renaming it into the processed folder (a file another consumer took first is skipped).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from time import monotonic
+from collections import deque
+from queue import Empty
+from time import monotonic, monotonic_ns
 from typing import Any
 
 from kombu.exceptions import ChannelError
 from kombu.transport import TRANSPORT_ALIASES, filesystem
 from kombu.utils.json import dumps as _dumps
+from kombu.utils.json import loads
 
 __all__ = ["SCHEME", "Channel", "Transport"]
 
 SCHEME = "orchfs"
+_RELIST_SECONDS = 0.02
+"""An empty queue is looked for again at most this often (the worker polls every queue in turn)."""
 
 
 def dumps(message: Any) -> str:
@@ -28,10 +39,45 @@ def dumps(message: Any) -> str:
 
 
 class Channel(filesystem.Channel):
-    """Puts a message by writing it aside and renaming it into place (atomic on POSIX)."""
+    """Puts a message by writing it aside and renaming it into place (atomic on POSIX); gets the
+    oldest message of a queue from a listing kept until it is used up."""
+
+    _listed: dict[str, deque[str]] | None = None
+    _listed_at = 0.0
+
+    def _relist(self) -> dict[str, deque[str]]:
+        """One listing of the folder, by queue, oldest first (a nanosecond clock leads each name)."""
+        found: dict[str, list[str]] = {}
+        for name in os.listdir(self.data_folder_in):
+            queue, _, kind = name.partition(".")[2].rpartition(".")
+            if kind == "msg":
+                found.setdefault(queue, []).append(name)
+        self._listed = {queue: deque(sorted(names)) for queue, names in found.items()}
+        self._listed_at = monotonic()
+        return self._listed
+
+    def _get(self, queue: Any, timeout: Any = None) -> Any:
+        pending = (self._listed or {}).get(queue)
+        if not pending and monotonic() - self._listed_at >= _RELIST_SECONDS:
+            pending = self._relist().get(queue)
+        while pending:
+            name = pending.popleft()
+            taken = os.path.join(self.processed_folder, name)
+            try:
+                os.rename(os.path.join(self.data_folder_in, name), taken)
+            except FileNotFoundError:  # another consumer took it
+                continue
+            try:
+                with open(taken, "rb") as handle:
+                    payload = handle.read()
+                os.remove(taken)
+            except OSError as exc:
+                raise ChannelError(f"cannot read message {name!r} of queue {queue!r}") from exc
+            return loads(payload)  # type: ignore[no-untyped-call]
+        raise Empty()
 
     def _put(self, queue: Any, payload: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        name = f"{monotonic_ns():020d}_{uuid.uuid4()}.{queue}.msg"  # sorts oldest first
         # A dot-folder: the consumer's name filter never matches ".staging".
         staging = os.path.join(self.data_folder_out, ".staging")
         os.makedirs(staging, exist_ok=True)
