@@ -95,6 +95,7 @@ def worker(state: State, queues: str, concurrency: int | None) -> None:
         return
     runtime = state.runtime()
     threads = concurrency or runtime.settings.worker_concurrency
+    _exit_on_unrecoverable_error(runtime.celery)
     runtime.celery.worker_main(
         [
             "worker",
@@ -113,6 +114,24 @@ def worker(state: State, queues: str, concurrency: int | None) -> None:
             "--without-gossip",
         ]
     )
+
+
+def _exit_on_unrecoverable_error(app: Any) -> None:
+    """After an "Unrecoverable error" Celery shuts down warm, waiting for the running tasks; a mass
+    revocation's step runs as long as the revocation, which this dead consumer no longer advances,
+    so the child would hang and never be restarted. Exit at once instead, as if killed: leases and
+    the relay hand the work in hand to the restarted worker (tests/faults/test_service_restarts.py)."""
+    from celery.platforms import EX_FAILURE
+
+    class Worker(app.Worker):  # type: ignore[misc]
+        def stop(self, in_sighandler: bool = False, exitcode: int | None = None) -> None:
+            if exitcode == EX_FAILURE:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(EX_FAILURE)
+            super().stop(in_sighandler=in_sighandler, exitcode=exitcode)
+
+    app.Worker = Worker
 
 
 @click.command()

@@ -56,6 +56,11 @@ def make_celery(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         task_ignore_result=True,
         worker_prefetch_multiplier=1,
+        # After a broker reconnect Celery lowers the prefetch and raises it again from the
+        # thread that acks a task: with the threads pool that is a blocking basic.qos racing the
+        # consumer's own on one AMQP connection, which wedges the worker (missed heartbeats,
+        # UnexpectedFrame) for minutes after a RabbitMQ restart. Late acks make it needless.
+        worker_enable_prefetch_count_reduction=False,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         task_default_queue="events",

@@ -8,9 +8,6 @@ kills with SIGKILL mid-burst and restarts empty, so queued messages are really l
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -29,50 +26,13 @@ from orchestrator.store.outbox import OutboxRow, relay_once
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.app import publisher
 from orchestrator.worker.runtime import Runtime
+from tests.support.faults import RedisServer
 from tests.support.processes import Proc, free_port, orchestrator_env, wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
 from tests.support.server import serve_app
 
 AUTH = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
 BURST = 60  # events; a third before the outage, a third during, a third after
-
-
-class RedisServer:
-    """A private redis-server without persistence: a restart loses every queued message."""
-
-    def __init__(self, port: int, folder: Path) -> None:
-        self.port = port
-        self.folder = folder
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            message = "redis-server is not installed (apt-get install redis-server)"
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"{message}; CI needs it")
-            pytest.skip(message)
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            cwd=self.folder,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(self._answers, timeout=10, what="redis-server")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-    def _answers(self) -> bool:
-        import redis
-
-        client = redis.Redis(port=self.port, socket_timeout=1)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
 
 
 @pytest.fixture
