@@ -11,13 +11,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from orchestrator import clock
+from orchestrator.errors import StoreError
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.inventory.base import Scope, TokenInventory
+from orchestrator.logging import get_logger
 from orchestrator.revocation import plan as planning
 from orchestrator.revocation.models import LedgerRow, RevocationRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.runtime import Runtime
+
+log = get_logger(__name__)
 
 __all__ = ["Tally", "follow", "start", "tally"]
 
@@ -163,40 +167,52 @@ def follow(
     """Wait until the revocation is done, writing a progress milestone every 10 %; then finish it.
 
     When TikTok starts failing tokens (an outage, a 429 storm) the timeline says so once, and
-    again when they all went through, so a stalled revocation is never silent.
+    again when they all went through, so a stalled revocation is never silent. The store going
+    away for a while only pauses the following: the batches go on, and so does this.
     """
     milestone = -1
     slowed = False
     started = time.monotonic()
     while True:
-        with runtime.store.unit_of_work() as session:
-            current = tally(session, revocation_id=revocation_id)
-        if current.done or stop():
-            break
-        if bool(current.retrying) != slowed:
-            slowed = not slowed
-            _note_retrying(runtime, current, chain=chain, actor=actor)
-            on_progress()
-        reached = (current.settled * 10 // current.planned) if current.planned else 0
-        if current.plan_done and reached > milestone and 0 < reached < 10:
-            milestone = reached
-            elapsed = time.monotonic() - started
-            rate = current.settled / elapsed if elapsed > 0 else 0.0
-            eta = (current.planned - current.settled) / rate if rate > 0 else None
+        try:
             with runtime.store.unit_of_work() as session:
-                timeline.append_entry(
-                    session,
-                    chain=chain,
-                    actor=actor,
-                    kind=kinds.REVOCATION_PROGRESS,
-                    message=f"Revocation {reached * 10}% ({current.settled} of {current.planned})",
-                    data={**current.as_dict(), "done": current.settled, "eta_s": eta},
-                )
-            on_progress()
+                current = tally(session, revocation_id=revocation_id)
+            if current.done or stop():
+                break
+            if bool(current.retrying) != slowed:
+                _note_retrying(runtime, current, chain=chain, actor=actor)
+                slowed = not slowed
+                on_progress()
+            reached = (current.settled * 10 // current.planned) if current.planned else 0
+            if current.plan_done and reached > milestone and 0 < reached < 10:
+                elapsed = time.monotonic() - started
+                _note_milestone(runtime, current, reached, elapsed, chain=chain, actor=actor)
+                milestone = reached
+                on_progress()
+        except StoreError as exc:
+            log.warning("revocation progress unreadable; trying again", error=str(exc)[:200])
+            if stop():
+                raise
         time.sleep(poll_seconds)
     if current.done:
         _finish(runtime, current, chain=chain, actor=actor, started=started)
     return current
+
+
+def _note_milestone(
+    runtime: Runtime, current: Tally, reached: int, elapsed: float, *, chain: str, actor: str
+) -> None:
+    rate = current.settled / elapsed if elapsed > 0 else 0.0
+    eta = (current.planned - current.settled) / rate if rate > 0 else None
+    with runtime.store.unit_of_work() as session:
+        timeline.append_entry(
+            session,
+            chain=chain,
+            actor=actor,
+            kind=kinds.REVOCATION_PROGRESS,
+            message=f"Revocation {reached * 10}% ({current.settled} of {current.planned})",
+            data={**current.as_dict(), "done": current.settled, "eta_s": eta},
+        )
 
 
 def _note_retrying(runtime: Runtime, current: Tally, *, chain: str, actor: str) -> None:
