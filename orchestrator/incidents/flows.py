@@ -2,7 +2,9 @@
 
 Event storms are bounded here: the first few events of an incident each get a
 timeline entry, after that only escalations and resolved signals do, and the
-incident's ``event_count`` keeps the true total.
+incident's ``event_count`` keeps the true total. A worker that correlates an event also
+takes the other owed events of its dedup key (up to ``STORM_BATCH``) in the same commit:
+a storm's events all update one incident row, so one at a time they queue on its lock.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,11 +21,13 @@ from orchestrator import clock
 from orchestrator.events.models import EventRow
 from orchestrator.incidents import service as incidents
 from orchestrator.incidents.models import CorrelationKey, IncidentRow
+from orchestrator.intake.service import EVENT_TOPIC
 from orchestrator.logging import bind_ids, get_logger
 from orchestrator.playbooks import flows as playbook_flows
 from orchestrator.playbooks.flows import Transaction
 from orchestrator.playbooks.schemas import Playbook
 from orchestrator.store import outbox
+from orchestrator.store.outbox import OutboxRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 
@@ -32,6 +37,9 @@ log = get_logger(__name__)
 
 EVENTS_RECORDED_IN_FULL = 10
 """Events of one incident recorded one entry each before the rest are only counted."""
+
+STORM_BATCH = 200
+"""Owed events of the same dedup key a worker correlates along with the one it was sent."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,44 @@ def _event_data(event: EventRow) -> dict[str, object]:
     }
 
 
+def _correlate_one(
+    session: Session,
+    row: OutboxRow,
+    event: EventRow,
+    now: datetime,
+    window_seconds: int,
+    playbooks: Mapping[str, Playbook],
+) -> Correlation:
+    result = correlate_event(session, event=event, now=now, window_seconds=window_seconds)
+    if (result.opened or result.escalated) and event.status == "firing":
+        incident = incidents.get_incident(session, incident_id=result.incident_id)
+        playbook_flows.start_matching_runs(
+            session, incident=incident, event=event, playbooks=playbooks, now=now
+        )
+    outbox.complete(row, now)
+    return result
+
+
+def _owed_alike(session: Session, event: EventRow, outbox_id: int) -> list[tuple[OutboxRow, EventRow]]:
+    """Other owed events of ``event``'s dedup key, oldest first, claimed for this transaction
+    (rows another worker holds are skipped; their broker messages find them done later)."""
+    query = (
+        select(OutboxRow, EventRow)
+        .join(EventRow, EventRow.id == OutboxRow.ref_id)
+        .where(
+            OutboxRow.topic == EVENT_TOPIC,
+            OutboxRow.done_at.is_(None),
+            OutboxRow.id != outbox_id,
+            EventRow.dedup_key == event.dedup_key,
+        )
+        .order_by(OutboxRow.id)
+        .limit(STORM_BATCH)
+    )
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update(of=OutboxRow, skip_locked=True)
+    return [(row, same) for row, same in session.execute(query)]
+
+
 def process_received_event(
     transaction: Transaction, *, outbox_id: int, window_seconds: int, playbooks: Mapping[str, Playbook]
 ) -> Correlation | None:
@@ -145,15 +191,18 @@ def process_received_event(
                     outbox.complete(row, now)
                     return None
                 bind_ids(event_id=event.id)
-                result = correlate_event(session, event=event, now=now, window_seconds=window_seconds)
-                if (result.opened or result.escalated) and event.status == "firing":
-                    incident = incidents.get_incident(session, incident_id=result.incident_id)
-                    playbook_flows.start_matching_runs(
-                        session, incident=incident, event=event, playbooks=playbooks, now=now
-                    )
-                outbox.complete(row, now)
+                result = _correlate_one(session, row, event, now, window_seconds, playbooks)
+                alongside = [
+                    _correlate_one(session, other, same, now, window_seconds, playbooks)
+                    for other, same in _owed_alike(session, event, outbox_id)
+                ]
             bind_ids(incident_id=result.incident_id)
-            log.info("event correlated", opened=result.opened, escalated=result.escalated)
+            log.info(
+                "event correlated",
+                opened=result.opened or any(c.opened for c in alongside),
+                escalated=result.escalated or any(c.escalated for c in alongside),
+                alongside=len(alongside),
+            )
             return result
         except IntegrityError:
             if attempt == 2:

@@ -4,12 +4,16 @@ consumers in several threads, and a message file is never seen half-written."""
 from __future__ import annotations
 
 import threading
+import uuid
 from pathlib import Path
 from queue import Empty
 
 from kombu import Connection
 
 import orchestrator.worker.fsbroker  # noqa: F401  (registers the orchfs:// transport)
+
+# kombu keeps declared exchanges per process: names of their own, apart from Celery's queues
+EVENTS, OTHER = f"backlog-{uuid.uuid4().hex[:6]}", f"other-{uuid.uuid4().hex[:6]}"
 
 
 def _connection(folder: Path) -> Connection:
@@ -29,7 +33,7 @@ def _connection(folder: Path) -> Connection:
 
 def test_a_backlog_is_delivered_once_each_oldest_first_across_consumers(tmp_path: Path) -> None:
     with _connection(tmp_path) as conn:
-        events, other = conn.SimpleQueue("events"), conn.SimpleQueue("playbooks")
+        events, other = conn.SimpleQueue(EVENTS), conn.SimpleQueue(OTHER)
         for n in range(3000):
             events.put({"n": n})
             if n % 10 == 0:
@@ -41,7 +45,7 @@ def test_a_backlog_is_delivered_once_each_oldest_first_across_consumers(tmp_path
 
     def consume(mine: list[int]) -> None:
         with _connection(tmp_path) as conn:
-            queue = conn.SimpleQueue("events")
+            queue = conn.SimpleQueue(EVENTS)
             while True:
                 try:
                     message = queue.get(block=False)
@@ -60,5 +64,5 @@ def test_a_backlog_is_delivered_once_each_oldest_first_across_consumers(tmp_path
     assert delivered == list(range(3000))  # each once: a file taken by another consumer is skipped
     assert all(mine == sorted(mine) for mine in got)  # each consumer sees them oldest first
     left = [p.name for p in (tmp_path / "queue").iterdir() if not p.name.startswith(".")]
-    assert len(left) == 300 and all(name.endswith(".playbooks.msg") for name in left)
+    assert len(left) == 300 and all(name.endswith(f".{OTHER}.msg") for name in left)
     assert list((tmp_path / "processed").iterdir()) == []
