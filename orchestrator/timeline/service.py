@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from orchestrator import clock, redaction
@@ -21,6 +21,13 @@ from orchestrator.timeline.models import TimelineEntryRow
 __all__ = ["GENESIS", "ChainBreak", "append_entry", "count", "entries", "entry_hash", "verify_chain"]
 
 GENESIS = "0" * 64
+_TAILS = "timeline_tails"  # Session.info key: chain -> (seq, hash) this transaction last wrote
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_tails(session: Session, transaction: Any) -> None:
+    """A tail is only known inside the transaction that holds the chain's lock."""
+    session.info.pop(_TAILS, None)
 
 
 def _canonical(value: Any) -> Any:
@@ -64,17 +71,24 @@ def append_entry(
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> TimelineEntryRow:
-    """Append one redacted fact to ``chain`` inside the caller's transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Serialise appends per chain; SQLite's write lock already does.
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": chain})
-    last = session.execute(
-        select(TimelineEntryRow.seq, TimelineEntryRow.hash)
-        .where(TimelineEntryRow.chain == chain)
-        .order_by(TimelineEntryRow.seq.desc())
-        .limit(1)
-    ).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    """Append one redacted fact to ``chain`` inside the caller's transaction.
+
+    The chain's tail is read (under a per-chain lock on PostgreSQL; SQLite's write lock already
+    serialises) once per transaction; later appends to the same chain in that transaction
+    continue from the tail this one wrote.
+    """
+    tails: dict[str, tuple[int, str]] = session.info.setdefault(_TAILS, {})
+    if chain not in tails:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": chain})
+        last = session.execute(
+            select(TimelineEntryRow.seq, TimelineEntryRow.hash)
+            .where(TimelineEntryRow.chain == chain)
+            .order_by(TimelineEntryRow.seq.desc())
+            .limit(1)
+        ).first()
+        tails[chain] = (last[0], last[1]) if last else (0, GENESIS)
+    seq, prev = tails[chain][0] + 1, tails[chain][1]
     when = at or clock.utcnow()
     clean_data = _canonical(redaction.redact(data or {}))
     clean_message = redaction.redact_text(message)
@@ -100,6 +114,7 @@ def append_entry(
     )
     session.add(row)
     session.flush()
+    tails[chain] = (seq, row.hash)
     return row
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import text
 
+from orchestrator.store import migrate
+from orchestrator.store.db import Store
 from orchestrator.timeline.service import ChainBreak, append_entry, entries, verify_chain
 from orchestrator.worker.runtime import Runtime
+from tests.support.services import postgres_database
 
 
 def test_entries_link_and_verify(runtime: Runtime) -> None:
@@ -17,6 +22,32 @@ def test_entries_link_and_verify(runtime: Runtime) -> None:
         assert [r.seq for r in rows] == [1, 2, 3]
         assert rows[1].prev_hash == rows[0].hash
         assert verify_chain(session, "inc-x") is None
+
+
+def test_concurrent_transactions_appending_several_entries_keep_one_chain_on_postgresql() -> None:
+    """Each transaction reads the chain's tail once, under the chain's lock, and continues from
+    its own appends: eight writers of three entries each still make one gapless chain."""
+    with postgres_database() as url:
+        store = Store(url)
+        migrate.upgrade(store)
+
+        def writer(n: int) -> None:
+            for round_ in range(3):
+                with store.unit_of_work() as session:
+                    for i in range(3):
+                        append_entry(
+                            session, chain="inc-busy", actor=f"w{n}", kind="note", message=f"{round_}.{i}"
+                        )
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        with store.unit_of_work() as session:
+            assert [r.seq for r in entries(session, "inc-busy")] == list(range(1, 73))
+            assert verify_chain(session, "inc-busy") is None
+        store.dispose()
 
 
 def test_edit_in_database_is_detected_naming_the_entry(runtime: Runtime) -> None:
