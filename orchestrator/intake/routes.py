@@ -17,6 +17,7 @@ from typing import Any, Final
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from orchestrator import clock, metrics
@@ -177,7 +178,12 @@ class GroupCommit:
                 self._dispatcher = asyncio.create_task(self._dispatch())
 
     async def _commit(self, events: list[CompromiseEvent]) -> list[int]:
-        return await run_in_threadpool(intake.accept_events, self._runtime.store, events, now=clock.utcnow())
+        try:
+            return await run_in_threadpool(
+                intake.accept_events, self._runtime.store, events, now=clock.utcnow()
+            )
+        except SQLAlchemyError as exc:  # a connection lost mid-commit: the store is down, 503 not 500
+            raise StoreError(f"the store failed the commit: {type(exc).__name__}") from exc
 
     async def _dispatch(self) -> None:
         while self._to_publish:
