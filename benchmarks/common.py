@@ -43,6 +43,7 @@ __all__ = [
     "peak_rss_mb",
     "postgres_database",
     "redis_database",
+    "run_named",
     "simulator",
     "simulator_stats",
     "sql_inventory",
@@ -344,3 +345,15 @@ def load_generator(sim_url: str, tokens: list[str], threads: int) -> float:
     for thread in pool:
         thread.join()
     return len(tokens) / (time.perf_counter() - started)
+
+
+def run_named(
+    benchmarks: dict[str, Callable[[bool], list[Figure]]], quick: bool, names: list[str] | None
+) -> list[Figure]:
+    """Run the named benchmarks of a module (all by default), printing each figure as a JSON line."""
+    figures: list[Figure] = []
+    for name in names or list(benchmarks):
+        for figure in benchmarks[name](quick):
+            print(figure.as_json(), flush=True)
+            figures.append(figure)
+    return figures

@@ -34,6 +34,7 @@ from benchmarks.common import (
     orchestrator_env,
     postgres_database,
     redis_database,
+    run_named,
     upgrade_store,
     wait_for,
     workdir,
@@ -233,12 +234,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {"embedded": embedded, "
 
 def run(quick: bool, names: list[str] | None = None) -> list[Figure]:
     """Run the named intake benchmarks (both setups by default), printing each figure as a JSON line."""
-    figures: list[Figure] = []
-    for name in names or list(BENCHMARKS):
-        for figure in BENCHMARKS[name](quick):
-            print(figure.as_json(), flush=True)
-            figures.append(figure)
-    return figures
+    return run_named(BENCHMARKS, quick, names)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from benchmarks.common import (
     peak_rss_mb,
     postgres_database,
     redis_database,
+    run_named,
     simulator,
     simulator_stats,
     sql_inventory,
@@ -343,12 +344,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
 
 def run(quick: bool, names: list[str] | None = None) -> list[Figure]:
     """Run the named revocation benchmarks (all by default), printing each figure as a JSON line."""
-    figures: list[Figure] = []
-    for name in names or list(BENCHMARKS):
-        for figure in BENCHMARKS[name](quick):
-            print(figure.as_json(), flush=True)
-            figures.append(figure)
-    return figures
+    return run_named(BENCHMARKS, quick, names)
 
 
 if __name__ == "__main__":
