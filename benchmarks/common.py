@@ -58,7 +58,9 @@ ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN = os.environ.get(
     "ORCH_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-REDIS_URL = os.environ.get("ORCH_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+PINNED_REDIS = os.environ.get("ORCH_BENCH_REDIS_URL", "")
+REDIS_BASE = "redis://127.0.0.1:6379"
+REDIS_URL = PINNED_REDIS or f"{REDIS_BASE}/13"
 INTAKE_TOKEN = "bench-intake-token-0001"  # benchmark-only credentials for throwaway processes
 API_TOKEN = "bench-api-token-0002"
 SIM_CLIENT_KEY = "sim-client-key"  # the simulator's defaults: not a real TikTok credential
@@ -271,13 +273,27 @@ def postgres_database() -> Iterator[str]:
 
 @contextmanager
 def redis_database() -> Iterator[str]:
-    """The benchmark Redis database (not 0 or 15), flushed before and after; yields its URL."""
+    """A Redis database of this run's own, flushed before and after; yields its URL.
+
+    Runs at the same time (the hour-long 1M run beside a quick one) must not flush each other's
+    queues, so each claims a free database from 13 down to 1 (0 is the default, 15 the tests').
+    ``ORCH_BENCH_REDIS_URL`` pins one instead.
+    """
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
+    claim = f"orchestrator-bench-claim:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    urls = [REDIS_URL] if PINNED_REDIS else [f"{REDIS_BASE}/{db}" for db in range(13, 0, -1)]
+    for url in urls:
+        client = redis.Redis.from_url(url)
+        if PINNED_REDIS or (client.dbsize() == 0 and client.set("orchestrator-bench-claim", claim, nx=True)):
+            break
+        client.close()
+    else:
+        raise RuntimeError("no free Redis database for the benchmark (13 down to 1 are all in use)")
     client.flushdb()
+    client.set("orchestrator-bench-claim", claim)
     try:
-        yield REDIS_URL
+        yield url
     finally:
         client.flushdb()
         client.close()

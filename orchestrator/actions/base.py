@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy.orm import Session
 
 from orchestrator.errors import ActionError
 
@@ -16,6 +17,7 @@ __all__ = [
     "ActionContext",
     "ActionParams",
     "TimelineWriter",
+    "TransactionalAction",
     "execute",
     "parse_params",
 ]
@@ -65,6 +67,19 @@ class Action(ABC):
         """Do the work; return a JSON-serialisable output; raise ActionError on failure."""
 
 
+class TransactionalAction(Action):
+    """An action whose whole effect is rows in the orchestrator's own store, so the engine pass
+    that starts its step can do it in that same transaction (``playbooks/inline.py``): no
+    broker hop, no claim and no second commit. The kill switch is one: every millisecond from
+    awareness to disconnect counts.
+    """
+
+    @abstractmethod
+    def run_in(self, session: Session, ctx: ActionContext, params: Any) -> dict[str, Any]:
+        """Do the work with ``session``; raise before writing anything, since a failure leaves
+        the caller's transaction to commit the step's failure."""
+
+
 def parse_params(action: Action, raw: Mapping[str, Any]) -> BaseModel:
     """``raw`` (rendered) params validated by the action's model; ActionError if invalid."""
     try:
@@ -76,10 +91,17 @@ def parse_params(action: Action, raw: Mapping[str, Any]) -> BaseModel:
         raise ActionError(f"action {action.name!r}: invalid params: {problems}") from None
 
 
-def execute(action: Action, ctx: ActionContext, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate ``raw`` params and run ``action``; in a dry run an action with effects is not
-    called and the output says what would have happened."""
+def execute(
+    action: Action, ctx: ActionContext, raw: Mapping[str, Any], *, session: Session | None = None
+) -> dict[str, Any]:
+    """Validate ``raw`` params and run ``action`` (in ``session``'s transaction when given: a
+    ``TransactionalAction`` only); in a dry run an action with effects is not called and the
+    output says what would have happened."""
     params = parse_params(action, raw)
     if ctx.dry_run and action.has_effects:
         return {"dry_run": True, "action": action.name, "would_run": True}
+    if session is not None:
+        if not isinstance(action, TransactionalAction):
+            raise ActionError(f"action {action.name!r} cannot run inside the caller's transaction")
+        return action.run_in(session, ctx, params)
     return action.run(ctx, params)

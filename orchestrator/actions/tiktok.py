@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any, ClassVar, cast
 
 from pydantic import Field
+from sqlalchemy.orm import Session
 
-from orchestrator.actions.base import Action, ActionContext, ActionParams
+from orchestrator.actions.base import Action, ActionContext, ActionParams, TransactionalAction
 from orchestrator.chatops import card_sync
 from orchestrator.errors import ActionError, ConfigError, OrchestratorError
 from orchestrator.inventory.base import Scope
@@ -36,18 +37,24 @@ class KillSwitchParams(ActionParams):
     reason: str = Field(min_length=1, max_length=500)
 
 
-class KillSwitchAction(Action):
-    """Engages the kill switch: from now on the application's guard refuses every TikTok call."""
+class KillSwitchAction(TransactionalAction):
+    """Engages the kill switch: from now on the application's guard refuses every TikTok call.
+
+    A playbook's engine pass does it in the transaction that starts the step (``run_in``).
+    """
 
     name: ClassVar[str] = "tiktok.kill_switch"
     params: ClassVar[type[KillSwitchParams]] = KillSwitchParams
     has_effects: ClassVar[bool] = True
 
     def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
-        runtime = _runtime(ctx)
-        change = switch_flows.engage_switch(
-            runtime.store,
-            runtime.settings,
+        with _runtime(ctx).store.unit_of_work() as session:
+            return self.run_in(session, ctx, params)
+
+    def run_in(self, session: Session, ctx: ActionContext, params: Any) -> dict[str, Any]:
+        change = switch_flows.engage_in(
+            session,
+            _runtime(ctx).settings,
             by=ctx.actor,
             reason=cast(KillSwitchParams, params).reason,
             incident_id=ctx.incident_id,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +31,9 @@ from orchestrator.store import outbox
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
+
+if TYPE_CHECKING:
+    from orchestrator.playbooks.inline import InlineSteps
 
 __all__ = ["EVENTS_RECORDED_IN_FULL", "Correlation", "correlate_event", "process_received_event"]
 
@@ -139,12 +143,13 @@ def _correlate_one(
     now: datetime,
     window_seconds: int,
     playbooks: Mapping[str, Playbook],
+    inline: InlineSteps | None,
 ) -> Correlation:
     result = correlate_event(session, event=event, now=now, window_seconds=window_seconds)
     if (result.opened or result.escalated) and event.status == "firing":
         incident = incidents.get_incident(session, incident_id=result.incident_id)
         playbook_flows.start_matching_runs(
-            session, incident=incident, event=event, playbooks=playbooks, now=now
+            session, incident=incident, event=event, playbooks=playbooks, now=now, inline=inline
         )
     outbox.complete(row, now)
     return result
@@ -171,10 +176,16 @@ def _owed_alike(session: Session, event: EventRow, outbox_id: int) -> list[tuple
 
 
 def process_received_event(
-    transaction: Transaction, *, outbox_id: int, window_seconds: int, playbooks: Mapping[str, Playbook]
+    transaction: Transaction,
+    *,
+    outbox_id: int,
+    window_seconds: int,
+    playbooks: Mapping[str, Playbook],
+    inline: InlineSteps | None = None,
 ) -> Correlation | None:
     """Worker entry: claim the event's outbox row, correlate, record, start matching playbooks
-    when the incident opened or escalated, and mark the row done, all in one commit.
+    when the incident opened or escalated, and mark the row done, all in one commit (with
+    ``inline``, the runs' first engine passes too: a kill switch first step engages in it).
 
     Returns None for a redelivery of work already done. Two workers opening an incident
     for the same new dedup key race on its correlation key; the loser retries and attaches.
@@ -191,9 +202,9 @@ def process_received_event(
                     outbox.complete(row, now)
                     return None
                 bind_ids(event_id=event.id)
-                result = _correlate_one(session, row, event, now, window_seconds, playbooks)
+                result = _correlate_one(session, row, event, now, window_seconds, playbooks, inline)
                 alongside = [
-                    _correlate_one(session, other, same, now, window_seconds, playbooks)
+                    _correlate_one(session, other, same, now, window_seconds, playbooks, inline)
                     for other, same in _owed_alike(session, event, outbox_id)
                 ]
             bind_ids(incident_id=result.incident_id)

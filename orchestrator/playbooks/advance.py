@@ -7,8 +7,9 @@ started step is handed to a worker through the outbox (committed with the state)
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,9 @@ from orchestrator.store import outbox
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.routing import step_topic
+
+if TYPE_CHECKING:
+    from orchestrator.playbooks.inline import InlineSteps
 
 __all__ = ["advance", "template_context"]
 
@@ -43,8 +47,11 @@ def template_context(session: Session, run: RunRow, rows: dict[str, StepRunRow])
 
 
 class _Applier:
-    def __init__(self, session: Session, run: RunRow, playbook: Playbook, now: datetime) -> None:
+    def __init__(
+        self, session: Session, run: RunRow, playbook: Playbook, now: datetime, inline: InlineSteps | None
+    ) -> None:
         self.session, self.run, self.playbook, self.now = session, run, playbook, now
+        self.inline = inline
         self.rows = service.step_rows(session, run_id=run.id)
         self.actor = f"playbook:{run.playbook_name}"
 
@@ -60,23 +67,40 @@ class _Applier:
         )
 
     def start(self, row: StepRunRow, attempt: int) -> None:
-        action = self.playbook.step(row.step_id).action
+        step = self.playbook.step(row.step_id)
         row.status, row.attempt, row.started_at = "running", attempt, self.now
         row.finished_at = row.next_attempt_at = row.lease_until = None
         row.error = None
-        outbox.enqueue(
-            self.session,
-            topic=step_topic(action),
-            ref_id=str(row.id),
-            now=self.now,
-            payload={"attempt": attempt},
-        )
         self.note(
             kinds.STEP_STARTED,
-            f"Step {row.step_id} started ({action}, attempt {attempt})",
+            f"Step {row.step_id} started ({step.action}, attempt {attempt})",
             step=row.step_id,
-            action=action,
+            action=step.action,
             attempt=attempt,
+        )
+        done, began = None, time.monotonic()
+        if self.inline is not None:
+            context = template_context(self.session, self.run, self.rows)
+            done = self.inline(self.session, run=self.run, step=step, context=context)
+        if done is None:
+            outbox.enqueue(
+                self.session,
+                topic=step_topic(step.action),
+                ref_id=str(row.id),
+                now=self.now,
+                payload={"attempt": attempt},
+            )
+            return
+        service.record_outcome(
+            self.session,
+            run=self.run,
+            row=row,
+            action=step.action,
+            output=done.output,
+            error=done.error,
+            retryable=done.retryable,
+            duration_ms=int((time.monotonic() - began) * 1000),
+            now=self.now,
         )
 
     def fail(self, row: StepRunRow, error: str, *, retryable: bool, status: str = "failed") -> None:
@@ -185,9 +209,13 @@ class _Applier:
         )
 
 
-def advance(session: Session, *, run: RunRow, now: datetime) -> str:
-    """Apply the engine's plans to a locked running run until nothing is left to do now."""
-    applier = _Applier(session, run, service.snapshot(run), now)
+def advance(session: Session, *, run: RunRow, now: datetime, inline: InlineSteps | None = None) -> str:
+    """Apply the engine's plans to a locked running run until nothing is left to do now.
+
+    With ``inline`` (a worker's runner), steps whose action only writes the store are done in
+    this transaction (``playbooks/inline.py``); the rest are handed to workers through the outbox.
+    """
+    applier = _Applier(session, run, service.snapshot(run), now, inline)
     for _ in range(_MAX_ROUNDS):
         if not applier.apply_once():
             break

@@ -31,8 +31,6 @@ from orchestrator.playbooks.schemas import Step
 from orchestrator.playbooks.templates import render_params
 from orchestrator.store import outbox
 from orchestrator.store.lease import Lease, lease_seconds
-from orchestrator.timeline import kinds
-from orchestrator.timeline import service as timeline
 from orchestrator.timeline.writer import StoreTimeline
 from orchestrator.worker.runtime import Runtime
 
@@ -168,30 +166,16 @@ def execute_step(runtime: Runtime, *, outbox_id: int) -> None:
                 outbox.complete(row, now)
             log.info("late step result dropped", step=claim.step.id)
             return
-        step_row.finished_at, step_row.lease_until = now, None
-        data = {
-            "run_id": claim.run_id,
-            "step": claim.step.id,
-            "action": claim.step.action,
-            "attempt": claim.attempt,
-            "duration_ms": duration_ms,
-        }
-        if error is None:
-            step_row.status, step_row.output = "succeeded", output
-            kind, message = kinds.STEP_SUCCEEDED, f"Step {claim.step.id} succeeded in {duration_ms} ms"
-            data["output"] = output
-        else:
-            step_row.status, step_row.error, step_row.retryable = "failed", error, retryable
-            kind, message = kinds.STEP_FAILED, f"Step {claim.step.id} failed: {error}"
-            data.update(error=error, retryable=retryable)
-        timeline.append_entry(
+        service.record_outcome(
             session,
-            chain=claim.chain,
-            actor=f"playbook:{claim.playbook_name}",
-            kind=kind,
-            message=message,
-            data=data,
-            at=now,
+            run=service.get_run(session, run_id=claim.run_id),
+            row=step_row,
+            action=claim.step.action,
+            output=output,
+            error=error,
+            retryable=retryable,
+            duration_ms=duration_ms,
+            now=now,
         )
         outbox.complete(row, now)
         outbox.enqueue(session, topic=ADVANCE, ref_id=claim.run_id, now=now)

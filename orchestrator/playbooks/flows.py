@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,6 +40,9 @@ __all__ = [
     "wake_due_runs",
 ]
 
+if TYPE_CHECKING:
+    from orchestrator.playbooks.inline import InlineSteps
+
 Transaction = Callable[[], AbstractContextManager[Session]]
 ADVANCE = "run.advance"
 
@@ -55,6 +58,7 @@ def _create_run(
     actor: str,
     once_key: str | None,
     now: datetime,
+    inline: InlineSteps | None = None,
 ) -> RunRow:
     run = RunRow(
         id=service.new_run_id(),
@@ -89,7 +93,10 @@ def _create_run(
         },
         at=now,
     )
-    outbox.enqueue(session, topic=ADVANCE, ref_id=run.id, now=now)
+    if inline is None:
+        outbox.enqueue(session, topic=ADVANCE, ref_id=run.id, now=now)
+    else:  # a worker: the first engine pass belongs to this transaction (the kill switch with it)
+        advance(session, run=run, now=now, inline=inline)
     return run
 
 
@@ -100,8 +107,13 @@ def start_matching_runs(
     event: EventRow,
     playbooks: Mapping[str, Playbook],
     now: datetime,
+    inline: InlineSteps | None = None,
 ) -> list[str]:
-    """Start every playbook whose trigger matches ``event``, once per incident and playbook."""
+    """Start every playbook whose trigger matches ``event``, once per incident and playbook.
+
+    With ``inline`` (a worker's runner) each run's first engine pass happens in this
+    transaction, so a first step that engages the kill switch commits with the incident.
+    """
     started: list[str] = []
     compromise = event.to_event()
     for playbook in playbooks.values():
@@ -120,6 +132,7 @@ def start_matching_runs(
             actor=f"source:{event.source}",
             once_key=once_key,
             now=now,
+            inline=inline,
         )
         started.append(run.id)
     return started
@@ -155,7 +168,9 @@ def start_manual_run(
         return run.id
 
 
-def process_advance(transaction: Transaction, *, outbox_id: int) -> RunRow | None:
+def process_advance(
+    transaction: Transaction, *, outbox_id: int, inline: InlineSteps | None = None
+) -> RunRow | None:
     """Worker entry for ``run.advance``: apply the engine to the run; a redelivery is a no-op.
 
     Returns the run (detached, after the commit), or None for a redelivery.
@@ -166,7 +181,7 @@ def process_advance(transaction: Transaction, *, outbox_id: int) -> RunRow | Non
             return None
         run = service.get_run(session, run_id=row.ref_id, for_update=True)
         if run.status == "running":
-            advance(session, run=run, now=clock.utcnow())
+            advance(session, run=run, now=clock.utcnow(), inline=inline)
         outbox.complete(row, clock.utcnow())
         return run
 

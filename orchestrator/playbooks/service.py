@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -13,12 +14,15 @@ from orchestrator.errors import NotFound
 from orchestrator.playbooks.engine import StepState
 from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.playbooks.schemas import Playbook
+from orchestrator.timeline import kinds
+from orchestrator.timeline import service as timeline
 
 __all__ = [
     "get_run",
     "get_step",
     "list_runs",
     "new_run_id",
+    "record_outcome",
     "run_chain",
     "snapshot",
     "states",
@@ -92,3 +96,43 @@ def step_outputs(rows: dict[str, StepRunRow]) -> dict[str, dict[str, Any]]:
         step_id: {"status": row.status, "output": row.output or {}, "error": row.error}
         for step_id, row in rows.items()
     }
+
+
+def record_outcome(
+    session: Session,
+    *,
+    run: RunRow,
+    row: StepRunRow,
+    action: str,
+    output: dict[str, Any] | None,
+    error: str | None,
+    retryable: bool,
+    duration_ms: int,
+    now: datetime,
+) -> None:
+    """Finish a running step as succeeded (``error`` None) or failed, with its timeline entry."""
+    row.finished_at, row.lease_until = now, None
+    data: dict[str, Any] = {
+        "run_id": run.id,
+        "step": row.step_id,
+        "action": action,
+        "attempt": row.attempt,
+        "duration_ms": duration_ms,
+    }
+    if error is None:
+        row.status, row.output = "succeeded", output
+        kind, message = kinds.STEP_SUCCEEDED, f"Step {row.step_id} succeeded in {duration_ms} ms"
+        data["output"] = output
+    else:
+        row.status, row.error, row.retryable = "failed", error, retryable
+        kind, message = kinds.STEP_FAILED, f"Step {row.step_id} failed: {error}"
+        data.update(error=error, retryable=retryable)
+    timeline.append_entry(
+        session,
+        chain=run_chain(run),
+        actor=f"playbook:{run.playbook_name}",
+        kind=kind,
+        message=message,
+        data=data,
+        at=now,
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +29,7 @@ from sqlalchemy.types import TypeDecorator
 
 from orchestrator.errors import StoreError
 
-__all__ = ["Base", "Store", "UTCDateTime"]
+__all__ = ["Base", "Store", "UTCDateTime", "after_commit"]
 
 
 class Base(DeclarativeBase):
@@ -83,6 +83,16 @@ def _sqlite_begin(conn: Any) -> None:
         time.sleep(0.0005 + random.random() * 0.0015)
 
 
+_AFTER_COMMIT = "orchestrator.after_commit"
+
+
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
+    """Run ``callback`` once the unit of work that owns ``session`` has committed (never on a
+    rollback): work that must not happen before the data is durable, such as a second mirror
+    publish."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
 class Store:
     """Owns the engine; ``unit_of_work()`` yields a session committed on success."""
 
@@ -106,16 +116,20 @@ class Store:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
-        """A transaction: commit when the block ends, roll back on any exception."""
+        """A transaction: commit when the block ends, roll back on any exception; then run what
+        ``after_commit`` registered (only after a commit, outside the writer lock)."""
         with self._writers or nullcontext():
             session = self._sessions()
             try:
                 with session.begin():
                     yield session
+                callbacks: list[Callable[[], object]] = session.info.pop(_AFTER_COMMIT, [])
             except OperationalError as exc:
                 raise StoreError(f"the store refused the transaction: {exc.orig}") from exc
             finally:
                 session.close()
+        for callback in callbacks:
+            callback()
 
     def ping(self) -> None:
         """Raise StoreError unless the store answers a trivial query."""

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy.orm import Session
+
 from orchestrator.config import Settings
 from orchestrator.logging import get_logger
-from orchestrator.store.db import Store
+from orchestrator.store.db import Store, after_commit
 from orchestrator.switch import mirror as switch_mirror
 from orchestrator.switch import service
 from orchestrator.switch.service import SwitchChange, SwitchState
 
-__all__ = ["engage_switch", "publish", "release_switch", "switch_status", "sync_mirrors"]
+__all__ = ["engage_in", "engage_switch", "publish", "release_switch", "switch_status", "sync_mirrors"]
 
 _log = get_logger(__name__)
 
@@ -37,6 +39,35 @@ def publish(
     return failed
 
 
+def engage_in(
+    session: Session,
+    settings: Settings,
+    *,
+    by: str,
+    reason: str,
+    incident_id: str | None = None,
+    approved_by: str | None = None,
+    mirrors: Sequence[switch_mirror.SwitchMirror] | None = None,
+) -> SwitchChange:
+    """Engage inside the caller's transaction: publish to the mirrors before its commit and
+    again after it (``store.db.after_commit``)."""
+    targets = switch_mirror.mirrors_for(settings) if mirrors is None else mirrors
+
+    def publish_early(state: SwitchState) -> None:
+        publish(state, targets)
+
+    change = service.engage(
+        session,
+        by=by,
+        reason=reason,
+        incident_id=incident_id,
+        approved_by=approved_by,
+        before_commit=publish_early,
+    )
+    after_commit(session, lambda: publish(change.state, targets))
+    return change
+
+
 def engage_switch(
     store: Store,
     settings: Settings,
@@ -47,23 +78,17 @@ def engage_switch(
     approved_by: str | None = None,
     mirrors: Sequence[switch_mirror.SwitchMirror] | None = None,
 ) -> SwitchChange:
-    """Engage, record it on the timeline, and publish to the mirrors before and after the commit."""
-    targets = switch_mirror.mirrors_for(settings) if mirrors is None else mirrors
-
-    def publish_early(state: SwitchState) -> None:
-        publish(state, targets)
-
+    """Engage in a transaction of its own (see ``engage_in``)."""
     with store.unit_of_work() as session:
-        change = service.engage(
+        return engage_in(
             session,
+            settings,
             by=by,
             reason=reason,
             incident_id=incident_id,
             approved_by=approved_by,
-            before_commit=publish_early,
+            mirrors=mirrors,
         )
-    publish(change.state, targets)
-    return change
 
 
 def release_switch(

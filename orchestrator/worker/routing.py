@@ -21,28 +21,25 @@ ROUTES: dict[str, Route] = {
     "event.received": Route("orchestrator.correlate_event", "events"),
     "run.advance": Route("orchestrator.advance_run", "playbooks"),
     "step.execute": Route(EXECUTE_STEP, "playbooks"),
-    "step.execute.switch": Route(EXECUTE_STEP, "playbooks"),
+    "step.execute.switch": Route(EXECUTE_STEP, "playbooks"),  # rows owed before switch steps ran inline
     "step.execute.revocation": Route(EXECUTE_STEP, "revocation"),
     "step.execute.notifications": Route(EXECUTE_STEP, "notifications"),
     "revocation.batch": Route("orchestrator.revoke_batch", "revocation"),
 }
 
-FOLLOW_UP_TOPICS = frozenset({"run.advance", "step.execute.switch"})
+FOLLOW_UP_TOPICS = frozenset({"run.advance"})
 """Work a worker does itself, in the same thread, right after the transaction that owed it
-commits: an engine pass and the kill switch are short, local and on the critical path from
-awareness to disconnect, so they skip the broker (two hops, up to a poll interval each)."""
+commits: an engine pass is short and local, and the next step of a run waits on it, so it
+skips the broker (two hops, up to a poll interval each). The kill switch needs no hop at all:
+its step runs inside the engine pass that starts it (``playbooks/inline.py``)."""
 
-_SWITCH_ACTIONS = frozenset({"tiktok.kill_switch"})
 _REVOCATION_ACTIONS = frozenset({"tiktok.revoke_tokens", "tiktok.purge", "tiktok.verify_revoked"})
 _NOTIFICATION_PREFIXES = ("slack.", "email.", "webhook.", "http.")
 
 
 def step_topic(action: str) -> str:
     """The outbox topic for a step running ``action``: long revocations and slow
-    notifications get queues of their own so neither delays the kill switch, which a
-    worker runs at once itself (``FOLLOW_UP_TOPICS``)."""
-    if action in _SWITCH_ACTIONS:
-        return "step.execute.switch"
+    notifications get queues of their own so neither delays other steps."""
     if action in _REVOCATION_ACTIONS:
         return "step.execute.revocation"
     if action.startswith(_NOTIFICATION_PREFIXES) or action == "tiktok.report":

@@ -10,6 +10,7 @@ from orchestrator.incidents import flows as incident_flows
 from orchestrator.logging import bind_ids
 from orchestrator.playbooks import execute as step_execution
 from orchestrator.playbooks import flows as playbook_flows
+from orchestrator.playbooks.inline import inline_steps
 from orchestrator.revocation import batch as revocation_batch
 from orchestrator.worker import runtime
 from orchestrator.worker.routing import ROUTES
@@ -22,11 +23,11 @@ def _fresh_context(outbox_id: int) -> None:
     bind_ids(outbox_id=str(outbox_id))
 
 
-def _follow_up(topic: str, outbox_id: int) -> None:
-    """Do an owed engine pass or kill-switch step here and now (see ``FOLLOW_UP_TOPICS``)."""
+def _follow_up(_topic: str, outbox_id: int) -> None:
+    """Do an owed engine pass here and now (see ``FOLLOW_UP_TOPICS``)."""
     saved = structlog.contextvars.get_contextvars()
     try:
-        (advance_run if topic == "run.advance" else execute_step)(outbox_id)
+        advance_run(outbox_id)
     finally:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(**saved)
@@ -37,12 +38,15 @@ def correlate_event(outbox_id: int) -> None:
     _fresh_context(outbox_id)
     rt = runtime.current()
     with runtime.running_follow_ups(_follow_up):
-        incident_flows.process_received_event(
+        result = incident_flows.process_received_event(
             rt.transaction,
             outbox_id=outbox_id,
             window_seconds=rt.settings.correlation_window_seconds,
             playbooks=rt.playbooks,
+            inline=inline_steps(rt),
         )
+    if result is not None and result.escalated:
+        card_sync.refresh_card(rt, result.incident_id)  # a kill switch engaged on escalation shows
 
 
 def advance_run(outbox_id: int) -> None:
@@ -50,7 +54,7 @@ def advance_run(outbox_id: int) -> None:
     _fresh_context(outbox_id)
     rt = runtime.current()
     with runtime.running_follow_ups(_follow_up):
-        run = playbook_flows.process_advance(rt.transaction, outbox_id=outbox_id)
+        run = playbook_flows.process_advance(rt.transaction, outbox_id=outbox_id, inline=inline_steps(rt))
     if run is not None and run.incident_id:
         card_sync.refresh_card(rt, run.incident_id)  # approvals asked or decided show on the card
 

@@ -1,9 +1,10 @@
 """The path from awareness to disconnect skips the broker: the worker that correlates a critical
-event runs the engine pass and the kill switch itself, right after its own commit."""
+event starts the run and engages the kill switch in the commit that opens the incident."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,14 @@ from orchestrator.config import load_settings
 from orchestrator.events.schemas import CompromiseEvent
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.intake import service as intake
+from orchestrator.playbooks import flows
 from orchestrator.playbooks import service as runs
+from orchestrator.playbooks.loader import parse_playbook
 from orchestrator.playbooks.models import RunRow
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.switch import service as switch
+from orchestrator.switch.mirror import FILE_NAME, FileMirror
+from orchestrator.timeline import service as timeline
 from orchestrator.worker import tasks
 from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import make_runtime
@@ -36,34 +41,108 @@ def either_store(request: pytest.FixtureRequest, runtime: Runtime, tmp_path: Pat
         other.close()
 
 
-def test_correlating_a_critical_event_engages_the_kill_switch_before_it_returns(runtime: Runtime) -> None:
-    now = clock.utcnow()
-    event = CompromiseEvent(
+def _critical(key: str, now: datetime, severity: str = "critical") -> CompromiseEvent:
+    return CompromiseEvent(
         source="generic",
         kind="credential.leak",
-        severity="critical",
+        severity=severity,
         title="Client secret found on a public paste site",
         observed_at=now,
         received_at=now,
-        dedup_key="paste-1",
+        dedup_key=key,
     )  # type: ignore[arg-type]
-    (outbox_id,) = intake.accept_events(runtime.store, [event], now=now)
+
+
+def test_correlating_a_critical_event_engages_the_kill_switch_in_the_same_commit(runtime: Runtime) -> None:
+    now = clock.utcnow()
+    (outbox_id,) = intake.accept_events(runtime.store, [_critical("paste-1", now)], now=now)
 
     tasks.correlate_event(outbox_id)  # no worker consumes the broker in this test
 
     with runtime.store.unit_of_work() as session:
         assert switch.status(session).engaged
         incident = session.scalars(select(IncidentRow)).one()
-        assert incident.disconnected_at is not None
         run = session.scalars(select(RunRow).where(RunRow.playbook_name == "tiktok-compromise")).one()
         steps = {k: v.status for k, v in runs.step_rows(session, run_id=run.id).items()}
-        # the rest went to the broker, which nothing consumes here
-        assert steps["disconnect"] == "succeeded" and steps["revoke"] == "running"
         sent = session.execute(select(OutboxRow.topic, OutboxRow.done_at, OutboxRow.dispatched_at)).all()
-    done = sorted(topic for topic, done_at, _ in sent if done_at is not None)
-    owed = sorted(topic for topic, done_at, dispatched in sent if done_at is None and dispatched is not None)
-    assert done == ["event.received", "run.advance", "run.advance", "step.execute.switch"]
-    assert "step.execute.revocation" in owed and "step.execute.switch" not in owed
+        story = [(e.kind, e.data.get("step")) for e in timeline.entries(session, incident.id)]
+    assert incident.disconnected_at is not None and incident.status == "contained"
+    # the rest went to the broker, which nothing consumes here
+    assert steps["disconnect"] == "succeeded" and steps["revoke"] == "running"
+    # one transaction: no engine pass and no switch step went through the outbox at all
+    assert sorted(topic for topic, done_at, _ in sent if done_at is not None) == ["event.received"]
+    topics = {topic for topic, _, _ in sent}
+    assert "run.advance" not in topics and "step.execute.switch" not in topics
+    assert "step.execute.revocation" in topics
+    engaged = story.index(("switch.engaged", None))
+    assert story[engaged - 1] == ("step.started", "disconnect")
+    assert story[engaged + 1] == ("step.succeeded", "disconnect")
+    assert story.index(("incident.opened", None)) < engaged < story.index(("step.started", "revoke"))
+    mirror = FileMirror(runtime.settings.data_dir / FILE_NAME).read()
+    assert mirror is not None and mirror["engaged"] is True  # the application's guard sees it
+
+
+GATED = """
+name: gated-disconnect
+trigger: {match: {kinds: ["*"], min_severity: high}}
+steps:
+  - id: disconnect
+    action: tiktok.kill_switch
+    with: {reason: "{{ incident.title }}"}
+    approval: {approvers: [any], timeout: 1h, on_timeout: deny}
+"""
+
+
+def test_a_kill_switch_step_behind_an_approval_waits_for_it(runtime: Runtime) -> None:
+    runtime.playbooks = {"gated-disconnect": parse_playbook(GATED, "gated.yaml", registry=runtime.registry)}
+    now = clock.utcnow()
+    (outbox_id,) = intake.accept_events(runtime.store, [_critical("paste-2", now)], now=now)
+
+    tasks.correlate_event(outbox_id)
+
+    with runtime.store.unit_of_work() as session:
+        assert not switch.status(session).engaged
+        run = session.scalars(select(RunRow)).one()
+        assert runs.step_rows(session, run_id=run.id)["disconnect"].status == "waiting_approval"
+    flows.decide_approval(runtime.transaction, run_id=run.id, step_id="disconnect", approve=True, actor="ana")
+    (advance_id,) = _owed(runtime, "run.advance")
+    tasks.advance_run(advance_id)  # the pass after the approval does the step in its own commit
+    with runtime.store.unit_of_work() as session:
+        state = switch.status(session)
+        assert state.engaged and state.by == "playbook:gated-disconnect"
+        assert runs.step_rows(session, run_id=run.id)["disconnect"].status == "succeeded"
+    assert _owed(runtime, "step.execute.switch") == []
+
+
+def test_a_dry_run_engages_nothing(runtime: Runtime) -> None:
+    now = clock.utcnow()
+    low = _critical("paste-3", now, severity="low")  # no shipped playbook matches
+    tasks.correlate_event(intake.accept_events(runtime.store, [low], now=now)[0])
+    with runtime.store.unit_of_work() as session:
+        incident_id = session.scalars(select(IncidentRow.id)).one()
+    run_id = flows.start_manual_run(
+        runtime.transaction,
+        playbook=runtime.playbooks["tiktok-compromise"],
+        given_inputs={},
+        incident_id=incident_id,
+        dry_run=True,
+        actor="cli:ana",
+    )
+    (advance_id,) = _owed(runtime, "run.advance")
+    tasks.advance_run(advance_id)
+    with runtime.store.unit_of_work() as session:
+        assert not switch.status(session).engaged
+        row = runs.step_rows(session, run_id=run_id)["disconnect"]
+    assert row.status == "succeeded" and row.output == {
+        "dry_run": True, "action": "tiktok.kill_switch", "would_run": True,
+    }  # fmt: skip
+
+
+def _owed(runtime: Runtime, topic: str) -> list[int]:
+    with runtime.store.unit_of_work() as session:
+        return list(
+            session.scalars(select(OutboxRow.id).where(OutboxRow.topic == topic, OutboxRow.done_at.is_(None)))
+        )
 
 
 def test_a_worker_correlates_the_owed_events_of_a_storm_in_one_commit(either_store: Runtime) -> None:
