@@ -276,7 +276,7 @@ def redis_database() -> Iterator[str]:
     """A Redis database of this run's own, flushed before and after; yields its URL.
 
     Runs at the same time (the hour-long 1M run beside a quick one) must not flush each other's
-    queues, so each claims a free database from 13 down to 1 (0 is the default, 15 the tests').
+    queues, so each claims a free database from 13 down to 1 (0 is the default, 14 and 15 the tests').
     ``ORCH_BENCH_REDIS_URL`` pins one instead.
     """
     import redis

@@ -34,7 +34,10 @@ class EventRow(Base):
     raw: Mapped[Any] = mapped_column(JSON, nullable=True)
     incident_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("incidents.id"), nullable=True)
 
-    __table_args__ = (Index("ix_events_dedup_key", "dedup_key"), Index("ix_events_incident", "incident_id"))
+    __table_args__ = (
+        Index("ix_events_dedup_key", "dedup_key", "incident_id"),  # owed events of a key: incident_id NULL
+        Index("ix_events_incident", "incident_id"),
+    )
 
     @classmethod
     def from_event(cls, event: CompromiseEvent) -> EventRow:

@@ -9,7 +9,7 @@ a storm's events all update one incident row, so one at a time they queue on its
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -35,7 +35,7 @@ from orchestrator.timeline import service as timeline
 if TYPE_CHECKING:
     from orchestrator.playbooks.inline import InlineSteps
 
-__all__ = ["EVENTS_RECORDED_IN_FULL", "Correlation", "correlate_event", "process_received_event"]
+__all__ = ["EVENTS_RECORDED_IN_FULL", "Correlation", "correlate_event", "process_received_events"]
 
 log = get_logger(__name__)
 
@@ -157,65 +157,106 @@ def _correlate_one(
 
 def _owed_alike(session: Session, event: EventRow, outbox_id: int) -> list[tuple[OutboxRow, EventRow]]:
     """Other owed events of ``event``'s dedup key, oldest first, claimed for this transaction
-    (rows another worker holds are skipped; their broker messages find them done later)."""
+    (rows another worker holds are skipped; their broker messages find them done later).
+
+    Two look-ups, each on an index: the key's events not correlated yet, then their outbox rows.
+    As one join, SQLite planned a scan of every pending outbox row, so a worker that fell behind
+    spent longer on each event the further behind it was.
+    """
+    owed = session.scalars(
+        select(EventRow.id)
+        .where(EventRow.dedup_key == event.dedup_key, EventRow.incident_id.is_(None), EventRow.id != event.id)
+        .limit(STORM_BATCH)
+    ).all()
+    if not owed:
+        return []
     query = (
         select(OutboxRow, EventRow)
         .join(EventRow, EventRow.id == OutboxRow.ref_id)
         .where(
+            OutboxRow.ref_id.in_(owed),
             OutboxRow.topic == EVENT_TOPIC,
             OutboxRow.done_at.is_(None),
             OutboxRow.id != outbox_id,
-            EventRow.dedup_key == event.dedup_key,
         )
         .order_by(OutboxRow.id)
-        .limit(STORM_BATCH)
     )
     if session.get_bind().dialect.name != "sqlite":
         query = query.with_for_update(of=OutboxRow, skip_locked=True)
     return [(row, same) for row, same in session.execute(query)]
 
 
-def process_received_event(
+def process_received_events(
     transaction: Transaction,
     *,
-    outbox_id: int,
+    outbox_ids: Sequence[int],
     window_seconds: int,
     playbooks: Mapping[str, Playbook],
     inline: InlineSteps | None = None,
-) -> Correlation | None:
-    """Worker entry: claim the event's outbox row, correlate, record, start matching playbooks
-    when the incident opened or escalated, and mark the row done, all in one commit (with
-    ``inline``, the runs' first engine passes too: a kill switch first step engages in it).
+) -> list[Correlation]:
+    """Worker entry for one broker message (an event, or an intake batch): claim the events'
+    outbox rows, correlate, record, start matching playbooks when an incident opened or
+    escalated, and mark the rows done, all in one commit (with ``inline``, the runs' first
+    engine passes too: a kill switch first step engages in it).
 
-    Returns None for a redelivery of work already done. Two workers opening an incident
-    for the same new dedup key race on its correlation key; the loser retries and attaches.
+    One commit per message, not per event: under load the intake's batches grow, and so does
+    the work each commit carries. Redeliveries of work already done give no result. Two
+    workers opening an incident for the same new dedup key race on its correlation key; the
+    loser's batch is retried event by event, each up to three times, and attaches.
     """
-    for attempt in range(3):
+    if len(outbox_ids) > 1:
         try:
-            with transaction() as session:
-                row = outbox.claim(session, outbox_id)
-                if row is None:
-                    return None
-                event = session.get(EventRow, row.ref_id)
-                now = clock.utcnow()
-                if event is None:  # cannot happen: both rows commit together
-                    outbox.complete(row, now)
-                    return None
-                bind_ids(event_id=event.id)
-                result = _correlate_one(session, row, event, now, window_seconds, playbooks, inline)
-                alongside = [
-                    _correlate_one(session, other, same, now, window_seconds, playbooks, inline)
-                    for other, same in _owed_alike(session, event, outbox_id)
-                ]
-            bind_ids(incident_id=result.incident_id)
-            log.info(
-                "event correlated",
-                opened=result.opened or any(c.opened for c in alongside),
-                escalated=result.escalated or any(c.escalated for c in alongside),
-                alongside=len(alongside),
-            )
-            return result
+            return _correlate(transaction, outbox_ids, window_seconds, playbooks, inline)
         except IntegrityError:
-            if attempt == 2:
-                raise
-    return None
+            pass
+    results: list[Correlation] = []
+    for outbox_id in outbox_ids:
+        for attempt in range(3):
+            try:
+                results += _correlate(transaction, [outbox_id], window_seconds, playbooks, inline)
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+    return results
+
+
+def _correlate(
+    transaction: Transaction,
+    outbox_ids: Sequence[int],
+    window_seconds: int,
+    playbooks: Mapping[str, Playbook],
+    inline: InlineSteps | None,
+) -> list[Correlation]:
+    results: list[Correlation] = []
+    alongside = 0
+    with transaction() as session:
+        now = clock.utcnow()
+        claimed: list[tuple[OutboxRow, EventRow]] = []
+        for outbox_id in sorted(outbox_ids):  # outbox rows, then incidents by key: one lock order
+            row = outbox.claim(session, outbox_id)
+            if row is None:
+                continue
+            event = session.get(EventRow, row.ref_id)
+            if event is None:  # cannot happen: both rows commit together
+                outbox.complete(row, now)
+                continue
+            claimed.append((row, event))
+        for row, event in sorted(claimed, key=lambda pair: pair[1].dedup_key):
+            if row.done_at is not None:  # taken with an earlier event of its key, just now
+                continue
+            bind_ids(event_id=event.id)
+            results.append(_correlate_one(session, row, event, now, window_seconds, playbooks, inline))
+            for other, same in _owed_alike(session, event, row.id):
+                _correlate_one(session, other, same, now, window_seconds, playbooks, inline)
+                alongside += 1
+    if results:
+        bind_ids(incident_id=results[0].incident_id)
+        log.info(
+            "events correlated",
+            events=len(results),
+            opened=sum(c.opened for c in results),
+            escalated=sum(c.escalated for c in results),
+            alongside=alongside,
+        )
+    return results

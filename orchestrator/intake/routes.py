@@ -2,14 +2,14 @@
 
 Order per request: unknown source 404; header-only authentication (the global bearer, or
 the source's own bearer, basic or query token); content type 415; body limit 413; signature
-checks on the raw bytes (HMAC kinds); the opt-in rate limit 429; parsing (400/422) in the
-threadpool; event and outbox rows in one commit (503 only when the store is down); 202.
+checks on the raw bytes (HMAC kinds); the opt-in rate limit 429; parsing (400/422), in the
+thread pool for a large body; event and outbox rows in one group commit (intake/writer.py; 503
+only when the store is down); 202.
 The request URL is never logged: a query-string token must not reach a log line.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -17,7 +17,6 @@ from typing import Any, Final
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from orchestrator import clock, metrics
@@ -32,10 +31,10 @@ from orchestrator.errors import (
 )
 from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.intake import access
-from orchestrator.intake import service as intake
 from orchestrator.intake.auth import SourceAuth, Verified, strip_secret_params, verify
 from orchestrator.intake.replay import StoreReplayGuard
 from orchestrator.intake.sources import FieldMapping, SourceContext, parse_body, source_names
+from orchestrator.intake.writer import GroupCommit
 from orchestrator.logging import get_logger
 from orchestrator.worker.app import publisher
 from orchestrator.worker.runtime import Runtime
@@ -47,6 +46,7 @@ router = APIRouter()
 _JSON_TYPES: Final = ("application/json", "text/json")
 _HEADER_KINDS: Final = ("bearer", "basic", "query_token", "intake_token")
 _AUTH_FAILED: Final = "authentication failed"
+_INLINE_PARSE_BYTES: Final = 32 * 1024
 _OUTCOMES: Final = {
     400: "malformed",
     401: "unauthorized",
@@ -115,96 +115,6 @@ class SourcePlan:
         )
 
 
-class GroupCommit:
-    """Makes the events of concurrent requests durable together: one writer per process, one
-    transaction per batch (SQLite has one write lock; PostgreSQL saves a commit per request).
-
-    A request's future resolves with its outbox ids only after the batch committed; a batch
-    that fails is retried request by request so one bad request never fails the others.
-    Committed rows are published by one dispatcher, off the request path.
-    """
-
-    def __init__(self, runtime: Runtime, *, max_events: int = 2000) -> None:
-        self._runtime = runtime
-        self._publish = publisher(runtime.celery)
-        self._max = max_events
-        self._pending: list[tuple[list[CompromiseEvent], asyncio.Future[list[int]]]] = []
-        self._to_publish: list[int] = []
-        self._writer: asyncio.Task[None] | None = None
-        self._dispatcher: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    async def accept(self, events: list[CompromiseEvent]) -> list[int]:
-        """Wait until ``events`` are durable; return their outbox ids (``StoreError`` if not)."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # a new event loop (a test client): old tasks died with theirs
-            self._loop, self._writer, self._dispatcher = loop, None, None
-        future: asyncio.Future[list[int]] = loop.create_future()
-        self._pending.append((events, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
-        return await future
-
-    def _take_batch(self) -> list[tuple[list[CompromiseEvent], asyncio.Future[list[int]]]]:
-        batch: list[tuple[list[CompromiseEvent], asyncio.Future[list[int]]]] = []
-        count = 0
-        while self._pending and (not batch or count + len(self._pending[0][0]) <= self._max):
-            item = self._pending.pop(0)
-            batch.append(item)
-            count += len(item[0])
-        return batch
-
-    async def _write(self) -> None:
-        while self._pending:
-            batch = self._take_batch()
-            flat = [event for events, _ in batch for event in events]
-            try:
-                ids = await self._commit(flat)
-            except Exception:
-                for events, future in batch:  # alone, so one request's failure is its own
-                    try:
-                        alone = await self._commit(events)
-                    except Exception as exc:
-                        _settle(future, exc)
-                        continue
-                    _settle(future, alone)
-                    self._to_publish += alone
-            else:
-                self._to_publish += ids
-                for events, future in batch:
-                    _settle(future, ids[: len(events)])
-                    ids = ids[len(events) :]
-            if self._to_publish and (self._dispatcher is None or self._dispatcher.done()):
-                self._dispatcher = asyncio.create_task(self._dispatch())
-
-    async def _commit(self, events: list[CompromiseEvent]) -> list[int]:
-        try:
-            return await run_in_threadpool(
-                intake.accept_events, self._runtime.store, events, now=clock.utcnow()
-            )
-        except SQLAlchemyError as exc:  # a connection lost mid-commit: the store is down, 503 not 500
-            raise StoreError(f"the store failed the commit: {type(exc).__name__}") from exc
-
-    async def _dispatch(self) -> None:
-        while self._to_publish:
-            ids, self._to_publish = self._to_publish[:5000], self._to_publish[5000:]
-            try:
-                await run_in_threadpool(
-                    intake.dispatch_now, self._runtime.store, self._publish, ids, now=clock.utcnow()
-                )
-            except Exception as exc:  # the relay publishes what is left; nothing is lost
-                log.warning("fast-path publish failed; the relay will send", error=type(exc).__name__)
-
-
-def _settle(future: asyncio.Future[list[int]], outcome: list[int] | Exception) -> None:
-    if future.done():  # the request went away; its events are durable all the same
-        return
-    if isinstance(outcome, Exception):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
-
-
 _plans_lock = threading.Lock()
 
 
@@ -229,7 +139,7 @@ def _plan(request: Request, runtime: Runtime, source: str) -> SourcePlan:
 def _group_commit(request: Request, runtime: Runtime) -> GroupCommit:
     writer: GroupCommit | None = getattr(request.app.state, "intake_writer", None)
     if writer is None:
-        writer = request.app.state.intake_writer = GroupCommit(runtime)
+        writer = request.app.state.intake_writer = GroupCommit(runtime.store, publisher(runtime.celery))
     return writer
 
 
@@ -354,8 +264,13 @@ async def _admit(
         default_kind=plan.default_kind,
         mapping=plan.mapping,
     )
-    try:
-        events = await run_in_threadpool(parse_body, plan.name, raw, ctx)
+    try:  # a small body parses faster than a hand-over to the thread pool
+        small = len(raw) <= _INLINE_PARSE_BYTES
+        events = (
+            parse_body(plan.name, raw, ctx)
+            if small
+            else await run_in_threadpool(parse_body, plan.name, raw, ctx)
+        )
     except MalformedInput as exc:
         raise HTTPException(400, detail=str(exc)) from None
     except NotFound as exc:

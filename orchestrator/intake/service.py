@@ -15,27 +15,34 @@ __all__ = ["EVENT_TOPIC", "accept_events", "dispatch_now"]
 EVENT_TOPIC = "event.received"
 
 
-def accept_events(store: Store, events: Sequence[CompromiseEvent], *, now: datetime) -> list[int]:
+def accept_events(
+    store: Store,
+    events: Sequence[CompromiseEvent],
+    *,
+    now: datetime,
+    dispatched: Sequence[int] = (),
+) -> list[int]:
     """Write events and their outbox rows in one transaction; return the outbox ids.
 
     Once this returns the events cannot be lost: the relay publishes them even if
-    the broker is down now or the process dies before ``dispatch_now``.
+    the broker is down now or the process dies before ``dispatch_now``. ``dispatched`` are
+    rows published since the last commit, marked in this one instead of a transaction of their own.
     """
     with store.unit_of_work() as session:
+        outbox.mark_dispatched(session, dispatched, now)
         session.add_all([EventRow.from_event(event) for event in events])
         return outbox.enqueue_many(session, topic=EVENT_TOPIC, ref_ids=[e.id for e in events], now=now)
 
 
 def dispatch_now(store: Store, publish: outbox.Publisher, outbox_ids: Sequence[int], *, now: datetime) -> int:
-    """Publish freshly accepted rows at once (the fast path); the relay covers any failure."""
-    sent: list[int] = []
-    for row_id in outbox_ids:
-        try:
-            publish(EVENT_TOPIC, row_id)
-        except Exception:
-            break
-        sent.append(row_id)
-    if sent:
-        with store.unit_of_work() as session:
-            outbox.mark_dispatched(session, sent, now)
-    return len(sent)
+    """Publish freshly accepted rows at once, in one message (the fast path); the relay covers
+    any failure."""
+    if not outbox_ids:
+        return 0
+    try:
+        publish(EVENT_TOPIC, *outbox_ids)
+    except Exception:
+        return 0
+    with store.unit_of_work() as session:
+        outbox.mark_dispatched(session, outbox_ids, now)
+    return len(outbox_ids)

@@ -40,8 +40,9 @@ MAX_BACKOFF = 8
 NEW_ROWS = "outbox_new_rows"
 """Key in ``Session.info`` listing (topic, id) of rows enqueued in the transaction."""
 
-Publisher = Callable[[str, int], None]
-"""Publishes one outbox row (topic, row id) to the broker; raises when it cannot."""
+Publisher = Callable[..., None]
+"""``publish(topic, *row_ids)``: sends rows of one topic to the broker (one message for a
+topic whose task takes a batch, see ``worker/routing.BATCHED_TOPICS``); raises when it cannot."""
 
 
 class OutboxRow(Base):
@@ -59,7 +60,10 @@ class OutboxRow(Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
-    __table_args__ = (Index("ix_outbox_pending", "done_at", "dispatched_at"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "done_at", "dispatched_at"),
+        Index("ix_outbox_ref", "ref_id"),
+    )
 
 
 def enqueue(

@@ -19,7 +19,7 @@ from kombu.entity import Queue
 from orchestrator.config import Settings
 from orchestrator.errors import BrokerError
 from orchestrator.worker import fsbroker
-from orchestrator.worker.routing import QUEUES, ROUTES
+from orchestrator.worker.routing import BATCHED_TOPICS, QUEUES, ROUTES
 
 __all__ = ["broker_ping", "make_celery", "publisher"]
 
@@ -75,14 +75,17 @@ def make_celery(settings: Settings) -> Celery:
 
 
 def publisher(app: Celery) -> Any:
-    """Publish an outbox row to its task's queue; raises BrokerError when the broker is down."""
+    """``publish(topic, *row_ids)``: rows of a batched topic in one message, others one message
+    each; raises BrokerError when the broker is down (rows sent before the failure stay sent)."""
 
-    def publish(topic: str, row_id: int) -> None:
+    def publish(topic: str, *row_ids: int) -> None:
         route = ROUTES[topic]
-        try:
-            app.send_task(route.task, args=[row_id], queue=route.queue, retry=False)
-        except Exception as exc:
-            raise BrokerError(f"broker unreachable: {type(exc).__name__}") from exc
+        groups = [list(row_ids)] if topic in BATCHED_TOPICS else [[row_id] for row_id in row_ids]
+        for args in groups:
+            try:
+                app.send_task(route.task, args=args, queue=route.queue, retry=False)
+            except Exception as exc:
+                raise BrokerError(f"broker unreachable: {type(exc).__name__}") from exc
 
     return publish
 

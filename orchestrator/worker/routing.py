@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["FOLLOW_UP_TOPICS", "QUEUES", "ROUTES", "Route", "step_topic"]
+__all__ = ["BATCHED_TOPICS", "FOLLOW_UP_TOPICS", "QUEUES", "ROUTES", "Route", "step_topic"]
 
 QUEUES = ("events", "playbooks", "revocation", "notifications")
 """Separate queues so a mass revocation never delays intake or a Slack message."""
@@ -26,6 +26,10 @@ ROUTES: dict[str, Route] = {
     "step.execute.notifications": Route(EXECUTE_STEP, "notifications"),
     "revocation.batch": Route("orchestrator.revoke_batch", "revocation"),
 }
+
+BATCHED_TOPICS = frozenset({"event.received"})
+"""Topics whose task takes several outbox ids in one message: the intake publishes each group
+commit as one message, not one per event (a Celery send costs the API more than the commit)."""
 
 FOLLOW_UP_TOPICS = frozenset({"run.advance"})
 """Work a worker does itself, in the same thread, right after the transaction that owed it

@@ -33,20 +33,21 @@ def _follow_up(_topic: str, outbox_id: int) -> None:
         structlog.contextvars.bind_contextvars(**saved)
 
 
-def correlate_event(outbox_id: int) -> None:
-    """Correlate one received event into its incident and start matching playbooks."""
-    _fresh_context(outbox_id)
+def correlate_event(*outbox_ids: int) -> None:
+    """Correlate received events (one message carries an intake batch) into incidents and start
+    matching playbooks, in one commit."""
+    _fresh_context(outbox_ids[0])
     rt = runtime.current()
     with runtime.running_follow_ups(_follow_up):
-        result = incident_flows.process_received_event(
+        results = incident_flows.process_received_events(
             rt.transaction,
-            outbox_id=outbox_id,
+            outbox_ids=outbox_ids,
             window_seconds=rt.settings.correlation_window_seconds,
             playbooks=rt.playbooks,
             inline=inline_steps(rt),
         )
-    if result is not None and result.escalated:
-        card_sync.refresh_card(rt, result.incident_id)  # a kill switch engaged on escalation shows
+    for incident_id in {result.incident_id for result in results if result.escalated}:
+        card_sync.refresh_card(rt, incident_id)  # a kill switch engaged on escalation shows
 
 
 def advance_run(outbox_id: int) -> None:

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.services]
 TOKENS = 200
 RATE = 20.0
 # A Redis database of its own: neither this test's queues nor its limiter meet other tests'.
-BROKER_URL = urlsplit(REDIS_URL)._replace(path="/13").geturl()
+BROKER_URL = urlsplit(REDIS_URL)._replace(path="/14").geturl()
 
 
 def revoke_counts(sim: TikTokSimulator, until: float) -> list[tuple[float, int]]:

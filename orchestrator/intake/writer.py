@@ -1,0 +1,168 @@
+"""Group commit: the events of concurrent requests become durable together, on one writer thread.
+
+One transaction per batch instead of one per request (SQLite has one write lock; PostgreSQL
+saves a commit per request), on a thread of its own rather than the event loop's thread pool:
+handing each commit to a pool thread cost more than the commit. A request's future resolves
+with its outbox ids only after its batch committed; a batch that fails is retried request by
+request, so one bad request never fails the others. After the commit the batch is published as
+one broker message, and those rows are marked dispatched in the next batch's transaction (or
+one of their own when no batch follows), so a batch costs one transaction, not two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from orchestrator import clock
+from orchestrator.errors import StoreError
+from orchestrator.events.schemas import CompromiseEvent
+from orchestrator.intake import service as intake
+from orchestrator.logging import get_logger
+from orchestrator.store.db import Store
+from orchestrator.store.outbox import Publisher
+
+__all__ = ["GroupCommit"]
+
+log = get_logger(__name__)
+IDLE_SECONDS = 60.0
+"""An idle writer or publisher thread ends after this long (an app built per test must not leave
+one each)."""
+MESSAGE_EVENTS = 100
+"""Events per broker message at most: a backlog published at once still spreads over workers."""
+
+
+@dataclass
+class _Request:
+    events: list[CompromiseEvent]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[list[int]]
+
+    def settle(self, outcome: list[int] | Exception) -> None:
+        self.loop.call_soon_threadsafe(_settle, self.future, outcome)
+
+
+def _settle(future: asyncio.Future[list[int]], outcome: list[int] | Exception) -> None:
+    if future.done():  # the request went away; its events are durable all the same
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+class GroupCommit:
+    """A writer thread and a publisher thread per process, each started when work arrives and
+    ended when idle; ``accept`` awaits durability. Publishing has its own thread because a
+    broker that is down blocks a send while kombu reconnects: commits must go on meanwhile."""
+
+    def __init__(self, store: Store, publish: Publisher, *, max_events: int = 2000) -> None:
+        self._store = store
+        self._publish = publish
+        self._max = max_events
+        self._pending: list[_Request] = []
+        self._unpublished: list[int] = []
+        self._unmarked: list[int] = []
+        self._wake = threading.Condition()
+        self._threads: dict[str, threading.Thread] = {}
+
+    async def accept(self, events: list[CompromiseEvent]) -> list[int]:
+        """Wait until ``events`` are durable; return their outbox ids (``StoreError`` if not)."""
+        loop = asyncio.get_running_loop()
+        request = _Request(events, loop, loop.create_future())
+        with self._wake:
+            self._pending.append(request)
+            self._start("writer", self._write_loop)
+        return await request.future
+
+    def _start(self, name: str, loop: Callable[[], None]) -> None:
+        """Under the lock: wake the threads, starting ``name`` if it is not running."""
+        if name not in self._threads:
+            thread = threading.Thread(target=loop, name=f"intake-{name}", daemon=True)
+            self._threads[name] = thread
+            thread.start()
+        self._wake.notify_all()
+
+    def _wait(self, ready: Callable[[], bool], name: str) -> bool:
+        """Under the lock: wait until ``ready()``; False once idle ``IDLE_SECONDS`` (the thread ends)."""
+        while not ready():
+            if not self._wake.wait(timeout=IDLE_SECONDS) and not ready():
+                del self._threads[name]
+                return False
+        return True
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._wake:
+                if not self._wait(lambda: bool(self._pending or self._unmarked), "writer"):
+                    return
+                batch: list[_Request] = []
+                count = 0
+                while self._pending and (not batch or count + len(self._pending[0].events) <= self._max):
+                    batch.append(self._pending.pop(0))
+                    count += len(batch[-1].events)
+                unmarked, self._unmarked = self._unmarked, []
+            ids = self._write(batch, unmarked)
+            if ids:
+                with self._wake:
+                    self._unpublished += ids
+                    self._start("publisher", self._publish_loop)
+
+    def _write(self, batch: list[_Request], unmarked: list[int]) -> list[int]:
+        """Commit a batch with the marks owed, settle its requests; return the committed ids."""
+        try:
+            ids = self._commit([e for request in batch for e in request.events], unmarked)
+        except Exception:
+            if batch:  # the marks wait for a later commit
+                with self._wake:
+                    self._unmarked += unmarked
+            # else the store is down and only marks were owed: drop them (the relay may send
+            # those rows once more, which their workers drop) rather than retry in a loop
+            return self._one_by_one(batch)
+        rest = ids
+        for request in batch:
+            request.settle(rest[: len(request.events)])
+            rest = rest[len(request.events) :]
+        return ids
+
+    def _one_by_one(self, batch: list[_Request]) -> list[int]:
+        """Each request alone, so one request's failure is its own."""
+        done: list[int] = []
+        for request in batch:
+            try:
+                alone = self._commit(request.events, [])
+            except Exception as exc:
+                request.settle(exc)
+                continue
+            request.settle(alone)
+            done += alone
+        return done
+
+    def _commit(self, events: list[CompromiseEvent], unmarked: list[int]) -> list[int]:
+        try:
+            return intake.accept_events(self._store, events, now=clock.utcnow(), dispatched=unmarked)
+        except SQLAlchemyError as exc:  # a connection lost mid-commit: the store is down, 503 not 500
+            raise StoreError(f"the store failed the commit: {type(exc).__name__}") from exc
+
+    def _publish_loop(self) -> None:
+        """Committed rows to the broker, ``MESSAGE_EVENTS`` to a message; the relay sends what fails."""
+        while True:
+            with self._wake:
+                if not self._wait(lambda: bool(self._unpublished), "publisher"):
+                    return
+                ids, self._unpublished = self._unpublished, []
+            sent: list[int] = []
+            try:
+                for at in range(0, len(ids), MESSAGE_EVENTS):
+                    self._publish(intake.EVENT_TOPIC, *ids[at : at + MESSAGE_EVENTS])
+                    sent += ids[at : at + MESSAGE_EVENTS]
+            except Exception as exc:
+                log.warning("fast-path publish failed; the relay will send", error=type(exc).__name__)
+            if sent:
+                with self._wake:
+                    self._unmarked += sent
+                    self._start("writer", self._write_loop)
