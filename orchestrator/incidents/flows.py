@@ -232,16 +232,17 @@ def _correlate(
     alongside = 0
     with transaction() as session:
         now = clock.utcnow()
+        rows = outbox.claim_many(session, outbox_ids)  # in id order, then incidents by key
+        events = {
+            e.id: e
+            for e in session.scalars(select(EventRow).where(EventRow.id.in_([r.ref_id for r in rows])))
+        }
         claimed: list[tuple[OutboxRow, EventRow]] = []
-        for outbox_id in sorted(outbox_ids):  # outbox rows, then incidents by key: one lock order
-            row = outbox.claim(session, outbox_id)
-            if row is None:
-                continue
-            event = session.get(EventRow, row.ref_id)
-            if event is None:  # cannot happen: both rows commit together
+        for row in rows:
+            if row.ref_id not in events:  # cannot happen: both rows commit together
                 outbox.complete(row, now)
                 continue
-            claimed.append((row, event))
+            claimed.append((row, events[row.ref_id]))
         for row, event in sorted(claimed, key=lambda pair: pair[1].dedup_key):
             if row.done_at is not None:  # taken with an earlier event of its key, just now
                 continue

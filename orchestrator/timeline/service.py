@@ -112,8 +112,7 @@ def append_entry(
             prev_hash=prev,
         ),
     )
-    session.add(row)
-    session.flush()
+    session.add(row)  # inserted with the next flush: a transaction's entries go in one statement
     tails[chain] = (seq, row.hash)
     return row
 

@@ -379,6 +379,20 @@ def test_planted_secrets_never_reach_slack_replies_or_logs(world: World, log_str
     world.driver.ir("UALICE", f"timeline {world.incident}")
     run = world.engine.start("room", incident_id=world.incident)
     world.engine.finished(run)
+    # a person pastes a secret into the Done modal, and into `/ir done`
+    manual = world.engine.start("portal", incident_id=world.incident)
+    step = world.engine.run
+    wait_for(lambda: step(manual)["steps"]["file_report"] == "waiting_approval", timeout=20, what="the step")
+    opened = len(world.slack.views)
+    world.driver.click("UALICE", "ir_manual_done", f"{manual}|file_report", wait=False)
+    view = wait_for(lambda: world.slack.views[opened:], timeout=10, what="the Done modal")[-1]["view"]
+    typed = f"TT-1 {CLIENT_SECRET}"
+    values = {"manual_input": {"manual_input_value": {"type": "plain_text_input", "value": typed}}}
+    assert world.driver.submit("UALICE", view, values).status_code == 200
+    wait_for(lambda: step(manual)["steps"]["confirm_backups"] == "waiting_approval", timeout=20, what="2nd")
+    done = world.driver.ir("UBOB", f"done {manual} confirm_backups token {BOT_TOKEN} was in the backup")
+    assert done["text"].startswith("✅")
+    wait_for(lambda: world.engine.finished(manual)["status"] == "succeeded", timeout=20, what="the run")
     everything = " ".join(world.slack.raw_bodies) + str(world.replies.calls) + log_stream.getvalue()
     everything += str([(e.message, e.data) for e in world.engine.entries(world.incident)])
     for secret in (CLIENT_SECRET, BOT_TOKEN, SIGNING_SECRET):
