@@ -76,4 +76,5 @@ class LedgerRow(Base):
         UniqueConstraint("revocation_id", "fingerprint", name="uq_ledger_revocation_fingerprint"),
         Index("ix_ledger_status", "revocation_id", "status"),
         Index("ix_ledger_batch", "batch_id", "status"),
+        Index("ix_ledger_fingerprint", "fingerprint"),  # earlier revocations of a token, at planning
     )
