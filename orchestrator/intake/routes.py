@@ -139,7 +139,9 @@ def _plan(request: Request, runtime: Runtime, source: str) -> SourcePlan:
 def _group_commit(request: Request, runtime: Runtime) -> GroupCommit:
     writer: GroupCommit | None = getattr(request.app.state, "intake_writer", None)
     if writer is None:
-        writer = request.app.state.intake_writer = GroupCommit(runtime.store, publisher(runtime.celery))
+        writer = request.app.state.intake_writer = GroupCommit(
+            runtime.store, publisher(runtime.celery, fail_fast=True)
+        )
     return writer
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+import time
 from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,8 +30,9 @@ __all__ = ["GroupCommit"]
 
 log = get_logger(__name__)
 IDLE_SECONDS = 60.0
-"""An idle writer or publisher thread ends after this long (an app built per test must not leave
-one each)."""
+"""An idle writer thread ends after this long (an app built per test must not leave one each)."""
+BROKER_PAUSE = 2.0
+"""Seconds the writer leaves publishing to the relay after the broker failed it."""
 MESSAGE_EVENTS = 100
 """Events per broker message at most: a backlog published at once still spreads over workers."""
 
@@ -56,19 +57,20 @@ def _settle(future: asyncio.Future[list[int]], outcome: list[int] | Exception) -
 
 
 class GroupCommit:
-    """A writer thread and a publisher thread per process, each started when work arrives and
-    ended when idle; ``accept`` awaits durability. Publishing has its own thread because a
-    broker that is down blocks a send while kombu reconnects: commits must go on meanwhile."""
+    """One writer thread per process, started when work arrives and ended when idle; ``accept``
+    awaits durability. The thread also publishes, with a publisher that fails fast
+    (``publisher(fail_fast=True)``): after a failure it leaves publishing to the relay for
+    ``BROKER_PAUSE`` seconds, so a broker that is down never holds up a commit for long."""
 
     def __init__(self, store: Store, publish: Publisher, *, max_events: int = 2000) -> None:
         self._store = store
         self._publish = publish
         self._max = max_events
         self._pending: list[_Request] = []
-        self._unpublished: list[int] = []
         self._unmarked: list[int] = []
         self._wake = threading.Condition()
-        self._threads: dict[str, threading.Thread] = {}
+        self._thread: threading.Thread | None = None
+        self._broker_back_at = 0.0
 
     async def accept(self, events: list[CompromiseEvent]) -> list[int]:
         """Wait until ``events`` are durable; return their outbox ids (``StoreError`` if not)."""
@@ -76,41 +78,34 @@ class GroupCommit:
         request = _Request(events, loop, loop.create_future())
         with self._wake:
             self._pending.append(request)
-            self._start("writer", self._write_loop)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
+                self._thread.start()
+            else:
+                self._wake.notify()
         return await request.future
 
-    def _start(self, name: str, loop: Callable[[], None]) -> None:
-        """Under the lock: wake the threads, starting ``name`` if it is not running."""
-        if name not in self._threads:
-            thread = threading.Thread(target=loop, name=f"intake-{name}", daemon=True)
-            self._threads[name] = thread
-            thread.start()
-        self._wake.notify_all()
+    def _take(self) -> tuple[list[_Request], list[int]] | None:
+        """The next batch and the marks owed, or None once idle ``IDLE_SECONDS`` (the thread ends)."""
+        with self._wake:
+            while not self._pending and not self._unmarked:
+                if not self._wake.wait(timeout=IDLE_SECONDS) and not self._pending and not self._unmarked:
+                    self._thread = None
+                    return None
+            batch: list[_Request] = []
+            count = 0
+            while self._pending and (not batch or count + len(self._pending[0].events) <= self._max):
+                batch.append(self._pending.pop(0))
+                count += len(batch[-1].events)
+            unmarked, self._unmarked = self._unmarked, []
+            return batch, unmarked
 
-    def _wait(self, ready: Callable[[], bool], name: str) -> bool:
-        """Under the lock: wait until ``ready()``; False once idle ``IDLE_SECONDS`` (the thread ends)."""
-        while not ready():
-            if not self._wake.wait(timeout=IDLE_SECONDS) and not ready():
-                del self._threads[name]
-                return False
-        return True
-
-    def _write_loop(self) -> None:
-        while True:
-            with self._wake:
-                if not self._wait(lambda: bool(self._pending or self._unmarked), "writer"):
-                    return
-                batch: list[_Request] = []
-                count = 0
-                while self._pending and (not batch or count + len(self._pending[0].events) <= self._max):
-                    batch.append(self._pending.pop(0))
-                    count += len(batch[-1].events)
-                unmarked, self._unmarked = self._unmarked, []
+    def _run(self) -> None:
+        while (taken := self._take()) is not None:
+            batch, unmarked = taken
             ids = self._write(batch, unmarked)
-            if ids:
-                with self._wake:
-                    self._unpublished += ids
-                    self._start("publisher", self._publish_loop)
+            if ids and time.monotonic() >= self._broker_back_at:
+                self._hand_on(ids)
 
     def _write(self, batch: list[_Request], unmarked: list[int]) -> list[int]:
         """Commit a batch with the marks owed, settle its requests; return the committed ids."""
@@ -148,21 +143,16 @@ class GroupCommit:
         except SQLAlchemyError as exc:  # a connection lost mid-commit: the store is down, 503 not 500
             raise StoreError(f"the store failed the commit: {type(exc).__name__}") from exc
 
-    def _publish_loop(self) -> None:
-        """Committed rows to the broker, ``MESSAGE_EVENTS`` to a message; the relay sends what fails."""
-        while True:
+    def _hand_on(self, ids: list[int]) -> None:
+        """Committed rows to the broker, ``MESSAGE_EVENTS`` to a message, marked in the next commit."""
+        sent: list[int] = []
+        try:
+            for at in range(0, len(ids), MESSAGE_EVENTS):
+                self._publish(intake.EVENT_TOPIC, *ids[at : at + MESSAGE_EVENTS])
+                sent += ids[at : at + MESSAGE_EVENTS]
+        except Exception as exc:
+            self._broker_back_at = time.monotonic() + BROKER_PAUSE
+            log.warning("fast-path publish failed; the relay will send", error=type(exc).__name__)
+        if sent:
             with self._wake:
-                if not self._wait(lambda: bool(self._unpublished), "publisher"):
-                    return
-                ids, self._unpublished = self._unpublished, []
-            sent: list[int] = []
-            try:
-                for at in range(0, len(ids), MESSAGE_EVENTS):
-                    self._publish(intake.EVENT_TOPIC, *ids[at : at + MESSAGE_EVENTS])
-                    sent += ids[at : at + MESSAGE_EVENTS]
-            except Exception as exc:
-                log.warning("fast-path publish failed; the relay will send", error=type(exc).__name__)
-            if sent:
-                with self._wake:
-                    self._unmarked += sent
-                    self._start("writer", self._write_loop)
+                self._unmarked += sent

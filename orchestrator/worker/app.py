@@ -74,16 +74,22 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def publisher(app: Celery) -> Any:
+def publisher(app: Celery, *, fail_fast: bool = False) -> Any:
     """``publish(topic, *row_ids)``: rows of a batched topic in one message, others one message
-    each; raises BrokerError when the broker is down (rows sent before the failure stay sent)."""
+    each; raises BrokerError when the broker is down (rows sent before the failure stay sent).
+
+    Celery waits for a broker that is down, retrying for ever; ``fail_fast`` gives up after one
+    retry instead, on a connection of its own (for one thread only), for a caller that must not
+    wait: the intake's writer, whose rows the relay sends later anyway.
+    """
+    connection = app.connection_for_write(transport_options={"max_retries": 1}) if fail_fast else None
 
     def publish(topic: str, *row_ids: int) -> None:
         route = ROUTES[topic]
         groups = [list(row_ids)] if topic in BATCHED_TOPICS else [[row_id] for row_id in row_ids]
         for args in groups:
             try:
-                app.send_task(route.task, args=args, queue=route.queue, retry=False)
+                app.send_task(route.task, args=args, queue=route.queue, retry=False, connection=connection)
             except Exception as exc:
                 raise BrokerError(f"broker unreachable: {type(exc).__name__}") from exc
 

@@ -1,22 +1,27 @@
 """The intake's group commit: concurrent requests share a transaction and a broker message, the
-rows are marked dispatched without a transaction per batch, and a broker that hangs holds up
+rows are marked dispatched without a transaction per batch, and a broker that is down holds up
 no commit."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import time
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from orchestrator import clock
+from orchestrator.config import load_settings
+from orchestrator.errors import BrokerError
 from orchestrator.events.schemas import CompromiseEvent
 from orchestrator.intake.service import EVENT_TOPIC
-from orchestrator.intake.writer import MESSAGE_EVENTS, GroupCommit
+from orchestrator.intake.writer import BROKER_PAUSE, MESSAGE_EVENTS, GroupCommit
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.worker import tasks
+from orchestrator.worker.app import make_celery, publisher
 from orchestrator.worker.runtime import Runtime
-from tests.support.processes import wait_for
+from tests.support.processes import free_port, wait_for
 
 
 def _event(n: int) -> CompromiseEvent:
@@ -28,16 +33,16 @@ def _event(n: int) -> CompromiseEvent:
 
 
 class Broker:
-    """Records what the group commit publishes; ``hang`` makes a send block as kombu does while
-    it reconnects to a broker that is down."""
+    """Records what the group commit publishes; while ``down`` it fails as a fail-fast publisher
+    does when the broker is unreachable."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, tuple[int, ...]]] = []
-        self.hang = threading.Event()
-        self.hang.set()
+        self.down = False
 
     def __call__(self, topic: str, *row_ids: int) -> None:
-        self.hang.wait()
+        if self.down:
+            raise BrokerError("broker unreachable: ConnectionRefusedError")
         self.messages.append((topic, row_ids))
 
 
@@ -69,19 +74,33 @@ def test_concurrent_requests_share_commits_and_messages_and_every_row_is_marked(
     wait_for(lambda: all(_rows(runtime).values()), timeout=10, what="every row marked dispatched")
 
 
-def test_a_hanging_broker_holds_up_no_commit(runtime: Runtime) -> None:
+def test_a_broker_that_is_down_holds_up_no_commit_and_the_relay_has_the_rows(runtime: Runtime) -> None:
     broker = Broker()
-    broker.hang.clear()
+    broker.down = True
     writer = GroupCommit(runtime.store, broker)
 
-    first = _accept_all(writer, 3)  # durable and answered while the first send hangs
+    first = _accept_all(writer, 3)
+    broker.down = False  # back, but the writer leaves publishing to the relay for a moment
     second = _accept_all(writer, 3)
 
     rows = _rows(runtime)
-    assert len(rows) == 6 and not any(rows.values())  # nothing sent, so the relay will send them
+    assert len(rows) == 6 and not any(rows.values())  # never dispatched: the relay sends them
     assert sorted(r for answer in first + second for r in answer) == sorted(rows)
-    broker.hang.set()
-    wait_for(lambda: all(_rows(runtime).values()), timeout=10, what="sent and marked once it is back")
+    assert broker.messages == []
+    time.sleep(BROKER_PAUSE)
+    (third,) = _accept_all(writer, 1)
+    assert wait_for(lambda: broker.messages, timeout=10, what="a publish") == [(EVENT_TOPIC, tuple(third))]
+
+
+def test_a_fail_fast_publisher_gives_up_on_a_broker_that_is_down(tmp_path: Path) -> None:
+    settings = load_settings(
+        overrides={"data_dir": tmp_path, "broker_url": f"redis://127.0.0.1:{free_port()}/0"}
+    )
+    app = make_celery(settings)
+    started = time.monotonic()
+    with pytest.raises(BrokerError):
+        publisher(app, fail_fast=True)(EVENT_TOPIC, 1, 2)
+    assert time.monotonic() - started < 15  # Celery's own would retry for ever
 
 
 def test_one_message_of_several_events_correlates_each(runtime: Runtime) -> None:
