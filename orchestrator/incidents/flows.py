@@ -9,6 +9,7 @@ a storm's events all update one incident row, so one at a time they queue on its
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +42,10 @@ log = get_logger(__name__)
 
 EVENTS_RECORDED_IN_FULL = 10
 """Events of one incident recorded one entry each before the rest are only counted."""
+
+SQLITE_WRITE_BUDGET = 0.01
+"""Seconds a correlation transaction may hold SQLite's one write lock before it commits and goes
+on in another: the intake waits for that lock to answer its senders."""
 
 STORM_BATCH = 200
 """Owed events of the same dedup key a worker correlates along with the one it was sent."""
@@ -200,20 +205,25 @@ def process_received_events(
     engine passes too: a kill switch first step engages in it).
 
     One commit per message, not per event: under load the intake's batches grow, and so does
-    the work each commit carries. Redeliveries of work already done give no result. Two
+    the work each commit carries; on SQLite a commit ends after ``SQLITE_WRITE_BUDGET`` and
+    the rest of the message follows in the next. Redeliveries of work already done give no result. Two
     workers opening an incident for the same new dedup key race on its correlation key; the
     loser's batch is retried event by event, each up to three times, and attaches.
     """
-    if len(outbox_ids) > 1:
+    results: list[Correlation] = []
+    left = list(outbox_ids)
+    if len(left) > 1:
         try:
-            return _correlate(transaction, outbox_ids, window_seconds, playbooks, inline)
+            while left:
+                done, left = _correlate(transaction, left, window_seconds, playbooks, inline)
+                results += done
+            return results
         except IntegrityError:
             pass
-    results: list[Correlation] = []
-    for outbox_id in outbox_ids:
+    for outbox_id in left:
         for attempt in range(3):
             try:
-                results += _correlate(transaction, [outbox_id], window_seconds, playbooks, inline)
+                results += _correlate(transaction, [outbox_id], window_seconds, playbooks, inline)[0]
                 break
             except IntegrityError:
                 if attempt == 2:
@@ -227,16 +237,18 @@ def _correlate(
     window_seconds: int,
     playbooks: Mapping[str, Playbook],
     inline: InlineSteps | None,
-) -> list[Correlation]:
+) -> tuple[list[Correlation], list[int]]:
+    """Correlate in one transaction; also return the ids left for another one (SQLite's budget)."""
     results: list[Correlation] = []
+    left: list[int] = []
     alongside = 0
+    started = time.monotonic()
     with transaction() as session:
+        budget = SQLITE_WRITE_BUDGET if session.get_bind().dialect.name == "sqlite" else None
         now = clock.utcnow()
         rows = outbox.claim_many(session, outbox_ids)  # in id order, then incidents by key
-        events = {
-            e.id: e
-            for e in session.scalars(select(EventRow).where(EventRow.id.in_([r.ref_id for r in rows])))
-        }
+        refs = [row.ref_id for row in rows]
+        events = {e.id: e for e in session.scalars(select(EventRow).where(EventRow.id.in_(refs)))}
         claimed: list[tuple[OutboxRow, EventRow]] = []
         for row in rows:
             if row.ref_id not in events:  # cannot happen: both rows commit together
@@ -245,6 +257,9 @@ def _correlate(
             claimed.append((row, events[row.ref_id]))
         for row, event in sorted(claimed, key=lambda pair: pair[1].dedup_key):
             if row.done_at is not None:  # taken with an earlier event of its key, just now
+                continue
+            if budget is not None and results and time.monotonic() - started > budget:
+                left.append(row.id)
                 continue
             bind_ids(event_id=event.id)
             results.append(_correlate_one(session, row, event, now, window_seconds, playbooks, inline))
@@ -260,4 +275,4 @@ def _correlate(
             escalated=sum(c.escalated for c in results),
             alongside=alongside,
         )
-    return results
+    return results, left

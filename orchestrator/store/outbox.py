@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text, case, func, literal, or_, select, update
+from sqlalchemy import JSON, Index, Integer, String, Text, and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from orchestrator.store.db import Base, Store, UTCDateTime
@@ -37,6 +37,13 @@ __all__ = [
 
 MAX_BACKOFF = 8
 """A row sent n times is resent after ``redeliver_after * min(2**(n-1), MAX_BACKOFF)`` seconds."""
+
+FAST_PATH_GRACE = 1.0
+"""Seconds a row that was never sent is left to the process that committed it (it publishes
+after its commit and marks the row): the relay would otherwise send most fresh rows twice."""
+
+RELAY_CHUNK = 100
+"""Rows of one topic the relay hands to one publish call (one message for a batched topic)."""
 
 NEW_ROWS = "outbox_new_rows"
 """Key in ``Session.info`` listing (topic, id) of rows enqueued in the transaction."""
@@ -110,30 +117,53 @@ def resend_later(session: Session, row_id: int, now: datetime) -> None:
 def relay_once(
     store: Store, publish: Publisher, *, now: datetime, redeliver_after: float, batch: int = 500
 ) -> int:
-    """Publish every row that was never sent or whose last send is stale; return the count."""
+    """Publish every row that was never sent or whose last send is stale; return the count.
+
+    A row younger than ``FAST_PATH_GRACE`` that was never sent is left to the fast path that
+    owes it (its process publishes it after the commit). On PostgreSQL the rows stay locked
+    (skip locked) while they are published, so two schedulers never send the same row; on SQLite
+    the lock would be the whole database, which the intake waits for, so the rows are read in
+    one short transaction, published outside any, and marked in another.
+    """
     # sent n times: due again redeliver_after * 2**(n-1) seconds after the last send, at most * 8
     doubling = [(OutboxRow.attempts <= n, _before(now, redeliver_after * 2 ** (n - 1))) for n in (1, 2, 3)]
     stale = case(*doubling, else_=_before(now, redeliver_after * MAX_BACKOFF))
+    never_sent = and_(OutboxRow.dispatched_at.is_(None), OutboxRow.created_at < _before(now, FAST_PATH_GRACE))
+    query = (
+        select(OutboxRow.id, OutboxRow.topic)
+        .where(OutboxRow.done_at.is_(None), or_(never_sent, OutboxRow.dispatched_at < stale))
+        .order_by(OutboxRow.id)
+        .limit(batch)
+    )
+    if store.is_sqlite:
+        with store.unit_of_work() as session:
+            rows = session.execute(query).all()
+        sent = _send(publish, rows)
+        with store.unit_of_work() as session:
+            mark_dispatched(session, sent, now)
+        return len(sent)
     with store.unit_of_work() as session:
-        rows = session.execute(
-            select(OutboxRow.id, OutboxRow.topic)
-            .where(
-                OutboxRow.done_at.is_(None),
-                or_(OutboxRow.dispatched_at.is_(None), OutboxRow.dispatched_at < stale),
-            )
-            .order_by(OutboxRow.id)
-            .limit(batch)
-            .with_for_update(**store.for_update())
-        ).all()
-        sent: list[int] = []
-        for row_id, topic in rows:
-            try:
-                publish(topic, row_id)
-            except Exception:
-                break  # broker down: keep the rest for the next round, nothing is lost
-            sent.append(row_id)
+        sent = _send(publish, session.execute(query.with_for_update(**store.for_update())).all())
         mark_dispatched(session, sent, now)
     return len(sent)
+
+
+def _send(publish: Publisher, rows: Sequence[Any]) -> list[int]:
+    """Publish rows a topic at a time, ``RELAY_CHUNK`` to a call; stop at the first failure
+    (broker down: the rest wait for the next round, nothing is lost)."""
+    sent: list[int] = []
+    chunk: list[int] = []
+    for index, (row_id, topic) in enumerate(rows):
+        chunk.append(row_id)
+        last = index + 1 == len(rows)
+        if last or len(chunk) == RELAY_CHUNK or rows[index + 1][1] != topic:
+            try:
+                publish(topic, *chunk)
+            except Exception:
+                break
+            sent += chunk
+            chunk = []
+    return sent
 
 
 def _before(now: datetime, seconds: float) -> Any:

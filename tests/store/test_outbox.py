@@ -10,19 +10,30 @@ from orchestrator.worker.runtime import Runtime
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def _owe(runtime: Runtime, n: int) -> list[int]:
+def _owe(runtime: Runtime, n: int, *, at: datetime = T0 - timedelta(seconds=5)) -> list[int]:
+    """Rows owed since ``at`` (by default older than the fast path's grace)."""
     with runtime.store.unit_of_work() as session:
-        return [outbox.enqueue(session, topic="event.received", ref_id=f"e{i}", now=T0).id for i in range(n)]
+        return [outbox.enqueue(session, topic="event.received", ref_id=f"e{i}", now=at).id for i in range(n)]
 
 
 def test_relay_publishes_each_row_once_until_stale(runtime: Runtime) -> None:
     ids = _owe(runtime, 3)
     sent: list[int] = []
-    publish = lambda topic, row_id: sent.append(row_id)  # noqa: E731
+    publish = lambda topic, *rows: sent.extend(rows)  # noqa: E731
     assert outbox.relay_once(runtime.store, publish, now=T0, redeliver_after=30) == 3
     assert outbox.relay_once(runtime.store, publish, now=T0 + timedelta(seconds=10), redeliver_after=30) == 0
     assert outbox.relay_once(runtime.store, publish, now=T0 + timedelta(seconds=31), redeliver_after=30) == 3
     assert sent == ids + ids
+
+
+def test_a_fresh_row_is_left_to_the_fast_path_then_relayed_in_one_call_per_topic(runtime: Runtime) -> None:
+    ids = _owe(runtime, 3, at=T0)
+    calls: list[tuple[str, tuple[int, ...]]] = []
+    publish = lambda topic, *rows: calls.append((topic, rows))  # noqa: E731
+    assert outbox.relay_once(runtime.store, publish, now=T0, redeliver_after=30) == 0
+    later = T0 + timedelta(seconds=outbox.FAST_PATH_GRACE + 0.1)
+    assert outbox.relay_once(runtime.store, publish, now=later, redeliver_after=30) == 3
+    assert calls == [("event.received", tuple(ids))]
 
 
 def test_each_resend_waits_twice_as_long_up_to_eight_times(runtime: Runtime) -> None:
@@ -31,7 +42,7 @@ def test_each_resend_waits_twice_as_long_up_to_eight_times(runtime: Runtime) -> 
     sent: list[float] = []
     at = T0
     while at < T0 + timedelta(seconds=1000):
-        if outbox.relay_once(runtime.store, lambda t, r: None, now=at, redeliver_after=30):
+        if outbox.relay_once(runtime.store, lambda t, *r: None, now=at, redeliver_after=30):
             sent.append((at - T0).total_seconds())
         at += timedelta(seconds=5)
     # first send, then after 30, 60, 120, 240, 240, ... seconds
@@ -44,12 +55,12 @@ def test_each_resend_waits_twice_as_long_up_to_eight_times(runtime: Runtime) -> 
 def test_broker_down_keeps_rows_for_the_next_round(runtime: Runtime) -> None:
     ids = _owe(runtime, 2)
 
-    def down(topic: str, row_id: int) -> None:
+    def down(topic: str, *row_ids: int) -> None:
         raise ConnectionError("broker down")
 
     assert outbox.relay_once(runtime.store, down, now=T0, redeliver_after=30) == 0
     sent: list[int] = []
-    assert outbox.relay_once(runtime.store, lambda t, r: sent.append(r), now=T0, redeliver_after=30) == 2
+    assert outbox.relay_once(runtime.store, lambda t, *r: sent.extend(r), now=T0, redeliver_after=30) == 2
     assert sent == ids
 
 
@@ -64,7 +75,7 @@ def test_done_rows_are_never_published_again(runtime: Runtime) -> None:
         assert outbox.pending_count(session) == 0
     sent: list[int] = []
     outbox.relay_once(
-        runtime.store, lambda t, r: sent.append(r), now=T0 + timedelta(days=1), redeliver_after=1
+        runtime.store, lambda t, *r: sent.extend(r), now=T0 + timedelta(days=1), redeliver_after=1
     )
     assert sent == []
 
@@ -73,12 +84,12 @@ def test_a_row_left_on_purpose_is_resent_one_period_later_whatever_its_backoff(r
     (row_id,) = _owe(runtime, 1)
     for seconds in (0, 31, 92, 213):  # sent four times: the next resend would wait 8 x 30 s
         assert outbox.relay_once(
-            runtime.store, lambda t, r: None, now=T0 + timedelta(seconds=seconds), redeliver_after=30
+            runtime.store, lambda t, *r: None, now=T0 + timedelta(seconds=seconds), redeliver_after=30
         )
     at = T0 + timedelta(seconds=220)
     with runtime.store.unit_of_work() as session:
         outbox.resend_later(session, row_id, at)
     relay = lambda s: outbox.relay_once(  # noqa: E731
-        runtime.store, lambda t, r: None, now=at + timedelta(seconds=s), redeliver_after=30
+        runtime.store, lambda t, *r: None, now=at + timedelta(seconds=s), redeliver_after=30
     )
     assert (relay(29), relay(31)) == (0, 1)
