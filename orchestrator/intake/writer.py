@@ -139,7 +139,8 @@ class GroupCommit:
 
     def _commit(self, events: list[CompromiseEvent], unmarked: list[int]) -> list[int]:
         try:
-            return intake.accept_events(self._store, events, now=clock.utcnow(), dispatched=unmarked)
+            with self._store.ahead():  # senders wait for this commit; workers can wait a little
+                return intake.accept_events(self._store, events, now=clock.utcnow(), dispatched=unmarked)
         except SQLAlchemyError as exc:  # a connection lost mid-commit: the store is down, 503 not 500
             raise StoreError(f"the store failed the commit: {type(exc).__name__}") from exc
 
