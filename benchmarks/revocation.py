@@ -83,8 +83,9 @@ def revoke_all(
         if profile:
             for name in [n for n in procs if n.startswith("worker")]:
                 out = Path(profile) / f"{name}.raw"
-                spy = [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(procs[name].pid),
-                       "-f", "raw", "-r", "20", "--nonblocking", "-o", str(out)]  # fmt: skip
+                spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses",
+                       "-p", str(procs[name].pid), "-f", "raw", "-r", "50", "--nonblocking",
+                       "-o", str(out)]  # fmt: skip
                 procs[f"py-spy {name}"] = Proc(spy, env=dict(os.environ), log=tmp / f"py-spy-{name}.log")
         started = time.monotonic()
         Proc.orchestrator("tokens", "revoke", "--scope", "all", "--no-wait", env=env, log=tmp / "cli.log")
