@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final
 
 from fastapi import APIRouter, HTTPException, Request
@@ -139,9 +140,8 @@ def _plan(request: Request, runtime: Runtime, source: str) -> SourcePlan:
 def _group_commit(request: Request, runtime: Runtime) -> GroupCommit:
     writer: GroupCommit | None = getattr(request.app.state, "intake_writer", None)
     if writer is None:
-        writer = request.app.state.intake_writer = GroupCommit(
-            runtime.store, publisher(runtime.celery, fail_fast=True)
-        )
+        connect = partial(publisher, runtime.celery, fail_fast=True)
+        writer = request.app.state.intake_writer = GroupCommit(runtime.store, connect)
     return writer
 
 

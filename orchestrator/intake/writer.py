@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,6 +31,16 @@ from orchestrator.store.outbox import Publisher
 __all__ = ["GroupCommit"]
 
 log = get_logger(__name__)
+
+
+class ClosablePublisher(Protocol):
+    """A publisher (``store.outbox.Publisher``) that holds a connection until closed."""
+
+    def __call__(self, topic: str, *row_ids: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
 IDLE_SECONDS = 60.0
 """An idle writer thread ends after this long (an app built per test must not leave one each)."""
 BROKER_PAUSE = 2.0
@@ -62,9 +74,11 @@ class GroupCommit:
     (``publisher(fail_fast=True)``): after a failure it leaves publishing to the relay for
     ``BROKER_PAUSE`` seconds, so a broker that is down never holds up a commit for long."""
 
-    def __init__(self, store: Store, publish: Publisher, *, max_events: int = 2000) -> None:
+    def __init__(
+        self, store: Store, connect: Callable[[], ClosablePublisher], *, max_events: int = 2000
+    ) -> None:
         self._store = store
-        self._publish = publish
+        self._connect = connect
         self._max = max_events
         self._pending: list[_Request] = []
         self._unmarked: list[int] = []
@@ -101,11 +115,15 @@ class GroupCommit:
             return batch, unmarked
 
     def _run(self) -> None:
-        while (taken := self._take()) is not None:
-            batch, unmarked = taken
-            ids = self._write(batch, unmarked)
-            if ids and time.monotonic() >= self._broker_back_at:
-                self._hand_on(ids)
+        publish = self._connect()  # the thread's own: a broker connection serves one thread
+        try:
+            while (taken := self._take()) is not None:
+                batch, unmarked = taken
+                ids = self._write(batch, unmarked)
+                if ids and time.monotonic() >= self._broker_back_at:
+                    self._hand_on(publish, ids)
+        finally:
+            publish.close()
 
     def _write(self, batch: list[_Request], unmarked: list[int]) -> list[int]:
         """Commit a batch with the marks owed, settle its requests; return the committed ids."""
@@ -144,12 +162,12 @@ class GroupCommit:
         except SQLAlchemyError as exc:  # a connection lost mid-commit: the store is down, 503 not 500
             raise StoreError(f"the store failed the commit: {type(exc).__name__}") from exc
 
-    def _hand_on(self, ids: list[int]) -> None:
+    def _hand_on(self, publish: Publisher, ids: list[int]) -> None:
         """Committed rows to the broker, ``MESSAGE_EVENTS`` to a message, marked in the next commit."""
         sent: list[int] = []
         try:
             for at in range(0, len(ids), MESSAGE_EVENTS):
-                self._publish(intake.EVENT_TOPIC, *ids[at : at + MESSAGE_EVENTS])
+                publish(intake.EVENT_TOPIC, *ids[at : at + MESSAGE_EVENTS])
                 sent += ids[at : at + MESSAGE_EVENTS]
         except Exception as exc:
             self._broker_back_at = time.monotonic() + BROKER_PAUSE

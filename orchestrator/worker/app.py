@@ -21,7 +21,7 @@ from orchestrator.errors import BrokerError
 from orchestrator.worker import fsbroker
 from orchestrator.worker.routing import BATCHED_TOPICS, QUEUES, ROUTES
 
-__all__ = ["broker_ping", "make_celery", "publisher"]
+__all__ = ["BrokerPublisher", "broker_ping", "make_celery", "publisher"]
 
 
 def _embedded_folders(settings: Settings) -> dict[str, Any]:
@@ -74,26 +74,40 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def publisher(app: Celery, *, fail_fast: bool = False) -> Any:
+class BrokerPublisher:
     """``publish(topic, *row_ids)``: rows of a batched topic in one message, others one message
     each; raises BrokerError when the broker is down (rows sent before the failure stay sent).
 
     Celery waits for a broker that is down, retrying for ever; ``fail_fast`` gives up after one
-    retry instead, on a connection of its own (for one thread only), for a caller that must not
-    wait: the intake's writer, whose rows the relay sends later anyway.
+    retry instead, on a connection of its own (for one thread only; ``close`` it), for a caller
+    that must not wait: the intake's writer, whose rows the relay sends later anyway.
     """
-    connection = app.connection_for_write(transport_options={"max_retries": 1}) if fail_fast else None
 
-    def publish(topic: str, *row_ids: int) -> None:
+    def __init__(self, app: Celery, *, fail_fast: bool = False) -> None:
+        self._app = app
+        self._connection = (
+            app.connection_for_write(transport_options={"max_retries": 1}) if fail_fast else None
+        )
+
+    def __call__(self, topic: str, *row_ids: int) -> None:
         route = ROUTES[topic]
         groups = [list(row_ids)] if topic in BATCHED_TOPICS else [[row_id] for row_id in row_ids]
         for args in groups:
             try:
-                app.send_task(route.task, args=args, queue=route.queue, retry=False, connection=connection)
+                self._app.send_task(
+                    route.task, args=args, queue=route.queue, retry=False, connection=self._connection
+                )
             except Exception as exc:
                 raise BrokerError(f"broker unreachable: {type(exc).__name__}") from exc
 
-    return publish
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.release()
+
+
+def publisher(app: Celery, *, fail_fast: bool = False) -> BrokerPublisher:
+    """A ``BrokerPublisher`` for ``app``."""
+    return BrokerPublisher(app, fail_fast=fail_fast)
 
 
 def broker_ping(app: Celery, settings: Settings) -> None:
