@@ -280,6 +280,10 @@ def test_rabbitmq_cut_during_a_mass_revocation(tmp_path: Path, rabbitmq: tuple[T
         assert at_cut < revocation.tokens
 
 
+# The cut resets connections mid-handshake; a socket a library drops then is reported when the
+# garbage collector meets it, in whatever code runs at that moment. What this test checks is
+# that no event or token is lost or doubled, so such a report must not fail it.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_postgresql_cut_while_workers_write(tmp_path: Path) -> None:
     """Events arrive and a revocation runs when the store goes: the intake answers 503 (the sender
     retries), workers and scheduler fail their transactions and carry on once it is back."""
