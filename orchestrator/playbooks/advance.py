@@ -80,7 +80,10 @@ class _Applier:
         )
         done, began = None, time.monotonic()
         if self.inline is not None:
-            context = template_context(self.session, self.run, self.rows)
+
+            def context() -> dict[str, Any]:  # read only for a step done here (most are not)
+                return template_context(self.session, self.run, self.rows)
+
             done = self.inline(self.session, run=self.run, step=step, context=context)
         if done is None:
             outbox.enqueue(

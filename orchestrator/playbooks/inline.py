@@ -8,7 +8,7 @@ opens the incident and three transactions later. Everything else still goes thro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,10 +37,11 @@ class InlineOutcome:
 
 
 class InlineSteps(Protocol):
-    """Does ``step`` in ``session``'s transaction, or returns None when its action cannot."""
+    """Does ``step`` in ``session``'s transaction, or returns None when its action cannot; ``context``
+    gives the templates' context, read only when the step is done here."""
 
     def __call__(
-        self, session: Session, *, run: RunRow, step: Step, context: Mapping[str, Any]
+        self, session: Session, *, run: RunRow, step: Step, context: Callable[[], Mapping[str, Any]]
     ) -> InlineOutcome | None: ...
 
 
@@ -48,7 +49,7 @@ def inline_steps(runtime: Runtime) -> InlineSteps:
     """The worker's runner: the registry says which actions are transactional."""
 
     def run_inline(
-        session: Session, *, run: RunRow, step: Step, context: Mapping[str, Any]
+        session: Session, *, run: RunRow, step: Step, context: Callable[[], Mapping[str, Any]]
     ) -> InlineOutcome | None:
         try:
             action = runtime.registry.get(step.action)
@@ -68,7 +69,7 @@ def inline_steps(runtime: Runtime) -> InlineSteps:
             runtime=runtime,
         )
         try:
-            params = render_params(step.with_, context, step_id=step.id)
+            params = render_params(step.with_, context(), step_id=step.id)
             return InlineOutcome(execute(action, ctx, params, session=session))
         except ActionError as exc:
             return InlineOutcome(None, redaction.redact_text(str(exc)), exc.retryable)
