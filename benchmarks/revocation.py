@@ -315,8 +315,10 @@ def switch(quick: bool) -> list[Figure]:
 
 NOTES = {
     "throughput": "The simulator runs alone in its own process. Its raw capacity is a plain threaded "
-    "httpx load generator revoking fresh tokens at the orchestrator's concurrency (workers x tasks x "
-    "in-flight requests), measured before and after the orchestrator's run; the orchestrator's rate is "
+    "urllib3 load generator (the orchestrator's client library; an httpx generator was bound by its own "
+    "CPU at a third of the simulator's capacity) revoking fresh tokens at the orchestrator's "
+    "concurrency (workers x tasks x in-flight requests), measured before and after the orchestrator's "
+    "run; the orchestrator's rate is "
     "tokens settled / time from `tokens revoke --scope all` (workers already consuming) to the last "
     "ledger row settled. Broker Redis, store PostgreSQL, inventory a JSON-lines file. "
     "`ORCH_BENCH_PROFILE=DIR` also records each worker with py-spy (raw stacks).",

@@ -13,7 +13,6 @@ from orchestrator.tiktok.client import (
     RevocationProvider,
     TikTokClient,
     TokenPair,
-    make_http_client,
     token_fingerprint,
 )
 from orchestrator.tiktok.errors import (
@@ -45,6 +44,5 @@ __all__ = [
     "TikTokUnavailable",
     "TokenAlreadyDead",
     "TokenPair",
-    "make_http_client",
     "token_fingerprint",
 ]

@@ -10,23 +10,16 @@ from __future__ import annotations
 
 from typing import Self
 
-import httpx
-
 from orchestrator.logging import get_logger
 from orchestrator.redaction import register_secret
-from orchestrator.tiktok.client import (
-    clean_text,
-    json_object,
-    make_http_client,
-    token_fingerprint,
-    transport_outcome,
-)
+from orchestrator.tiktok.client import clean_text, json_object, token_fingerprint, transport_outcome
 from orchestrator.tiktok.errors import (
     UNEXPECTED_ANSWER,
     RevokeOutcome,
     RevokeResult,
     error_class_for_business_code,
 )
+from orchestrator.tiktok.http import Answer, TransportError, make_http_client, send
 
 __all__ = ["BUSINESS_REVOKE_PATH", "BusinessClient"]
 
@@ -46,15 +39,13 @@ class BusinessClient:
         app_id: str,
         secret: str,
         *,
-        http: httpx.Client | None = None,
         timeout: float = 10.0,
     ) -> None:
         register_secret(secret)
         self._base = base_url.rstrip("/")
         self._app_id = app_id
         self._secret = secret
-        self._owns_http = http is None
-        self._http = http if http is not None else make_http_client(timeout)
+        self._http = make_http_client()
         self._timeout = timeout
 
     def __repr__(self) -> str:
@@ -67,16 +58,16 @@ class BusinessClient:
         self.close()
 
     def close(self) -> None:
-        """Close the owned connection pool (a shared ``http`` is left to its owner)."""
-        if self._owns_http:
-            self._http.close()
+        """Close the connection pool."""
+        self._http.clear()
 
     def revoke(self, access_token: str) -> RevokeOutcome:
         """ONE revoke attempt, classified by the body's numeric ``code``."""
         payload = {"app_id": self._app_id, "secret": self._secret, "access_token": access_token}
         try:
-            response = self._http.post(self._base + BUSINESS_REVOKE_PATH, json=payload, timeout=self._timeout)
-        except httpx.HTTPError as exc:
+            url = self._base + BUSINESS_REVOKE_PATH
+            response = send(self._http, "POST", url, json_body=payload, timeout=self._timeout)
+        except TransportError as exc:
             outcome = transport_outcome(exc)
         else:
             outcome = _classify(response, (access_token, self._secret))
@@ -94,7 +85,7 @@ class BusinessClient:
         return self.revoke(access_token)
 
 
-def _classify(response: httpx.Response, sent: tuple[str, ...]) -> RevokeOutcome:
+def _classify(response: Answer, sent: tuple[str, ...]) -> RevokeOutcome:
     status = response.status_code
     body = json_object(response)
     code = body.get("code") if body is not None else None

@@ -16,8 +16,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
-import httpx
-
 from orchestrator.logging import get_logger
 from orchestrator.redaction import REDACTED, redact_text, register_secret
 from orchestrator.retry import RetryPolicy, call_with_retry, parse_retry_after
@@ -31,13 +29,13 @@ from orchestrator.tiktok.errors import (
     RevokeResult,
     error_class_for_code,
 )
+from orchestrator.tiktok.http import Answer, TransportError, make_http_client, send
 
 __all__ = [
     "ClientToken",
     "RevocationProvider",
     "TikTokClient",
     "TokenPair",
-    "make_http_client",
     "token_fingerprint",
 ]
 
@@ -80,15 +78,7 @@ def token_fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
-def make_http_client(timeout: float = 10.0, *, pool_size: int = 256) -> httpx.Client:
-    """A pooled, thread-safe HTTP client sized for a revocation fan-out across many threads."""
-    limits = httpx.Limits(
-        max_connections=pool_size, max_keepalive_connections=pool_size, keepalive_expiry=5.0
-    )
-    return httpx.Client(timeout=timeout, limits=limits, follow_redirects=False)
-
-
-def json_object(response: httpx.Response) -> dict[str, Any] | None:
+def json_object(response: Answer) -> dict[str, Any] | None:
     """The body as a JSON object, or ``None`` when it is not one (HTML error pages...)."""
     try:
         body = json.loads(response.content)
@@ -106,12 +96,10 @@ def clean_text(text: object, sent: tuple[str, ...]) -> str:
     return redact_text(out)
 
 
-def transport_outcome(exc: httpx.HTTPError) -> RevokeOutcome:
-    """A transport failure as RETRYABLE. Never quotes ``exc``: its text may carry the URL."""
-    code = TIMEOUT if isinstance(exc, httpx.TimeoutException) else CONNECTION_ERROR
-    return RevokeOutcome(
-        RevokeResult.RETRYABLE, error_code=code, description=f"{type(exc).__name__} (no answer)"
-    )
+def transport_outcome(exc: TransportError) -> RevokeOutcome:
+    """A transport failure as RETRYABLE (its text never carries the URL, a token or the secret)."""
+    code = TIMEOUT if exc.timeout else CONNECTION_ERROR
+    return RevokeOutcome(RevokeResult.RETRYABLE, error_code=code, description=str(exc))
 
 
 def _error_fields(body: dict[str, Any]) -> tuple[str | None, object, object]:
@@ -127,9 +115,7 @@ def _error_fields(body: dict[str, Any]) -> tuple[str | None, object, object]:
     return None, "", body.get("log_id")
 
 
-def classify_oauth(
-    response: httpx.Response, body: dict[str, Any] | None, sent: tuple[str, ...]
-) -> RevokeOutcome:
+def classify_oauth(response: Answer, body: dict[str, Any] | None, sent: tuple[str, ...]) -> RevokeOutcome:
     """Classify a TikTok OAuth/v2 answer. Success is HTTP 200 with no error in the body."""
     status = response.status_code
     retry_after = parse_retry_after(response.headers.get("retry-after"))
@@ -176,8 +162,8 @@ def classify_oauth(
 class TikTokClient:
     """TikTok OAuth v2 for one app (client key + secret). Thread-safe; share one instance.
 
-    Pass ``http`` to share a pool (it is then yours to close); otherwise the client owns a
-    pooled :class:`httpx.Client` closed by :meth:`close` or the ``with`` block.
+    The client owns a connection pool (:mod:`orchestrator.tiktok.http`), closed by
+    :meth:`close` or the ``with`` block.
     ``refreshed_revoke_policy`` bounds the retries of the one revoke that must not be left
     to the caller: after a refresh rotated the grant, only this call holds the new token.
     """
@@ -188,7 +174,6 @@ class TikTokClient:
         client_key: str,
         client_secret: str,
         *,
-        http: httpx.Client | None = None,
         timeout: float = 10.0,
         refreshed_revoke_policy: RetryPolicy | None = None,
     ) -> None:
@@ -196,8 +181,7 @@ class TikTokClient:
         self._base = base_url.rstrip("/")
         self._client_key = client_key
         self._secret = client_secret
-        self._owns_http = http is None
-        self._http = http if http is not None else make_http_client(timeout)
+        self._http = make_http_client()
         self._timeout = timeout
         self._refreshed_policy = refreshed_revoke_policy or RetryPolicy(max_attempts=4, max_retry_after=30.0)
 
@@ -211,14 +195,15 @@ class TikTokClient:
         self.close()
 
     def close(self) -> None:
-        """Close the owned connection pool (a shared ``http`` is left to its owner)."""
-        if self._owns_http:
-            self._http.close()
+        """Close the connection pool."""
+        self._http.clear()
 
-    def _post_form(self, path: str, form: dict[str, str]) -> httpx.Response:
-        return self._http.post(
+    def _post_form(self, path: str, form: dict[str, str]) -> Answer:
+        return send(
+            self._http,
+            "POST",
             self._base + path,
-            data=form,
+            form=form,
             headers={"Cache-Control": "no-cache"},
             timeout=self._timeout,
         )
@@ -233,7 +218,7 @@ class TikTokClient:
         form = {"client_key": self._client_key, "client_secret": self._secret, "token": token}
         try:
             response = self._post_form(REVOKE_PATH, form)
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
             outcome = transport_outcome(exc)
         else:
             outcome = classify_oauth(response, json_object(response), (token, self._secret))
@@ -261,7 +246,7 @@ class TikTokClient:
         sent = (refresh_token, self._secret)
         try:
             response = self._post_form(TOKEN_PATH, form)
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
             return transport_outcome(exc)
         body = json_object(response)
         pair = _token_pair(body) if response.status_code == 200 else None
@@ -322,7 +307,7 @@ class TikTokClient:
         }
         try:
             response = self._post_form(TOKEN_PATH, form)
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
             raise transport_outcome(exc).to_error() from exc
         body = json_object(response)
         if response.status_code == 200 and body is not None:
@@ -342,13 +327,15 @@ class TikTokClient:
         Spends the 600/min user-info budget: sample tokens, never probe them all.
         """
         try:
-            response = self._http.get(
+            response = send(
+                self._http,
+                "GET",
                 self._base + USER_INFO_PATH,
                 params={"fields": "open_id"},
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=self._timeout,
             )
-        except httpx.HTTPError:
+        except TransportError:
             return ProbeResult.RETRYABLE
         outcome = classify_oauth(response, json_object(response), (token, self._secret))
         return _PROBE_RESULTS[outcome.result]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 
-import httpx
 import pytest
 import structlog
 
 from orchestrator.tiktok import BusinessClient, RevokeOutcome, TikTokClient, TokenPair
 from orchestrator.tiktok.client import classify_oauth, json_object
+from orchestrator.tiktok.http import Answer
 from orchestrator.tiktok.simulator import TikTokSimulator
 
 MakeSim = Callable[..., TikTokSimulator]
@@ -76,14 +77,12 @@ def test_secrets_and_tokens_stay_out_of_outcomes_and_logs(
 def test_a_description_echoing_the_token_or_secret_is_masked() -> None:
     token = "act.echoedtokenvalue0000!3.va"
     TikTokClient("http://127.0.0.1:9", "key", PLANTED_SECRET).close()  # registers the secret
-    response = httpx.Response(
-        400,
-        json={
-            "error": "invalid_request",
-            "error_description": f"bad token {token} for secret {PLANTED_SECRET}",
-            "log_id": "L1",
-        },
-    )
+    body = {
+        "error": "invalid_request",
+        "error_description": f"bad token {token} for secret {PLANTED_SECRET}",
+        "log_id": "L1",
+    }
+    response = Answer(400, {}, json.dumps(body).encode())
     outcome = classify_oauth(response, json_object(response), (token,))
     assert token not in outcome.description and PLANTED_SECRET not in outcome.description
     assert "[REDACTED]" in outcome.description
