@@ -105,27 +105,22 @@ class _Batch:
             ]
 
     def claim(self, ids: list[int]) -> list[tuple[int, str]]:
-        now = clock.utcnow()
+        """Mark the rows still pending as ``sending`` by this worker; the ones it got, in one
+        statement (Core, RETURNING: the ORM's bulk-update path cost more CPU than the request)."""
+        table = cast(Table, LedgerRow.__table__)
+        statement = (
+            update(table)
+            .where(table.c.id.in_(ids), table.c.status == "pending")
+            .values(
+                status="sending",
+                claimed_by=self.worker_id,
+                claimed_at=clock.utcnow(),
+                attempts=table.c.attempts + 1,
+            )
+            .returning(table.c.id, table.c.fingerprint)
+        )
         with self.runtime.store.unit_of_work() as session:
-            session.execute(
-                update(LedgerRow)
-                .where(LedgerRow.id.in_(ids), LedgerRow.status == "pending")
-                .values(
-                    status="sending",
-                    claimed_by=self.worker_id,
-                    claimed_at=now,
-                    attempts=LedgerRow.attempts + 1,
-                )
-            )
-            return list(
-                session.execute(
-                    select(LedgerRow.id, LedgerRow.fingerprint).where(
-                        LedgerRow.id.in_(ids),
-                        LedgerRow.claimed_by == self.worker_id,
-                        LedgerRow.status == "sending",
-                    )
-                )
-            )
+            return [(row_id, fp) for row_id, fp in session.connection().execute(statement)]
 
     def record(self, outcomes: list[tuple[int, str, str | None, str | None]]) -> None:
         """Commit a group of outcomes in one statement; only rows this worker still holds change."""

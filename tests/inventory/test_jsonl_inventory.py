@@ -48,6 +48,21 @@ def test_scopes_by_open_ids_label_and_tenant(tmp_path: Path) -> None:
     assert inventory.count(Scope.of_tenant("odd")) == 0
 
 
+def test_open_id_scope_finds_escaped_and_shadowed_open_ids(tmp_path: Path) -> None:
+    """Lines are skipped unparsed by their open_id; an escaped one, or a label named open_id, is parsed."""
+    path = tmp_path / "tokens.jsonl"
+    lines = [
+        {"open_id": 'u"quoted', "access_token": "act.q"},
+        {"labels": {"open_id": "decoy"}, "open_id": "u-real", "access_token": "act.r"},
+        {"open_id": "decoy", "access_token": "act.d"},
+        {"open_id": "u-plain", "access_token": "act.p"},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    inventory = JsonLinesInventory(path)
+    wanted = Scope.of_open_ids(['u"quoted', "u-real", "u-plain"])
+    assert [r.access_token for b in inventory.stream(wanted) for r in b] == ["act.q", "act.r", "act.p"]
+
+
 def test_delete_rewrites_the_file_without_those_open_ids(tmp_path: Path) -> None:
     path = _write(tmp_path / "tokens.jsonl", 6)
     path.chmod(0o600)
