@@ -13,8 +13,8 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,12 +26,9 @@ from orchestrator.inventory.base import (
     TokenRecord,
     parse_expiry,
 )
+from orchestrator.inventory.jsonl_index import OpenIdIndex, file_stamp
 
 __all__ = ["JsonLinesInventory"]
-
-_OPEN_ID = re.compile(r'"open_id"\s*:\s*"([^"\\]*)"')
-"""A line's ``open_id`` read without parsing the line: a revocation batch looks up its
-thousand tokens in the whole file, and ``json.loads`` of every line was most of its cost."""
 
 
 class JsonLinesInventory:
@@ -39,30 +36,40 @@ class JsonLinesInventory:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._index: OpenIdIndex | None = None
+        self._index_lock = threading.Lock()
 
-    def _lines(self, wanted: frozenset[str] | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
-        """Parsed lines; with ``wanted``, lines whose one ``open_id`` is plainly another are skipped
-        unparsed (an escaped or repeated ``open_id`` is parsed, so nothing wanted is missed)."""
+    def _parsed(self, number: int, line: str) -> dict[str, Any]:
+        try:
+            data = json.loads(line)
+        except ValueError:
+            data = None  # never quote the line: it holds tokens
+        if not isinstance(data, dict):
+            raise InventoryError(f"{self.path}:{number}: not a JSON object (one object a line)")
+        return data
+
+    def _check_exists(self) -> None:
         if not self.path.is_file():
             raise InventoryError(f"token inventory file {self.path} does not exist")
+
+    def _lines(self) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        self._check_exists()
         with open(self.path, encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
-                if wanted is not None:
-                    found = _OPEN_ID.findall(line)
-                    if len(found) == 1 and found[0] not in wanted:
-                        continue
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                except ValueError:
-                    # Never quote the line: it holds tokens.
-                    raise InventoryError(
-                        f"{self.path}:{number}: not a JSON object (one object a line)"
-                    ) from None
-                if not isinstance(data, dict):
-                    raise InventoryError(f"{self.path}:{number}: not a JSON object (one object a line)")
-                yield number, line, data
+                if line.strip():
+                    yield number, line, self._parsed(number, line)
+
+    def _lines_of(self, open_ids: Sequence[str]) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """The lines that may hold these ``open_id``s, through the index of this file version."""
+        self._check_exists()
+        with open(self.path, "rb") as handle:
+            with self._index_lock:  # one build per file version, shared by the worker's threads
+                if self._index is None or self._index.stamp != file_stamp(handle):
+                    self._index = OpenIdIndex(handle)
+                index = self._index
+            for number, raw in index.lines(handle, open_ids):
+                line = raw.decode("utf-8")
+                yield number, line, self._parsed(number, line)
 
     def _record(self, number: int, data: dict[str, Any]) -> TokenRecord:
         open_id, access = data.get("open_id"), data.get("access_token")
@@ -89,8 +96,8 @@ class JsonLinesInventory:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         batch: list[TokenRecord] = []
-        wanted = frozenset(scope.open_ids) if scope.open_ids is not None else None
-        for number, _line, data in self._lines(wanted):
+        lines = self._lines() if scope.open_ids is None else self._lines_of(scope.open_ids)
+        for number, _line, data in lines:
             record = self._record(number, data)
             if scope.is_all or scope.matches(record):
                 batch.append(record)
@@ -110,8 +117,7 @@ class JsonLinesInventory:
         if not doomed:
             return 0
         deleted = 0
-        if not self.path.exists():
-            raise InventoryError(f"token inventory file {self.path} does not exist")
+        self._check_exists()
         # A lock file beside the data: the data file itself is replaced, so it cannot hold the lock.
         with open(self.path.with_name(self.path.name + ".lock"), "a+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)

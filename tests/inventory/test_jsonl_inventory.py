@@ -49,7 +49,7 @@ def test_scopes_by_open_ids_label_and_tenant(tmp_path: Path) -> None:
 
 
 def test_open_id_scope_finds_escaped_and_shadowed_open_ids(tmp_path: Path) -> None:
-    """Lines are skipped unparsed by their open_id; an escaped one, or a label named open_id, is parsed."""
+    """Lines are found by an index of their open_id; an escaped one, or a label named open_id, too."""
     path = tmp_path / "tokens.jsonl"
     lines = [
         {"open_id": 'u"quoted', "access_token": "act.q"},
@@ -61,6 +61,24 @@ def test_open_id_scope_finds_escaped_and_shadowed_open_ids(tmp_path: Path) -> No
     inventory = JsonLinesInventory(path)
     wanted = Scope.of_open_ids(['u"quoted', "u-real", "u-plain"])
     assert [r.access_token for b in inventory.stream(wanted) for r in b] == ["act.q", "act.r", "act.p"]
+
+
+def test_open_id_lookups_follow_the_file_as_it_changes(tmp_path: Path) -> None:
+    """The index belongs to one version of the file: appended, replaced and broken lines are seen."""
+    path = _write(tmp_path / "tokens.jsonl", 10)
+    inventory = JsonLinesInventory(path)
+    assert [r.open_id for b in inventory.stream(Scope.of_open_ids(["u9", "u0"])) for r in b] == ["u0", "u9"]
+    with path.open("a", encoding="utf-8") as out:
+        out.write(json.dumps({"open_id": "u10", "access_token": "act.new"}) + "\n")
+    found = [r.access_token for b in inventory.stream(Scope.of_open_ids(["u10"])) for r in b]
+    assert found == ["act.new"]
+    assert inventory.delete(["u0"]) == 1
+    assert [r.open_id for b in inventory.stream(Scope.of_open_ids(["u0", "u1"])) for r in b] == ["u1"]
+    with path.open("a", encoding="utf-8") as out:
+        out.write('{"open_id": "u11", "access_token": "act.leak"\n')
+    with pytest.raises(InventoryError) as caught:
+        list(inventory.stream(Scope.of_open_ids(["u11"])))
+    assert str(caught.value) == f"{path}:11: not a JSON object (one object a line)"  # delete drops blanks
 
 
 def test_delete_rewrites_the_file_without_those_open_ids(tmp_path: Path) -> None:
