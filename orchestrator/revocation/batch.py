@@ -16,11 +16,11 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
-from typing import cast
+from queue import SimpleQueue
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import select, update
 
 from orchestrator import clock
 from orchestrator.inventory.base import Scope, TokenRecord
@@ -29,6 +29,8 @@ from orchestrator.inventory.fingerprint import fingerprint
 from orchestrator.logging import get_logger
 from orchestrator.ratelimit import RateLimiter, limiter_for
 from orchestrator.retry import RetryPolicy, next_delay
+from orchestrator.revocation import ledger
+from orchestrator.revocation.ledger import Outcome
 from orchestrator.revocation.models import BatchRow, LedgerRow, RevocationRow
 from orchestrator.store import outbox
 from orchestrator.store.lease import Lease, lease_seconds
@@ -104,53 +106,12 @@ class _Batch:
                 )
             ]
 
-    def claim(self, ids: list[int]) -> list[tuple[int, str]]:
-        """Mark the rows still pending as ``sending`` by this worker; the ones it got, in one
-        statement (Core, RETURNING: the ORM's bulk-update path cost more CPU than the request)."""
-        table = cast(Table, LedgerRow.__table__)
-        statement = (
-            update(table)
-            .where(table.c.id.in_(ids), table.c.status == "pending")
-            .values(
-                status="sending",
-                claimed_by=self.worker_id,
-                claimed_at=clock.utcnow(),
-                attempts=table.c.attempts + 1,
-            )
-            .returning(table.c.id, table.c.fingerprint)
-        )
+    def exchange(self, outcomes: list[Outcome], ids: list[int]) -> list[tuple[int, str]]:
+        """Record the outcomes and claim the next rows (those still pending) in one commit."""
         with self.runtime.store.unit_of_work() as session:
-            return [(row_id, fp) for row_id, fp in session.connection().execute(statement)]
-
-    def record(self, outcomes: list[tuple[int, str, str | None, str | None]]) -> None:
-        """Commit a group of outcomes in one statement; only rows this worker still holds change."""
-        if not outcomes:
-            return
-        now = clock.utcnow()
-        table = cast(Table, LedgerRow.__table__)
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("row_id"), table.c.claimed_by == self.worker_id)
-            .values(
-                status=bindparam("new_status"),
-                error=bindparam("new_error"),
-                log_id=bindparam("new_log_id"),
-                claimed_by=bindparam("holder"),
-                updated_at=now,
-            )
-        )
-        rows = [
-            {
-                "row_id": row_id,
-                "new_status": status,
-                "new_error": error,
-                "new_log_id": log_id,
-                "holder": None if status == "pending" else self.worker_id,
-            }
-            for row_id, status, error, log_id in outcomes
-        ]
-        with self.runtime.store.unit_of_work() as session:
-            session.connection().execute(statement, rows)
+            connection = session.connection()
+            ledger.record(connection, outcomes, self.worker_id)
+            return ledger.claim(connection, ids, self.worker_id)
 
     def settle_stale(self) -> None:
         """Claims left in the batch belong to a worker whose lease ran out (it died): a token it
@@ -188,27 +149,32 @@ class _Batch:
         self.settle_stale()
         pending = [row_id for row_id, _ in self.rows("pending")]
         width = self.runtime.settings.revocation_concurrency
-        outcomes: list[tuple[int, str, str | None, str | None]] = []
-        in_flight: set[Future[tuple[int, str, str | None, str | None]]] = set()
+        outcomes: list[Outcome] = []
+        # Finished requests arrive on a queue: waiting on the set of futures in flight cost
+        # this thread a lock on every one of them for every token.
+        finished: SimpleQueue[Future[Outcome]] = SimpleQueue()
+        in_flight = 0
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="revoke") as pool:
             for start in range(0, len(pending), width):
                 if self.halted():
                     break
-                in_flight.update(
-                    pool.submit(self.revoke, item) for item in self.claim(pending[start : start + width])
-                )
-                while len(in_flight) >= 2 * width:
-                    finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                    outcomes.extend(f.result() for f in finished)
-                    if len(outcomes) >= 2 * width:
-                        self.record(outcomes)
-                        outcomes = []
-            finished, _ = wait(in_flight)
-            outcomes.extend(f.result() for f in finished)
-        self.record(outcomes)
+                for item in self.exchange(outcomes, pending[start : start + width]):
+                    pool.submit(self.revoke, item).add_done_callback(finished.put)
+                    in_flight += 1
+                outcomes = []
+                while in_flight >= 2 * width:
+                    outcomes.append(finished.get().result())
+                    in_flight -= 1
+            while in_flight:
+                outcomes.append(finished.get().result())
+                in_flight -= 1
+                if len(outcomes) >= 2 * width:
+                    self.exchange(outcomes, [])
+                    outcomes = []
+        self.exchange(outcomes, [])
         return not self.rows("pending") and not self.rows("sending")
 
-    def revoke(self, item: tuple[int, str]) -> tuple[int, str, str | None, str | None]:
+    def revoke(self, item: tuple[int, str]) -> Outcome:
         row_id, fp = item
         record = self.records.get(fp)
         if record is None:

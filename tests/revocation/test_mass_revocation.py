@@ -8,11 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from orchestrator.incidents.models import IncidentRow
+from orchestrator.revocation.models import LedgerRow
 from orchestrator.switch import service as switch
 from orchestrator.timeline import service as timeline
 from tests.support.processes import wait_for
+from tests.support.services import postgres_database
 from tests.support.simulated import Simulated, simulated
 
 SECRET = "sim-client-secret-planted-0042"
@@ -91,3 +94,29 @@ def test_compromise_playbook_engages_switch_then_revokes_named_users_first(harne
     )
     finished = next(e for e in entries if e.kind == "revocation.finished")
     assert finished.data["revoked"] == len(harness.tokens)
+
+
+def test_on_postgresql_every_outcome_is_recorded_through_429s_and_5xx(tmp_path: Path) -> None:
+    """PostgreSQL records a group of outcomes in one statement over arrays: revoked and retried
+    (pending again, then revoked) tokens alike end revoked once, with their log ids."""
+    with (
+        postgres_database() as url,
+        simulated(
+            tmp_path,
+            secret=SECRET,
+            tokens=2_000,
+            sim={"inject_429_rate": 0.05, "error_rate": 0.05, "retry_after_seconds": 0.05, "seed": 5},
+            revocation_batch_size=500,
+            database_url=url,
+        ) as harness,
+    ):
+        result = harness.run_playbook("revoke-tokens", scope="all")
+        assert result["status"] == "succeeded", result["steps"]["revoke"]["error"]
+        assert result["steps"]["revoke"]["output"]["revoked"] == 2_000
+        stats = harness.sim.stats()
+        assert stats["answered_429"] > 0 and stats["answered_5xx"] > 0
+        assert stats["tokens_revoked_more_than_once"] == 0
+        with harness.runtime.store.unit_of_work() as session:
+            rows = session.execute(select(LedgerRow.status, LedgerRow.claimed_by, LedgerRow.log_id)).all()
+        assert {status for status, _, _ in rows} == {"revoked"}
+        assert all(holder and log_id for _, holder, log_id in rows)
