@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from orchestrator import clock
@@ -143,7 +143,7 @@ def plan(transaction: Transaction, *, revocation_id: str, inventory: TokenInvent
             return 0
         scope = Scope.parse(str(row.scope.get("spec", "all")))
         priority = list(row.priority_open_ids or [])
-    total = 0
+    total, seen, analyse_at = 0, 0, batch_size
     for records in _records(inventory, scope, priority, batch_size):
         for chunk in _chunks(records, batch_size):
             with transaction() as session:
@@ -151,7 +151,10 @@ def plan(transaction: Transaction, *, revocation_id: str, inventory: TokenInvent
                 locked = session.get(RevocationRow, revocation_id, with_for_update=True)
                 if locked is not None:
                     locked.planned += added
-            total += added
+            total, seen = total + added, seen + len(chunk)
+            if seen >= analyse_at:
+                _refresh_statistics(transaction)
+                analyse_at = 2 * seen
     with transaction() as session:
         locked = session.get(RevocationRow, revocation_id, with_for_update=True)
         if locked is not None:
@@ -159,6 +162,20 @@ def plan(transaction: Transaction, *, revocation_id: str, inventory: TokenInvent
             if locked.status == "planning":
                 locked.status = "running"
     return total
+
+
+def _refresh_statistics(transaction: Transaction) -> None:
+    """ANALYZE the ledger on PostgreSQL each time planning has doubled it.
+
+    The planning queries look up a batch's fingerprints in a table growing by thousands of rows
+    a second. Without fresh statistics PostgreSQL guesses a revocation holds a few hundred rows
+    and scans all of its rows for every batch (seen: 5 s a batch at 160,000 rows, autovacuum
+    off; with autovacuum on, its analyse still lags a minute behind). Doubling keeps every
+    estimate within a factor of two for about twenty ANALYZEs in a million rows.
+    """
+    with transaction() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("ANALYZE revocation_ledger"))
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.revocation.models import LedgerRow
@@ -98,7 +98,8 @@ def test_compromise_playbook_engages_switch_then_revokes_named_users_first(harne
 
 def test_on_postgresql_every_outcome_is_recorded_through_429s_and_5xx(tmp_path: Path) -> None:
     """PostgreSQL records a group of outcomes in one statement over arrays: revoked and retried
-    (pending again, then revoked) tokens alike end revoked once, with their log ids."""
+    (pending again, then revoked) tokens alike end revoked once, with their log ids; planning
+    analyses the growing ledger so its lookups keep their index."""
     with (
         postgres_database() as url,
         simulated(
@@ -120,3 +121,7 @@ def test_on_postgresql_every_outcome_is_recorded_through_429s_and_5xx(tmp_path: 
             rows = session.execute(select(LedgerRow.status, LedgerRow.claimed_by, LedgerRow.log_id)).all()
         assert {status for status, _, _ in rows} == {"revoked"}
         assert all(holder and log_id for _, holder, log_id in rows)
+        with harness.runtime.store.unit_of_work() as session:  # planning kept the statistics fresh
+            query = "SELECT reltuples FROM pg_class WHERE relname = 'revocation_ledger'"
+            estimate = session.scalar(text(query))
+        assert estimate is not None and estimate >= 1_000
