@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from orchestrator import redaction
@@ -25,6 +26,9 @@ __all__ = [
     "open_incident",
 ]
 
+T = TypeVar("T")
+_LOCKED = "incidents.locked"  # Session.info: (class, key) of rows this transaction holds FOR UPDATE
+
 OPEN_STATUSES = frozenset(
     {IncidentStatus.DETECTED.value, IncidentStatus.CONTAINED.value, IncidentStatus.REPORTED.value}
 )
@@ -35,9 +39,33 @@ def new_incident_id() -> str:
     return "inc-" + uuid.uuid4().hex[:12]
 
 
+@event.listens_for(Session, "after_transaction_end")
+def _forget_locks(session: Session, transaction: Any) -> None:
+    """Row locks end with their transaction."""
+    if transaction.parent is None or transaction.nested:  # not when a flush's subtransaction ends
+        session.info.pop(_LOCKED, None)
+
+
+def _get_locked(session: Session, cls: type[T], key: str) -> T | None:
+    """``session.get(cls, key, with_for_update=True)``, but a row this transaction already locked
+    comes from the identity map: a worker correlating a storm's events in one commit locked the
+    incident and its key for the first and selected them again for every other."""
+    locked: set[tuple[type, str]] = session.info.setdefault(_LOCKED, set())
+    if (cls, key) in locked:
+        return session.get(cls, key)
+    row = session.get(cls, key, with_for_update=True)
+    if row is not None:
+        locked.add((cls, key))
+    return row
+
+
 def get_incident(session: Session, *, incident_id: str, for_update: bool = False) -> IncidentRow:
     """The incident by id (or unique id prefix); NotFound names the id."""
-    row = session.get(IncidentRow, incident_id, with_for_update=for_update)
+    row = (
+        _get_locked(session, IncidentRow, incident_id)
+        if for_update
+        else session.get(IncidentRow, incident_id)
+    )
     if row is None and len(incident_id) >= 4:
         matches = list(
             session.scalars(select(IncidentRow).where(IncidentRow.id.startswith(incident_id)).limit(2))
@@ -100,4 +128,5 @@ def attach_event(session: Session, *, incident: IncidentRow, event: EventRow, no
 
 
 def correlation_key(session: Session, *, dedup_key: str) -> CorrelationKey | None:
-    return session.get(CorrelationKey, dedup_key, with_for_update=True)
+    """The dedup key's correlation row, locked for this transaction (None for a new key)."""
+    return _get_locked(session, CorrelationKey, dedup_key)

@@ -27,7 +27,8 @@ _TAILS = "timeline_tails"  # Session.info key: chain -> (seq, hash) this transac
 @event.listens_for(Session, "after_transaction_end")
 def _forget_tails(session: Session, transaction: Any) -> None:
     """A tail is only known inside the transaction that holds the chain's lock."""
-    session.info.pop(_TAILS, None)
+    if transaction.parent is None or transaction.nested:  # not when a flush's subtransaction ends
+        session.info.pop(_TAILS, None)
 
 
 def _canonical(value: Any) -> Any:

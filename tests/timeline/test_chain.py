@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from orchestrator.store import migrate
 from orchestrator.store.db import Store
@@ -22,6 +22,29 @@ def test_entries_link_and_verify(runtime: Runtime) -> None:
         assert [r.seq for r in rows] == [1, 2, 3]
         assert rows[1].prev_hash == rows[0].hash
         assert verify_chain(session, "inc-x") is None
+
+
+def test_a_transaction_reads_a_chain_tail_once_even_across_flushes(runtime: Runtime) -> None:
+    """A worker correlating a storm flushes between appends; the tail it read stays its own (the
+    flush's inner transaction ending once made every append read the tail again)."""
+    reads: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().startswith("SELECT") and "timeline_entries" in statement:
+            reads.append(statement)
+
+    event.listen(runtime.store.engine, "before_cursor_execute", count)
+    try:
+        with runtime.store.unit_of_work() as session:
+            for i in range(4):
+                append_entry(session, chain="inc-flushed", actor="system", kind="note", message=f"n{i}")
+                session.flush()
+    finally:
+        event.remove(runtime.store.engine, "before_cursor_execute", count)
+    assert len(reads) == 1
+    with runtime.store.unit_of_work() as session:
+        assert [r.seq for r in entries(session, "inc-flushed")] == [1, 2, 3, 4]
+        assert verify_chain(session, "inc-flushed") is None
 
 
 def test_concurrent_transactions_appending_several_entries_keep_one_chain_on_postgresql() -> None:
