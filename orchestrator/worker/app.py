@@ -98,6 +98,10 @@ class BrokerPublisher:
                     route.task, args=args, queue=route.queue, retry=False, connection=self._connection
                 )
             except Exception as exc:
+                if self._connection is not None:
+                    # Drop the broken connection now, sockets and all: the next call connects
+                    # afresh, and the old socket does not linger until garbage collection.
+                    self._connection.collect()
                 raise BrokerError(f"broker unreachable: {type(exc).__name__}") from exc
 
     def close(self) -> None:
