@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator import redaction
@@ -15,6 +15,7 @@ from orchestrator.errors import NotFound
 from orchestrator.events.models import EventRow
 from orchestrator.events.schemas import Entities, Severity
 from orchestrator.incidents.models import CorrelationKey, IncidentRow, IncidentStatus
+from orchestrator.store.db import transaction_scoped
 
 __all__ = [
     "OPEN_STATUSES",
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_LOCKED = "incidents.locked"  # Session.info: (class, key) of rows this transaction holds FOR UPDATE
+_LOCKED = "incidents.locked"  # transaction_scoped: (class, key) of rows this transaction holds FOR UPDATE
 
 OPEN_STATUSES = frozenset(
     {IncidentStatus.DETECTED.value, IncidentStatus.CONTAINED.value, IncidentStatus.REPORTED.value}
@@ -39,18 +40,11 @@ def new_incident_id() -> str:
     return "inc-" + uuid.uuid4().hex[:12]
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _forget_locks(session: Session, transaction: Any) -> None:
-    """Row locks end with their transaction."""
-    if transaction.parent is None or transaction.nested:  # not when a flush's subtransaction ends
-        session.info.pop(_LOCKED, None)
-
-
 def _get_locked(session: Session, cls: type[T], key: str) -> T | None:
     """``session.get(cls, key, with_for_update=True)``, but a row this transaction already locked
     comes from the identity map: a worker correlating a storm's events in one commit locked the
     incident and its key for the first and selected them again for every other."""
-    locked: set[tuple[type, str]] = session.info.setdefault(_LOCKED, set())
+    locked: set[tuple[type, str]] = transaction_scoped(session, _LOCKED, set)
     if (cls, key) in locked:
         return session.get(cls, key)
     row = session.get(cls, key, with_for_update=True)

@@ -146,15 +146,16 @@ def plan(transaction: Transaction, *, revocation_id: str, inventory: TokenInvent
     total, seen, analyse_at = 0, 0, batch_size
     for records in _records(inventory, scope, priority, batch_size):
         for chunk in _chunks(records, batch_size):
+            seen += len(chunk)
             with transaction() as session:
                 added = _write_batch(session, revocation_id, chunk)
                 locked = session.get(RevocationRow, revocation_id, with_for_update=True)
                 if locked is not None:
                     locked.planned += added
-            total, seen = total + added, seen + len(chunk)
-            if seen >= analyse_at:
-                _refresh_statistics(transaction)
-                analyse_at = 2 * seen
+                if seen >= analyse_at:
+                    _refresh_statistics(session)
+                    analyse_at = 2 * seen
+            total += added
     with transaction() as session:
         locked = session.get(RevocationRow, revocation_id, with_for_update=True)
         if locked is not None:
@@ -164,7 +165,7 @@ def plan(transaction: Transaction, *, revocation_id: str, inventory: TokenInvent
     return total
 
 
-def _refresh_statistics(transaction: Transaction) -> None:
+def _refresh_statistics(session: Session) -> None:
     """ANALYZE the ledger on PostgreSQL each time planning has doubled it.
 
     The planning queries look up a batch's fingerprints in a table growing by thousands of rows
@@ -173,9 +174,8 @@ def _refresh_statistics(transaction: Transaction) -> None:
     off; with autovacuum on, its analyse still lags a minute behind). Doubling keeps every
     estimate within a factor of two for about twenty ANALYZEs in a million rows.
     """
-    with transaction() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("ANALYZE revocation_ledger"))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE revocation_ledger"))
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

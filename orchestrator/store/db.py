@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, create_engine, event, text
 from sqlalchemy.engine import Dialect
@@ -30,7 +30,9 @@ from sqlalchemy.types import TypeDecorator
 from orchestrator.errors import StoreError
 from orchestrator.store.turns import WriteTurns
 
-__all__ = ["Base", "Store", "UTCDateTime", "after_commit"]
+T = TypeVar("T")
+
+__all__ = ["Base", "Store", "UTCDateTime", "after_commit", "transaction_scoped"]
 
 
 class Base(DeclarativeBase):
@@ -93,6 +95,25 @@ def _begin_in_turn(turns: WriteTurns) -> Callable[[Any], None]:
 
 
 _AFTER_COMMIT = "orchestrator.after_commit"
+_TRANSACTION_SCOPED = "orchestrator.transaction_scoped"
+
+
+def transaction_scoped(session: Session, key: str, factory: Callable[[], T]) -> T:
+    """State kept for as long as ``session``'s transaction (or a savepoint inside it) lasts: rows
+    it holds locked, or what it wrote under a lock. Made by ``factory`` on first use."""
+    scoped: dict[str, Any] = session.info.setdefault(_TRANSACTION_SCOPED, {})
+    if key not in scoped:
+        scoped[key] = factory()
+    value: T = scoped[key]
+    return value
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _end_transaction_scoped(session: Session, transaction: Any) -> None:
+    """A flush begins and ends an inner transaction too (and autoflush runs before every query):
+    only the outer transaction's end, or a savepoint's, ends the state."""
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_TRANSACTION_SCOPED, None)
 
 
 def after_commit(session: Session, callback: Callable[[], object]) -> None:

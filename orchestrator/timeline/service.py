@@ -12,23 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from orchestrator import clock, redaction
+from orchestrator.store.db import transaction_scoped
 from orchestrator.timeline.models import TimelineEntryRow
 
 __all__ = ["GENESIS", "ChainBreak", "append_entry", "count", "entries", "entry_hash", "verify_chain"]
 
 GENESIS = "0" * 64
-_TAILS = "timeline_tails"  # Session.info key: chain -> (seq, hash) this transaction last wrote
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_tails(session: Session, transaction: Any) -> None:
-    """A tail is only known inside the transaction that holds the chain's lock."""
-    if transaction.parent is None or transaction.nested:  # not when a flush's subtransaction ends
-        session.info.pop(_TAILS, None)
+_TAILS = "timeline.tails"  # transaction_scoped: chain -> (seq, hash) this transaction last wrote
 
 
 def _canonical(value: Any) -> Any:
@@ -78,7 +72,7 @@ def append_entry(
     serialises) once per transaction; later appends to the same chain in that transaction
     continue from the tail this one wrote.
     """
-    tails: dict[str, tuple[int, str]] = session.info.setdefault(_TAILS, {})
+    tails: dict[str, tuple[int, str]] = transaction_scoped(session, _TAILS, dict)
     if chain not in tails:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": chain})
