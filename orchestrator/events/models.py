@@ -41,7 +41,12 @@ class EventRow(Base):
 
     @classmethod
     def from_event(cls, event: CompromiseEvent) -> EventRow:
-        return cls(
+        return cls(**cls.values_of(event))
+
+    @staticmethod
+    def values_of(event: CompromiseEvent) -> dict[str, Any]:
+        """The row's column values, for a multi-row INSERT without ORM objects (the intake's)."""
+        return dict(
             id=event.id,
             source=event.source,
             kind=event.kind,
@@ -55,6 +60,7 @@ class EventRow(Base):
             labels=dict(event.labels),
             source_ref=event.source_ref,
             raw=event.raw,
+            incident_id=None,
         )
 
     def to_event(self) -> CompromiseEvent:
