@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from orchestrator import clock
 from orchestrator.events.models import EventRow
 from orchestrator.incidents import service as incidents
-from orchestrator.incidents.models import CorrelationKey, IncidentRow
+from orchestrator.incidents.models import IncidentRow
 from orchestrator.intake.service import EVENT_TOPIC
 from orchestrator.logging import bind_ids, get_logger
 from orchestrator.playbooks import flows as playbook_flows
@@ -47,8 +47,11 @@ SQLITE_WRITE_BUDGET = 0.01
 """Seconds a correlation transaction may hold SQLite's one write lock before it commits and goes
 on in another: the intake waits for that lock to answer its senders."""
 
+SQLITE_CLAIM = 32
+"""Outbox rows a correlation transaction claims at most on SQLite (the budget usually ends it first)."""
+
 STORM_BATCH = 200
-"""Owed events of the same dedup key a worker correlates along with the one it was sent."""
+"""Owed events of a message's dedup keys a worker correlates along with the ones it was sent."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,11 @@ def correlate_event(session: Session, *, event: EventRow, now: datetime, window_
     opened = incident is None
     if incident is None:
         incident = incidents.open_incident(session, event=event, now=now)
+        timeline.new_chain(session, incident.id)
         if key is None:
-            session.add(CorrelationKey(dedup_key=event.dedup_key, incident_id=incident.id, last_seen_at=now))
+            incidents.add_correlation_key(
+                session, dedup_key=event.dedup_key, incident_id=incident.id, now=now
+            )
         else:
             key.incident_id = incident.id
     if key is not None:
@@ -160,21 +166,24 @@ def _correlate_one(
     return result
 
 
-def _owed_alike(session: Session, event: EventRow, outbox_id: int) -> list[tuple[OutboxRow, EventRow]]:
-    """Other owed events of ``event``'s dedup key, oldest first, claimed for this transaction
-    (rows another worker holds are skipped; their broker messages find them done later).
+def _owed_alike(
+    session: Session, keys: Sequence[str], claimed: Sequence[int]
+) -> dict[str, list[tuple[OutboxRow, EventRow]]]:
+    """Other owed events of ``keys`` (``STORM_BATCH`` at most), by key and oldest first, claimed
+    for this transaction (rows another worker holds are skipped; their broker messages find them
+    done later). ``claimed`` are the outbox rows this transaction already holds.
 
-    Two look-ups, each on an index: the key's events not correlated yet, then their outbox rows.
-    As one join, SQLite planned a scan of every pending outbox row, so a worker that fell behind
-    spent longer on each event the further behind it was.
+    Two look-ups for the whole message, each on an index: the keys' events not correlated yet,
+    then their outbox rows. As one join, SQLite planned a scan of every pending outbox row, so a
+    worker that fell behind spent longer on each event the further behind it was.
     """
     owed = session.scalars(
         select(EventRow.id)
-        .where(EventRow.dedup_key == event.dedup_key, EventRow.incident_id.is_(None), EventRow.id != event.id)
-        .limit(STORM_BATCH)
+        .where(EventRow.dedup_key.in_(keys), EventRow.incident_id.is_(None))
+        .limit(STORM_BATCH + len(claimed))
     ).all()
     if not owed:
-        return []
+        return {}
     query = (
         select(OutboxRow, EventRow)
         .join(EventRow, EventRow.id == OutboxRow.ref_id)
@@ -182,13 +191,17 @@ def _owed_alike(session: Session, event: EventRow, outbox_id: int) -> list[tuple
             OutboxRow.ref_id.in_(owed),
             OutboxRow.topic == EVENT_TOPIC,
             OutboxRow.done_at.is_(None),
-            OutboxRow.id != outbox_id,
+            OutboxRow.id.not_in(claimed),
         )
         .order_by(OutboxRow.id)
+        .limit(STORM_BATCH)
     )
     if session.get_bind().dialect.name != "sqlite":
         query = query.with_for_update(of=OutboxRow, skip_locked=True)
-    return [(row, same) for row, same in session.execute(query)]
+    alike: dict[str, list[tuple[OutboxRow, EventRow]]] = {}
+    for row, event in session.execute(query):
+        alike.setdefault(event.dedup_key, []).append((row, event))
+    return alike
 
 
 def process_received_events(
@@ -238,13 +251,19 @@ def _correlate(
     playbooks: Mapping[str, Playbook],
     inline: InlineSteps | None,
 ) -> tuple[list[Correlation], list[int]]:
-    """Correlate in one transaction; also return the ids left for another one (SQLite's budget)."""
+    """Correlate in one transaction; also return the ids left for another one (SQLite's budget).
+
+    The message's rows are claimed, and its keys, incidents and timeline tails locked and read,
+    a statement each for the whole message; on SQLite only ``SQLITE_CLAIM`` rows at a time, so
+    the rows a commit leaves for the next are not read twice."""
     results: list[Correlation] = []
     left: list[int] = []
     alongside = 0
     started = time.monotonic()
     with transaction() as session:
         budget = SQLITE_WRITE_BUDGET if session.get_bind().dialect.name == "sqlite" else None
+        if budget is not None:
+            outbox_ids, left = outbox_ids[:SQLITE_CLAIM], list(outbox_ids[SQLITE_CLAIM:])
         now = clock.utcnow()
         rows = outbox.claim_many(session, outbox_ids)  # in id order, then incidents by key
         refs = [row.ref_id for row in rows]
@@ -255,15 +274,16 @@ def _correlate(
                 outbox.complete(row, now)
                 continue
             claimed.append((row, events[row.ref_id]))
+        keys = sorted({event.dedup_key for _, event in claimed})
+        timeline.prime_tails(session, incidents.lock_for_correlation(session, keys))
+        alike = _owed_alike(session, keys, [row.id for row in rows]) if keys else {}
         for row, event in sorted(claimed, key=lambda pair: pair[1].dedup_key):
-            if row.done_at is not None:  # taken with an earlier event of its key, just now
-                continue
             if budget is not None and results and time.monotonic() - started > budget:
                 left.append(row.id)
                 continue
             bind_ids(event_id=event.id)
             results.append(_correlate_one(session, row, event, now, window_seconds, playbooks, inline))
-            for other, same in _owed_alike(session, event, row.id):
+            for other, same in alike.pop(event.dedup_key, []):
                 _correlate_one(session, other, same, now, window_seconds, playbooks, inline)
                 alongside += 1
     if results:
@@ -275,4 +295,4 @@ def _correlate(
             escalated=sum(c.escalated for c in results),
             alongside=alongside,
         )
-    return results, left
+    return results, sorted(left)

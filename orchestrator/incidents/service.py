@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,16 +19,20 @@ from orchestrator.store.db import transaction_scoped
 
 __all__ = [
     "OPEN_STATUSES",
+    "add_correlation_key",
     "attach_event",
     "correlation_key",
     "get_incident",
     "list_incidents",
+    "lock_for_correlation",
     "new_incident_id",
     "open_incident",
 ]
 
 T = TypeVar("T")
-_LOCKED = "incidents.locked"  # transaction_scoped: (class, key) of rows this transaction holds FOR UPDATE
+_LOCKED = "incidents.locked"
+"""transaction_scoped: (class, key) -> the row this transaction holds FOR UPDATE, or None when it
+looked and found none (a dedup key never seen: the transaction that adds it records it here)."""
 
 OPEN_STATUSES = frozenset(
     {IncidentStatus.DETECTED.value, IncidentStatus.CONTAINED.value, IncidentStatus.REPORTED.value}
@@ -40,17 +44,52 @@ def new_incident_id() -> str:
     return "inc-" + uuid.uuid4().hex[:12]
 
 
+def _locked(session: Session) -> dict[tuple[type, str], object | None]:
+    return transaction_scoped(session, _LOCKED, dict)
+
+
 def _get_locked(session: Session, cls: type[T], key: str) -> T | None:
-    """``session.get(cls, key, with_for_update=True)``, but a row this transaction already locked
-    comes from the identity map: a worker correlating a storm's events in one commit locked the
-    incident and its key for the first and selected them again for every other."""
-    locked: set[tuple[type, str]] = transaction_scoped(session, _LOCKED, set)
+    """``session.get(cls, key, with_for_update=True)``, but once per transaction: a worker
+    correlating a storm's events in one commit locked the incident and its key for the first and
+    selected them again for every other."""
+    locked = _locked(session)
     if (cls, key) in locked:
-        return session.get(cls, key)
+        return cast(T | None, locked[(cls, key)])
     row = session.get(cls, key, with_for_update=True)
-    if row is not None:
-        locked.add((cls, key))
+    if row is not None or cls is CorrelationKey:
+        locked[(cls, key)] = row
     return row
+
+
+def lock_for_correlation(session: Session, dedup_keys: Sequence[str]) -> list[str]:
+    """Lock the correlation keys of a message's events and the incidents they feed, two statements
+    for the whole message instead of two per event; ``correlation_key`` and ``get_incident``
+    then answer from what this locked. Keys in sorted order, then incidents in id order: every
+    worker takes its locks in that order, so two messages sharing keys never deadlock. Returns
+    the ids of the incidents the keys feed (their timelines are about to grow)."""
+    locked = _locked(session)
+    wanted = sorted({k for k in dedup_keys if (CorrelationKey, k) not in locked})
+    if not wanted:
+        return []
+    keys = {
+        row.dedup_key: row
+        for row in session.scalars(
+            select(CorrelationKey)
+            .where(CorrelationKey.dedup_key.in_(wanted))
+            .order_by(CorrelationKey.dedup_key)
+            .with_for_update()
+        )
+    }
+    for key in wanted:
+        locked[(CorrelationKey, key)] = keys.get(key)
+    fed = sorted({row.incident_id for row in keys.values()})
+    ids = [i for i in fed if (IncidentRow, i) not in locked]
+    if ids:
+        for incident in session.scalars(
+            select(IncidentRow).where(IncidentRow.id.in_(ids)).order_by(IncidentRow.id).with_for_update()
+        ):
+            locked[(IncidentRow, incident.id)] = incident
+    return fed
 
 
 def get_incident(session: Session, *, incident_id: str, for_update: bool = False) -> IncidentRow:
@@ -99,6 +138,7 @@ def open_incident(session: Session, *, event: EventRow, now: datetime) -> Incide
     )
     session.add(incident)
     session.flush()
+    _locked(session)[(IncidentRow, incident.id)] = incident
     return incident
 
 
@@ -124,3 +164,10 @@ def attach_event(session: Session, *, incident: IncidentRow, event: EventRow, no
 def correlation_key(session: Session, *, dedup_key: str) -> CorrelationKey | None:
     """The dedup key's correlation row, locked for this transaction (None for a new key)."""
     return _get_locked(session, CorrelationKey, dedup_key)
+
+
+def add_correlation_key(session: Session, *, dedup_key: str, incident_id: str, now: datetime) -> None:
+    """Record a new dedup key feeding ``incident_id``; the rest of the transaction finds it."""
+    row = CorrelationKey(dedup_key=dedup_key, incident_id=incident_id, last_seen_at=now)
+    session.add(row)
+    _locked(session)[(CorrelationKey, dedup_key)] = row

@@ -102,7 +102,7 @@ def enqueue(
 
 
 _TABLE = cast(Table, OutboxRow.__table__)
-_INSERT_MANY = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
+_INSERT_MANY = insert(_TABLE).returning(_TABLE.c.id, _TABLE.c.ref_id)
 _MARK_DISPATCHED = (
     update(_TABLE)
     .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.done_at.is_(None))
@@ -114,13 +114,18 @@ def enqueue_many(session: Session, *, topic: str, ref_ids: Sequence[str], now: d
     """Owe one unit of work per ``ref_id`` in one multi-row INSERT; their ids, in order.
 
     A Core statement, not ORM objects: the intake writes every accepted event through here, and
-    the unit of work's bookkeeping per object cost more than the INSERT itself."""
+    the unit of work's bookkeeping per object cost more than the INSERT itself. The ids come back
+    unordered and are matched by ``ref_id`` (rows of one ref are alike): asked for them in order,
+    SQLite inserts one row per statement."""
     if not ref_ids:
         return []
     params = [
         {"topic": topic, "ref_id": ref, "payload": {}, "created_at": now, "attempts": 0} for ref in ref_ids
     ]
-    ids = list(session.execute(_INSERT_MANY, params).scalars())
+    by_ref: dict[str, list[int]] = {}
+    for row_id, ref in sorted(session.execute(_INSERT_MANY, params).all()):
+        by_ref.setdefault(ref, []).append(row_id)
+    ids = [by_ref[ref].pop(0) for ref in ref_ids]
     session.info.setdefault(NEW_ROWS, []).extend((topic, row_id) for row_id in ids)
     return ids
 

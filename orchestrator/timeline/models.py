@@ -30,7 +30,9 @@ class TimelineEntryRow(Base):
     message: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    # The sentinel lets SQLite insert a flush's entries in one statement: with only a server-made
+    # id, SQLAlchemy inserts them one by one to know which id went to which row.
+    hash: Mapped[str] = mapped_column(String(64), insert_sentinel=True)
 
     __table_args__ = (UniqueConstraint("chain", "seq", name="uq_timeline_chain_seq"),)
 

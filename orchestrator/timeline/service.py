@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,17 @@ from orchestrator import clock, redaction
 from orchestrator.store.db import transaction_scoped
 from orchestrator.timeline.models import TimelineEntryRow
 
-__all__ = ["GENESIS", "ChainBreak", "append_entry", "count", "entries", "entry_hash", "verify_chain"]
+__all__ = [
+    "GENESIS",
+    "ChainBreak",
+    "append_entry",
+    "count",
+    "entries",
+    "entry_hash",
+    "new_chain",
+    "prime_tails",
+    "verify_chain",
+]
 
 GENESIS = "0" * 64
 _TAILS = "timeline.tails"  # transaction_scoped: chain -> (seq, hash) this transaction last wrote
@@ -72,17 +83,9 @@ def append_entry(
     serialises) once per transaction; later appends to the same chain in that transaction
     continue from the tail this one wrote.
     """
-    tails: dict[str, tuple[int, str]] = transaction_scoped(session, _TAILS, dict)
+    tails = _tails(session)
     if chain not in tails:
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": chain})
-        last = session.execute(
-            select(TimelineEntryRow.seq, TimelineEntryRow.hash)
-            .where(TimelineEntryRow.chain == chain)
-            .order_by(TimelineEntryRow.seq.desc())
-            .limit(1)
-        ).first()
-        tails[chain] = (last[0], last[1]) if last else (0, GENESIS)
+        prime_tails(session, [chain])
     seq, prev = tails[chain][0] + 1, tails[chain][1]
     when = at or clock.utcnow()
     clean_data = _canonical(redaction.redact(data or {}))
@@ -110,6 +113,45 @@ def append_entry(
     session.add(row)  # inserted with the next flush: a transaction's entries go in one statement
     tails[chain] = (seq, row.hash)
     return row
+
+
+def _tails(session: Session) -> dict[str, tuple[int, str]]:
+    return transaction_scoped(session, _TAILS, dict)
+
+
+def prime_tails(session: Session, chains: Iterable[str]) -> None:
+    """Read the tails of ``chains`` this transaction will append to, in one statement (and on
+    PostgreSQL lock them, in sorted order, in one more) rather than one or two per chain: a
+    worker correlating a message appends to the chain of every incident it touches."""
+    tails = _tails(session)
+    wanted = sorted({c for c in chains if c not in tails})
+    if not wanted:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT count(pg_advisory_xact_lock(hashtext(c))) FROM unnest(CAST(:cs AS text[])) AS c"),
+            {"cs": wanted},
+        )
+    last = (
+        select(TimelineEntryRow.chain, func.max(TimelineEntryRow.seq).label("seq"))
+        .where(TimelineEntryRow.chain.in_(wanted))
+        .group_by(TimelineEntryRow.chain)
+        .subquery()
+    )
+    found = session.execute(
+        select(TimelineEntryRow.chain, TimelineEntryRow.seq, TimelineEntryRow.hash).join(
+            last, (TimelineEntryRow.chain == last.c.chain) & (TimelineEntryRow.seq == last.c.seq)
+        )
+    )
+    for chain, seq, hash_ in found:
+        tails[chain] = (seq, hash_)
+    for chain in wanted:
+        tails.setdefault(chain, (0, GENESIS))
+
+
+def new_chain(session: Session, chain: str) -> None:
+    """``chain`` was made in this transaction (a new incident's id): it has no tail to read."""
+    _tails(session).setdefault(chain, (0, GENESIS))
 
 
 def entries(session: Session, chain: str) -> list[TimelineEntryRow]:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from orchestrator.events.models import EventRow
 from orchestrator.events.schemas import CompromiseEvent, Entities, Severity
+from orchestrator.incidents import flows
 from orchestrator.incidents.flows import EVENTS_RECORDED_IN_FULL, correlate_event
 from orchestrator.incidents.models import IncidentRow
+from orchestrator.intake import service as intake
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.runtime import Runtime
+from tests.support.statements import recorded_statements
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -91,3 +95,34 @@ def test_storm_collapses_into_one_incident_with_bounded_timeline(runtime: Runtim
         incident = session.scalars(select(IncidentRow)).one()
         assert incident.event_count == 60
         assert timeline.count(session, incident.id) == 1 + EVENTS_RECORDED_IN_FULL
+
+
+def _statements_to_correlate(runtime: Runtime, keys: list[str]) -> int:
+    """Accept one event per key as one message, correlate it as the worker does; count statements."""
+    events = [
+        CompromiseEvent(source="generic", kind="host.compromise", severity=Severity.LOW, title=f"alert {k}",
+                        observed_at=T0, received_at=T0, dedup_key=k)
+        for k in keys
+    ]  # fmt: skip
+    ids = intake.accept_events(runtime.store, events, now=T0)
+    with recorded_statements(runtime.store.engine) as sent:
+        flows.process_received_events(runtime.transaction, outbox_ids=ids, window_seconds=3600, playbooks={})
+    return len(sent)
+
+
+def test_a_message_costs_the_same_statements_whether_it_carries_three_events_or_thirty(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys, incidents and timeline tails are locked and read for the whole message, and its rows
+    written a statement per table: under load the intake's messages grow, not the worker's cost
+    per event. (SQLite's write budget would split a slow run's message; it is lifted here.)"""
+    monkeypatch.setattr(flows, "SQLITE_WRITE_BUDGET", 60.0)
+    few, many = [f"few-{i}" for i in range(3)], [f"many-{i}" for i in range(30)]
+    _statements_to_correlate(runtime, few)  # open their incidents; then each event attaches
+    _statements_to_correlate(runtime, many)
+    assert _statements_to_correlate(runtime, many) == _statements_to_correlate(runtime, few)
+    with runtime.store.unit_of_work() as session:
+        incidents = list(session.scalars(select(IncidentRow)))
+        assert len(incidents) == 33 and {i.event_count for i in incidents} == {2}
+        assert all(timeline.verify_chain(session, i.id) is None for i in incidents)
+        assert {timeline.count(session, i.id) for i in incidents} == {3}  # opened, then each event

@@ -93,3 +93,13 @@ def test_a_row_left_on_purpose_is_resent_one_period_later_whatever_its_backoff(r
         runtime.store, lambda t, *r: None, now=at + timedelta(seconds=s), redeliver_after=30
     )
     assert (relay(29), relay(31)) == (0, 1)
+
+
+def test_rows_owed_together_come_back_in_the_order_asked_even_for_a_repeated_ref(runtime: Runtime) -> None:
+    """One multi-row INSERT whose ids come back unordered: each id still answers its own ref."""
+    refs = ["e3", "e1", "e2", "e1"]
+    with runtime.store.unit_of_work() as session:
+        ids = outbox.enqueue_many(session, topic="event.received", ref_ids=refs, now=T0)
+    assert len(set(ids)) == 4
+    with runtime.store.unit_of_work() as session:
+        assert [session.get(outbox.OutboxRow, i).ref_id for i in ids] == refs  # type: ignore[union-attr]

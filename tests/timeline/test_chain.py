@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from orchestrator.store import migrate
 from orchestrator.store.db import Store
 from orchestrator.timeline.service import ChainBreak, append_entry, entries, verify_chain
 from orchestrator.worker.runtime import Runtime
 from tests.support.services import postgres_database
+from tests.support.statements import recorded_statements
 
 
 def test_entries_link_and_verify(runtime: Runtime) -> None:
@@ -27,24 +28,31 @@ def test_entries_link_and_verify(runtime: Runtime) -> None:
 def test_a_transaction_reads_a_chain_tail_once_even_across_flushes(runtime: Runtime) -> None:
     """A worker correlating a storm flushes between appends; the tail it read stays its own (the
     flush's inner transaction ending once made every append read the tail again)."""
-    reads: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if statement.lstrip().startswith("SELECT") and "timeline_entries" in statement:
-            reads.append(statement)
-
-    event.listen(runtime.store.engine, "before_cursor_execute", count)
-    try:
-        with runtime.store.unit_of_work() as session:
-            for i in range(4):
-                append_entry(session, chain="inc-flushed", actor="system", kind="note", message=f"n{i}")
-                session.flush()
-    finally:
-        event.remove(runtime.store.engine, "before_cursor_execute", count)
-    assert len(reads) == 1
+    with recorded_statements(runtime.store.engine) as sent, runtime.store.unit_of_work() as session:
+        for i in range(4):
+            append_entry(session, chain="inc-flushed", actor="system", kind="note", message=f"n{i}")
+            session.flush()
+    assert len([s for s in sent if s.startswith("SELECT") and "timeline_entries" in s]) == 1
     with runtime.store.unit_of_work() as session:
         assert [r.seq for r in entries(session, "inc-flushed")] == [1, 2, 3, 4]
         assert verify_chain(session, "inc-flushed") is None
+
+
+def test_the_entries_of_one_flush_go_in_with_one_insert(runtime: Runtime) -> None:
+    """A correlating worker appends an entry per event: SQLite inserted them one statement each
+    until the hash column became the rows' insert sentinel."""
+    with recorded_statements(runtime.store.engine) as sent, runtime.store.unit_of_work() as session:
+        rows = [
+            append_entry(session, chain="inc-batch", actor="system", kind="note", message=f"n{i}")
+            for i in range(5)
+        ]
+        session.flush()
+        ids = [row.id for row in rows]
+    assert len([s for s in sent if s.startswith("INSERT") and "timeline_entries" in s]) == 1
+    with runtime.store.unit_of_work() as session:
+        got = [(r.id, r.seq) for r in entries(session, "inc-batch")]
+        assert got == list(zip(ids, range(1, 6), strict=True))
+        assert verify_chain(session, "inc-batch") is None
 
 
 def test_concurrent_transactions_appending_several_entries_keep_one_chain_on_postgresql() -> None:
