@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from orchestrator.events.schemas import CompromiseEvent, Entities, Severity
 from orchestrator.store.db import Base, UTCDateTime
+
+if TYPE_CHECKING:
+    from orchestrator.incidents.models import IncidentRow
 
 __all__ = ["EventRow"]
 
@@ -33,6 +36,8 @@ class EventRow(Base):
     source_ref: Mapped[str | None] = mapped_column(Text, nullable=True)
     raw: Mapped[Any] = mapped_column(JSON, nullable=True)
     incident_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("incidents.id"), nullable=True)
+    # Never read: it tells the unit of work to insert a new incident before the rows naming it.
+    incident: Mapped[IncidentRow | None] = relationship("IncidentRow", lazy="raise")
 
     __table_args__ = (
         Index("ix_events_dedup_key", "dedup_key", "incident_id"),  # owed events of a key: incident_id NULL

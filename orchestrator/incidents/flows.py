@@ -158,7 +158,7 @@ def _correlate_one(
 ) -> Correlation:
     result = correlate_event(session, event=event, now=now, window_seconds=window_seconds)
     if (result.opened or result.escalated) and event.status == "firing":
-        incident = incidents.get_incident(session, incident_id=result.incident_id)
+        incident = incidents.get_incident(session, incident_id=result.incident_id, for_update=True)  # held
         playbook_flows.start_matching_runs(
             session, incident=incident, event=event, playbooks=playbooks, now=now, inline=inline
         )

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from orchestrator.store.db import Base, UTCDateTime
 
@@ -84,4 +84,6 @@ class CorrelationKey(Base):
 
     dedup_key: Mapped[str] = mapped_column(String(512), primary_key=True)
     incident_id: Mapped[str] = mapped_column(String(32), ForeignKey("incidents.id"))
+    # Never read: it tells the unit of work to insert a new incident before the rows naming it.
+    incident: Mapped[IncidentRow] = relationship("IncidentRow", lazy="raise")
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())

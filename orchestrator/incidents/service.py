@@ -136,8 +136,7 @@ def open_incident(session: Session, *, event: EventRow, now: datetime) -> Incide
         aware_at=event.received_at,
         last_event_at=now,
     )
-    session.add(incident)
-    session.flush()
+    session.add(incident)  # inserted with the transaction's next flush, before the rows naming it
     _locked(session)[(IncidentRow, incident.id)] = incident
     return incident
 

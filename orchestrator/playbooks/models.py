@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from orchestrator.playbooks.engine import StepState
 from orchestrator.store.db import Base, UTCDateTime
+
+if TYPE_CHECKING:
+    from orchestrator.incidents.models import IncidentRow
 
 __all__ = ["RunRow", "StepRunRow"]
 
@@ -25,6 +28,8 @@ class RunRow(Base):
     playbook_hash: Mapped[str] = mapped_column(String(80))
     playbook: Mapped[dict[str, Any]] = mapped_column(JSON)
     incident_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("incidents.id"), nullable=True)
+    # Never read: it tells the unit of work to insert a new incident before the rows naming it.
+    incident: Mapped[IncidentRow | None] = relationship("IncidentRow", lazy="raise")
     event_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     once_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
