@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -29,6 +30,7 @@ from orchestrator.playbooks import flows as playbook_flows
 from orchestrator.playbooks.flows import Transaction
 from orchestrator.playbooks.schemas import Playbook
 from orchestrator.store import outbox
+from orchestrator.store.db import intake_waiting
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
@@ -45,7 +47,8 @@ EVENTS_RECORDED_IN_FULL = 10
 
 SQLITE_WRITE_BUDGET = 0.01
 """Seconds a correlation transaction may hold SQLite's one write lock before it commits and goes
-on in another: the intake waits for that lock to answer its senders."""
+on in another: the intake waits for that lock to answer its senders. It commits sooner, after
+the event in hand, when the intake is waiting (``store.db.intake_waiting``)."""
 
 SQLITE_CLAIM = 32
 """Outbox rows a correlation transaction claims at most on SQLite (the budget usually ends it first)."""
@@ -262,6 +265,7 @@ def _correlate(
     started = time.monotonic()
     with transaction() as session:
         budget = SQLITE_WRITE_BUDGET if session.get_bind().dialect.name == "sqlite" else None
+        yield_lock = partial(intake_waiting, session)
         if budget is not None:
             outbox_ids, left = outbox_ids[:SQLITE_CLAIM], list(outbox_ids[SQLITE_CLAIM:])
         now = clock.utcnow()
@@ -278,7 +282,7 @@ def _correlate(
         timeline.prime_tails(session, incidents.lock_for_correlation(session, keys))
         alike = _owed_alike(session, keys, [row.id for row in rows]) if keys else {}
         for row, event in sorted(claimed, key=lambda pair: pair[1].dedup_key):
-            if budget is not None and results and time.monotonic() - started > budget:
+            if budget is not None and results and (time.monotonic() - started > budget or yield_lock()):
                 left.append(row.id)
                 continue
             bind_ids(event_id=event.id)

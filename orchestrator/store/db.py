@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from orchestrator.store.turns import WriteTurns
 
 T = TypeVar("T")
 
-__all__ = ["Base", "Store", "UTCDateTime", "after_commit", "transaction_scoped"]
+__all__ = ["Base", "Store", "UTCDateTime", "after_commit", "intake_waiting", "transaction_scoped"]
 
 
 class Base(DeclarativeBase):
@@ -116,6 +117,18 @@ def _end_transaction_scoped(session: Session, transaction: Any) -> None:
         session.info.pop(_TRANSACTION_SCOPED, None)
 
 
+_TURNS: weakref.WeakKeyDictionary[Engine, WriteTurns] = weakref.WeakKeyDictionary()
+
+
+def intake_waiting(session: Session) -> bool:
+    """On SQLite, whether the intake waits for the write lock ``session``'s transaction holds
+    (``store/turns.py``): a long transaction commits early and goes on in another. Elsewhere the
+    intake never waits for other writers, and this is False."""
+    bind = session.get_bind()
+    turns = _TURNS.get(bind) if isinstance(bind, Engine) else None
+    return turns is not None and turns.intake_waiting()
+
+
 def after_commit(session: Session, callback: Callable[[], object]) -> None:
     """Run ``callback`` once the unit of work that owns ``session`` has committed (never on a
     rollback): work that must not happen before the data is durable, such as a second mirror
@@ -143,7 +156,7 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
-                self._turns = WriteTurns(path)
+                self._turns = _TURNS[self.engine] = WriteTurns(path)
                 event.listen(self.engine, "begin", _begin_in_turn(self._turns))
             else:
                 event.listen(self.engine, "begin", _sqlite_begin)

@@ -5,7 +5,9 @@ A worker whose threads write back to back hands the lock from one thread to the 
 process, while the intake, polling from another process, lost for hundreds of milliseconds at a
 time. A file lock beside the database says that the intake is waiting: the intake holds it
 exclusively only while it waits to begin, and every other writer waits for it to be free before
-it begins. The intake then waits for at most the transaction already running.
+it begins. The intake then waits for at most the transaction already running, and a writer
+whose transaction goes on (a worker correlating a message) asks ``intake_waiting`` between units
+of its work and commits early when it is.
 """
 
 from __future__ import annotations
@@ -73,6 +75,16 @@ class WriteTurns:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             break
         yield
+
+    def intake_waiting(self) -> bool:
+        """Whether the intake is waiting to begin now: a long writer commits early to let it in."""
+        fd = self._fd("behind")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
 
     def close(self) -> None:
         with self._lock:

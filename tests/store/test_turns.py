@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from orchestrator.store.db import Store, intake_waiting
 from orchestrator.store.turns import WriteTurns
+from tests.support.services import postgres_database
 
 
 def test_a_writer_waits_while_the_intake_waits_for_its_turn(tmp_path: Path) -> None:
@@ -35,3 +37,35 @@ def test_a_writer_waits_while_the_intake_waits_for_its_turn(tmp_path: Path) -> N
     behind.join()
     intake.close()
     worker.close()
+
+
+def test_a_transaction_in_progress_learns_that_the_intake_is_waiting(tmp_path: Path) -> None:
+    """A worker correlating a long message asks between events, and commits early when asked."""
+    store = Store(f"sqlite:///{tmp_path / 'orchestrator.sqlite'}")
+    intake = WriteTurns(str(tmp_path / "orchestrator.sqlite"))
+    waiting, done = threading.Event(), threading.Event()
+
+    def intake_waits() -> None:
+        with intake.ahead(), intake.turn():
+            waiting.set()
+            done.wait(5)
+
+    with store.unit_of_work() as session:
+        assert not intake_waiting(session)
+        thread = threading.Thread(target=intake_waits)
+        thread.start()
+        assert waiting.wait(5)
+        assert intake_waiting(session)
+        done.set()
+        thread.join()
+        assert not intake_waiting(session)
+    intake.close()
+    store.dispose()
+
+
+def test_nothing_waits_for_a_postgresql_transaction_the_way_sqlite_makes_the_intake_wait() -> None:
+    with postgres_database() as url:
+        store = Store(url)
+        with store.unit_of_work() as session:
+            assert not intake_waiting(session)
+        store.dispose()
