@@ -2,9 +2,10 @@
 
 Event storms are bounded here: the first few events of an incident each get a
 timeline entry, after that only escalations and resolved signals do, and the
-incident's ``event_count`` keeps the true total. A worker that correlates an event also
-takes the other owed events of its dedup key (up to ``STORM_BATCH``) in the same commit:
-a storm's events all update one incident row, so one at a time they queue on its lock.
+incident's ``event_count`` keeps the true total. A worker that correlates a message also takes
+the owed events in the outbox rows after it (``STORM_BATCH`` rows; on SQLite up to
+``SQLITE_CLAIM`` rows in all) in the same commit: a storm's events all update one incident row,
+so one message at a time they queue on its lock.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ SQLITE_CLAIM = 32
 """Outbox rows a correlation transaction claims at most on SQLite (the budget usually ends it first)."""
 
 STORM_BATCH = 200
-"""Owed events of a message's dedup keys a worker correlates along with the ones it was sent."""
+"""Outbox rows after its message in which a worker (on PostgreSQL) correlates the owed events too."""
 
 
 @dataclass(frozen=True)
@@ -169,42 +170,29 @@ def _correlate_one(
     return result
 
 
-def _owed_alike(
-    session: Session, keys: Sequence[str], claimed: Sequence[int]
-) -> dict[str, list[tuple[OutboxRow, EventRow]]]:
-    """Other owed events of ``keys`` (``STORM_BATCH`` at most), by key and oldest first, claimed
-    for this transaction (rows another worker holds are skipped; their broker messages find them
-    done later). ``claimed`` are the outbox rows this transaction already holds.
+def _owed_after(session: Session, after: int, reach: int) -> list[tuple[OutboxRow, EventRow]]:
+    """Owed events among the ``reach`` outbox rows after ``after``, oldest first, claimed for this
+    transaction (rows another worker holds are skipped; their broker messages find them done).
 
-    Two look-ups for the whole message, each on an index: the keys' events not correlated yet,
-    then their outbox rows. As one join, SQLite planned a scan of every pending outbox row, so a
-    worker that fell behind spent longer on each event the further behind it was.
+    Under load the intake's next messages are exactly these rows: correlating them now, with the
+    message in hand, spreads one transaction's fixed cost (claims, locks, tails, commit) over many
+    events, and a storm's owed events of one key go in one commit instead of queueing one message
+    at a time on the incident's lock. A range of the primary key: bounded however long the backlog.
     """
-    owed = session.scalars(
-        select(EventRow.id)
-        .where(EventRow.dedup_key.in_(keys), EventRow.incident_id.is_(None))
-        .limit(STORM_BATCH + len(claimed))
-    ).all()
-    if not owed:
-        return {}
     query = (
         select(OutboxRow, EventRow)
         .join(EventRow, EventRow.id == OutboxRow.ref_id)
         .where(
-            OutboxRow.ref_id.in_(owed),
+            OutboxRow.id > after,
+            OutboxRow.id <= after + reach,
             OutboxRow.topic == EVENT_TOPIC,
             OutboxRow.done_at.is_(None),
-            OutboxRow.id.not_in(claimed),
         )
         .order_by(OutboxRow.id)
-        .limit(STORM_BATCH)
     )
     if session.get_bind().dialect.name != "sqlite":
         query = query.with_for_update(of=OutboxRow, skip_locked=True)
-    alike: dict[str, list[tuple[OutboxRow, EventRow]]] = {}
-    for row, event in session.execute(query):
-        alike.setdefault(event.dedup_key, []).append((row, event))
-    return alike
+    return [(row, event) for row, event in session.execute(query)]
 
 
 def process_received_events(
@@ -256,9 +244,10 @@ def _correlate(
 ) -> tuple[list[Correlation], list[int]]:
     """Correlate in one transaction; also return the ids left for another one (SQLite's budget).
 
-    The message's rows are claimed, and its keys, incidents and timeline tails locked and read,
-    a statement each for the whole message; on SQLite only ``SQLITE_CLAIM`` rows at a time, so
-    the rows a commit leaves for the next are not read twice."""
+    The message's rows and the owed rows after them are claimed, and their keys, incidents and
+    timeline tails locked and read, a statement each for the whole transaction; on SQLite only
+    ``SQLITE_CLAIM`` rows at a time, so the rows a commit leaves for the next are not read twice.
+    Within a key, events go in the order they were accepted."""
     results: list[Correlation] = []
     left: list[int] = []
     alongside = 0
@@ -270,6 +259,9 @@ def _correlate(
             outbox_ids, left = outbox_ids[:SQLITE_CLAIM], list(outbox_ids[SQLITE_CLAIM:])
         now = clock.utcnow()
         rows = outbox.claim_many(session, outbox_ids)  # in id order, then incidents by key
+        if not rows:
+            return [], left
+        mine = {row.id for row in rows}
         refs = [row.ref_id for row in rows]
         events = {e.id: e for e in session.scalars(select(EventRow).where(EventRow.id.in_(refs)))}
         claimed: list[tuple[OutboxRow, EventRow]] = []
@@ -278,20 +270,25 @@ def _correlate(
                 outbox.complete(row, now)
                 continue
             claimed.append((row, events[row.ref_id]))
+        reach = STORM_BATCH if budget is None else max(0, SQLITE_CLAIM - len(rows))
+        claimed += _owed_after(session, rows[-1].id, reach) if reach else []
         keys = sorted({event.dedup_key for _, event in claimed})
         timeline.prime_tails(session, incidents.lock_for_correlation(session, keys))
-        alike = _owed_alike(session, keys, [row.id for row in rows]) if keys else {}
-        for row, event in sorted(claimed, key=lambda pair: pair[1].dedup_key):
-            if budget is not None and results and (time.monotonic() - started > budget or yield_lock()):
-                left.append(row.id)
-                continue
+        done = 0
+        for row, event in sorted(claimed, key=lambda pair: (pair[1].dedup_key, pair[0].id)):
+            if budget is not None and done and (time.monotonic() - started > budget or yield_lock()):
+                if row.id in mine:
+                    left.append(row.id)
+                continue  # an owed row after the message stays owed, for its own message
             bind_ids(event_id=event.id)
-            results.append(_correlate_one(session, row, event, now, window_seconds, playbooks, inline))
-            for other, same in alike.pop(event.dedup_key, []):
-                _correlate_one(session, other, same, now, window_seconds, playbooks, inline)
+            result = _correlate_one(session, row, event, now, window_seconds, playbooks, inline)
+            done += 1
+            if row.id in mine:
+                results.append(result)
+            else:
                 alongside += 1
-    if results:
-        bind_ids(incident_id=results[0].incident_id)
+            bind_ids(incident_id=result.incident_id)
+    if done:
         log.info(
             "events correlated",
             events=len(results),

@@ -103,11 +103,17 @@ def enqueue(
 
 _TABLE = cast(Table, OutboxRow.__table__)
 _INSERT_MANY = insert(_TABLE).returning(_TABLE.c.id, _TABLE.c.ref_id)
-_MARK_DISPATCHED = (
-    update(_TABLE)
-    .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.done_at.is_(None))
-    .values(dispatched_at=bindparam("now"), attempts=_TABLE.c.attempts + 1)
+_UNDONE = select(_TABLE.c.id).where(
+    _TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.done_at.is_(None)
 )
+_MARKED = {"dispatched_at": bindparam("now"), "attempts": _TABLE.c.attempts + 1}
+_MARK_DISPATCHED = {
+    "sqlite": update(_TABLE).where(_TABLE.c.id.in_(_UNDONE)).values(_MARKED),
+    # A row a worker holds is being done now: marking it would wait for that whole transaction.
+    "postgresql": update(_TABLE)
+    .where(_TABLE.c.id.in_(_UNDONE.with_for_update(skip_locked=True)))
+    .values(_MARKED),
+}
 
 
 def enqueue_many(session: Session, *, topic: str, ref_ids: Sequence[str], now: datetime) -> list[int]:
@@ -131,9 +137,14 @@ def enqueue_many(session: Session, *, topic: str, ref_ids: Sequence[str], now: d
 
 
 def mark_dispatched(session: Session, ids: Sequence[int], now: datetime) -> None:
-    """Record that rows went to the broker, so the relay waits before sending them again."""
+    """Record that rows went to the broker, so the relay waits before sending them again.
+
+    Rows a worker holds are skipped (PostgreSQL): it is doing them now, and the intake, which
+    marks its fast path's rows in its next commit, would otherwise wait for the worker's commit
+    (a worker takes the owed rows after its message along, so it often holds freshly sent ones)."""
     if ids:
-        session.execute(_MARK_DISPATCHED, {"ids": list(ids), "now": now})
+        statement = _MARK_DISPATCHED.get(session.get_bind().dialect.name, _MARK_DISPATCHED["sqlite"])
+        session.execute(statement, {"ids": list(ids), "now": now})
 
 
 def resend_later(session: Session, row_id: int, now: datetime) -> None:

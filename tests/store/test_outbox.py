@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.store import outbox
+from sqlalchemy import select, text
+
+from orchestrator.store import migrate, outbox
+from orchestrator.store.db import Store
 from orchestrator.worker.runtime import Runtime
+from tests.support.services import postgres_database
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -103,3 +108,24 @@ def test_rows_owed_together_come_back_in_the_order_asked_even_for_a_repeated_ref
     assert len(set(ids)) == 4
     with runtime.store.unit_of_work() as session:
         assert [session.get(outbox.OutboxRow, i).ref_id for i in ids] == refs  # type: ignore[union-attr]
+
+
+def test_marking_rows_sent_skips_a_row_a_worker_holds_instead_of_waiting_for_it() -> None:
+    """The intake marks its fast path's rows in its next commit; a worker correlating one of them
+    holds it until its own commit, and the intake's senders must not wait for that."""
+    with postgres_database() as url:
+        store = Store(url)
+        migrate.upgrade(store)
+        with store.unit_of_work() as session:
+            ids = outbox.enqueue_many(session, topic="event.received", ref_ids=["e1", "e2"], now=T0)
+        with store.unit_of_work() as worker:
+            assert outbox.claim_many(worker, ids[:1])  # held until this block ends
+            started = time.monotonic()
+            with store.unit_of_work() as intake:
+                intake.execute(text("SET LOCAL lock_timeout = '5s'"))
+                outbox.mark_dispatched(intake, ids, T0)
+            assert time.monotonic() - started < 4
+        with store.unit_of_work() as session:
+            sent = {row.id: row.dispatched_at for row in session.scalars(select(outbox.OutboxRow))}
+        assert sent == {ids[0]: None, ids[1]: T0}
+        store.dispose()
