@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from orchestrator import clock
 from orchestrator.events.models import EventRow
@@ -53,6 +53,9 @@ the event in hand, when the intake is waiting (``store.db.intake_waiting``)."""
 
 SQLITE_CLAIM = 32
 """Outbox rows a correlation transaction claims at most on SQLite (the budget usually ends it first)."""
+
+_EVENTS = select(EventRow).options(defer(EventRow.raw))
+"""Events as correlation reads them: the raw body (an alert group's can be large) only on demand."""
 
 STORM_BATCH = 200
 """Outbox rows after its message in which a worker (on PostgreSQL) correlates the owed events too."""
@@ -181,6 +184,7 @@ def _owed_after(session: Session, after: int, reach: int) -> list[tuple[OutboxRo
     """
     query = (
         select(OutboxRow, EventRow)
+        .options(defer(EventRow.raw))
         .join(EventRow, EventRow.id == OutboxRow.ref_id)
         .where(
             OutboxRow.id > after,
@@ -251,7 +255,6 @@ def _correlate(
     results: list[Correlation] = []
     left: list[int] = []
     alongside = 0
-    started = time.monotonic()
     with transaction() as session:
         budget = SQLITE_WRITE_BUDGET if session.get_bind().dialect.name == "sqlite" else None
         yield_lock = partial(intake_waiting, session)
@@ -263,7 +266,7 @@ def _correlate(
             return [], left
         mine = {row.id for row in rows}
         refs = [row.ref_id for row in rows]
-        events = {e.id: e for e in session.scalars(select(EventRow).where(EventRow.id.in_(refs)))}
+        events = {e.id: e for e in session.scalars(_EVENTS.where(EventRow.id.in_(refs)))}
         claimed: list[tuple[OutboxRow, EventRow]] = []
         for row in rows:
             if row.ref_id not in events:  # cannot happen: both rows commit together
@@ -275,6 +278,7 @@ def _correlate(
         keys = sorted({event.dedup_key for _, event in claimed})
         timeline.prime_tails(session, incidents.lock_for_correlation(session, keys))
         done = 0
+        started = time.monotonic()  # the budget is for correlating: every commit correlates some
         for row, event in sorted(claimed, key=lambda pair: (pair[1].dedup_key, pair[0].id)):
             if budget is not None and done and (time.monotonic() - started > budget or yield_lock()):
                 if row.id in mine:
