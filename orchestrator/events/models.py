@@ -68,7 +68,9 @@ class EventRow(Base):
             incident_id=None,
         )
 
-    def to_event(self) -> CompromiseEvent:
+    def to_event(self, *, with_raw: bool = True) -> CompromiseEvent:
+        """The event as intake accepted it; without ``with_raw`` the raw body is left unread (a
+        correlating worker does not load it, and matching a playbook never reads it)."""
         return CompromiseEvent(
             id=self.id,
             source=self.source,
@@ -82,5 +84,5 @@ class EventRow(Base):
             entities=Entities.model_validate(self.entities or {}),
             labels=dict(self.labels or {}),
             source_ref=self.source_ref,
-            raw=self.raw,
+            raw=self.raw if with_raw else None,
         )

@@ -115,7 +115,7 @@ def start_matching_runs(
     transaction, so a first step that engages the kill switch commits with the incident.
     """
     started: list[str] = []
-    compromise = event.to_event()
+    compromise = event.to_event(with_raw=False)
     for playbook in playbooks.values():
         if not playbook.matches(compromise):
             continue

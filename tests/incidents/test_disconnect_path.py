@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from orchestrator import clock
 from orchestrator.config import load_settings
+from orchestrator.events.models import EventRow
 from orchestrator.events.schemas import CompromiseEvent
 from orchestrator.incidents import flows as incident_flows
 from orchestrator.incidents.models import IncidentRow
@@ -28,6 +29,7 @@ from orchestrator.worker import tasks
 from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import make_runtime
 from tests.support.services import postgres_database
+from tests.support.statements import recorded_statements
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -180,3 +182,20 @@ def test_a_worker_correlates_the_owed_events_after_its_message_in_one_commit(
     with runtime.store.unit_of_work() as session:
         incidents = {row.dedup_key: row.event_count for row in session.scalars(select(IncidentRow))}
     assert incidents == {"storm": 50, "other": 5}
+
+
+def test_matching_playbooks_to_new_incidents_reads_no_raw_body(runtime: Runtime) -> None:
+    """A raw body can be a large alert group, and correlation does not read it; matching playbooks
+    read none either (each read was a statement and a flush of its own, per incident opened). A
+    run that starts reads its event's raw body: its templates may use it."""
+    now = clock.utcnow()
+    low = [_critical(f"raw-{n}", now, severity="low") for n in range(5)]  # no shipped playbook matches
+    events = [event.model_copy(update={"raw": {"n": n}}) for n, event in enumerate(low)]
+    ids = intake.accept_events(runtime.store, events, now=now)
+    with recorded_statements(runtime.store.engine) as sent:
+        tasks.correlate_event(*ids)
+    assert not [s for s in sent if s.startswith("SELECT") and "events.raw" in s]
+    with runtime.store.unit_of_work() as session:
+        assert len(session.scalars(select(IncidentRow)).all()) == 5
+        assert not session.scalars(select(RunRow)).all()
+        assert sorted(e.raw["n"] for e in session.scalars(select(EventRow))) == list(range(5))
