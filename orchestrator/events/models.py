@@ -39,10 +39,7 @@ class EventRow(Base):
     # Never read: it tells the unit of work to insert a new incident before the rows naming it.
     incident: Mapped[IncidentRow | None] = relationship("IncidentRow", lazy="raise")
 
-    __table_args__ = (
-        Index("ix_events_dedup_key", "dedup_key", "incident_id"),  # owed events of a key: incident_id NULL
-        Index("ix_events_incident", "incident_id"),
-    )
+    __table_args__ = (Index("ix_events_incident", "incident_id"),)
 
     @classmethod
     def from_event(cls, event: CompromiseEvent) -> EventRow:
