@@ -218,12 +218,13 @@ def process_received_events(
     workers opening an incident for the same new dedup key race on its correlation key; the
     loser's batch is retried event by event, each up to three times, and attaches.
     """
+    args = (window_seconds, playbooks, inline)
     results: list[Correlation] = []
     left = list(outbox_ids)
     if len(left) > 1:
         try:
             while left:
-                done, left = _correlate(transaction, left, window_seconds, playbooks, inline)
+                done, left = _correlate(transaction, left, *args)
                 results += done
             return results
         except IntegrityError:
@@ -231,7 +232,10 @@ def process_received_events(
     for outbox_id in left:
         for attempt in range(3):
             try:
-                results += _correlate(transaction, [outbox_id], window_seconds, playbooks, inline)[0]
+                rest = [outbox_id]
+                while rest:  # a commit cut short by SQLite's budget leaves it for the next
+                    done, rest = _correlate(transaction, rest, *args)
+                    results += done
                 break
             except IntegrityError:
                 if attempt == 2:
@@ -251,7 +255,8 @@ def _correlate(
     The message's rows and the owed rows after them are claimed, and their keys, incidents and
     timeline tails locked and read, a statement each for the whole transaction; on SQLite only
     ``SQLITE_CLAIM`` rows at a time, so the rows a commit leaves for the next are not read twice.
-    Within a key, events go in the order they were accepted."""
+    The message's own rows go first, then the owed rows; within a key, events go in the order
+    they were accepted."""
     results: list[Correlation] = []
     left: list[int] = []
     alongside = 0
@@ -279,7 +284,11 @@ def _correlate(
         timeline.prime_tails(session, incidents.lock_for_correlation(session, keys))
         done = 0
         started = time.monotonic()  # the budget is for correlating: every commit correlates some
-        for row, event in sorted(claimed, key=lambda pair: (pair[1].dedup_key, pair[0].id)):
+        # The message's own rows first, so every commit advances it (owed rows after it are only
+        # taken along); by key, then in the order accepted.
+        for row, event in sorted(
+            claimed, key=lambda pair: (pair[0].id not in mine, pair[1].dedup_key, pair[0].id)
+        ):
             if budget is not None and done and (time.monotonic() - started > budget or yield_lock()):
                 if row.id in mine:
                     left.append(row.id)

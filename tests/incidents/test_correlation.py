@@ -13,6 +13,7 @@ from orchestrator.incidents import flows
 from orchestrator.incidents.flows import EVENTS_RECORDED_IN_FULL, correlate_event
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.intake import service as intake
+from orchestrator.store.outbox import OutboxRow
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.runtime import Runtime
 from tests.support.statements import recorded_statements
@@ -97,14 +98,14 @@ def test_storm_collapses_into_one_incident_with_bounded_timeline(runtime: Runtim
         assert timeline.count(session, incident.id) == 1 + EVENTS_RECORDED_IN_FULL
 
 
+def _low(key: str) -> CompromiseEvent:
+    return CompromiseEvent(source="generic", kind="host.compromise", severity=Severity.LOW,
+                           title=f"alert {key}", observed_at=T0, received_at=T0, dedup_key=key)  # fmt: skip
+
+
 def _statements_to_correlate(runtime: Runtime, keys: list[str]) -> int:
     """Accept one event per key as one message, correlate it as the worker does; count statements."""
-    events = [
-        CompromiseEvent(source="generic", kind="host.compromise", severity=Severity.LOW, title=f"alert {k}",
-                        observed_at=T0, received_at=T0, dedup_key=k)
-        for k in keys
-    ]  # fmt: skip
-    ids = intake.accept_events(runtime.store, events, now=T0)
+    ids = intake.accept_events(runtime.store, [_low(k) for k in keys], now=T0)
     with recorded_statements(runtime.store.engine) as sent:
         flows.process_received_events(runtime.transaction, outbox_ids=ids, window_seconds=3600, playbooks={})
     return len(sent)
@@ -126,3 +127,24 @@ def test_a_message_costs_the_same_statements_whether_it_carries_three_events_or_
         assert len(incidents) == 33 and {i.event_count for i in incidents} == {2}
         assert all(timeline.verify_chain(session, i.id) is None for i in incidents)
         assert {timeline.count(session, i.id) for i in incidents} == {3}  # opened, then each event
+
+
+def test_a_commit_cut_short_still_correlates_its_own_message_first(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Owed rows after a message are only taken along: when SQLite's budget ends a commit after
+    one event, that event is the message's own, and the message is done before its task ends
+    (a single event whose commit went to an owed row of an earlier-sorting key was left undone)."""
+    monkeypatch.setattr(flows, "SQLITE_WRITE_BUDGET", 0.0)
+
+    def accept(key: str) -> list[int]:
+        return intake.accept_events(runtime.store, [_low(key)], now=T0)
+
+    (mine,) = accept("zz-late-key")
+    owed = [accept(f"aa-{n}")[0] for n in range(3)]  # accepted after it, their keys sort first
+
+    flows.process_received_events(runtime.transaction, outbox_ids=[mine], window_seconds=3600, playbooks={})
+
+    with runtime.store.unit_of_work() as session:
+        done = {row.id for row in session.scalars(select(OutboxRow).where(OutboxRow.done_at.is_not(None)))}
+    assert mine in done and not done - {mine, *owed}
