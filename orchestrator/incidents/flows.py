@@ -220,27 +220,34 @@ def process_received_events(
     """
     args = (window_seconds, playbooks, inline)
     results: list[Correlation] = []
-    left = list(outbox_ids)
-    if len(left) > 1:
+    if len(outbox_ids) > 1:
         try:
-            while left:
-                done, left = _correlate(transaction, left, *args)
-                results += done
+            _until_done(transaction, outbox_ids, args, results)
             return results
         except IntegrityError:
-            pass
-    for outbox_id in left:
+            pass  # rows already done are skipped by their claim
+    for outbox_id in outbox_ids:
         for attempt in range(3):
             try:
-                rest = [outbox_id]
-                while rest:  # a commit cut short by SQLite's budget leaves it for the next
-                    done, rest = _correlate(transaction, rest, *args)
-                    results += done
+                _until_done(transaction, [outbox_id], args, results)
                 break
             except IntegrityError:
                 if attempt == 2:
                     raise
     return results
+
+
+def _until_done(
+    transaction: Transaction,
+    outbox_ids: Sequence[int],
+    args: tuple[int, Mapping[str, Playbook], InlineSteps | None],
+    results: list[Correlation],
+) -> None:
+    """Correlate ``outbox_ids`` in as many commits as SQLite's budget makes it, adding to ``results``."""
+    left = list(outbox_ids)
+    while left:
+        done, left = _correlate(transaction, left, *args)
+        results += done
 
 
 def _correlate(
