@@ -9,6 +9,11 @@ sleep it looks at ``pause_until`` once more, so a pause set while it slept still
 A rate of 0 means no client-side limit (simulators, benchmarks); ``penalise`` still pauses,
 noticed by other processes within 0.1 s (an unlimited limiter looks for pauses that often).
 
+``admit(burst)`` is the same ``tat`` seen from the other side, for limits on what comes *in*
+(the intake's opt-in per-source limit): it never sleeps, it answers at once whether one more
+request fits, letting up to ``burst`` through back to back (the cell rate algorithm, GCRA).
+Every API process shares the answer, so a limit holds however many processes serve.
+
 The Redis limiter runs on Redis's own clock (``TIME``), so workers on several machines agree
 without synchronised clocks. The store limiter uses the local wall clock under the store's
 write lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``SELECT ... FOR UPDATE``).
@@ -58,6 +63,20 @@ if interval > 0 then
 end
 return string.format('%.6f', slot - now)
 """
+# ARGV[1] = seconds per request, ARGV[2] = tolerance (seconds the next slot may lie ahead).
+# Returns "0" and takes the slot when it fits, else the seconds until one does.
+_ADMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local slot = math.max(now, tonumber(redis.call('HGET', KEYS[1], 'tat') or '0'))
+local late = slot - now - tonumber(ARGV[2])
+if late > 0 then
+  return string.format('%.6f', late)
+end
+redis.call('HSET', KEYS[1], 'tat', string.format('%.6f', slot + tonumber(ARGV[1])))
+redis.call('EXPIRE', KEYS[1], 86400)
+return '0'
+"""
 # ARGV[1] = seconds to pause ("0" = just read the remaining pause). Returns the remaining pause.
 _PAUSE = """
 local t = redis.call('TIME')
@@ -86,6 +105,11 @@ class RateLimiter(Protocol):
         """Pause everyone for ``seconds`` from now (a 429, or a ``Retry-After``)."""
         ...
 
+    def admit(self, burst: int) -> float:
+        """Never blocks: 0 when one more request fits (up to ``burst`` back to back), else the
+        seconds until one will; the caller refuses the request then (429 with ``Retry-After``)."""
+        ...
+
 
 class _Limiter:
     """The acquire loop both backends share; subclasses take slots and read pauses."""
@@ -102,6 +126,17 @@ class _Limiter:
 
     def _pause(self, seconds: float) -> float:
         raise NotImplementedError
+
+    def _admit(self, interval: float, tolerance: float) -> float:
+        raise NotImplementedError
+
+    def admit(self, burst: int) -> float:
+        if self.rate <= 0:
+            return 0.0
+        if burst < 1:
+            raise ValueError("burst must be at least 1")
+        interval = 1 / self.rate
+        return self._admit(interval, (burst - 1) * interval)
 
     def acquire(self, n: int = 1) -> float:
         if n < 1:
@@ -163,12 +198,16 @@ class RedisRateLimiter(_Limiter):
         self.key = _REDIS_PREFIX + name
         self._acquire_script = self._redis.register_script(_ACQUIRE)
         self._pause_script = self._redis.register_script(_PAUSE)
+        self._admit_script = self._redis.register_script(_ADMIT)
 
     def _take(self, interval: float) -> float:
         return float(self._acquire_script(keys=[self.key], args=[repr(interval)]))
 
     def _pause(self, seconds: float) -> float:
         return float(self._pause_script(keys=[self.key], args=[repr(float(seconds))]))
+
+    def _admit(self, interval: float, tolerance: float) -> float:
+        return float(self._admit_script(keys=[self.key], args=[repr(interval), repr(tolerance)]))
 
 
 class RateLimitRow(Base):
@@ -233,10 +272,24 @@ class StoreRateLimiter(_Limiter):
                 row.pause_until = now + seconds
             return max((row.pause_until or 0.0) - now, 0.0)
 
+    def _admit(self, interval: float, tolerance: float) -> float:
+        with self._lock, self._store.unit_of_work() as session:
+            row = self._row(session)
+            now = self._now()
+            slot = max(now, row.tat or 0.0)
+            late = slot - now - tolerance
+            if late > 0:
+                return late
+            row.tat = slot + interval
+            return 0.0
 
-def limiter_for(settings: Settings, store: Store, *, name: str = REVOKE_LIMITER) -> RateLimiter:
-    """Redis when the broker is Redis, else the store; at ``tiktok_revoke_rate`` per second."""
-    rate = settings.tiktok_revoke_rate
+
+def limiter_for(
+    settings: Settings, store: Store, *, name: str = REVOKE_LIMITER, rate: float | None = None
+) -> RateLimiter:
+    """Redis when the broker is Redis, else the store; at ``rate`` per second (default
+    ``tiktok_revoke_rate``)."""
+    rate = settings.tiktok_revoke_rate if rate is None else rate
     if settings.broker_url.startswith(("redis://", "rediss://")):
         return RedisRateLimiter(settings.broker_url, rate=rate, name=name)
     return StoreRateLimiter(store, rate=rate, name=name)

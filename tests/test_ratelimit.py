@@ -100,6 +100,25 @@ def test_rate_zero_is_unlimited_but_still_honours_a_pause(make_limiter: Factory)
     assert time.monotonic() - started >= 0.1
 
 
+def test_admit_lets_a_burst_through_across_instances_then_refuses_until_a_slot_opens(
+    make_limiter: Factory,
+) -> None:
+    """Two API processes share an intake limit of 60 a minute with a burst of 3."""
+    first, second = make_limiter(1.0), make_limiter(1.0)
+    assert [first.admit(3), second.admit(3), first.admit(3)] == [0.0, 0.0, 0.0]
+    wait = second.admit(3)
+    assert 0.5 < wait <= 1.0  # the next slot opens a second after the first request
+    assert first.admit(3) > 0  # a refusal takes no slot: it does not push the wait further
+    time.sleep(wait + 0.05)
+    assert second.admit(3) == 0.0
+    assert first.admit(3) > 0
+
+
+def test_admit_at_rate_zero_lets_everything_through(make_limiter: Factory) -> None:
+    unlimited = make_limiter(0)
+    assert {unlimited.admit(1) for _ in range(50)} == {0.0}
+
+
 def test_a_negative_rate_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="rate"):
         StoreRateLimiter(Store(f"sqlite:///{tmp_path / 's.sqlite'}"), rate=-1)

@@ -18,6 +18,7 @@ from typing import Any, Final
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from orchestrator import clock, metrics
@@ -37,6 +38,8 @@ from orchestrator.intake.replay import StoreReplayGuard
 from orchestrator.intake.sources import FieldMapping, SourceContext, parse_body, source_names
 from orchestrator.intake.writer import GroupCommit
 from orchestrator.logging import get_logger
+from orchestrator.ratelimit import RateLimiter, limiter_for
+from orchestrator.store.db import Store
 from orchestrator.worker.app import publisher
 from orchestrator.worker.runtime import Runtime
 
@@ -60,28 +63,6 @@ _OUTCOMES: Final = {
 }
 
 
-class _MinuteBucket:
-    """A token bucket refilled at ``per_minute``/60 a second, holding at most ``per_minute``."""
-
-    def __init__(self, per_minute: int) -> None:
-        self._rate = per_minute / 60.0
-        self._capacity = float(per_minute)
-        self._tokens = float(per_minute)
-        self._at = clock.monotonic()
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        """0 when a request may pass, else the seconds until one may."""
-        with self._lock:
-            now = clock.monotonic()
-            self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate)
-            self._at = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return 0.0
-            return (1 - self._tokens) / self._rate
-
-
 @dataclass
 class SourcePlan:
     """What the intake built once for a source from its settings."""
@@ -92,11 +73,15 @@ class SourcePlan:
     default_kind: str
     auth: SourceAuth | None = None
     mapping: FieldMapping | None = None
-    bucket: _MinuteBucket | None = field(default=None, repr=False)
+    rate_limit_per_minute: int | None = None
+    limiter: RateLimiter | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, settings: Settings, name: str) -> SourcePlan:
-        """Validate the source's settings; ``ConfigError`` names the bad key."""
+    def build(cls, settings: Settings, name: str, store: Store) -> SourcePlan:
+        """Validate the source's settings; ``ConfigError`` names the bad key.
+
+        The opt-in rate limit lives in Redis or the store (``ratelimit``), so it holds across
+        every API process, not per process."""
         cfg = settings.source(name)
         where = f"sources.{name}"
         try:
@@ -105,6 +90,7 @@ class SourcePlan:
         except (ValueError, ValidationError) as exc:
             raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from None
         mapping = FieldMapping.from_config(cfg.mapping, where=f"{where}.mapping") if cfg.mapping else None
+        per_minute = cfg.rate_limit_per_minute
         return cls(
             name=name,
             limit=cfg.max_body_bytes or settings.max_body_bytes,
@@ -112,7 +98,10 @@ class SourcePlan:
             default_kind=cfg.default_kind,
             auth=auth,
             mapping=mapping,
-            bucket=_MinuteBucket(cfg.rate_limit_per_minute) if cfg.rate_limit_per_minute else None,
+            rate_limit_per_minute=per_minute,
+            limiter=limiter_for(settings, store, name=f"intake:{name}", rate=per_minute / 60)
+            if per_minute
+            else None,
         )
 
 
@@ -130,7 +119,7 @@ def _plan(request: Request, runtime: Runtime, source: str) -> SourcePlan:
     plan = plans.get(source)
     if plan is None:
         try:
-            plan = plans[source] = SourcePlan.build(runtime.settings, source)
+            plan = plans[source] = SourcePlan.build(runtime.settings, source, runtime.store)
         except ConfigError as exc:
             log.error("source misconfigured; deliveries refused", source=source, error=str(exc))
             raise HTTPException(500, detail=f"source {source} is misconfigured; see the server log") from None
@@ -254,8 +243,15 @@ async def _admit(
     request: Request, runtime: Runtime, plan: SourcePlan, raw: bytes
 ) -> tuple[JSONResponse, int]:
     """The response and how many events it accepted."""
-    if plan.bucket is not None:
-        wait = plan.bucket.take()
+    if plan.limiter is not None and plan.rate_limit_per_minute:
+        try:
+            wait = await run_in_threadpool(plan.limiter.admit, plan.rate_limit_per_minute)
+        except (StoreError, RedisError) as exc:
+            # The limit protects; losing the alert would harm: a broker outage changes nothing.
+            log.warning(
+                "rate limit unavailable; delivery let through", source=plan.name, error=type(exc).__name__
+            )
+            wait = 0.0
         if wait > 0:
             retry_after = str(max(1, int(wait + 0.999)))
             raise HTTPException(429, detail="rate limit reached", headers={"Retry-After": retry_after})
