@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(None, description="Operators' bearer token for every /v1/ endpoint.")
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    api_processes: int = Field(
+        1, ge=1, le=64, description="API processes sharing the port; one per core for heavy intake."
+    )
     log_level: str = "info"
     log_format: str = Field("auto", description="auto (JSON unless a terminal), json or console.")
     correlation_window_seconds: int = Field(3600, ge=1)

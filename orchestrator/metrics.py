@@ -1,18 +1,25 @@
 """Prometheus metrics at ``/metrics``: in-process counters plus figures read from the store at scrape.
 
-Counters that only the API process sees (events by source and outcome) live in this
-module's own ``CollectorRegistry``. Everything that workers change (incidents, lifecycle
-times, revocations, the outbox) is computed from the store at scrape time, because each
-Celery worker is its own process and its in-memory counters would never be scraped; the
-store is the one place every process writes. Nothing here carries a secret: labels are
-bounded names, values are counts and durations.
+Counters that only the API sees (events by source and outcome) live in this module's own
+``CollectorRegistry``. When several API processes serve one port (``serve --processes N``), each
+writes its counters to files in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess
+mode) and a scrape, whichever process answers it, sums them all.
+
+Everything that workers change (incidents, lifecycle times, revocations, the outbox) is
+computed from the store at scrape time, because each Celery worker is its own process and its
+in-memory counters would never be scraped; the store is the one place every process writes.
+Nothing here carries a secret: labels are bounded names, values are counts and durations.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,7 @@ from prometheus_client.metrics_core import (
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
@@ -45,6 +53,7 @@ __all__ = [
     "observe_event",
     "router",
     "scrape",
+    "shared_counters",
 ]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -61,10 +70,42 @@ _EVENTS = Counter(
     ["source", "outcome"],
     registry=REGISTRY,
 )
+_SHARED_DIR = "PROMETHEUS_MULTIPROC_DIR"
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,47}$")
 _MAX_SERIES = 500
 _series: set[tuple[str, str]] = set()
 _series_lock = threading.Lock()
+
+
+@contextmanager
+def shared_counters() -> Iterator[Path]:
+    """Make the API processes started inside the block count into one set of files.
+
+    Uses the operator's ``PROMETHEUS_MULTIPROC_DIR`` if set (emptied first: counts of an earlier
+    run must not add up), else a temporary folder removed afterwards. Only processes started
+    afterwards see it: prometheus_client chooses file-backed values when it is imported.
+    """
+    given = os.environ.get(_SHARED_DIR)
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="orchestrator-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ[_SHARED_DIR] = str(folder)
+    try:
+        yield folder
+    finally:
+        if not given:
+            del os.environ[_SHARED_DIR]
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _counters() -> Iterator[Metric]:
+    folder = os.environ.get(_SHARED_DIR)
+    if folder:
+        collector: Any = MultiProcessCollector(None, folder)  # type: ignore[no-untyped-call]
+        yield from collector.collect()  # every API process's counts
+    else:
+        yield from REGISTRY.collect()
 
 
 def _bounded(value: str) -> str:
@@ -193,13 +234,13 @@ def _listdir(folder: Path) -> list[str]:
 
 
 class _Scrape(Collector):
-    """One scrape: this module's counters, then the store's and the broker's figures."""
+    """One scrape: the API's counters, then the store's and the broker's figures."""
 
     def __init__(self, families: list[Metric]) -> None:
         self._families = families
 
     def collect(self) -> Iterator[Metric]:
-        yield from REGISTRY.collect()
+        yield from _counters()
         yield from self._families
 
 

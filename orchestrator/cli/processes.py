@@ -8,7 +8,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,7 +18,10 @@ from orchestrator.credentials import credentials_path
 from orchestrator.logging import get_logger
 from orchestrator.worker.routing import QUEUES
 
-__all__ = ["scheduler", "serve", "up", "worker"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["api_process_app", "scheduler", "serve", "up", "worker"]
 
 log = get_logger(__name__)
 
@@ -40,8 +44,15 @@ def _listen(state: State, host: str | None, port: int | None) -> dict[str, Any]:
 @click.command()
 @_host
 @_port
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="API processes sharing the port (default: config api_processes, 1). One per core "
+    "lets intake use every core; metrics and the opt-in rate limits are shared by all of them.",
+)
 @pass_state
-def serve(state: State, host: str | None, port: int | None) -> None:
+def serve(state: State, host: str | None, port: int | None, processes: int | None) -> None:
     """Run the HTTP API: event intake, incidents, timelines, health.
 
     Needs a worker (`orchestrator worker`) and a scheduler (`orchestrator scheduler`)
@@ -51,16 +62,40 @@ def serve(state: State, host: str | None, port: int | None) -> None:
 
     from orchestrator.intake.app import create_app
 
-    runtime = state.runtime(**_listen(state, host, port))
+    runtime = state.runtime(**_listen(state, host, port))  # migrations and tokens happen here, once
     settings = runtime.settings
+    count = processes or settings.api_processes
     log.info(
         "api listening",
         url=f"http://{settings.host}:{settings.port}",
+        processes=count,
         credentials=str(credentials_path(settings)),
     )
-    uvicorn.run(
-        create_app(runtime), host=settings.host, port=settings.port, log_config=None, access_log=False
-    )
+    listen: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "access_log": False,
+    }
+    if count == 1:
+        uvicorn.run(create_app(runtime), **listen)
+        return
+    from orchestrator import metrics
+
+    runtime.close()
+    if state.config_path:
+        os.environ["ORCH_CONFIG"] = str(state.config_path)
+    with metrics.shared_counters():
+        # uvicorn binds the port here and starts the processes, restarting any that dies.
+        uvicorn.run(f"{__name__}:{api_process_app.__name__}", factory=True, workers=count, **listen)
+
+
+def api_process_app() -> FastAPI:
+    """The app in one of `serve --processes N`'s processes, from ORCH_CONFIG and ORCH_* as inherited."""
+    from orchestrator.intake.app import create_app
+
+    config = os.environ.get("ORCH_CONFIG")
+    return create_app(State(config_path=Path(config) if config else None).runtime())
 
 
 @click.command()

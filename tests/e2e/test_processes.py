@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from orchestrator.config import load_settings
@@ -158,3 +161,45 @@ def test_credentials_file_is_private_when_no_tokens_configured(tmp_path: Path) -
         assert httpx.get(f"{m.base_url}/v1/incidents").status_code == 401
     finally:
         proc.stop()
+
+
+def _accepted(base_url: str) -> float:
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "orchestrator_events_total" and sample.labels.get("outcome") == "accepted"
+    )
+
+
+def test_api_processes_share_the_port_and_count_as_one(machine: Machine) -> None:
+    """ORCH_API_PROCESSES=2: both processes answer, /metrics sums both whichever answers the scrape,
+    and a process killed mid-run is replaced without losing its counts or any event."""
+    counters = machine.tmp / "metrics"
+    machine.env |= {"ORCH_API_PROCESSES": "2", "PROMETHEUS_MULTIPROC_DIR": str(counters)}
+    machine.start("serve")
+    wait_healthy(machine.base_url)
+    posted = 0
+
+    def post_until_processes_counted(count: int) -> list[Path]:
+        nonlocal posted
+        for _ in range(200):  # a new connection each time: the kernel spreads them
+            if len(files := sorted(counters.glob("counter_*.db"))) >= count:
+                return files
+            machine.post(1, f"mp{posted}")
+            posted += 1
+        raise AssertionError(f"{posted} connections never reached {count} processes")
+
+    files = post_until_processes_counted(2)
+    assert {_accepted(machine.base_url) for _ in range(6)} == {posted}
+    os.kill(int(files[0].stem.removeprefix("counter_")), signal.SIGKILL)
+    machine.post(10, "after-kill")  # the other process answers meanwhile
+    posted += 10
+    wait_for(
+        lambda: machine.logs().count("Application startup complete") == 3, timeout=30, what="a replacement"
+    )
+    post_until_processes_counted(3)
+    assert _accepted(machine.base_url) == posted  # the killed process's counts stay
+    assert _counts(machine.store())[2] == posted  # every accepted event is in the store, owed to a worker
+    assert "Traceback" not in machine.logs()
