@@ -15,6 +15,7 @@ import click
 
 from orchestrator.cli.common import State, pass_state
 from orchestrator.credentials import credentials_path
+from orchestrator.heap import freeze_startup_heap
 from orchestrator.logging import get_logger
 from orchestrator.worker.routing import QUEUES
 
@@ -78,7 +79,9 @@ def serve(state: State, host: str | None, port: int | None, processes: int | Non
         "access_log": False,
     }
     if count == 1:
-        uvicorn.run(create_app(runtime), **listen)
+        app = create_app(runtime)
+        freeze_startup_heap()
+        uvicorn.run(app, **listen)
         return
     from orchestrator import metrics
 
@@ -95,7 +98,9 @@ def api_process_app() -> FastAPI:
     from orchestrator.intake.app import create_app
 
     config = os.environ.get("ORCH_CONFIG")
-    return create_app(State(config_path=Path(config) if config else None).runtime())
+    app = create_app(State(config_path=Path(config) if config else None).runtime())
+    freeze_startup_heap()
+    return app
 
 
 @click.command()
@@ -130,7 +135,10 @@ def worker(state: State, queues: str, concurrency: int | None) -> None:
         return
     runtime = state.runtime()
     threads = concurrency or runtime.settings.worker_concurrency
+    from celery.signals import worker_ready
+
     _exit_on_unrecoverable_error(runtime.celery)
+    worker_ready.connect(lambda **_: freeze_startup_heap(), weak=False)
     runtime.celery.worker_main(
         [
             "worker",
