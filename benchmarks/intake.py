@@ -3,9 +3,7 @@
     .venv/bin/python -m benchmarks [--quick] intake[:embedded|:redis]
 
 For each setup it starts ``orchestrator up`` (API, worker and scheduler as real processes), then
-measures with a thread-pool load generator (keep-alive HTTP/1.1 over plain sockets: it runs on the
-same machine and its CPU counts against the figures, and ``http.client`` spent 0.3-0.4 ms of CPU a
-request, a third of what the API spends on one):
+measures with ``benchmarks/loadgen.py`` (keep-alive HTTP/1.1 over plain sockets, on the same cores):
 
 1. the baseline: ``GET /healthz`` round trips per second (a store and a broker ping), 16 threads;
 2. the goal: ``POST /v1/events`` with distinct events offered at 1,000 a second (open loop, 64
@@ -20,9 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import statistics
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks import loadgen
 from benchmarks.common import (
     API_TOKEN,
     INTAKE_TOKEN,
@@ -44,50 +40,13 @@ from benchmarks.common import (
     wait_for,
     workdir,
 )
+from benchmarks.loadgen import Call, closed
 
 __all__ = ["BENCHMARKS", "NOTES", "run"]
 
 THREADS = 16
 CORES = os.cpu_count() or 2
 STORM_GROUP = 10
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection that sends a request and reads its status and body."""
-
-    def __init__(self, port: int) -> None:
-        self._sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._buffer = b""
-
-    def call(self, method: str, path: str, body: bytes = b"") -> int:
-        head = (
-            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {INTAKE_TOKEN}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        self._sock.sendall(head.encode() + body)
-        while b"\r\n\r\n" not in self._buffer:
-            self._receive()
-        header, self._buffer = self._buffer.split(b"\r\n\r\n", 1)
-        lines = header.split(b"\r\n")
-        length = next(int(v) for k, _, v in (line.partition(b":") for line in lines[1:])
-                      if k.strip().lower() == b"content-length")  # fmt: skip
-        while len(self._buffer) < length:
-            self._receive()
-        self._buffer = self._buffer[length:]
-        return int(lines[0].split()[1])
-
-    def _receive(self) -> None:
-        chunk = self._sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("the server closed the connection")
-        self._buffer += chunk
-
-    def close(self) -> None:
-        self._sock.close()
-
-
-Request = Callable[[Connection, int], int]
 
 
 @contextmanager
@@ -106,64 +65,20 @@ def orchestrator(**settings: str) -> Iterator[str]:
             proc.stop()
 
 
-def load(
-    url: str, request: Request, *, seconds: float = 0, total: int = 0, rate: float = 0, threads: int = THREADS
-) -> dict[str, Any]:
-    """Run ``request`` from ``threads`` keep-alive connections for ``seconds`` or ``total`` calls.
-
-    With no ``rate`` each connection sends its next request as soon as the last is answered
-    (closed loop: the figure is the server's capacity at that concurrency). With a ``rate``,
-    request ``n`` is due at ``n / rate`` seconds (open loop, the way independent senders
-    arrive) and its latency counts from when it was due, so a stalled server cannot hide its
-    stall by slowing the generator down (coordinated omission)."""
-    port = int(url.rsplit(":", 1)[1])
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    counter = iter(range(10**9))
-    lock = threading.Lock()
-    started = time.perf_counter()
-
-    def worker() -> None:
-        conn = Connection(port)
-        while True:
-            with lock:
-                n = next(counter)
-            due = started + n / rate if rate else time.perf_counter()
-            if (total and n >= total) or (seconds and due - started > seconds):
-                break
-            if rate:
-                time.sleep(max(0.0, due - time.perf_counter()))
-            t0 = due if rate else time.perf_counter()
-            status = request(conn, n)
-            elapsed = time.perf_counter() - t0
-            with lock:
-                latencies.append(elapsed)
-                statuses[status] = statuses.get(status, 0) + 1
-        conn.close()
-
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    wall = time.perf_counter() - started
-    cuts = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else [0.0] * 99
-    return {
-        "requests": len(latencies),
-        "per_second": round(len(latencies) / wall, 1),
-        "p50_ms": round(cuts[49] * 1000, 1),
-        "p95_ms": round(cuts[94] * 1000, 1),
-        "p99_ms": round(cuts[98] * 1000, 1),
-        "statuses": statuses,
-        "seconds": round(wall, 2),
-    }
+def load(url: str, request: Callable[[int], Call], *, seconds: float = 0, total: int = 0) -> dict[str, Any]:
+    """Closed loop from ``THREADS`` connections for ``seconds`` or ``total`` requests."""
+    return closed(_port(url), INTAKE_TOKEN, request, threads=THREADS, seconds=seconds, total=total)
 
 
-def healthz(conn: Connection, _n: int) -> int:
-    return conn.call("GET", "/healthz")
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
 
 
-def post_event(conn: Connection, n: int) -> int:
+def healthz(_n: int) -> Call:
+    return ("GET", "/healthz", b"")
+
+
+def post_event(n: int) -> Call:
     event = {
         "title": f"Benchmark event {n}",
         "kind": "bench.event",
@@ -171,10 +86,10 @@ def post_event(conn: Connection, n: int) -> int:
         "dedup_key": f"bench-{n % 500}",
         "entities": {"hosts": [f"host-{n % 50}"]},
     }
-    return conn.call("POST", "/v1/events", json.dumps(event).encode())
+    return ("POST", "/v1/events", json.dumps(event).encode())
 
 
-def storm_alert(conn: Connection, n: int) -> int:
+def storm_alert(n: int) -> Call:
     labels = {"alertname": "TikTokTokenExfiltration", "severity": "critical"}
     body = {
         "version": "4",
@@ -198,7 +113,7 @@ def storm_alert(conn: Connection, n: int) -> int:
             for i in range(STORM_GROUP)
         ],
     }
-    return conn.call("POST", "/v1/events/alertmanager", json.dumps(body).encode())
+    return ("POST", "/v1/events/alertmanager", json.dumps(body).encode())
 
 
 def storm_incidents(url: str, alerts: int, timeout: float) -> tuple[list[tuple[str, int]], float]:
@@ -222,13 +137,14 @@ def storm_incidents(url: str, alerts: int, timeout: float) -> tuple[list[tuple[s
 
 GOAL_RATE = 1000.0
 """Events per second the issue asks the intake to sustain, with p99 under 50 ms."""
-PACED_THREADS = 64
-"""Connections of the open-loop run: enough that a slow answer never delays the next send."""
+PACED_CONNECTIONS = 64
+"""Connections of the open-loop run: enough that a slow answer seldom delays the next send."""
 
 
 def _sustained(name: str, seconds: float, url: str, command: str) -> list[Figure]:
     """The goal itself: events offered at ``GOAL_RATE`` a second, latency counted from when due."""
-    paced = load(url, post_event, seconds=seconds, rate=GOAL_RATE, threads=PACED_THREADS)
+    paced = loadgen.paced(_port(url), INTAKE_TOKEN, post_event, rate=GOAL_RATE, seconds=seconds,
+                          connections=PACED_CONNECTIONS)  # fmt: skip
     refused = sum(n for status, n in paced["statuses"].items() if status != 202)
     rate = paced["per_second"]
     return [
@@ -305,12 +221,13 @@ def redis(quick: bool) -> list[Figure]:
 
 NOTES = {
     "embedded": "`orchestrator up` with no config (SQLite store, filesystem broker). The goal run offers "
-    f"{GOAL_RATE:.0f} events/s open loop from {PACED_THREADS} keep-alive connections, each request due at "
-    "n/1000 s and its latency counted from then (a stalled server cannot slow the generator and hide its "
-    f"stall). Capacity is closed loop from {THREADS} connections, with the default single API process and, "
-    f"on a fresh instance, `ORCH_API_PROCESSES={CORES}`. The load generator (HTTP/1.1 over plain sockets) "
-    "runs on the same 2 CPUs as the API, the worker and the scheduler; the worker correlates while the API "
-    "accepts. GET /healthz/s is measured just before each capacity run with the same threads.",
+    f"{GOAL_RATE:.0f} events/s open loop from {PACED_CONNECTIONS} keep-alive connections driven by one "
+    "thread, each request due at n/1000 s and its latency counted from then (a stalled server cannot slow "
+    f"the generator and hide its stall). Capacity is closed loop from {THREADS} connections, with the "
+    f"default single API process and, on a fresh instance, `ORCH_API_PROCESSES={CORES}`. The load "
+    "generator (HTTP/1.1 over plain sockets, benchmarks/loadgen.py) runs on the same 2 CPUs as the API, "
+    "the worker and the scheduler; the worker correlates while the API accepts. GET /healthz/s is measured "
+    "just before each capacity run with the same threads.",
     "redis": "The same with Redis as broker and PostgreSQL as store.",
 }
 
