@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     api_processes: int = Field(
-        1, ge=1, le=64, description="API processes sharing the port; one per core for heavy intake."
+        1, ge=1, le=64, description="API processes sharing the port; one per core the API has to itself."
     )
     log_level: str = "info"
     log_format: str = Field("auto", description="auto (JSON unless a terminal), json or console.")

@@ -49,8 +49,8 @@ def _listen(state: State, host: str | None, port: int | None) -> dict[str, Any]:
     "--processes",
     type=click.IntRange(1, 64),
     default=None,
-    help="API processes sharing the port (default: config api_processes, 1). One per core "
-    "lets intake use every core; metrics and the opt-in rate limits are shared by all of them.",
+    help="API processes sharing the port (default: config api_processes, 1): one per core the "
+    "API has to itself. Metrics and the opt-in rate limits are shared by all of them.",
 )
 @pass_state
 def serve(state: State, host: str | None, port: int | None, processes: int | None) -> None:
