@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 from starlette.concurrency import run_in_threadpool
 
 from orchestrator import metrics
@@ -19,7 +20,19 @@ from orchestrator.timeline import pages as timeline_pages
 from orchestrator.worker.app import broker_ping
 from orchestrator.worker.runtime import Runtime
 
-__all__ = ["create_app"]
+__all__ = ["NO_TELEMETRY", "create_app"]
+
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
+"""FastAPI's native OpenTelemetry, off whatever the process configures. Its spans carry request
+URLs, and Splunk's webhook sends its secret in the query string (FastAPI masks only a few
+cloud signature parameters); the API's own figures are at /metrics. Off, it also spares each
+request three provider look-ups, about 2 % of the API's samples in a py-spy profile under load."""
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -28,6 +41,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         title="TikTok incident response orchestrator",
         version="0.1.0",
         description="Intake of compromise events, incidents and their timelines.",
+        telemetry=NO_TELEMETRY,
     )
     app.state.runtime = runtime
     app.include_router(intake_routes.router)
