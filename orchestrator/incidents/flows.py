@@ -216,20 +216,21 @@ def process_received_events(
     the work each commit carries; on SQLite a commit ends after ``SQLITE_WRITE_BUDGET`` and
     the rest of the message follows in the next. Redeliveries of work already done give no result. Two
     workers opening an incident for the same new dedup key race on its correlation key; the
-    loser's batch is retried event by event, each up to three times, and attaches.
+    loser's batch is retried event by event, each up to three times, and attaches. A retry takes
+    no owed rows along: their new keys could race again, and three lost races would fail the
+    message and leave its rows to the relay's redelivery.
     """
     args = (window_seconds, playbooks, inline)
     results: list[Correlation] = []
-    if len(outbox_ids) > 1:
-        try:
-            _until_done(transaction, outbox_ids, args, results)
-            return results
-        except IntegrityError:
-            pass  # rows already done are skipped by their claim
+    try:
+        _until_done(transaction, outbox_ids, args, results, take_along=True)
+        return results
+    except IntegrityError:
+        pass  # rows already done are skipped by their claim
     for outbox_id in outbox_ids:
         for attempt in range(3):
             try:
-                _until_done(transaction, [outbox_id], args, results)
+                _until_done(transaction, [outbox_id], args, results, take_along=False)
                 break
             except IntegrityError:
                 if attempt == 2:
@@ -242,11 +243,14 @@ def _until_done(
     outbox_ids: Sequence[int],
     args: tuple[int, Mapping[str, Playbook], InlineSteps | None],
     results: list[Correlation],
+    *,
+    take_along: bool,
 ) -> None:
-    """Correlate ``outbox_ids`` in as many commits as SQLite's budget makes it, adding to ``results``."""
+    """Correlate ``outbox_ids`` in as many commits as SQLite's budget makes it, adding to ``results``
+    (with ``take_along``, the owed rows after them too)."""
     left = list(outbox_ids)
     while left:
-        done, left = _correlate(transaction, left, *args)
+        done, left = _correlate(transaction, left, *args, take_along=take_along)
         results += done
 
 
@@ -256,6 +260,8 @@ def _correlate(
     window_seconds: int,
     playbooks: Mapping[str, Playbook],
     inline: InlineSteps | None,
+    *,
+    take_along: bool,
 ) -> tuple[list[Correlation], list[int]]:
     """Correlate in one transaction; also return the ids left for another one (SQLite's budget).
 
@@ -286,7 +292,7 @@ def _correlate(
                 continue
             claimed.append((row, events[row.ref_id]))
         reach = STORM_BATCH if budget is None else max(0, SQLITE_CLAIM - len(rows))
-        claimed += _owed_after(session, rows[-1].id, reach) if reach else []
+        claimed += _owed_after(session, rows[-1].id, reach) if reach and take_along else []
         keys = sorted({event.dedup_key for _, event in claimed})
         timeline.prime_tails(session, incidents.lock_for_correlation(session, keys))
         done = 0
