@@ -25,7 +25,6 @@ from typing import Any
 
 import httpx
 
-from benchmarks import loadgen
 from benchmarks.common import (
     API_TOKEN,
     INTAKE_TOKEN,
@@ -40,7 +39,7 @@ from benchmarks.common import (
     wait_for,
     workdir,
 )
-from benchmarks.loadgen import Call, closed
+from benchmarks.loadgen import Call, closed, paced
 
 __all__ = ["BENCHMARKS", "NOTES", "run"]
 
@@ -143,17 +142,17 @@ PACED_CONNECTIONS = 64
 
 def _sustained(name: str, seconds: float, url: str, command: str) -> list[Figure]:
     """The goal itself: events offered at ``GOAL_RATE`` a second, latency counted from when due."""
-    paced = loadgen.paced(_port(url), INTAKE_TOKEN, post_event, rate=GOAL_RATE, seconds=seconds,
-                          connections=PACED_CONNECTIONS)  # fmt: skip
-    refused = sum(n for status, n in paced["statuses"].items() if status != 202)
-    rate = paced["per_second"]
+    run = paced(_port(url), INTAKE_TOKEN, post_event, rate=GOAL_RATE, seconds=seconds,
+                connections=PACED_CONNECTIONS)  # fmt: skip
+    refused = sum(n for status, n in run["statuses"].items() if status != 202)
+    rate = run["per_second"]
     return [
         Figure(f"{name}: offered {GOAL_RATE:.0f}/s for {seconds:.0f} s, accepted", rate, "events/s",
                f">= {GOAL_RATE * 0.99:.0f}", rate >= GOAL_RATE * 0.99 and refused == 0, command),
-        Figure(f"{name}: at {GOAL_RATE:.0f}/s, latency p50 / p95", f"{paced['p50_ms']} / {paced['p95_ms']}",
+        Figure(f"{name}: at {GOAL_RATE:.0f}/s, latency p50 / p95", f"{run['p50_ms']} / {run['p95_ms']}",
                "ms", "", None, command),
-        Figure(f"{name}: at {GOAL_RATE:.0f}/s, latency p99", paced["p99_ms"], "ms", "< 50",
-               paced["p99_ms"] < 50, command),
+        Figure(f"{name}: at {GOAL_RATE:.0f}/s, latency p99", run["p99_ms"], "ms", "< 50",
+               run["p99_ms"] < 50, command),
         Figure(f"{name}: at {GOAL_RATE:.0f}/s, answers other than 202", refused, "", "0", refused == 0,
                command),
     ]  # fmt: skip

@@ -73,7 +73,6 @@ class SourcePlan:
     default_kind: str
     auth: SourceAuth | None = None
     mapping: FieldMapping | None = None
-    rate_limit_per_minute: int | None = None
     limiter: RateLimiter | None = field(default=None, repr=False)
 
     @classmethod
@@ -98,7 +97,6 @@ class SourcePlan:
             default_kind=cfg.default_kind,
             auth=auth,
             mapping=mapping,
-            rate_limit_per_minute=per_minute,
             limiter=limiter_for(settings, store, name=f"intake:{name}", rate=per_minute / 60)
             if per_minute
             else None,
@@ -243,9 +241,10 @@ async def _admit(
     request: Request, runtime: Runtime, plan: SourcePlan, raw: bytes
 ) -> tuple[JSONResponse, int]:
     """The response and how many events it accepted."""
-    if plan.limiter is not None and plan.rate_limit_per_minute:
+    if plan.limiter is not None:
+        burst = round(plan.limiter.rate * 60)  # a minute's worth back to back, then the rate
         try:
-            wait = await run_in_threadpool(plan.limiter.admit, plan.rate_limit_per_minute)
+            wait = await run_in_threadpool(plan.limiter.admit, burst)
         except (StoreError, RedisError) as exc:
             # The limit protects; losing the alert would harm: a broker outage changes nothing.
             log.warning(
