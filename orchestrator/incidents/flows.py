@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, defer
 
 from orchestrator import clock
 from orchestrator.events.models import EventRow
+from orchestrator.events.schemas import Severity
 from orchestrator.incidents import service as incidents
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.intake.service import EVENT_TOPIC
@@ -54,8 +55,15 @@ the event in hand, when the intake is waiting (``store.db.intake_waiting``)."""
 SQLITE_CLAIM = 32
 """Outbox rows a correlation transaction claims at most on SQLite (the budget usually ends it first)."""
 
-_EVENTS = select(EventRow).options(defer(EventRow.raw))
-"""Events as correlation reads them: the raw body (an alert group's can be large) only on demand."""
+_CLAIMED = (
+    select(OutboxRow, EventRow)
+    .options(defer(EventRow.raw))
+    .outerjoin(EventRow, EventRow.id == OutboxRow.ref_id)
+    .where(OutboxRow.topic == EVENT_TOPIC, OutboxRow.done_at.is_(None))
+    .order_by(OutboxRow.id)
+)
+"""Owed event rows with their events, in id order (one lock order for every worker), read in one
+statement; the raw body (an alert group's can be large) only on demand."""
 
 STORM_BATCH = 200
 """Outbox rows after its message in which a worker (on PostgreSQL) correlates the owed events too."""
@@ -173,7 +181,15 @@ def _correlate_one(
     return result
 
 
-def _owed_after(session: Session, after: int, reach: int) -> list[tuple[OutboxRow, EventRow]]:
+def _claim(session: Session, outbox_ids: Sequence[int]) -> list[tuple[OutboxRow, EventRow | None]]:
+    """Lock the message's owed rows for this transaction and read their events with them; rows
+    already done (a redelivery) are not returned. A row another worker holds is waited for: it may
+    roll back, and then this message must do it."""
+    query = _CLAIMED.where(OutboxRow.id.in_(outbox_ids))
+    return [(row, event) for row, event in session.execute(query.with_for_update(of=OutboxRow))]
+
+
+def _owed_after(session: Session, after: int, reach: int) -> list[tuple[OutboxRow, EventRow | None]]:
     """Owed events among the ``reach`` outbox rows after ``after``, oldest first, claimed for this
     transaction (rows another worker holds are skipped; their broker messages find them done).
 
@@ -182,21 +198,39 @@ def _owed_after(session: Session, after: int, reach: int) -> list[tuple[OutboxRo
     events, and a storm's owed events of one key go in one commit instead of queueing one message
     at a time on the incident's lock. A range of the primary key: bounded however long the backlog.
     """
-    query = (
-        select(OutboxRow, EventRow)
-        .options(defer(EventRow.raw))
-        .join(EventRow, EventRow.id == OutboxRow.ref_id)
-        .where(
-            OutboxRow.id > after,
-            OutboxRow.id <= after + reach,
-            OutboxRow.topic == EVENT_TOPIC,
-            OutboxRow.done_at.is_(None),
-        )
-        .order_by(OutboxRow.id)
-    )
+    query = _CLAIMED.where(OutboxRow.id > after, OutboxRow.id <= after + reach)
     if session.get_bind().dialect.name != "sqlite":
         query = query.with_for_update(of=OutboxRow, skip_locked=True)
     return [(row, event) for row, event in session.execute(query)]
+
+
+def _chains_appended(
+    session: Session,
+    claimed: Sequence[tuple[OutboxRow, EventRow]],
+    feeds: Mapping[str, IncidentRow],
+    now: datetime,
+    window_seconds: int,
+) -> list[str]:
+    """The incidents whose timelines correlating ``claimed`` may append to, so their tails are
+    locked and read together: those still recording events in full, and those a resolved signal
+    or a higher severity reaches. Past its first events a storm's incident is only counted, and
+    reading its tail for every message cost two statements of the worker's dozen. An incident
+    opened here starts a new chain; a chain missed here is read when its first entry is."""
+    chains: set[str] = set()
+    for _, event in claimed:
+        incident = feeds.get(event.dedup_key)
+        key = incidents.correlation_key(session, dedup_key=event.dedup_key)
+        if incident is None or key is None or incident.status not in incidents.OPEN_STATUSES:
+            continue
+        if key.last_seen_at < now - timedelta(seconds=window_seconds):
+            continue  # it opens a new incident
+        if (
+            incident.event_count < EVENTS_RECORDED_IN_FULL
+            or event.status == "resolved"
+            or Severity(event.severity).rank > Severity(incident.severity).rank
+        ):
+            chains.add(incident.id)
+    return sorted(chains)
 
 
 def process_received_events(
@@ -279,22 +313,20 @@ def _correlate(
         if budget is not None:
             outbox_ids, left = outbox_ids[:SQLITE_CLAIM], list(outbox_ids[SQLITE_CLAIM:])
         now = clock.utcnow()
-        rows = outbox.claim_many(session, outbox_ids)  # in id order, then incidents by key
+        rows = _claim(session, outbox_ids)  # in id order, then incidents by key
         if not rows:
             return [], left
-        mine = {row.id for row in rows}
-        refs = [row.ref_id for row in rows]
-        events = {e.id: e for e in session.scalars(_EVENTS.where(EventRow.id.in_(refs)))}
+        mine = {row.id for row, _ in rows}
+        reach = STORM_BATCH if budget is None else max(0, SQLITE_CLAIM - len(rows))
+        rows += _owed_after(session, rows[-1][0].id, reach) if reach and take_along else []
         claimed: list[tuple[OutboxRow, EventRow]] = []
-        for row in rows:
-            if row.ref_id not in events:  # cannot happen: both rows commit together
+        for row, found in rows:
+            if found is None:  # cannot happen: both rows commit together
                 outbox.complete(row, now)
                 continue
-            claimed.append((row, events[row.ref_id]))
-        reach = STORM_BATCH if budget is None else max(0, SQLITE_CLAIM - len(rows))
-        claimed += _owed_after(session, rows[-1].id, reach) if reach and take_along else []
-        keys = sorted({event.dedup_key for _, event in claimed})
-        timeline.prime_tails(session, incidents.lock_for_correlation(session, keys))
+            claimed.append((row, found))
+        feeds = incidents.lock_for_correlation(session, [event.dedup_key for _, event in claimed])
+        timeline.prime_tails(session, _chains_appended(session, claimed, feeds, now, window_seconds))
         done = 0
         started = time.monotonic()  # the budget is for correlating: every commit correlates some
         # The message's own rows first, so every commit advances it (owed rows after it are only

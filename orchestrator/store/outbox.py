@@ -41,7 +41,6 @@ __all__ = [
     "OutboxRow",
     "Publisher",
     "claim",
-    "claim_many",
     "complete",
     "enqueue",
     "enqueue_many",
@@ -216,18 +215,6 @@ def claim(session: Session, row_id: int) -> OutboxRow | None:
     if row is None or row.done_at is not None:
         return None
     return row
-
-
-def claim_many(session: Session, row_ids: Sequence[int]) -> list[OutboxRow]:
-    """``claim`` for several rows in one statement, in id order (one lock order for every worker)."""
-    return list(
-        session.scalars(
-            select(OutboxRow)
-            .where(OutboxRow.id.in_(row_ids), OutboxRow.done_at.is_(None))
-            .order_by(OutboxRow.id)
-            .with_for_update()
-        )
-    )
 
 
 def complete(row: OutboxRow, now: datetime) -> None:

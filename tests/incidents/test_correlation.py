@@ -148,3 +148,42 @@ def test_a_commit_cut_short_still_correlates_its_own_message_first(
     with runtime.store.unit_of_work() as session:
         done = {row.id for row in session.scalars(select(OutboxRow).where(OutboxRow.done_at.is_not(None)))}
     assert mine in done and not done - {mine, *owed}
+
+
+def _message(runtime: Runtime, *events: CompromiseEvent) -> list[str]:
+    """Accept ``events`` as one message and correlate it as the worker does; the statements sent."""
+    ids = intake.accept_events(runtime.store, list(events), now=T0)
+    with recorded_statements(runtime.store.engine) as sent:
+        flows.process_received_events(runtime.transaction, outbox_ids=ids, window_seconds=3600, playbooks={})
+    return sent
+
+
+def test_a_storm_incident_past_its_first_events_costs_its_messages_no_timeline_statement(
+    runtime: Runtime,
+) -> None:
+    """Past its first events an incident is only counted: its messages neither lock nor read its
+    timeline's tail (two of a worker's dozen statements per message)."""
+    for _ in range(EVENTS_RECORDED_IN_FULL):
+        _message(runtime, _low("storm"))
+    sent = _message(runtime, _low("storm"), _low("storm"))
+    assert not [s for s in sent if "timeline_entries" in s or "advisory" in s]
+    with runtime.store.unit_of_work() as session:
+        incident = session.scalars(select(IncidentRow)).one()
+        assert incident.event_count == EVENTS_RECORDED_IN_FULL + 2
+        assert timeline.count(session, incident.id) == 1 + EVENTS_RECORDED_IN_FULL
+
+
+def test_a_resolved_or_higher_severity_event_after_the_first_events_is_still_recorded(
+    runtime: Runtime,
+) -> None:
+    for _ in range(EVENTS_RECORDED_IN_FULL + 2):
+        _message(runtime, _low("storm"))
+    resolved = _low("storm").model_copy(update={"status": "resolved"})
+    higher = _low("storm").model_copy(update={"severity": Severity.HIGH})
+    _message(runtime, resolved, _low("storm"), higher)
+    with runtime.store.unit_of_work() as session:
+        incident = session.scalars(select(IncidentRow)).one()
+        kinds = [e.kind for e in timeline.entries(session, incident.id)]
+        assert incident.severity == "high" and incident.event_count == EVENTS_RECORDED_IN_FULL + 5
+        assert kinds[1 + EVENTS_RECORDED_IN_FULL :] == ["event.resolved", "incident.escalated"]
+        assert timeline.verify_chain(session, incident.id) is None
