@@ -24,19 +24,22 @@ def accept_events(
     events: Sequence[CompromiseEvent],
     *,
     now: datetime,
-    dispatched: Sequence[int] = (),
+    publishing: bool = False,
+    unsent: Sequence[int] = (),
 ) -> list[int]:
     """Write events and their outbox rows in one transaction; return the outbox ids.
 
     Once this returns the events cannot be lost: the relay publishes them even if
-    the broker is down now or the process dies before ``dispatch_now``. ``dispatched`` are
-    rows published since the last commit, marked in this one instead of a transaction of their own.
+    the broker is down now or the process dies before publishing them. With ``publishing`` the
+    rows are recorded as sent (the caller publishes them right after the commit); ``unsent`` are
+    earlier such rows its publish failed, handed back to the relay in this same commit.
     """
     with store.unit_of_work() as session:
-        outbox.mark_dispatched(session, dispatched, now)
+        outbox.mark_unsent(session, unsent)
         if events:  # Core, not ORM objects: per-object bookkeeping cost more than the INSERT
             session.execute(_INSERT_EVENTS, [EventRow.values_of(event) for event in events])
-        return outbox.enqueue_many(session, topic=EVENT_TOPIC, ref_ids=[e.id for e in events], now=now)
+        refs = [e.id for e in events]
+        return outbox.enqueue_many(session, topic=EVENT_TOPIC, ref_ids=refs, now=now, sent=publishing)
 
 
 def dispatch_now(store: Store, publish: outbox.Publisher, outbox_ids: Sequence[int], *, now: datetime) -> int:

@@ -5,8 +5,11 @@ saves a commit per request), on a thread of its own rather than the event loop's
 handing each commit to a pool thread cost more than the commit. A request's future resolves
 with its outbox ids only after its batch committed; a batch that fails is retried request by
 request, so one bad request never fails the others. After the commit the batch is published as
-one broker message, and those rows are marked dispatched in the next batch's transaction (or
-one of their own when no batch follows), so a batch costs one transaction, not two.
+one broker message. Its rows are written already marked dispatched, so a batch costs one
+transaction of three statements; rows whose publish failed are handed back to the relay
+(unmarked) in the next batch's transaction, or one of their own when no batch follows. A process
+that dies between a commit and its publish leaves those rows to the relay's redelivery
+(``redeliver_after_seconds``) instead of its one-second grace.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ class GroupCommit:
         self._connect = connect
         self._max = max_events
         self._pending: list[_Request] = []
-        self._unmarked: list[int] = []
+        self._unsent: list[int] = []
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._broker_back_at = 0.0
@@ -100,10 +103,10 @@ class GroupCommit:
         return await request.future
 
     def _take(self) -> tuple[list[_Request], list[int]] | None:
-        """The next batch and the marks owed, or None once idle ``IDLE_SECONDS`` (the thread ends)."""
+        """The next batch and the rows to unmark, or None once idle ``IDLE_SECONDS`` (the thread ends)."""
         with self._wake:
-            while not self._pending and not self._unmarked:
-                if not self._wake.wait(timeout=IDLE_SECONDS) and not self._pending and not self._unmarked:
+            while not self._pending and not self._unsent:
+                if not self._wake.wait(timeout=IDLE_SECONDS) and not self._pending and not self._unsent:
                     self._thread = None
                     return None
             batch: list[_Request] = []
@@ -111,43 +114,45 @@ class GroupCommit:
             while self._pending and (not batch or count + len(self._pending[0].events) <= self._max):
                 batch.append(self._pending.pop(0))
                 count += len(batch[-1].events)
-            unmarked, self._unmarked = self._unmarked, []
-            return batch, unmarked
+            unsent, self._unsent = self._unsent, []
+            return batch, unsent
 
     def _run(self) -> None:
         publish = self._connect()  # the thread's own: a broker connection serves one thread
         try:
             while (taken := self._take()) is not None:
-                batch, unmarked = taken
-                ids = self._write(batch, unmarked)
-                if ids and time.monotonic() >= self._broker_back_at:
+                batch, unsent = taken
+                publishing = time.monotonic() >= self._broker_back_at
+                ids = self._write(batch, unsent, publishing)
+                if ids and publishing:
                     self._hand_on(publish, ids)
         finally:
             publish.close()
 
-    def _write(self, batch: list[_Request], unmarked: list[int]) -> list[int]:
-        """Commit a batch with the marks owed, settle its requests; return the committed ids."""
+    def _write(self, batch: list[_Request], unsent: list[int], publishing: bool) -> list[int]:
+        """Commit a batch (its rows marked sent when ``publishing``) and unmark ``unsent``, settle
+        its requests; return the committed ids."""
         try:
-            ids = self._commit([e for request in batch for e in request.events], unmarked)
+            ids = self._commit([e for request in batch for e in request.events], unsent, publishing)
         except Exception:
-            if batch:  # the marks wait for a later commit
+            if batch:  # the rows to unmark wait for a later commit
                 with self._wake:
-                    self._unmarked += unmarked
-            # else the store is down and only marks were owed: drop them (the relay may send
-            # those rows once more, which their workers drop) rather than retry in a loop
-            return self._one_by_one(batch)
+                    self._unsent += unsent
+            # else the store is down and only unmarking was owed: drop it (the relay sends those
+            # rows after its redelivery delay instead of its grace) rather than retry in a loop
+            return self._one_by_one(batch, publishing)
         rest = ids
         for request in batch:
             request.settle(rest[: len(request.events)])
             rest = rest[len(request.events) :]
         return ids
 
-    def _one_by_one(self, batch: list[_Request]) -> list[int]:
+    def _one_by_one(self, batch: list[_Request], publishing: bool) -> list[int]:
         """Each request alone, so one request's failure is its own."""
         done: list[int] = []
         for request in batch:
             try:
-                alone = self._commit(request.events, [])
+                alone = self._commit(request.events, [], publishing)
             except Exception as exc:
                 request.settle(exc)
                 continue
@@ -155,23 +160,24 @@ class GroupCommit:
             done += alone
         return done
 
-    def _commit(self, events: list[CompromiseEvent], unmarked: list[int]) -> list[int]:
+    def _commit(self, events: list[CompromiseEvent], unsent: list[int], publishing: bool) -> list[int]:
         try:
             with self._store.ahead():  # senders wait for this commit; workers can wait a little
-                return intake.accept_events(self._store, events, now=clock.utcnow(), dispatched=unmarked)
+                return intake.accept_events(
+                    self._store, events, now=clock.utcnow(), publishing=publishing, unsent=unsent
+                )
         except SQLAlchemyError as exc:  # a connection lost mid-commit: the store is down, 503 not 500
             raise StoreError(f"the store failed the commit: {type(exc).__name__}") from exc
 
     def _hand_on(self, publish: Publisher, ids: list[int]) -> None:
-        """Committed rows to the broker, ``MESSAGE_EVENTS`` to a message, marked in the next commit."""
-        sent: list[int] = []
-        try:
-            for at in range(0, len(ids), MESSAGE_EVENTS):
+        """Committed rows to the broker, ``MESSAGE_EVENTS`` to a message; the rows of a failed
+        publish are unmarked in the next commit, for the relay."""
+        for at in range(0, len(ids), MESSAGE_EVENTS):
+            try:
                 publish(intake.EVENT_TOPIC, *ids[at : at + MESSAGE_EVENTS])
-                sent += ids[at : at + MESSAGE_EVENTS]
-        except Exception as exc:
-            self._broker_back_at = time.monotonic() + BROKER_PAUSE
-            log.warning("fast-path publish failed; the relay will send", error=type(exc).__name__)
-        if sent:
-            with self._wake:
-                self._unmarked += sent
+            except Exception as exc:
+                self._broker_back_at = time.monotonic() + BROKER_PAUSE
+                log.warning("fast-path publish failed; the relay will send", error=type(exc).__name__)
+                with self._wake:
+                    self._unsent += ids[at:]
+                return

@@ -45,6 +45,7 @@ __all__ = [
     "enqueue",
     "enqueue_many",
     "mark_dispatched",
+    "mark_unsent",
     "pending_count",
     "relay_once",
     "resend_later",
@@ -102,18 +103,29 @@ _INSERT_MANY = insert(_TABLE).returning(_TABLE.c.id, _TABLE.c.ref_id)
 _UNDONE = select(_TABLE.c.id).where(
     _TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.done_at.is_(None)
 )
-_MARKED = {"dispatched_at": bindparam("now"), "attempts": _TABLE.c.attempts + 1}
-_MARK_DISPATCHED = {
-    "sqlite": update(_TABLE).where(_TABLE.c.id.in_(_UNDONE)).values(_MARKED),
-    # A row a worker holds is being done now: marking it would wait for that whole transaction.
-    "postgresql": update(_TABLE)
-    .where(_TABLE.c.id.in_(_UNDONE.with_for_update(skip_locked=True)))
-    .values(_MARKED),
-}
 
 
-def enqueue_many(session: Session, *, topic: str, ref_ids: Sequence[str], now: datetime) -> list[int]:
-    """Owe one unit of work per ``ref_id`` in one multi-row INSERT; their ids, in order.
+def _undone_update(values: dict[str, Any]) -> dict[str, Any]:
+    """``UPDATE outbox SET values`` for the rows ``:ids`` not yet done, by dialect."""
+    return {
+        "sqlite": update(_TABLE).where(_TABLE.c.id.in_(_UNDONE)).values(values),
+        # A row a worker holds is being done now: updating it would wait for that whole transaction.
+        "postgresql": update(_TABLE)
+        .where(_TABLE.c.id.in_(_UNDONE.with_for_update(skip_locked=True)))
+        .values(values),
+    }
+
+
+_MARK_DISPATCHED = _undone_update({"dispatched_at": bindparam("now"), "attempts": _TABLE.c.attempts + 1})
+_MARK_UNSENT = _undone_update({"dispatched_at": None, "attempts": 0})
+
+
+def enqueue_many(
+    session: Session, *, topic: str, ref_ids: Sequence[str], now: datetime, sent: bool = False
+) -> list[int]:
+    """Owe one unit of work per ``ref_id`` in one multi-row INSERT; their ids, in order. With
+    ``sent``, the rows are recorded as dispatched at ``now``: the caller publishes them right
+    after the commit (and calls ``mark_unsent`` if it cannot), so marking them costs no statement.
 
     A Core statement, not ORM objects: the intake writes every accepted event through here, and
     the unit of work's bookkeeping per object cost more than the INSERT itself. The ids come back
@@ -121,9 +133,9 @@ def enqueue_many(session: Session, *, topic: str, ref_ids: Sequence[str], now: d
     SQLite inserts one row per statement."""
     if not ref_ids:
         return []
-    params = [
-        {"topic": topic, "ref_id": ref, "payload": {}, "created_at": now, "attempts": 0} for ref in ref_ids
-    ]
+    row: dict[str, Any] = {"topic": topic, "payload": {}, "created_at": now}
+    row |= {"dispatched_at": now, "attempts": 1} if sent else {"dispatched_at": None, "attempts": 0}
+    params = [{**row, "ref_id": ref} for ref in ref_ids]
     by_ref: dict[str, list[int]] = {}
     for row_id, ref in sorted(session.execute(_INSERT_MANY, params).all()):
         by_ref.setdefault(ref, []).append(row_id)
@@ -141,6 +153,14 @@ def mark_dispatched(session: Session, ids: Sequence[int], now: datetime) -> None
     if ids:
         statement = _MARK_DISPATCHED.get(session.get_bind().dialect.name, _MARK_DISPATCHED["sqlite"])
         session.execute(statement, {"ids": list(ids), "now": now})
+
+
+def mark_unsent(session: Session, ids: Sequence[int]) -> None:
+    """Undo ``enqueue_many(sent=True)`` for rows the caller could not publish after all: the relay
+    sends them after its grace instead of after ``redeliver_after``."""
+    if ids:
+        statement = _MARK_UNSENT.get(session.get_bind().dialect.name, _MARK_UNSENT["sqlite"])
+        session.execute(statement, {"ids": list(ids)})
 
 
 def resend_later(session: Session, row_id: int, now: datetime) -> None:
