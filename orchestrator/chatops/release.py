@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
-from orchestrator import clock, redaction
+from orchestrator import clock, ids, redaction
 from orchestrator.chatops import kinds as slack_kinds
 from orchestrator.chatops.models import ReleaseRequestRow
 from orchestrator.errors import NotFound, ValidationFailed
@@ -44,7 +43,7 @@ def request_release(runtime: Runtime, *, user_id: str, reason: str, incident_id:
         if not state.engaged:
             raise ValidationFailed("the kill switch is not engaged: there is nothing to release")
         chain_incident = incident_id or state.incident_id
-        request_id = "rel-" + uuid.uuid4().hex[:10]
+        request_id = "rel-" + ids.random_hex(10)
         session.add(
             ReleaseRequestRow(
                 id=request_id,

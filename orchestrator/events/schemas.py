@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator import ids
 
 __all__ = [
     "CompromiseEvent",
@@ -75,7 +76,7 @@ class CompromiseEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = Field(default_factory=ids.random_hex)
     source: str
     kind: str
     severity: Severity

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar, cast
@@ -10,7 +9,7 @@ from typing import TypeVar, cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator import redaction
+from orchestrator import ids, redaction
 from orchestrator.errors import NotFound
 from orchestrator.events.models import EventRow
 from orchestrator.events.schemas import Entities, Severity
@@ -41,7 +40,7 @@ OPEN_STATUSES = frozenset(
 
 def new_incident_id() -> str:
     """Short, typeable ids: ``inc-`` and 12 hex characters."""
-    return "inc-" + uuid.uuid4().hex[:12]
+    return "inc-" + ids.random_hex(12)
 
 
 def _locked(session: Session) -> dict[tuple[type, str], object | None]:

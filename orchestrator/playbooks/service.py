@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from orchestrator import ids
 from orchestrator.errors import NotFound
 from orchestrator.playbooks.engine import StepState
 from orchestrator.playbooks.models import RunRow, StepRunRow
@@ -32,7 +32,7 @@ __all__ = [
 
 
 def new_run_id() -> str:
-    return "run-" + uuid.uuid4().hex[:12]
+    return "run-" + ids.random_hex(12)
 
 
 def run_chain(run: RunRow) -> str:

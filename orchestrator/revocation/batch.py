@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
@@ -22,7 +21,7 @@ from queue import SimpleQueue
 
 from sqlalchemy import select, update
 
-from orchestrator import clock
+from orchestrator import clock, ids
 from orchestrator.inventory.base import Scope, TokenRecord
 from orchestrator.inventory.factory import inventory_from_settings
 from orchestrator.inventory.fingerprint import fingerprint
@@ -87,7 +86,7 @@ class _Batch:
         settings = runtime.settings
         self.provider = runtime.shared("tiktok.provider", lambda: provider_from_settings(settings))
         self.limiter = limiter_for(settings, runtime.store)
-        self.worker_id = uuid.uuid4().hex
+        self.worker_id = ids.random_hex()
         self._halt_checked, self._halted = 0.0, False
         inventory = runtime.shared("token.inventory", lambda: inventory_from_settings(settings))
         self.records: dict[str, TokenRecord] = {}

@@ -9,14 +9,13 @@ crash skips fingerprints already in the ledger.
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
-from orchestrator import clock
+from orchestrator import clock, ids
 from orchestrator.inventory.base import Scope, TokenInventory, TokenRecord
 from orchestrator.inventory.fingerprint import fingerprint
 from orchestrator.playbooks.flows import Transaction
@@ -44,7 +43,7 @@ def get_or_create(
     if found is not None:
         return found, False
     row = RevocationRow(
-        id="rev-" + uuid.uuid4().hex[:12],
+        id="rev-" + ids.random_hex(12),
         key=key,
         incident_id=incident_id,
         run_id=run_id,

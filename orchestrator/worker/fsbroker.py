@@ -16,7 +16,6 @@ consumer took first is skipped).
 from __future__ import annotations
 
 import os
-import uuid
 from collections import deque
 from queue import Empty
 from time import monotonic, monotonic_ns
@@ -26,6 +25,8 @@ from kombu.exceptions import ChannelError
 from kombu.transport import TRANSPORT_ALIASES, filesystem
 from kombu.utils.json import dumps as _dumps
 from kombu.utils.json import loads
+
+from orchestrator import ids
 
 __all__ = ["SCHEME", "Channel", "Transport"]
 
@@ -82,7 +83,7 @@ class Channel(filesystem.Channel):
         raise Empty()
 
     def _put(self, queue: Any, payload: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        name = f"{monotonic_ns():020d}_{uuid.uuid4()}.{queue}.msg"  # sorts oldest first
+        name = f"{monotonic_ns():020d}_{ids.random_hex()}.{queue}.msg"  # sorts oldest first
         # A dot-folder: the consumer's name filter never matches ".staging".
         staging = os.path.join(self.data_folder_out, ".staging")
         os.makedirs(staging, exist_ok=True)
