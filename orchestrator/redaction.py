@@ -59,6 +59,14 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), REDACTED),
 )
 
+_MAY_HOLD_A_TOKEN = re.compile(
+    r"bearer|basic|token|secret|passw|api[_-]?key|sig|act\.|rft\.|clt\.|eyj|xox|akia"
+)
+"""Found in the case-folded text wherever any of ``_PATTERNS`` could match (each needs one of
+these words; folding also catches what ``re.IGNORECASE`` equates, such as the long s (U+017F) with "s"): most
+text holds none, and one search costs a tenth of running every pattern (the intake redacts every
+title and raw body string)."""
+
 _lock = threading.Lock()
 _known: set[str] = set()
 _known_pattern: re.Pattern[str] | None = None
@@ -93,8 +101,9 @@ def redact_text(text: str) -> str:
     pattern = _known_pattern
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
-    for regex, replacement in _PATTERNS:
-        text = regex.sub(replacement, text)
+    if _MAY_HOLD_A_TOKEN.search(text.casefold()):
+        for regex, replacement in _PATTERNS:
+            text = regex.sub(replacement, text)
     return text
 
 
@@ -104,8 +113,9 @@ def redact_prose(text: str) -> str:
     pattern = _known_pattern
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
-    for regex, replacement in _PATTERNS[1:]:
-        text = regex.sub(replacement, text)
+    if _MAY_HOLD_A_TOKEN.search(text.casefold()):
+        for regex, replacement in _PATTERNS[1:]:
+            text = regex.sub(replacement, text)
     return text
 
 
