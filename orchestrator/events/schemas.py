@@ -51,20 +51,6 @@ class Entities(BaseModel):
     open_ids: list[str] = Field(default_factory=list)
     client_keys: list[str] = Field(default_factory=list)
 
-    def merged(self, other: Entities) -> Entities:
-        """Union of two entity sets, keeping first-seen order."""
-
-        def union(a: list[str], b: list[str]) -> list[str]:
-            return list(dict.fromkeys([*a, *b]))
-
-        return Entities(
-            hosts=union(self.hosts, other.hosts),
-            ips=union(self.ips, other.ips),
-            users=union(self.users, other.users),
-            open_ids=union(self.open_ids, other.open_ids),
-            client_keys=union(self.client_keys, other.client_keys),
-        )
-
 
 class CompromiseEvent(BaseModel):
     """One normalised signal of a possible compromise.

@@ -187,3 +187,20 @@ def test_a_resolved_or_higher_severity_event_after_the_first_events_is_still_rec
         assert incident.severity == "high" and incident.event_count == EVENTS_RECORDED_IN_FULL + 5
         assert kinds[1 + EVENTS_RECORDED_IN_FULL :] == ["event.resolved", "incident.escalated"]
         assert timeline.verify_chain(session, incident.id) is None
+
+
+def test_a_storm_from_many_addresses_keeps_every_address_once_in_first_seen_order(runtime: Runtime) -> None:
+    """The incident's lists grow in place (an event costs its own entities, not the incident's);
+    each event keeps exactly its own."""
+
+    def from_address(n: int) -> CompromiseEvent:
+        return _low("scan").model_copy(update={"entities": Entities(ips=[f"10.0.{n // 256}.{n % 256}"])})
+
+    _message(runtime, *(from_address(n) for n in range(30)))
+    _message(runtime, *(from_address(n) for n in range(20, 60)), from_address(5))
+    with runtime.store.unit_of_work() as session:
+        incident = session.scalars(select(IncidentRow)).one()
+        assert incident.entities["ips"] == [f"10.0.{n // 256}.{n % 256}" for n in range(60)]
+        assert set(incident.entities) == {"hosts", "ips", "users", "open_ids", "client_keys"}
+        events = list(session.scalars(select(EventRow)))
+        assert len(events) == 71 and all(len(e.entities["ips"]) == 1 for e in events)
