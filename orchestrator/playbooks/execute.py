@@ -152,6 +152,7 @@ def execute_step(runtime: Runtime, *, outbox_id: int) -> None:
     with renewal:
         output, error, retryable = _run_action(runtime, claim)
     duration_ms = int((time.monotonic() - started) * 1000)
+    past_deadline = error is not None and claim.deadline is not None and time.monotonic() > claim.deadline
     now = clock.utcnow()
     with runtime.transaction() as session:
         row = outbox.claim(session, outbox_id)
@@ -165,6 +166,13 @@ def execute_step(runtime: Runtime, *, outbox_id: int) -> None:
             if row is not None:
                 outbox.complete(row, now)
             log.info("late step result dropped", step=claim.step.id)
+            return
+        if past_deadline:
+            # Stopped by its timeout before the run's advance recorded it: the advance records
+            # ``timed_out`` (with its retry policy), not this action's "cancelled" failure.
+            outbox.complete(row, now)
+            outbox.enqueue(session, topic=ADVANCE, ref_id=claim.run_id, now=now)
+            log.info("step stopped at its timeout", step=claim.step.id, duration_ms=duration_ms)
             return
         service.record_outcome(
             session,
