@@ -7,7 +7,9 @@ measures with ``benchmarks/loadgen.py`` (keep-alive HTTP/1.1 over plain sockets,
 
 1. the baseline: ``GET /healthz`` round trips per second (a store and a broker ping), 16 threads;
 2. the goal: ``POST /v1/events`` with distinct events offered at 1,000 a second (open loop, 64
-   connections), accepted per second and p50/p95/p99 counted from when each was due;
+   connections), accepted per second and p50/p95/p99 counted from when each was due, and the
+   CPU each event cost the ``up`` process and its children (not the store or broker), also as a
+   ratio to the load generator's own CPU per request in the same run (the machine's speed drifts);
 3. capacity: the same events as fast as 16 connections go (closed loop), with one API process
    and, on a fresh instance, one per core (``ORCH_API_PROCESSES``);
 4. the storm, on a fresh instance: 10,000 alerts of one compromise (one fingerprint) as
@@ -21,6 +23,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -49,8 +52,8 @@ STORM_GROUP = 10
 
 
 @contextmanager
-def orchestrator(**settings: str) -> Iterator[str]:
-    """``orchestrator up`` on a free port with the given settings; yields its base URL."""
+def orchestrator(**settings: str) -> Iterator[tuple[str, int]]:
+    """``orchestrator up`` on a free port with the given settings; yields its base URL and pid."""
     port = free_port()
     with workdir() as tmp:
         env = orchestrator_env(tmp / "data", **settings)
@@ -59,7 +62,7 @@ def orchestrator(**settings: str) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         try:
             wait_for(lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200, timeout=60, what="up")
-            yield url
+            yield url, proc.popen.pid
         finally:
             proc.stop()
 
@@ -140,13 +143,45 @@ PACED_CONNECTIONS = 64
 """Connections of the open-loop run: enough that a slow answer seldom delays the next send."""
 
 
-def _sustained(name: str, seconds: float, url: str, command: str) -> list[Figure]:
-    """The goal itself: events offered at ``GOAL_RATE`` a second, latency counted from when due."""
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and every live process below it, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu: dict[int, float] = {}
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue  # self, thread-self, and files
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone since the listing
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    stack, total = [pid], 0.0
+    while stack:
+        member = stack.pop()
+        total += cpu.get(member, 0.0)
+        stack += children.get(member, [])
+    return total
+
+
+def _sustained(name: str, seconds: float, url: str, pid: int, command: str) -> list[Figure]:
+    """The goal itself: events offered at ``GOAL_RATE`` a second, latency counted from when due; and
+    what each event costs the orchestrator's processes in CPU, as a ratio to what each request
+    costs the load generator in the same run (this machine's speed drifts within minutes)."""
+    served, generated = tree_cpu_seconds(pid), time.process_time()
     run = paced(_port(url), INTAKE_TOKEN, post_event, rate=GOAL_RATE, seconds=seconds,
                 connections=PACED_CONNECTIONS)  # fmt: skip
+    served, generated = tree_cpu_seconds(pid) - served, time.process_time() - generated
     refused = sum(n for status, n in run["statuses"].items() if status != 202)
     rate = run["per_second"]
+    per_event = served * 1000 / max(run["requests"], 1)
+    per_request = generated * 1000 / max(run["requests"], 1)
     return [
+        Figure(f"{name}: at {GOAL_RATE:.0f}/s, CPU per event (API, worker, scheduler)", round(per_event, 3),
+               "ms", "", None, command),
+        Figure(f"{name}: at {GOAL_RATE:.0f}/s, CPU per event / load generator's CPU per request",
+               round(per_event / max(per_request, 1e-9), 1), "ratio", "same run", None, command),
         Figure(f"{name}: offered {GOAL_RATE:.0f}/s for {seconds:.0f} s, accepted", rate, "events/s",
                f">= {GOAL_RATE * 0.99:.0f}", rate >= GOAL_RATE * 0.99 and refused == 0, command),
         Figure(f"{name}: at {GOAL_RATE:.0f}/s, latency p50 / p95", f"{run['p50_ms']} / {run['p95_ms']}",
@@ -179,17 +214,17 @@ def _setup(label: str, quick: bool, settings: dict[str, str]) -> list[Figure]:
     seconds, alerts = (5.0, 2_000) if quick else (15.0, 10_000)
     command = f".venv/bin/python -m benchmarks {'--quick ' if quick else ''}intake:{label.split()[0]}"
     name = f"intake ({label})"
-    with orchestrator(**settings) as url:
+    with orchestrator(**settings) as (url, pid):
         load(url, healthz, total=200)  # warm up
-        figures = _sustained(name, seconds, url, command)
+        figures = _sustained(name, seconds, url, pid, command)
         one, more = _capacity(f"{name}, 1 API process", seconds, url, command)
-    with orchestrator(**settings, api_processes=str(CORES)) as url:
+    with orchestrator(**settings, api_processes=str(CORES)) as (url, _):
         load(url, healthz, total=200)
         per_core, most = _capacity(f"{name}, {CORES} API processes", seconds, url, command)
     ratio = round(per_core / one, 2)
     figures += [*more, *most, Figure(f"{name}: capacity with {CORES} API processes / 1", ratio, "ratio",
                                      "same run", None, command)]  # fmt: skip
-    with orchestrator(**settings) as url:
+    with orchestrator(**settings) as (url, _):
         storm = load(url, storm_alert, total=alerts // STORM_GROUP)
         incidents, waited = storm_incidents(url, alerts, timeout=600)
     storm_refused = sum(n for status, n in storm["statuses"].items() if status != 202)
