@@ -84,7 +84,7 @@ class OutboxRow(Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
-    __table_args__ = (Index("ix_outbox_pending", "done_at", "dispatched_at"),)
+    __table_args__ = (Index("ix_outbox_pending", "done_at", "id"),)
 
 
 def enqueue(
