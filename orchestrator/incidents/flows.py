@@ -50,7 +50,14 @@ EVENTS_RECORDED_IN_FULL = 10
 SQLITE_WRITE_BUDGET = 0.01
 """Seconds a correlation transaction may hold SQLite's one write lock before it commits and goes
 on in another: the intake waits for that lock to answer its senders. It commits sooner, after
-the event in hand, when the intake is waiting (``store.db.intake_waiting``)."""
+``SQLITE_MIN_EVENTS``, when the intake is waiting (``store.db.intake_waiting``)."""
+
+SQLITE_MIN_EVENTS = 8
+"""Events a correlation transaction correlates before it lets a waiting intake in (the budget
+still ends it sooner). A commit's claims, locks and commit cost about as much as eight events:
+under a sustained 1,000 events/s the intake waited almost always and three commits in four carried
+one event. At eight, four interleaved 30 s pairs correlated 15-22 % more (426-526 -> 519-626
+events/s) with the intake's p99 no worse (29.2-35.3 -> 24.8-34.9 ms)."""
 
 SQLITE_CLAIM = 32
 """Outbox rows a correlation transaction claims at most on SQLite (the budget usually ends it first)."""
@@ -334,7 +341,11 @@ def _correlate(
         for row, event in sorted(
             claimed, key=lambda pair: (pair[0].id not in mine, pair[1].dedup_key, pair[0].id)
         ):
-            if budget is not None and done and (time.monotonic() - started > budget or yield_lock()):
+            if (
+                budget is not None
+                and done
+                and (time.monotonic() - started > budget or (done >= SQLITE_MIN_EVENTS and yield_lock()))
+            ):
                 if row.id in mine:
                     left.append(row.id)
                 continue  # an owed row after the message stays owed, for its own message

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy
 from sqlalchemy import select
 
 from orchestrator.events.models import EventRow
@@ -14,6 +16,7 @@ from orchestrator.incidents.flows import EVENTS_RECORDED_IN_FULL, correlate_even
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.intake import service as intake
 from orchestrator.store.outbox import OutboxRow
+from orchestrator.store.turns import WriteTurns
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.runtime import Runtime
 from tests.support.statements import recorded_statements
@@ -204,3 +207,48 @@ def test_a_storm_from_many_addresses_keeps_every_address_once_in_first_seen_orde
         assert set(incident.entities) == {"hosts", "ips", "users", "open_ids", "client_keys"}
         events = list(session.scalars(select(EventRow)))
         assert len(events) == 71 and all(len(e.entities["ips"]) == 1 for e in events)
+
+
+def test_a_waiting_intake_is_let_in_after_a_few_events_not_after_each(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the intake waits for SQLite's write lock a worker commits early, but only once a
+    commit has carried ``SQLITE_MIN_EVENTS``: at one event a commit, its claims, locks and commit
+    cost as much as the events, and under a sustained load the worker fell behind."""
+    monkeypatch.setattr(flows, "SQLITE_WRITE_BUDGET", 60.0)
+    intake_turns = WriteTurns(runtime.store.url.split("///", 1)[-1])  # as the intake's process opens it
+    waiting, let_in = threading.Event(), threading.Event()
+    intakes: list[threading.Thread] = []
+
+    def intake_waits_for_the_lock() -> None:
+        with intake_turns.ahead(), intake_turns.turn():
+            waiting.set()
+            let_in.wait(5)
+
+    def worker_began(_conn: object) -> None:  # the intake asks for the lock as each commit begins
+        waiting.clear()
+        let_in.clear()
+        intakes.append(threading.Thread(target=intake_waits_for_the_lock))
+        intakes[-1].start()
+        assert waiting.wait(5)
+
+    def worker_commits(_conn: object) -> None:
+        let_in.set()
+
+    ids = intake.accept_events(runtime.store, [_low(f"key-{n}") for n in range(20)], now=T0)
+    sqlalchemy.event.listen(runtime.store.engine, "begin", worker_began)
+    sqlalchemy.event.listen(runtime.store.engine, "commit", worker_commits)
+    try:
+        with recorded_statements(runtime.store.engine) as sent:
+            results = flows.process_received_events(
+                runtime.transaction, outbox_ids=ids, window_seconds=3600, playbooks={}
+            )
+    finally:
+        sqlalchemy.event.remove(runtime.store.engine, "begin", worker_began)
+        sqlalchemy.event.remove(runtime.store.engine, "commit", worker_commits)
+        let_in.set()
+        for thread in intakes:
+            thread.join()
+        intake_turns.close()
+    assert len(results) == 20 and all(r.opened for r in results)
+    assert sent.count("BEGIN IMMEDIATE") == 3  # 8 + 8 + 4 events, not 20 commits of one
