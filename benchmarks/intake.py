@@ -9,7 +9,8 @@ measures with ``benchmarks/loadgen.py`` (keep-alive HTTP/1.1 over plain sockets,
 2. the goal: ``POST /v1/events`` with distinct events offered at 1,000 a second (open loop, 64
    connections), accepted per second and p50/p95/p99 counted from when each was due, and the
    CPU each event cost the ``up`` process and its children (not the store or broker), also as a
-   ratio to the load generator's own CPU per request in the same run (the machine's speed drifts);
+   ratio to the load generator's own CPU per request in the same run (the machine's speed drifts),
+   and the outbox rows still owed at the end and how long until the worker has done them all;
 3. capacity: the same events as fast as 16 connections go (closed loop), with one API process
    and, on a fresh instance, one per core (``ORCH_API_PROCESSES``);
 4. the storm, on a fresh instance: 10,000 alerts of one compromise (one fingerprint) as
@@ -56,7 +57,7 @@ def orchestrator(**settings: str) -> Iterator[tuple[str, int]]:
     """``orchestrator up`` on a free port with the given settings; yields its base URL and pid."""
     port = free_port()
     with workdir() as tmp:
-        env = orchestrator_env(tmp / "data", **settings)
+        env = orchestrator_env(tmp / "data", **{"log_level": "info", **settings})  # the default level
         upgrade_store(env, tmp / "upgrade.log")
         proc = Proc.orchestrator("up", "--port", str(port), env=env, log=tmp / "up.log")
         url = f"http://127.0.0.1:{port}"
@@ -137,6 +138,22 @@ def storm_incidents(url: str, alerts: int, timeout: float) -> tuple[list[tuple[s
     return found, time.perf_counter() - started
 
 
+def outbox_drained(url: str, timeout: float) -> tuple[int, float]:
+    """The outbox rows still owed now, and the seconds until none is (the worker caught up)."""
+    started, owed = time.perf_counter(), -1
+    while time.perf_counter() - started < timeout:
+        answer = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=30)
+        depth = next(
+            int(float(line.split()[1])) for line in answer.text.splitlines()
+            if line.startswith("orchestrator_outbox_depth ")
+        )  # fmt: skip
+        owed = depth if owed < 0 else owed
+        if depth == 0:
+            break
+        time.sleep(0.5)
+    return owed, time.perf_counter() - started
+
+
 GOAL_RATE = 1000.0
 """Events per second the issue asks the intake to sustain, with p99 under 50 ms."""
 PACED_CONNECTIONS = 64
@@ -173,6 +190,7 @@ def _sustained(name: str, seconds: float, url: str, pid: int, command: str) -> l
     run = paced(_port(url), INTAKE_TOKEN, post_event, rate=GOAL_RATE, seconds=seconds,
                 connections=PACED_CONNECTIONS)  # fmt: skip
     served, generated = tree_cpu_seconds(pid) - served, time.process_time() - generated
+    owed, caught_up = outbox_drained(url, timeout=600)
     refused = sum(n for status, n in run["statuses"].items() if status != 202)
     rate = run["per_second"]
     per_event = served * 1000 / max(run["requests"], 1)
@@ -190,6 +208,10 @@ def _sustained(name: str, seconds: float, url: str, pid: int, command: str) -> l
                run["p99_ms"] < 50, command),
         Figure(f"{name}: at {GOAL_RATE:.0f}/s, answers other than 202", refused, "", "0", refused == 0,
                command),
+        Figure(f"{name}: at {GOAL_RATE:.0f}/s, outbox rows owed at the end of the run", owed, "rows", "",
+               None, command),
+        Figure(f"{name}: at {GOAL_RATE:.0f}/s, outbox empty after the last event (worker caught up)",
+               round(caught_up, 1), "s", "", None, command),
     ]  # fmt: skip
 
 
@@ -261,7 +283,8 @@ NOTES = {
     f"default single API process and, on a fresh instance, `ORCH_API_PROCESSES={CORES}`. The load "
     "generator (HTTP/1.1 over plain sockets, benchmarks/loadgen.py) runs on the same 2 CPUs as the API, "
     "the worker and the scheduler; the worker correlates while the API accepts. GET /healthz/s is measured "
-    "just before each capacity run with the same threads.",
+    "just before each capacity run with the same threads. The orchestrator logs at its default level, info "
+    "(a line per accepted request), to a file.",
     "redis": "The same with Redis as broker and PostgreSQL as store.",
 }
 
