@@ -25,7 +25,7 @@ from orchestrator import clock
 from orchestrator.events.models import EventRow
 from orchestrator.events.schemas import Severity
 from orchestrator.incidents import service as incidents
-from orchestrator.incidents.models import IncidentRow
+from orchestrator.incidents.models import CorrelationKey, IncidentRow
 from orchestrator.intake.service import EVENT_TOPIC
 from orchestrator.logging import bind_ids, get_logger
 from orchestrator.playbooks import flows as playbook_flows
@@ -88,11 +88,7 @@ class Correlation:
 def correlate_event(session: Session, *, event: EventRow, now: datetime, window_seconds: int) -> Correlation:
     """Attach ``event`` to the open incident of its dedup key, or open one."""
     key = incidents.correlation_key(session, dedup_key=event.dedup_key)
-    incident: IncidentRow | None = None
-    if key is not None and key.last_seen_at >= now - timedelta(seconds=window_seconds):
-        candidate = incidents.get_incident(session, incident_id=key.incident_id, for_update=True)
-        if candidate.status in incidents.OPEN_STATUSES:
-            incident = candidate
+    incident = _still_fed(session, key, now, window_seconds)
     opened = incident is None
     if incident is None:
         incident = incidents.open_incident(session, event=event, now=now)
@@ -156,6 +152,17 @@ def correlate_event(session: Session, *, event: EventRow, now: datetime, window_
     return Correlation(incident_id=incident.id, opened=opened, escalated=escalated)
 
 
+def _still_fed(
+    session: Session, key: CorrelationKey | None, now: datetime, window_seconds: int
+) -> IncidentRow | None:
+    """The incident ``key`` still feeds (seen within the window, not yet resolved), locked; None
+    when its next event opens a new incident."""
+    if key is None or key.last_seen_at < now - timedelta(seconds=window_seconds):
+        return None
+    incident = incidents.get_incident(session, incident_id=key.incident_id, for_update=True)
+    return incident if incident.status in incidents.OPEN_STATUSES else None
+
+
 def _event_data(event: EventRow) -> dict[str, object]:
     return {
         "event_id": event.id,
@@ -212,11 +219,7 @@ def _owed_after(session: Session, after: int, reach: int) -> list[tuple[OutboxRo
 
 
 def _chains_appended(
-    session: Session,
-    claimed: Sequence[tuple[OutboxRow, EventRow]],
-    feeds: Mapping[str, IncidentRow],
-    now: datetime,
-    window_seconds: int,
+    session: Session, claimed: Sequence[tuple[OutboxRow, EventRow]], now: datetime, window_seconds: int
 ) -> list[str]:
     """The incidents whose timelines correlating ``claimed`` may append to, so their tails are
     locked and read together: those still recording events in full, and those a resolved signal
@@ -225,11 +228,9 @@ def _chains_appended(
     opened here starts a new chain; a chain missed here is read when its first entry is."""
     chains: set[str] = set()
     for _, event in claimed:
-        incident = feeds.get(event.dedup_key)
         key = incidents.correlation_key(session, dedup_key=event.dedup_key)
-        if incident is None or key is None or incident.status not in incidents.OPEN_STATUSES:
-            continue
-        if key.last_seen_at < now - timedelta(seconds=window_seconds):
+        incident = _still_fed(session, key, now, window_seconds)
+        if incident is None:
             continue  # it opens a new incident
         if (
             incident.event_count < EVENTS_RECORDED_IN_FULL
@@ -332,8 +333,8 @@ def _correlate(
                 outbox.complete(row, now)
                 continue
             claimed.append((row, found))
-        feeds = incidents.lock_for_correlation(session, [event.dedup_key for _, event in claimed])
-        timeline.prime_tails(session, _chains_appended(session, claimed, feeds, now, window_seconds))
+        incidents.lock_for_correlation(session, [event.dedup_key for _, event in claimed])
+        timeline.prime_tails(session, _chains_appended(session, claimed, now, window_seconds))
         done = 0
         started = time.monotonic()  # the budget is for correlating: every commit correlates some
         # The message's own rows first, so every commit advances it (owed rows after it are only

@@ -64,12 +64,11 @@ def _get_locked(session: Session, cls: type[T], key: str) -> T | None:
     return row
 
 
-def lock_for_correlation(session: Session, dedup_keys: Sequence[str]) -> dict[str, IncidentRow]:
+def lock_for_correlation(session: Session, dedup_keys: Sequence[str]) -> None:
     """Lock the correlation keys of a message's events and the incidents they feed, two statements
     for the whole message instead of two per event; ``correlation_key`` and ``get_incident``
     then answer from what this locked. Keys in sorted order, then incidents in id order: every
-    worker takes its locks in that order, so two messages sharing keys never deadlock. Returns
-    the incident each known key feeds."""
+    worker takes its locks in that order, so two messages sharing keys never deadlock."""
     locked = _locked(session)
     wanted = sorted({k for k in dedup_keys if (CorrelationKey, k) not in locked})
     if wanted:
@@ -91,13 +90,6 @@ def lock_for_correlation(session: Session, dedup_keys: Sequence[str]) -> dict[st
                 select(IncidentRow).where(IncidentRow.id.in_(ids)).order_by(IncidentRow.id).with_for_update()
             ):
                 locked[(IncidentRow, incident.id)] = incident
-    feeds: dict[str, IncidentRow] = {}
-    for dedup_key in dedup_keys:
-        row = cast(CorrelationKey | None, locked.get((CorrelationKey, dedup_key)))
-        fed_by = locked.get((IncidentRow, row.incident_id)) if row is not None else None
-        if isinstance(fed_by, IncidentRow):
-            feeds[dedup_key] = fed_by
-    return feeds
 
 
 def get_incident(session: Session, *, incident_id: str, for_update: bool = False) -> IncidentRow:
