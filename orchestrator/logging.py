@@ -2,7 +2,8 @@
 
 ``configure_logging()`` is called only by entry points (CLI commands, worker start).
 Standard-library loggers (Celery, uvicorn, kombu) go through the same processors, so
-the redactor sees every line the process writes.
+the redactor sees every line the process writes. Lines to a file or a pipe are written by a
+thread of their own (``logsink``): the logging thread only formats them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from orchestrator import redaction
+from orchestrator import logsink, redaction
 
 __all__ = ["bind_ids", "configure_logging", "get_logger", "redact_secrets"]
 
@@ -69,9 +70,12 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(out)
+    handler = logging.StreamHandler(logsink.in_background(out))  # formatted here, written by a thread
     handler.setFormatter(formatter)
     root = logging.getLogger()
+    for previous in root.handlers:  # its queued lines go before the new configuration's
+        if isinstance(getattr(previous, "stream", None), logsink.BackgroundStream):
+            previous.stream.drain()  # type: ignore[attr-defined]
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "httpx", "httpcore", "amqp", "kombu", "alembic"):
