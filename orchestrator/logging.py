@@ -74,8 +74,9 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for previous in root.handlers:  # its queued lines go before the new configuration's
-        if isinstance(getattr(previous, "stream", None), logsink.BackgroundStream):
-            previous.stream.drain()  # type: ignore[attr-defined]
+        stream = previous.stream if isinstance(previous, logging.StreamHandler) else None
+        if isinstance(stream, logsink.BackgroundStream):
+            stream.drain()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "httpx", "httpcore", "amqp", "kombu", "alembic"):

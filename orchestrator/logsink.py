@@ -50,12 +50,6 @@ class BackgroundStream:
         """Nothing to wait for: ``logging.StreamHandler`` flushes after every line, and the
         writer thread flushes after every write. ``drain`` waits."""
 
-    def isatty(self) -> bool:
-        return self.target.isatty()
-
-    def fileno(self) -> int:
-        return self.target.fileno()
-
     def drain(self, timeout: float = _DRAIN_SECONDS) -> None:
         """Return once every line queued before the call is written (or after ``timeout``)."""
         if self._thread is None:
