@@ -3,7 +3,6 @@ its resolved notification is recorded while the incident stays open."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from orchestrator.worker.runtime import Runtime
 from tests.support.processes import free_port, wait_for
 from tests.support.runtime import INTAKE_TOKEN
 from tests.support.server import serve_app
+from tests.support.services import unavailable
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 ALERT_LABELS = {"alertname": "TikTokTokenExfiltration", "severity": "critical", "instance": "api-3:9100"}
@@ -30,10 +30,7 @@ ALERT_LABELS = {"alertname": "TikTokTokenExfiltration", "severity": "critical", 
 def _require_alertmanager() -> str:
     if BINARY:
         return BINARY
-    message = "Alertmanager is not installed (apt-get install prometheus-alertmanager)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{message}; CI needs it")
-    pytest.skip(message)
+    unavailable("Alertmanager is not installed (apt-get install prometheus-alertmanager)")
 
 
 @pytest.fixture
