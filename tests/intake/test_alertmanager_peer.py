@@ -111,7 +111,7 @@ def test_alertmanager_opens_the_incident_and_its_resolved_notice_is_recorded(
 ) -> None:
     _push(alertmanager, ends_at=datetime.now(UTC) + timedelta(hours=1))
     opened = wait_for(
-        lambda: (found := _timeline_kinds(runtime))[0] and found,
+        lambda: found if (found := _timeline_kinds(runtime))[0] else None,
         timeout=20,
         what="the incident opened from Alertmanager's webhook",
     )
@@ -119,7 +119,7 @@ def test_alertmanager_opens_the_incident_and_its_resolved_notice_is_recorded(
 
     _push(alertmanager, ends_at=datetime.now(UTC) - timedelta(seconds=5))
     incidents_now, kinds_now = wait_for(
-        lambda: (found := _timeline_kinds(runtime))[1].count("event.resolved") and found,
+        lambda: found if (found := _timeline_kinds(runtime))[1].count("event.resolved") else None,
         timeout=20,
         what="the resolved notification on the timeline",
     )

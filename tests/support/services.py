@@ -75,7 +75,7 @@ def flush_redis() -> None:
 
 
 def purge_rabbitmq(queues: tuple[str, ...]) -> None:
-    from kombu import Connection
+    from kombu.connection import Connection
 
     with Connection(AMQP_URL, connect_timeout=3) as conn:
         channel = conn.channel()
