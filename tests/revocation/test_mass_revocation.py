@@ -85,7 +85,8 @@ def test_compromise_playbook_engages_switch_then_revokes_named_users_first(harne
             return rows[0] if rows and rows[0].revoked_at is not None else None
 
     incident = wait_for(revoked_incident, timeout=120, what="the incident's revocation to finish")
-    assert incident.disconnected_at is not None and incident.disconnected_at <= incident.revoked_at
+    assert incident.disconnected_at is not None and incident.revoked_at is not None
+    assert incident.disconnected_at <= incident.revoked_at
     with harness.runtime.store.unit_of_work() as session:
         assert switch.status(session).engaged
         entries = timeline.entries(session, incident.id)
