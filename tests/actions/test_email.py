@@ -63,6 +63,7 @@ def test_email_is_sent_once_per_idempotency_key(mail_runtime: Runtime, port: int
     with mailbox(port) as box:
         first = action.run(_ctx(mail_runtime, timeline), params)
         second = action.run(_ctx(mail_runtime, timeline), params)
+    assert isinstance(first, dict) and isinstance(second, dict)
     assert (first["already_sent"], second["already_sent"]) == (False, True)
     assert first["message_id"] == second["message_id"]
     [(rcpt, message)] = box.received()

@@ -8,6 +8,7 @@ minute, so 2,000 tokens take at least 10 s however many incidents want them.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -101,9 +102,12 @@ def test_overlapping_scopes_named_tokens_of_a_later_incident_go_first(tmp_path: 
         }
         assert site.site.post(event) == 202
         site.revoked_at_all(2, timeout=BOUND_S + 60)
-        times = dict(
-            site.site.read(lambda s: list(s.execute(select(LedgerRow.open_id, LedgerRow.updated_at))))
-        )
+        settled = select(LedgerRow.open_id, LedgerRow.updated_at).where(LedgerRow.updated_at.is_not(None))
+        times: dict[str, datetime] = {
+            open_id: at
+            for open_id, at in site.site.read(lambda s: list(s.execute(settled)))
+            if at is not None
+        }
         revocations = site.site.read(lambda s: list(s.scalars(select(RevocationRow))))
         repeats = site.repeats()
     last_named = max(times[o] for o in named)
