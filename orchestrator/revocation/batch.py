@@ -227,7 +227,7 @@ class _Batch:
 
     def raise_alarm(self, outcome: RevokeOutcome) -> None:
         with self.runtime.store.unit_of_work() as session:
-            row = session.get(RevocationRow, self.revocation_id, with_for_update=True)
+            row = session.get(RevocationRow, self.revocation_id, with_for_update={"key_share": True})
             if row is not None and row.alarm is None:
                 row.alarm = (
                     f"{outcome.error_code}: our TikTok credentials were refused (log_id {outcome.log_id})"

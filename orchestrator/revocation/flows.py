@@ -200,7 +200,7 @@ def take_stock(session: Session, *, only: str | None = None) -> list[str]:
         select(RevocationRow)
         .where(RevocationRow.status != "finished", RevocationRow.plan_done.is_(True))
         .order_by(RevocationRow.id)
-        .with_for_update()
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE: foreign-key checks of other writers pass
     )
     if only is not None:
         query = query.where(RevocationRow.id == only)
@@ -314,7 +314,7 @@ def _finish(session: Session, row: RevocationRow, result: Tally, *, now: datetim
             },
         )
     if row.incident_id:
-        incident = session.get(IncidentRow, row.incident_id, with_for_update=True)
+        incident = session.get(IncidentRow, row.incident_id, with_for_update={"key_share": True})
         if incident is not None and incident.revoked_at is None:
             incident.revoked_at = now
     halted = f"revocation {row.id} halted: {result.alarm}" if result.alarm else None
