@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     relay_interval_seconds: float = Field(0.5, gt=0)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     worker_concurrency: int = Field(8, ge=1, le=256)
+    worker_drain_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="On SIGTERM a worker finishes or hands back its work within this, then is killed.",
+    )
     tiktok_provider: str = Field(
         "oauth",
         pattern="^(oauth|business)$",

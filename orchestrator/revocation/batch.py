@@ -179,7 +179,7 @@ class _Batch:
         in_flight = 0
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="revoke") as pool:
             for start in range(0, len(pending), width):
-                if self.halted():
+                if self.halted() or self.runtime.draining.is_set():
                     break
                 for item in self.exchange(outcomes, pending[start : start + width]):
                     pool.submit(self.revoke, item).add_done_callback(finished.put)
@@ -269,6 +269,10 @@ def revoke_batch(runtime: Runtime, *, outbox_id: int) -> list[str]:
             )
             if row is not None:
                 outbox.complete(row, clock.utcnow())
+        elif runtime.draining.is_set():  # handed back: the relay gives it to another worker at once
+            session.execute(update(BatchRow).where(BatchRow.id == batch_id).values(lease_until=None))
+            outbox.mark_unsent(session, [outbox_id])
+            flows.note_paused(session, revocation_id, handed_back=len(work.rows("pending")))
         else:  # tokens left pending: free the batch; the relay sends it again soon
             session.execute(update(BatchRow).where(BatchRow.id == batch_id).values(lease_until=None))
             outbox.resend_later(session, outbox_id, clock.utcnow())

@@ -31,7 +31,7 @@ from orchestrator.worker.runtime import Runtime
 _SENT = ("revoked", "already_dead", "failed", "grant_lost")  # outcomes a request to TikTok gave
 _NOTE_EVERY_S = 1.0
 
-__all__ = ["Tally", "start", "take_stock", "tally"]
+__all__ = ["Tally", "note_paused", "start", "take_stock", "tally"]
 
 
 @dataclass(frozen=True)
@@ -255,6 +255,23 @@ def _note_progress(session: Session, row: RevocationRow, current: Tally, *, now:
         )
         row.milestone, wrote = reached, True
     return wrote
+
+
+def note_paused(session: Session, revocation_id: str, *, handed_back: int) -> None:
+    """A progress entry saying a stopping worker handed its batch back, so a pause in the
+    revocation has its reason on the timeline."""
+    row = session.get(RevocationRow, revocation_id)
+    if row is None or row.status == "finished" or handed_back == 0:
+        return
+    chain, actor = _story(session, row)
+    timeline.append_entry(
+        session,
+        chain=chain,
+        actor=actor,
+        kind=kinds.REVOCATION_PROGRESS,
+        message=f"Revocation paused: a worker is stopping; it handed {handed_back} tokens back to the others",
+        data={"revocation_id": revocation_id, "paused": "worker stopping", "handed_back": handed_back},
+    )
 
 
 def _note_retrying(session: Session, current: Tally, *, chain: str, actor: str) -> None:

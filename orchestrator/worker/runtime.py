@@ -61,6 +61,9 @@ class Runtime:
     celery: Celery = field(init=False)
     registry: ActionRegistry = field(init=False)
     playbooks: dict[str, Playbook] = field(init=False)
+    draining: threading.Event = field(init=False, default_factory=threading.Event)
+    """Set when the worker was asked to stop: long work hands back what it holds instead of
+    finishing (a revocation batch stops claiming tokens), so another worker goes on at once."""
     _shared: dict[str, Any] = field(init=False, default_factory=dict)
     _shared_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
