@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     broker_url: str = Field("embedded", description="redis://, amqp:// or 'embedded' (no server).")
     intake_token: SecretStr | None = Field(None, description="Bearer token that may only post events.")
     api_token: SecretStr | None = Field(None, description="Operators' bearer token for every /v1/ endpoint.")
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token that may only scrape /metrics (the API token may too)."
+    )
+    guard_token: SecretStr | None = Field(
+        None, description="Bearer token that may only read GET /v1/switch (the application's guard)."
+    )
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     api_processes: int = Field(

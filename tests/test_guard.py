@@ -21,7 +21,7 @@ from orchestrator.intake.app import create_app
 from orchestrator.switch import flows
 from orchestrator.switch.mirror import FileMirror, RedisMirror
 from orchestrator.worker.runtime import Runtime
-from tests.support.runtime import INTAKE_TOKEN
+from tests.support.runtime import GUARD_TOKEN
 from tests.support.server import serve_app
 from tests.support.services import REDIS_URL, flush_redis, require
 
@@ -102,14 +102,14 @@ def test_check_reads_the_redis_key_first_and_falls_back_to_the_file(tmp_path: Pa
     assert checker.reading().source == "redis"
 
 
-def test_check_reads_the_switch_over_http_with_the_intake_token(runtime: Runtime) -> None:
+def test_check_reads_the_switch_over_http_with_the_guard_token(runtime: Runtime) -> None:
     with serve_app(create_app(runtime)) as base_url:
-        checker = Guard([HttpSource(base_url, token=INTAKE_TOKEN)], cache_seconds=0)
+        checker = Guard([HttpSource(base_url, token=GUARD_TOKEN)], cache_seconds=0)
         checker.check()
         flows.engage_switch(runtime.store, runtime.settings, by="alice", reason="compromise")
         with pytest.raises(Disconnected):
             checker.check()
-        assert INTAKE_TOKEN not in repr(checker.sources)
+        assert GUARD_TOKEN not in repr(checker.sources)
         unauthorised = Guard([HttpSource(base_url, token="wrong")], cache_seconds=0)
         with pytest.raises(SwitchUnknown):
             unauthorised.check()

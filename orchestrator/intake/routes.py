@@ -34,6 +34,7 @@ from orchestrator.errors import (
 from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.intake import access
 from orchestrator.intake.auth import SourceAuth, Verified, strip_secret_params, verify
+from orchestrator.intake.bodies import read_body
 from orchestrator.intake.replay import StoreReplayGuard
 from orchestrator.intake.sources import FieldMapping, SourceContext, parse_body, source_names
 from orchestrator.intake.writer import GroupCommit
@@ -139,20 +140,6 @@ def _replay_guard(request: Request, runtime: Runtime) -> StoreReplayGuard:
     return guard
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise HTTPException(413, detail=f"body larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, detail=f"body larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _check_content_type(request: Request) -> None:
     ctype = request.headers.get("content-type")
     if ctype is None:
@@ -214,7 +201,7 @@ async def _deliver(request: Request, source: str) -> tuple[JSONResponse, int]:
     elif plan.auth.kind in _HEADER_KINDS:
         verified = _authenticate(plan, request, b"", guard)
     _check_content_type(request)
-    raw = await _read_limited(request, plan.limit)
+    raw = await read_body(request, plan.limit)
     if verified is None and plan.auth is not None:
         try:
             verified = await run_in_threadpool(_authenticate, plan, request, raw, guard)

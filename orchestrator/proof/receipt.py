@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from orchestrator import clock
 from orchestrator.errors import OrchestratorError
+from orchestrator.intake.bodies import read_body
 from orchestrator.intake.replay import StoreReplayGuard
 from orchestrator.logging import get_logger
 from orchestrator.proof.models import ProofRow
@@ -195,24 +196,13 @@ def record_receipt(store: Store, event: TikTokEvent, *, actor: str = "tiktok:web
     return {"recorded": True, "revocation_id": revocation_id, "confirms": confirms}
 
 
-async def _read(request: Request) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise HTTPException(413, detail=f"body larger than {MAX_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post("/v1/tiktok/webhook", summary="TikTok's signed webhook events (authorization.removed)")
 async def tiktok_webhook(request: Request) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     secret = runtime.settings.tiktok_client_secret
     if secret is None:
         raise HTTPException(503, detail="tiktok_client_secret is not set: cannot verify TikTok's signature")
-    raw = await _read(request)
+    raw = await read_body(request, MAX_BODY)
     try:
         key = verify_signature(
             request.headers.get("tiktok-signature"),
