@@ -4,7 +4,8 @@ Precedence, highest first: explicit overrides (CLI flags), ``ORCH_<KEY>`` enviro
 variables, ``ORCH_<KEY>_FILE`` (a file holding a secret, as Docker and Kubernetes
 mount them), then the YAML file named by ``--config`` or ``ORCH_CONFIG``. Nested keys
 use ``__`` in the environment (``ORCH_SOURCES__SPLUNK__DEFAULT_SEVERITY``). Secrets are
-``SecretStr`` and are registered with the redactor the moment they are loaded.
+``SecretStr`` and are registered with the redactor the moment they are loaded, with every
+other secret the settings hold (``settings_secrets``: URL passwords, sources' credentials).
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import difflib
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from orchestrator import redaction
+from orchestrator import redaction, settings_secrets
 from orchestrator.errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings", "masked_dump"]
@@ -300,28 +301,15 @@ def load_settings(
         settings = Settings(**init)
     except ValidationError as exc:
         raise ConfigError("invalid config: " + "; ".join(_describe(e) for e in exc.errors())) from exc
-    for name in _secret_fields():
-        secret = getattr(settings, name)
-        if secret is not None:
-            redaction.register_secret(secret.get_secret_value())
+    for secret in settings_secrets.scrub(settings, frozenset(_secret_fields())).secrets:
+        redaction.register_secret(secret)
     return settings
 
 
 def masked_dump(settings: Settings) -> dict[str, Any]:
-    """The effective settings as plain data, every secret shown as ``********``."""
-    data = settings.model_dump(mode="json")
-    for name in _secret_fields():
-        if data.get(name) is not None:
-            data[name] = "********"
-    data["store_url"] = _mask_url_password(settings.store_url)
-    data["database_url"] = _mask_url_password(settings.database_url)
-    data["broker_url"] = _mask_url_password(settings.broker_url)
+    """The effective settings as plain data, every secret (URL passwords, sources' credentials
+    and the drill's secret settings included) shown as ``********``."""
+    scrubbed = settings_secrets.scrub(settings, frozenset(_secret_fields()))
+    data: dict[str, Any] = to_jsonable_python(scrubbed.masked)
+    data["store_url"] = settings_secrets.scrub_url(settings.store_url)
     return data
-
-
-def _mask_url_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":********@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.processes import orchestrator_env
 
@@ -80,6 +81,33 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
     result = run(["config", "show"], tmp_path, intake_token="planted-intake-token-99")
     assert result.returncode == 0
     assert "planted-intake-token-99" not in result.stdout and "intake_token: '********'" in result.stdout
+
+
+def test_config_show_masks_sources_credentials_and_every_url_password(tmp_path: Path) -> None:
+    sources = {
+        "pagerduty": {"auth": {"kind": "hmac_body", "secret": "pd-secret-1", "secrets": ["pd-old-2"]}},
+        "datadog": {"auth": {"kind": "basic", "username": "dd", "secret": "dd-password-3"}},
+    }
+    result = run(
+        ["config", "show"],
+        tmp_path,
+        sources=json.dumps(sources),
+        token_inventory="postgresql://app:inventory-password-4@db/app",
+        purge_records=json.dumps([{"table": "videos", "url": "postgresql://a:purge-password-5@db/x"}]),
+        smtp_url="smtps://ir:smtp-password-6@mail:465",
+        drill=json.dumps({"env": {"ORCH_SLACK_BOT_TOKEN": "xoxb-drill-7"}}),
+    )
+    assert result.returncode == 0, result.stderr
+    shown = yaml.safe_load(result.stdout)
+    planted = ["pd-secret-1", "pd-old-2", "dd-password-3", "inventory-password-4", "purge-password-5"]
+    assert [s for s in [*planted, "smtp-password-6", "xoxb-drill-7"] if s in result.stdout] == []
+    assert shown["sources"]["pagerduty"]["auth"] == {
+        "kind": "hmac_body",
+        "secret": "********",
+        "secrets": ["********"],
+    }
+    assert shown["token_inventory"] == "postgresql://app:********@db/app"
+    assert shown["drill"]["env"] == {"ORCH_SLACK_BOT_TOKEN": "********"}
 
 
 def test_service_refuses_to_start_with_an_invalid_playbook(tmp_path: Path) -> None:
