@@ -285,3 +285,26 @@ def test_guard_from_settings_reads_the_mirrors_the_orchestrator_writes(runtime: 
     flows.engage_switch(runtime.store, runtime.settings, by="alice", reason="compromise")
     with pytest.raises(Disconnected):
         checker.check()
+
+
+def test_a_fallback_cannot_release_with_an_older_answer_than_the_guard_has_seen(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    stale = _switch_file(tmp_path, engaged=False, version=0)  # left behind before the engage
+    with serve_app(create_app(runtime)) as base_url:
+        checker = Guard([HttpSource(base_url, token=GUARD_TOKEN), FileSource(stale)], cache_seconds=0)
+        flows.engage_switch(runtime.store, runtime.settings, by="alice", reason="compromise")
+        with pytest.raises(Disconnected):
+            checker.check()
+    # The API is gone: only the file answers, and it is older than what the guard saw.
+    with pytest.raises(SwitchUnknown):
+        checker.check()
+    _switch_file(tmp_path, engaged=False, version=2)  # a release after that engage: it counts
+    checker.check()
+
+
+def test_a_switch_state_with_a_duplicate_key_is_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "kill_switch.json"
+    path.write_text('{"engaged": true, "version": 3, "changed_at": null, "engaged": false}')
+    with pytest.raises(SwitchUnknown):
+        Guard([FileSource(path)], cache_seconds=0).check()
