@@ -95,30 +95,16 @@ def decide_release(runtime: Runtime, *, request_id: str, user_id: str, approve: 
         row.decided_by, row.decided_at = user_id, now
         requested_by, reason, incident_id = row.requested_by, row.reason, row.incident_id
         chain, actor = incident_id or SYSTEM_CHAIN, f"slack:{user_id}"
+        asked_by = f"slack:{requested_by}"
+        data: dict[str, object] = {"request_id": request_id, "by": actor, "requested_by": asked_by}
         if voided:
+            data |= {"asked_at_version": row.switch_version, "switch_version": current}
+            kind, message = slack_kinds.RELEASE_VOIDED, f"release {request_id} is void: the switch changed"
+        else:
+            kind, message = slack_kinds.RELEASE_DENIED, f"{actor} denied the release asked by {asked_by}"
+        if voided or not approve:
             timeline.append_entry(
-                session,
-                chain=chain,
-                actor=actor,
-                kind=slack_kinds.RELEASE_VOIDED,
-                message=f"release {request_id} is void: the switch changed since slack:{requested_by} asked",
-                data={
-                    "request_id": request_id,
-                    "by": actor,
-                    "asked_at_version": row.switch_version,
-                    "switch_version": current,
-                },
-                at=now,
-            )
-        elif not approve:
-            timeline.append_entry(
-                session,
-                chain=chain,
-                actor=actor,
-                kind=slack_kinds.RELEASE_DENIED,
-                message=f"{actor} denied the release asked by slack:{requested_by}",
-                data={"request_id": request_id, "by": actor, "requested_by": f"slack:{requested_by}"},
-                at=now,
+                session, chain=chain, actor=actor, kind=kind, message=message, data=data, at=now
             )
         released = False
         if approve and not voided:
