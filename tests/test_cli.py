@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.processes import orchestrator_env
+from tests.support.processes import Proc, free_port, orchestrator_env, wait_healthy
 
 COMMANDS = [
     [],
@@ -120,3 +120,18 @@ def test_service_refuses_to_start_with_an_invalid_playbook(tmp_path: Path) -> No
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {books / 'broken.yaml'}:4:")
     assert "unknown action 'nope'" in result.stderr
+
+
+def test_up_says_where_the_tokens_are_and_writes_no_file_for_configured_ones(tmp_path: Path) -> None:
+    port = free_port()
+    env = orchestrator_env(
+        tmp_path / "data", port=str(port), intake_token="configured-intake-1", api_token="configured-api-2"
+    )
+    proc = Proc(["up"], env=env, cwd=tmp_path, log=tmp_path / "up.log")
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}")
+    finally:
+        proc.stop()
+    said = [line for line in proc.log.read_text().splitlines() if line.startswith("orchestrator up:")]
+    assert len(said) == 1 and said[0].endswith("; tokens as configured"), said
+    assert not (tmp_path / "data" / "credentials.json").exists()

@@ -15,6 +15,7 @@ from orchestrator.chatops import views as slack_views
 from orchestrator.errors import BrokerError, StoreError
 from orchestrator.incidents import views as incident_views
 from orchestrator.intake import routes as intake_routes
+from orchestrator.intake.redirects import RelativeRedirects
 from orchestrator.proof import receipt as tiktok_receipt
 from orchestrator.switch import views as switch_views
 from orchestrator.timeline import pages as timeline_pages
@@ -48,6 +49,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.add_middleware(RelativeRedirects)
     app.include_router(intake_routes.router)
     app.include_router(incident_views.router)
     app.include_router(slack_views.router)

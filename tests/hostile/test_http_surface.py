@@ -28,6 +28,7 @@ MIB = 1024 * 1024
 class Served:
     base_url: str
     proc: Proc
+    data_dir: Path
 
     def peak_rss_mib(self) -> float:
         """The serve process's high-water resident memory (VmHWM), in MiB."""
@@ -55,7 +56,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     try:
         base_url = f"http://127.0.0.1:{port}"
         wait_healthy(base_url)
-        yield Served(base_url, proc)
+        yield Served(base_url, proc, tmp / "data")
     finally:
         proc.stop()
 
@@ -151,3 +152,24 @@ def test_the_guard_token_reads_the_switch_and_nothing_else(served: Served) -> No
     )
     reading = app_guard.reading()
     assert (reading.source, reading.engaged) == ("http", False)
+
+
+def test_the_data_folder_and_the_store_are_the_owners_only(served: Served) -> None:
+    event = {"title": "make the store write", "kind": "host.compromise", "severity": "low"}
+    assert (
+        httpx.post(served.base_url + "/v1/events", json=event, headers=bearer(INTAKE_TOKEN)).status_code
+        == 202
+    )
+    store = sorted(p.name for p in served.data_dir.glob("orchestrator.sqlite*"))
+    assert "orchestrator.sqlite-wal" in store
+    modes = {
+        p.name: oct(p.stat().st_mode & 0o777) for p in [served.data_dir, *served.data_dir.glob("*sqlite*")]
+    }
+    assert modes == {"data": "0o700", **dict.fromkeys(store, "0o600")}
+
+
+def test_a_trailing_slash_redirect_names_no_host(served: Served) -> None:
+    answer = httpx.get(
+        served.base_url + "/v1/incidents/?status=open", headers={**bearer(API_TOKEN), "Host": "evil.example"}
+    )
+    assert (answer.status_code, answer.headers["location"]) == (307, "/v1/incidents?status=open")
