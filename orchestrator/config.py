@@ -51,6 +51,12 @@ class SourceSettings(BaseModel):
     default_severity: str = "medium"
     default_kind: str = "security.alert"
     max_body_bytes: int | None = Field(None, ge=1024)
+    max_events: int = Field(
+        2000,
+        ge=1,
+        le=100_000,
+        description="Events (alerts, findings) one delivery may carry; more: 413. Each costs ~7 KB.",
+    )
     rate_limit_per_minute: int | None = Field(
         None, ge=1, description="Opt-in 429 limit; only for tools that retry a 429 (PagerDuty, AWS, Azure)."
     )

@@ -2,7 +2,8 @@
 
 Order per request: unknown source 404; header-only authentication (the global bearer, or
 the source's own bearer, basic or query token); content type 415; body limit 413; signature
-checks on the raw bytes (HMAC kinds); the opt-in rate limit 429; parsing (400/422), in the
+checks on the raw bytes (HMAC kinds); the opt-in rate limit 429; parsing (400/422, 413 for more
+alerts than ``sources.<name>.max_events``), in the
 thread pool for a large body; event and outbox rows in one group commit (intake/writer.py; 503
 only when the store is down); 202.
 The request URL is never logged: a query-string token must not reach a log line.
@@ -29,6 +30,7 @@ from orchestrator.errors import (
     MalformedInput,
     NotFound,
     StoreError,
+    TooLarge,
     ValidationFailed,
 )
 from orchestrator.events.schemas import CompromiseEvent, Severity
@@ -72,6 +74,7 @@ class SourcePlan:
     limit: int
     default_severity: Severity
     default_kind: str
+    max_events: int
     auth: SourceAuth | None = None
     mapping: FieldMapping | None = None
     limiter: RateLimiter | None = field(default=None, repr=False)
@@ -96,6 +99,7 @@ class SourcePlan:
             limit=cfg.max_body_bytes or settings.max_body_bytes,
             default_severity=severity,
             default_kind=cfg.default_kind,
+            max_events=cfg.max_events,
             auth=auth,
             mapping=mapping,
             limiter=limiter_for(settings, store, name=f"intake:{name}", rate=per_minute / 60)
@@ -247,6 +251,7 @@ async def _admit(
         default_severity=plan.default_severity,
         default_kind=plan.default_kind,
         mapping=plan.mapping,
+        max_events=plan.max_events,
     )
     try:  # a small body parses faster than a hand-over to the thread pool
         small = len(raw) <= _INLINE_PARSE_BYTES
@@ -257,6 +262,8 @@ async def _admit(
         )
     except MalformedInput as exc:
         raise HTTPException(400, detail=str(exc)) from None
+    except TooLarge as exc:
+        raise HTTPException(413, detail=str(exc)) from None
     except NotFound as exc:
         raise HTTPException(404, detail=str(exc)) from None
     except ValidationFailed as exc:

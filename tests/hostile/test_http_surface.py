@@ -7,6 +7,7 @@ each token opens its own routes only.
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -173,3 +174,27 @@ def test_a_trailing_slash_redirect_names_no_host(served: Served) -> None:
         served.base_url + "/v1/incidents/?status=open", headers={**bearer(API_TOKEN), "Host": "evil.example"}
     )
     assert (answer.status_code, answer.headers["location"]) == (307, "/v1/incidents?status=open")
+
+
+def test_one_delivery_of_100000_alerts_is_refused_with_413_naming_the_cap(served: Served) -> None:
+    alerts = [
+        {"status": "firing", "labels": {"alertname": f"A{i}"}, "fingerprint": f"{i:016x}"}
+        for i in range(100_000)
+    ]
+    body = json.dumps({"version": "4", "status": "firing", "alerts": alerts}).encode()
+    assert 8 * MIB < len(body) < 16 * MIB  # under the grouped sources' body limit
+    before = served.peak_rss_mib()
+    answer = httpx.post(
+        served.base_url + "/v1/events/alertmanager",
+        content=body,
+        headers={**bearer(INTAKE_TOKEN), "Content-Type": "application/json"},
+        timeout=120,
+    )
+    assert (answer.status_code, answer.json()["error"]) == (
+        413,
+        "100000 alerts in one delivery; alertmanager takes at most 2000 (sources.alertmanager.max_events):"
+        " have the tool send fewer per delivery",
+    )
+    assert served.peak_rss_mib() - before < 150, "the alerts were built into events before the refusal"
+    listed = httpx.get(served.base_url + "/v1/incidents", headers=bearer(API_TOKEN)).json()["incidents"]
+    assert not [i for i in listed if i["source"] == "alertmanager"]
