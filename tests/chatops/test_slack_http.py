@@ -19,7 +19,7 @@ from orchestrator.switch import service as switch
 from orchestrator.timeline.compliance import assess
 from orchestrator.timeline.figures import load_record
 from orchestrator.timeline.models import SYSTEM_CHAIN
-from tests.chatops.slack_driver import SlackDriver
+from tests.chatops.slack_driver import SlackDriver, slack_signature
 from tests.support.engine import BOT_TOKEN, CLIENT_SECRET, SIGNING_SECRET, Engine, running_engine
 from tests.support.processes import wait_for
 from tests.support.receiver import Receiver, receiver
@@ -163,6 +163,14 @@ def test_bad_missing_stale_and_replayed_signatures_get_401_and_touch_nothing(wor
     stamp_now = int(time.time())
     assert world.driver.signed_post("/slack/commands", body, timestamp=stamp_now).status_code == 200
     assert world.driver.signed_post("/slack/commands", body, timestamp=stamp_now).status_code == 401
+    signature = slack_signature(SIGNING_SECRET, str(stamp_now), body)
+    unsigned_changed = {
+        "X-Slack-Request-Timestamp": str(stamp_now),
+        "X-Slack-Signature": signature,
+        "X-Slack-Retry-Num": "1",
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+    }
+    assert httpx.post(url, content=body, headers=unsigned_changed).status_code == 401
     wait_for(lambda: world.kinds(world.incident).count("note") == 1, timeout=10, what="the one note")
     time.sleep(0.3)
     assert [e.message for e in world.engine.entries(world.incident) if e.kind == "note"] == ["replayed?"]
