@@ -227,13 +227,16 @@ class Guard:
 
     @classmethod
     def from_settings(cls, settings: Any, *, api_url: str | None = None, token: str | None = None) -> Guard:
-        """A guard for a process that has the orchestrator's ``Settings`` (the same mirrors it writes)."""
+        """A guard for a process that has the orchestrator's ``Settings`` (the same mirrors it writes;
+        the ``http`` source with ``token``, else the settings' ``guard_token``)."""
         sources: list[Source] = []
         broker = str(getattr(settings, "broker_url", ""))
         if broker.startswith(("redis://", "rediss://")) and importlib.util.find_spec("redis"):
             sources.append(RedisSource(broker))
         sources.append(FileSource(Path(settings.data_dir) / "kill_switch.json"))
         if api_url:
+            configured = getattr(settings, "guard_token", None)
+            token = token or (configured.get_secret_value() if configured is not None else None)
             sources.append(HttpSource(api_url, token=token))
         return cls(
             sources,

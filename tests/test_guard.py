@@ -308,3 +308,9 @@ def test_a_switch_state_with_a_duplicate_key_is_unreadable(tmp_path: Path) -> No
     path.write_text('{"engaged": true, "version": 3, "changed_at": null, "engaged": false}')
     with pytest.raises(SwitchUnknown):
         Guard([FileSource(path)], cache_seconds=0).check()
+
+
+def test_guard_from_settings_reads_the_api_with_the_configured_guard_token(runtime: Runtime) -> None:
+    with serve_app(create_app(runtime)) as base_url:
+        http = Guard.from_settings(runtime.settings, api_url=base_url).sources[-1]
+        assert http.name == "http" and http.read() == {"engaged": False, "version": 0, "changed_at": None}
