@@ -1,8 +1,9 @@
-"""Mass-revocation benchmarks (issue 4): throughput, rate-limit fidelity, 1M tokens' memory, switch latency.
+"""Mass-revocation benchmarks (issue 4): throughput, rate-limit fidelity, 1M tokens' memory, switch latency;
+several incidents at once (issue 21, ``benchmarks/revocation_concurrent.py``).
 
 Run from the project root with PostgreSQL and Redis on 127.0.0.1::
 
-    .venv/bin/python -m benchmarks.revocation [--quick] [throughput|ratelimit|million|switch ...]
+    .venv/bin/python -m benchmarks.revocation [--quick] [concurrent|throughput|ratelimit|million|switch ...]
 
 Each benchmark starts real processes (``orchestrator simulate tiktok`` in its own process,
 ``orchestrator scheduler``, ``orchestrator worker``, ``orchestrator serve``) on Redis (broker, db 13)
@@ -47,6 +48,7 @@ from benchmarks.common import (
     wait_for,
     workdir,
 )
+from benchmarks.revocation_concurrent import concurrent
 
 __all__ = ["BENCHMARKS", "NOTES", "run"]
 
@@ -54,7 +56,7 @@ COMMAND = ".venv/bin/python -m benchmarks.revocation"
 MILLION_BOUND = 3000.0  # seconds: the 1M run stops here and reports what it settled
 SETTLED = ("revoked", "already_dead", "failed", "grant_lost", "gone")
 ALL_QUEUES = "events,playbooks,revocation,notifications"
-PLAYBOOK_QUEUES = "events,playbooks,notifications"  # the revoke step plans and follows here
+PLAYBOOK_QUEUES = "events,playbooks,notifications"
 REVOCATION_QUEUE = "revocation"  # batches
 
 
@@ -358,6 +360,7 @@ NOTES = {
 }
 
 BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
+    "concurrent": concurrent,
     "throughput": throughput,
     "ratelimit": ratelimit,
     "million": million,

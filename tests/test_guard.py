@@ -16,7 +16,15 @@ import pytest
 import requests
 
 from orchestrator import guard
-from orchestrator.guard import Disconnected, FileSource, Guard, HttpSource, RedisSource, SwitchUnknown
+from orchestrator.guard import (
+    Disconnected,
+    FileSource,
+    Guard,
+    HttpSource,
+    RedisSource,
+    Source,
+    SwitchUnknown,
+)
 from orchestrator.intake.app import create_app
 from orchestrator.switch import flows
 from orchestrator.switch.mirror import FileMirror, RedisMirror
@@ -141,7 +149,7 @@ def test_an_unknown_state_blocks_when_failing_closed_and_passes_when_failing_ope
     missing = FileSource(tmp_path / "never-written.json")
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    sources = [missing, FileSource(broken), HttpSource("http://127.0.0.1:9", timeout=0.2)]
+    sources: list[Source] = [missing, FileSource(broken), HttpSource("http://127.0.0.1:9", timeout=0.2)]
     with pytest.raises(SwitchUnknown, match="unknown"):
         Guard(sources, cache_seconds=0).check()
     assert Guard(sources, cache_seconds=0).engaged() is True

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 from orchestrator import logsink
 from orchestrator.logging import configure_logging, get_logger
@@ -61,7 +60,9 @@ def test_lines_to_a_file_are_written_in_order_by_the_log_writer_thread(tmp_path:
     try:
         for n in range(500):
             get_logger("sink").info("line", n=n)
-        stream: Any = logging.getLogger().handlers[0].stream
+        handler = logging.getLogger().handlers[0]
+        assert isinstance(handler, logging.StreamHandler)
+        stream = handler.stream
         assert isinstance(stream, logsink.BackgroundStream)
         stream.drain()
     finally:

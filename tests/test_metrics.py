@@ -69,8 +69,8 @@ def test_metrics_count_events_by_source_and_outcome_with_bounded_labels(scraped:
 
 
 def test_metrics_read_incidents_revocations_outbox_and_queues_from_the_store(
-    scraped: tuple[str, dict],
-) -> None:  # type: ignore[type-arg]
+    scraped: tuple[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]],
+) -> None:
     _, samples = scraped
     assert samples[("orchestrator_incidents_open", (("drill", "false"), ("severity", "high")))] == 1
     assert ("orchestrator_incidents_open", (("drill", "false"), ("severity", "critical"))) not in samples

@@ -16,9 +16,11 @@ __all__ = [
     "Action",
     "ActionContext",
     "ActionParams",
+    "Awaiting",
     "TimelineWriter",
     "TransactionalAction",
     "execute",
+    "execute_in",
     "parse_params",
 ]
 
@@ -49,6 +51,19 @@ class ActionContext:
     runtime: object | None = None  # the worker's Runtime (store, settings) for actions that need it
 
 
+@dataclass(frozen=True)
+class Awaiting:
+    """An action's answer that its step finishes later, by an event, not by this call.
+
+    The step stays running with no worker holding it, as a step waiting for approval holds none:
+    whatever it waits for (the batch that settles a revocation's last token) records the
+    step's outcome and advances the run. A worker that waited instead would hold a thread the
+    awaited work may need.
+    """
+
+    on: str  # what the step waits for, for the log ("revocation rev-...")
+
+
 class ActionParams(BaseModel):
     """Base of every action's params model: frozen, unknown params refused."""
 
@@ -63,8 +78,9 @@ class Action(ABC):
     has_effects: ClassVar[bool] = True
 
     @abstractmethod
-    def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
-        """Do the work; return a JSON-serialisable output; raise ActionError on failure."""
+    def run(self, ctx: ActionContext, params: Any) -> dict[str, Any] | Awaiting:
+        """Do the work; return a JSON-serialisable output (or ``Awaiting``: the step finishes
+        later by an event); raise ActionError on failure."""
 
 
 class TransactionalAction(Action):
@@ -91,17 +107,26 @@ def parse_params(action: Action, raw: Mapping[str, Any]) -> BaseModel:
         raise ActionError(f"action {action.name!r}: invalid params: {problems}") from None
 
 
-def execute(
-    action: Action, ctx: ActionContext, raw: Mapping[str, Any], *, session: Session | None = None
-) -> dict[str, Any]:
-    """Validate ``raw`` params and run ``action`` (in ``session``'s transaction when given: a
-    ``TransactionalAction`` only); in a dry run an action with effects is not called and the
-    output says what would have happened."""
+def execute(action: Action, ctx: ActionContext, raw: Mapping[str, Any]) -> dict[str, Any] | Awaiting:
+    """Validate ``raw`` (rendered) params and run ``action``; in a dry run an action with effects
+    is not called and the output says what would have happened."""
     params = parse_params(action, raw)
     if ctx.dry_run and action.has_effects:
-        return {"dry_run": True, "action": action.name, "would_run": True}
-    if session is not None:
-        if not isinstance(action, TransactionalAction):
-            raise ActionError(f"action {action.name!r} cannot run inside the caller's transaction")
-        return action.run_in(session, ctx, params)
+        return _dry_output(action)
     return action.run(ctx, params)
+
+
+def execute_in(
+    session: Session, action: Action, ctx: ActionContext, raw: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``execute`` inside the caller's transaction, for a ``TransactionalAction`` only."""
+    if not isinstance(action, TransactionalAction):
+        raise ActionError(f"action {action.name!r} cannot run inside the caller's transaction")
+    params = parse_params(action, raw)
+    if ctx.dry_run and action.has_effects:
+        return _dry_output(action)
+    return action.run_in(session, ctx, params)
+
+
+def _dry_output(action: Action) -> dict[str, Any]:
+    return {"dry_run": True, "action": action.name, "would_run": True}

@@ -7,8 +7,7 @@ from typing import Any, ClassVar, cast
 from pydantic import Field
 from sqlalchemy.orm import Session
 
-from orchestrator.actions.base import Action, ActionContext, ActionParams, TransactionalAction
-from orchestrator.chatops import card_sync
+from orchestrator.actions.base import Action, ActionContext, ActionParams, Awaiting, TransactionalAction
 from orchestrator.errors import ActionError, ConfigError, OrchestratorError
 from orchestrator.inventory.base import Scope
 from orchestrator.inventory.factory import inventory_from_settings
@@ -73,20 +72,21 @@ class RevokeTokensAction(Action):
     """Revokes every token in scope through TikTok's API, rate-limited, resumable, with a tally.
 
     Idempotent by the step's key: redone after a crash it resumes the same revocation,
-    and a token once revoked is never sent again.
+    and a token once revoked is never sent again. The step awaits the revocation without
+    holding a worker: the batch that settles its last token finishes it with the tally.
     """
 
     name: ClassVar[str] = "tiktok.revoke_tokens"
     params: ClassVar[type[RevokeTokensParams]] = RevokeTokensParams
     has_effects: ClassVar[bool] = True
 
-    def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
+    def run(self, ctx: ActionContext, params: Any) -> dict[str, Any] | Awaiting:
         runtime = _runtime(ctx)
         wanted = cast(RevokeTokensParams, params)
         try:
             Scope.parse(wanted.scope)
             inventory = inventory_from_settings(runtime.settings)
-            revocation_id = revocation.start(
+            result = revocation.start(
                 runtime,
                 key=ctx.idempotency_key,
                 scope_text=wanted.scope,
@@ -101,23 +101,11 @@ class RevokeTokensAction(Action):
             raise ActionError(str(exc)) from None
         except OrchestratorError as exc:
             raise ActionError(str(exc), retryable=True) from None
-        incident_id = ctx.incident_id
-        result = revocation.follow(
-            runtime,
-            revocation_id=revocation_id,
-            chain=_chain(ctx),
-            actor=ctx.actor,
-            stop=ctx.cancelled,
-            on_progress=(lambda: card_sync.refresh_card(runtime, incident_id))
-            if incident_id
-            else (lambda: None),
-        )
-        if not result.done:
-            raise ActionError(f"revocation {revocation_id} stopped before the end", retryable=True)
-        tally = result.as_dict()
+        if result is None:
+            return Awaiting(f"the revocation of {ctx.idempotency_key}")
         if result.alarm:
-            raise ActionError(f"revocation {revocation_id} halted: {result.alarm}")
-        return tally
+            raise ActionError(f"revocation {result.revocation_id} halted: {result.alarm}")
+        return result.as_dict()
 
 
 class PurgeParams(ActionParams):

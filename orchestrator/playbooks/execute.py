@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 
 from orchestrator import clock, redaction
-from orchestrator.actions.base import ActionContext, execute
+from orchestrator.actions.base import ActionContext, Awaiting, execute
 from orchestrator.chatops import card_sync
 from orchestrator.errors import ActionError, NotFound
 from orchestrator.logging import bind_ids, get_logger
@@ -105,7 +105,7 @@ def _cancel_check(runtime: Runtime, claim: _Claim) -> Callable[[], bool]:
     return cancelled
 
 
-def _run_action(runtime: Runtime, claim: _Claim) -> tuple[dict[str, Any] | None, str | None, bool]:
+def _run_action(runtime: Runtime, claim: _Claim) -> tuple[dict[str, Any] | Awaiting | None, str | None, bool]:
     cancelled = _cancel_check(runtime, claim)
 
     try:
@@ -173,6 +173,12 @@ def execute_step(runtime: Runtime, *, outbox_id: int) -> None:
             outbox.complete(row, now)
             outbox.enqueue(session, topic=ADVANCE, ref_id=claim.run_id, now=now)
             log.info("step stopped at its timeout", step=claim.step.id, duration_ms=duration_ms)
+            return
+        if isinstance(output, Awaiting):
+            # Nobody holds the step now: what it awaits records its outcome and advances the run.
+            step_row.lease_until = None
+            outbox.complete(row, now)
+            log.info("step awaits", step=claim.step.id, on=output.on, duration_ms=duration_ms)
             return
         service.record_outcome(
             session,

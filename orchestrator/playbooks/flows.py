@@ -23,11 +23,13 @@ from orchestrator.playbooks.advance import advance
 from orchestrator.playbooks.engine import cancellable, rerun_states
 from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.playbooks.schemas import Playbook
+from orchestrator.playbooks.service import ADVANCE
 from orchestrator.store import outbox
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 
 __all__ = [
+    "ADVANCE",
     "Transaction",
     "cancel_run",
     "complete_manual_step",
@@ -44,7 +46,6 @@ if TYPE_CHECKING:
     from orchestrator.playbooks.inline import InlineSteps
 
 Transaction = Callable[[], AbstractContextManager[Session]]
-ADVANCE = "run.advance"
 
 
 def _create_run(

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from orchestrator import redaction
-from orchestrator.actions.base import ActionContext, TransactionalAction, execute
+from orchestrator.actions.base import ActionContext, TransactionalAction, execute_in
 from orchestrator.errors import ActionError, NotFound, ValidationFailed
 from orchestrator.playbooks.models import RunRow
 from orchestrator.playbooks.schemas import Step
@@ -70,7 +70,7 @@ def inline_steps(runtime: Runtime) -> InlineSteps:
         )
         try:
             params = render_params(step.with_, context(), step_id=step.id)
-            return InlineOutcome(execute(action, ctx, params, session=session))
+            return InlineOutcome(execute_in(session, action, ctx, params))
         except ActionError as exc:
             return InlineOutcome(None, redaction.redact_text(str(exc)), exc.retryable)
         except (NotFound, ValidationFailed) as exc:

@@ -14,10 +14,15 @@ from orchestrator.errors import NotFound
 from orchestrator.playbooks.engine import StepState
 from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.playbooks.schemas import Playbook
+from orchestrator.store import outbox
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 
+ADVANCE = "run.advance"
+
 __all__ = [
+    "ADVANCE",
+    "finish_awaited_step",
     "get_run",
     "get_step",
     "list_runs",
@@ -136,3 +141,32 @@ def record_outcome(
         data=data,
         at=now,
     )
+
+
+def finish_awaited_step(
+    session: Session, *, key: str, output: dict[str, Any] | None, error: str | None, now: datetime
+) -> bool:
+    """Record the outcome of the step ``key`` (run_id:step_id) whose action answered ``Awaiting``,
+    and advance its run; False when the step is no longer running (timed out, cancelled, rerun,
+    or already finished by the worker that started it)."""
+    run_id, _, step_id = key.partition(":")
+    run = session.get(RunRow, run_id)
+    row = session.scalars(
+        select(StepRunRow).where(StepRunRow.run_id == run_id, StepRunRow.step_id == step_id).with_for_update()
+    ).first()
+    if run is None or row is None or row.status != "running":
+        return False
+    started = row.started_at or now
+    record_outcome(
+        session,
+        run=run,
+        row=row,
+        action=snapshot(run).step(step_id).action,
+        output=output,
+        error=error,
+        retryable=False,
+        duration_ms=int((now - started).total_seconds() * 1000),
+        now=now,
+    )
+    outbox.enqueue(session, topic=ADVANCE, ref_id=run_id, now=now)
+    return True

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from orchestrator import clock
 from orchestrator.proof.models import CensusRow, ProofRow, VerificationRow
 from orchestrator.proof.summary import COUNT_LABELS, exposure_sentence
+from orchestrator.revocation.members import ledger_rows_of
 from orchestrator.revocation.models import LedgerRow, RevocationRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
@@ -79,11 +80,9 @@ def revocation_ids(session: Session, *, chain: str) -> list[str]:
 
 
 def _ledger_counts(session: Session, ids: list[str]) -> dict[str, int]:
-    latest = (
-        select(func.max(LedgerRow.id)).where(LedgerRow.revocation_id.in_(ids)).group_by(LedgerRow.fingerprint)
-    )
+    tokens = ledger_rows_of(ids, LedgerRow.id).distinct()  # a token in two of the chain's scopes counts once
     rows = session.execute(
-        select(LedgerRow.status, func.count()).where(LedgerRow.id.in_(latest)).group_by(LedgerRow.status)
+        select(LedgerRow.status, func.count()).where(LedgerRow.id.in_(tokens)).group_by(LedgerRow.status)
     )
     return {str(status): int(n) for status, n in rows}
 

@@ -30,7 +30,7 @@ from orchestrator.intake.bodies import read_body
 from orchestrator.intake.replay import StoreReplayGuard
 from orchestrator.logging import get_logger
 from orchestrator.proof.models import ProofRow
-from orchestrator.revocation.models import LedgerRow, RevocationRow
+from orchestrator.revocation.models import LedgerRow, MemberRow, RevocationRow
 from orchestrator.store.db import Store
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
@@ -137,7 +137,8 @@ def record_receipt(store: Store, event: TikTokEvent, *, actor: str = "tiktok:web
                     RevocationRow.incident_id,
                     RevocationRow.run_id,
                 )
-                .join(RevocationRow, RevocationRow.id == LedgerRow.revocation_id)
+                .join(MemberRow, MemberRow.ledger_id == LedgerRow.id)
+                .join(RevocationRow, RevocationRow.id == MemberRow.revocation_id)
                 .where(LedgerRow.open_id == event.open_id)
                 .order_by(RevocationRow.created_at.desc(), LedgerRow.id)
             )

@@ -28,6 +28,7 @@ from orchestrator.proof.models import ProofRow, VerificationRow
 from orchestrator.ratelimit import REVOKE_LIMITER, RateLimiter, RedisRateLimiter, StoreRateLimiter
 from orchestrator.retry import RetryPolicy, next_delay
 from orchestrator.revocation.batch import STATUS_FOR
+from orchestrator.revocation.members import ledger_rows_of
 from orchestrator.revocation.models import LedgerRow, RevocationRow
 from orchestrator.store.db import Store
 from orchestrator.tiktok.client import TikTokClient
@@ -153,15 +154,18 @@ def _start(
         row = session.scalars(select(VerificationRow).where(VerificationRow.key == key)).first()
         if row is not None:
             return row.id
-        revoked = (LedgerRow.revocation_id == revocation_id) & (LedgerRow.status == "revoked")
-        n = wanted(session.scalar(select(func.count()).where(revoked)) or 0)
+        revoked = LedgerRow.status == "revoked"
+        n = wanted(session.scalar(ledger_rows_of([revocation_id], func.count()).where(revoked)) or 0)
         row = VerificationRow(
             key=key, chain=chain, revocation_id=revocation_id, sample_size=n, created_at=clock.utcnow()
         )
         session.add(row)
         session.flush()
         picked = session.execute(
-            select(LedgerRow.fingerprint, LedgerRow.open_id).where(revoked).order_by(func.random()).limit(n)
+            ledger_rows_of([revocation_id], LedgerRow.fingerprint, LedgerRow.open_id)
+            .where(revoked)
+            .order_by(func.random())
+            .limit(n)
         )
         now = clock.utcnow()
         for fp, open_id in picked:
@@ -326,7 +330,7 @@ def verify_revocation(
             )
         )
         revoked_total = session.scalar(
-            select(func.count()).where(LedgerRow.revocation_id == found, LedgerRow.status == "revoked")
+            ledger_rows_of([found], func.count()).where(LedgerRow.status == "revoked")
         )
     records = _records(inventory, sorted({open_id for _, _, open_id in pending}), 500)
     prober = _Prober(runtime, client, chain=chain, actor=actor)

@@ -28,8 +28,8 @@ from orchestrator.inventory.fingerprint import fingerprint
 from orchestrator.logging import get_logger
 from orchestrator.ratelimit import RateLimiter, limiter_for
 from orchestrator.retry import RetryPolicy, next_delay
-from orchestrator.revocation import ledger
-from orchestrator.revocation.ledger import Outcome
+from orchestrator.revocation import flows, ledger
+from orchestrator.revocation.ledger import Claimed, Outcome
 from orchestrator.revocation.models import BatchRow, LedgerRow, RevocationRow
 from orchestrator.store import outbox
 from orchestrator.store.lease import Lease, lease_seconds
@@ -88,9 +88,14 @@ class _Batch:
         self.limiter = limiter_for(settings, runtime.store)
         self.worker_id = ids.random_hex()
         self._halt_checked, self._halted = 0.0, False
-        inventory = runtime.shared("token.inventory", lambda: inventory_from_settings(settings))
+        self.inventory = runtime.shared("token.inventory", lambda: inventory_from_settings(settings))
         self.records: dict[str, TokenRecord] = {}
-        for chunk in inventory.stream(Scope.of_open_ids(list(open_ids)), settings.revocation_batch_size):
+        self.load(open_ids)
+
+    def load(self, open_ids: Sequence[str]) -> None:
+        """Read the tokens of ``open_ids`` from the inventory (a batch's own, or named rows it took)."""
+        size = self.runtime.settings.revocation_batch_size
+        for chunk in self.inventory.stream(Scope.of_open_ids(list(open_ids)), size):
             for record in chunk:
                 self.records[fingerprint(record.access_token)] = record
 
@@ -105,12 +110,28 @@ class _Batch:
                 )
             ]
 
-    def exchange(self, outcomes: list[Outcome], ids: list[int]) -> list[tuple[int, str]]:
-        """Record the outcomes and claim the next rows (those still pending) in one commit."""
+    def exchange(self, outcomes: list[Outcome], ids: list[int]) -> list[Claimed]:
+        """Record the outcomes and claim the next rows in one commit: named rows waiting in any
+        batch first (as many as ``ids``), then those of ``ids`` still pending."""
         with self.runtime.store.unit_of_work() as session:
             connection = session.connection()
             ledger.record(connection, outcomes, self.worker_id)
-            return ledger.claim(connection, ids, self.worker_id)
+            named = (
+                ledger.claim_first(
+                    connection,
+                    len(ids),
+                    self.worker_id,
+                    batch_id=self.batch_id,
+                    revocation_id=self.revocation_id,
+                )
+                if ids
+                else []
+            )
+            claimed = named + ledger.claim(connection, ids, self.worker_id)
+        missing = [item.open_id for item in named if item.fingerprint not in self.records]
+        if missing:
+            self.load(missing)
+        return claimed
 
     def settle_stale(self) -> None:
         """Claims left in the batch belong to a worker whose lease ran out (it died): a token it
@@ -118,12 +139,15 @@ class _Batch:
         with self.runtime.store.unit_of_work() as session:
             stale = list(
                 session.execute(
-                    select(LedgerRow.id, LedgerRow.fingerprint).where(
+                    select(LedgerRow.id, LedgerRow.fingerprint, LedgerRow.open_id).where(
                         LedgerRow.batch_id == self.batch_id, LedgerRow.status == "sending"
                     )
                 )
             )
-            for row_id, fp in stale:
+            missing = [open_id for _, fp, open_id in stale if fp not in self.records]
+            if missing:  # named rows this batch took from others
+                self.load(missing)
+            for row_id, fp, _open_id in stale:
                 status, error = "pending", None
                 record = self.records.get(fp)
                 if record is None:
@@ -173,8 +197,8 @@ class _Batch:
         self.exchange(outcomes, [])
         return not self.rows("pending") and not self.rows("sending")
 
-    def revoke(self, item: tuple[int, str]) -> Outcome:
-        row_id, fp = item
+    def revoke(self, item: Claimed) -> Outcome:
+        row_id, fp, _open_id = item
         record = self.records.get(fp)
         if record is None:
             return row_id, "gone", "no longer in the inventory", None
@@ -203,7 +227,7 @@ class _Batch:
 
     def raise_alarm(self, outcome: RevokeOutcome) -> None:
         with self.runtime.store.unit_of_work() as session:
-            row = session.get(RevocationRow, self.revocation_id, with_for_update=True)
+            row = session.get(RevocationRow, self.revocation_id, with_for_update={"key_share": True})
             if row is not None and row.alarm is None:
                 row.alarm = (
                     f"{outcome.error_code}: our TikTok credentials were refused (log_id {outcome.log_id})"
@@ -211,20 +235,25 @@ class _Batch:
                 log.error("revocation halted: credentials refused", error_code=outcome.error_code)
 
 
-def revoke_batch(runtime: Runtime, *, outbox_id: int) -> None:
-    """Worker entry for ``revocation.batch``: revoke a batch; the row completes when it is done."""
+def revoke_batch(runtime: Runtime, *, outbox_id: int) -> list[str]:
+    """Worker entry for ``revocation.batch``: revoke a batch; the row completes when it is done.
+
+    The commit that ends a pass also takes stock of the revocations (``flows.take_stock``): the
+    one that settles a revocation's last token finishes it. Returns the incidents whose
+    timelines that changed.
+    """
     with runtime.transaction() as session:
         row = outbox.claim(session, outbox_id)
         if row is None:
-            return
+            return []
         batch = session.get(BatchRow, int(row.ref_id))
         revocation = session.get(RevocationRow, batch.revocation_id) if batch else None
         now = clock.utcnow()
         if batch is None or revocation is None or batch.done or revocation.status == "finished":
             outbox.complete(row, now)
-            return
+            return []
         if batch.lease_until is not None and batch.lease_until > now:
-            return  # another worker is on it; the relay asks again later
+            return []  # another worker is on it; the relay asks again later
         lease = lease_seconds(runtime.settings.redeliver_after_seconds)
         batch.lease_until = now + timedelta(seconds=lease)
         batch_id, revocation_id, open_ids = batch.id, revocation.id, list(batch.open_ids)
@@ -232,15 +261,15 @@ def revoke_batch(runtime: Runtime, *, outbox_id: int) -> None:
     with renewal:
         work = _Batch(runtime, batch_id, revocation_id, open_ids)  # reads the inventory outside any lock
         finished = work.run()
-    if not finished:  # tokens left pending: free the batch; the relay sends it again soon
-        with runtime.store.unit_of_work() as session:
+    with runtime.transaction() as session:
+        if finished:
+            row = outbox.claim(session, outbox_id)
+            session.execute(
+                update(BatchRow).where(BatchRow.id == batch_id).values(done=True, lease_until=None)
+            )
+            if row is not None:
+                outbox.complete(row, clock.utcnow())
+        else:  # tokens left pending: free the batch; the relay sends it again soon
             session.execute(update(BatchRow).where(BatchRow.id == batch_id).values(lease_until=None))
             outbox.resend_later(session, outbox_id, clock.utcnow())
-        return
-    with runtime.transaction() as session:
-        row = outbox.claim(session, outbox_id)
-        batch = session.get(BatchRow, work.batch_id, with_for_update=True)
-        if batch is not None:
-            batch.done, batch.lease_until = True, None
-        if row is not None:
-            outbox.complete(row, clock.utcnow())
+        return flows.take_stock(session)

@@ -1,34 +1,46 @@
-"""The story of a mass revocation: start (idempotent), plan, follow progress, finish with a tally."""
+"""The story of a mass revocation: start (idempotent), plan, take stock as tokens settle, finish.
+
+No thread follows a revocation: the worker whose commit changes the tallies writes the progress
+notes, and the one whose commit settles the last token of a revocation finishes it, sets its
+incident's ``revoked_at`` and finishes the playbook step that awaits it (``take_stock``). A
+worker that waited for its batches instead held a thread those batches needed.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from orchestrator import clock
-from orchestrator.errors import StoreError
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.inventory.base import Scope, TokenInventory
-from orchestrator.logging import get_logger
+from orchestrator.playbooks.models import RunRow
+from orchestrator.playbooks.service import finish_awaited_step
 from orchestrator.revocation import plan as planning
-from orchestrator.revocation.models import LedgerRow, RevocationRow
+from orchestrator.revocation.members import ledger_rows_of
+from orchestrator.revocation.models import FINAL_OUTCOMES, UNSETTLED, LedgerRow, RevocationRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.runtime import Runtime
 
-log = get_logger(__name__)
+_SENT = ("revoked", "already_dead", "failed", "grant_lost")  # outcomes a request to TikTok gave
+_NOTE_EVERY_S = 1.0
 
-__all__ = ["Tally", "follow", "start", "tally"]
+__all__ = ["Tally", "start", "take_stock", "tally"]
 
 
 @dataclass(frozen=True)
 class Tally:
-    """Counts of a revocation by outcome; ``done`` when planning ended and nothing is left."""
+    """Counts of a revocation's tokens by outcome; ``done`` when planning ended and nothing is left.
+
+    Counts cover every token in its scope, whoever settled it: ``by_others`` says how many each
+    other revocation settled, ``requests`` how many this one sent.
+    """
 
     revocation_id: str
     planned: int
@@ -37,6 +49,8 @@ class Tally:
     failures: dict[str, int] = field(default_factory=dict)
     alarm: str | None = None
     retrying: dict[str, int] = field(default_factory=dict)  # still pending after a failed pass, by error
+    by_others: dict[str, int] = field(default_factory=dict)  # settled by another revocation's batches
+    requests: int = 0  # tokens this revocation's own batches sent to TikTok
 
     @property
     def settled(self) -> int:
@@ -58,44 +72,54 @@ class Tally:
             "pending": self.counts.get("pending", 0) + self.counts.get("sending", 0),
             "failures": self.failures,
             "alarm": self.alarm,
+            "revoked_by": self.by_others,
+            "requests": self.requests,
         }
 
 
 def tally(session: Session, *, revocation_id: str) -> Tally:
+    """The revocation's members counted by their one ledger row, whoever's batch settled it."""
     row = session.get(RevocationRow, revocation_id)
     if row is None:
         raise KeyError(revocation_id)
-    counts = dict(
-        session.execute(
-            select(LedgerRow.status, func.count())
-            .where(LedgerRow.revocation_id == revocation_id)
-            .group_by(LedgerRow.status)
-        ).all()
-    )
-    failures = dict(
-        session.execute(
-            select(LedgerRow.error, func.count())
-            .where(LedgerRow.revocation_id == revocation_id, LedgerRow.status.in_(("failed", "grant_lost")))
-            .group_by(LedgerRow.error)
-        ).all()
-    )
-    retrying = session.execute(  # a failed pass leaves its error on the row until it is revoked
-        select(LedgerRow.error, func.count())
-        .where(
-            LedgerRow.revocation_id == revocation_id,
-            LedgerRow.status.in_(("pending", "sending")),
-            LedgerRow.error.is_not(None),
+    members = ledger_rows_of([revocation_id])
+    counts: dict[str, int] = {}
+    by_others: dict[str, int] = {}
+    requests = 0
+    for status, sender, n in session.execute(
+        members.with_only_columns(LedgerRow.status, LedgerRow.revocation_id, func.count()).group_by(
+            LedgerRow.status, LedgerRow.revocation_id
         )
-        .group_by(LedgerRow.error)
-    ).all()
+    ):
+        counts[str(status)] = counts.get(str(status), 0) + int(n)
+        if sender != revocation_id and status in FINAL_OUTCOMES:
+            by_others[str(sender)] = by_others.get(str(sender), 0) + int(n)
+        elif sender == revocation_id and status in _SENT:
+            requests += int(n)
+    failures: dict[str, int] = {}
+    retrying: dict[str, int] = {}  # a failed pass leaves its error on the row until it is revoked
+    for status, error, n in session.execute(
+        members.with_only_columns(LedgerRow.status, LedgerRow.error, func.count())
+        .where(
+            or_(
+                LedgerRow.status.in_(("failed", "grant_lost")),
+                LedgerRow.status.in_(UNSETTLED) & LedgerRow.error.is_not(None),
+            )
+        )
+        .group_by(LedgerRow.status, LedgerRow.error)
+    ):
+        into = retrying if status in UNSETTLED else failures
+        into[str(error or "unknown")] = into.get(str(error or "unknown"), 0) + int(n)
     return Tally(
         revocation_id=revocation_id,
         planned=row.planned,
         plan_done=row.plan_done,
-        counts={str(k): int(v) for k, v in counts.items()},
-        failures={str(k or "unknown"): int(v) for k, v in failures.items()},
+        counts=counts,
+        failures=failures,
         alarm=row.alarm,
-        retrying={str(k): int(v) for k, v in retrying},
+        retrying=retrying,
+        by_others=by_others,
+        requests=requests,
     )
 
 
@@ -110,8 +134,13 @@ def start(
     chain: str,
     actor: str,
     inventory: TokenInventory,
-) -> str:
-    """Create (or find, by ``key``) the revocation and plan it; returns its id."""
+) -> Tally | None:
+    """Create (or find, by ``key``) the revocation and plan it; its tally once it is finished.
+
+    None means it goes on: the batches settle its tokens, and the one whose commit settles the
+    last of them finishes it (``take_stock``) and the step that started it. A revocation whose
+    every token another one already settled, or with nothing in scope, finishes here.
+    """
     scope = Scope.parse(scope_text)
     rate = runtime.settings.tiktok_revoke_rate
     with runtime.transaction() as session:
@@ -151,71 +180,84 @@ def start(
         inventory=inventory,
         batch_size=runtime.settings.revocation_batch_size,
     )
-    return revocation_id
+    with runtime.transaction() as session:
+        take_stock(session, only=revocation_id)
+        status = session.scalar(select(RevocationRow.status).where(RevocationRow.id == revocation_id))
+        return tally(session, revocation_id=revocation_id) if status == "finished" else None
 
 
-def follow(
-    runtime: Runtime,
-    *,
-    revocation_id: str,
-    chain: str,
-    actor: str,
-    stop: Callable[[], bool],
-    poll_seconds: float = 0.5,
-    on_progress: Callable[[], object] = lambda: None,
-) -> Tally:
-    """Wait until the revocation is done, writing a progress milestone every 10 %; then finish it.
+def take_stock(session: Session, *, only: str | None = None) -> list[str]:
+    """Bring every planned, unfinished revocation up to date after the tallies changed: finish
+    those with no token left unsettled (and the steps awaiting them), and write the progress
+    notes due; returns the incidents whose timelines changed, for their Slack cards.
 
-    When TikTok starts failing tokens (an outage, a 429 storm) the timeline says so once, and
-    again when they all went through, so a stalled revocation is never silent. The store going
-    away for a while only pauses the following: the batches go on, and so does this.
+    Called in the commit that settles tokens (a batch's last) and at the end of planning. Each
+    revocation is locked first, so of two workers settling its last tokens at once, the second
+    sees the first's commit: one of them always finishes it.
     """
-    milestone = -1
-    slowed = False
-    started = time.monotonic()
-    while True:
-        try:
-            with runtime.store.unit_of_work() as session:
-                current = tally(session, revocation_id=revocation_id)
-            if current.done or stop():
-                break
-            if bool(current.retrying) != slowed:
-                _note_retrying(runtime, current, chain=chain, actor=actor)
-                slowed = not slowed
-                on_progress()
-            reached = (current.settled * 10 // current.planned) if current.planned else 0
-            if current.plan_done and reached > milestone and 0 < reached < 10:
-                elapsed = time.monotonic() - started
-                _note_milestone(runtime, current, reached, elapsed, chain=chain, actor=actor)
-                milestone = reached
-                on_progress()
-        except StoreError as exc:
-            log.warning("revocation progress unreadable; trying again", error=str(exc)[:200])
-            if stop():
-                raise
-        time.sleep(poll_seconds)
-    if current.done:
-        _finish(runtime, current, chain=chain, actor=actor, started=started)
-    return current
+    now = clock.utcnow()
+    query = (
+        select(RevocationRow)
+        .where(RevocationRow.status != "finished", RevocationRow.plan_done.is_(True))
+        .order_by(RevocationRow.id)
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE: foreign-key checks of other writers pass
+    )
+    if only is not None:
+        query = query.where(RevocationRow.id == only)
+    changed: list[str] = []
+    for row in session.scalars(query):
+        if row.alarm is not None or not _unsettled(session, row.id):
+            _finish(session, row, tally(session, revocation_id=row.id), now=now)
+        elif row.noted_at is not None and (now - row.noted_at).total_seconds() < _NOTE_EVERY_S:
+            continue
+        else:
+            row.noted_at = now
+            if not _note_progress(session, row, tally(session, revocation_id=row.id), now=now):
+                continue
+        if row.incident_id:
+            changed.append(row.incident_id)
+    return changed
 
 
-def _note_milestone(
-    runtime: Runtime, current: Tally, reached: int, elapsed: float, *, chain: str, actor: str
-) -> None:
-    rate = current.settled / elapsed if elapsed > 0 else 0.0
-    eta = (current.planned - current.settled) / rate if rate > 0 else None
-    with runtime.store.unit_of_work() as session:
+def _unsettled(session: Session, revocation_id: str) -> bool:
+    query = ledger_rows_of([revocation_id], LedgerRow.id).where(LedgerRow.status.in_(UNSETTLED)).limit(1)
+    return session.scalar(query) is not None
+
+
+def _story(session: Session, row: RevocationRow) -> tuple[str, str]:
+    """The chain a revocation's entries go to and their actor: its run's playbook."""
+    run = session.get(RunRow, row.run_id) if row.run_id else None
+    actor = f"playbook:{run.playbook_name}" if run is not None else "system:revocation"
+    return row.incident_id or row.run_id or row.id, actor
+
+
+def _note_progress(session: Session, row: RevocationRow, current: Tally, *, now: datetime) -> bool:
+    """A milestone every 10 %, and a note when TikTok starts (or stops) failing tokens, so a
+    stalled revocation is never silent; True when one was written."""
+    chain, actor = _story(session, row)
+    wrote = False
+    if bool(current.retrying) != row.slowed:
+        _note_retrying(session, current, chain=chain, actor=actor)
+        row.slowed, wrote = not row.slowed, True
+    reached = (current.settled * 10 // current.planned) if current.planned else 0
+    if reached > row.milestone and 0 < reached < 10:
+        elapsed = (now - row.created_at).total_seconds()
+        rate = current.settled / elapsed if elapsed > 0 else 0.0
+        eta = (current.planned - current.settled) / rate if rate > 0 else None
         timeline.append_entry(
             session,
             chain=chain,
             actor=actor,
             kind=kinds.REVOCATION_PROGRESS,
-            message=f"Revocation {reached * 10}% ({current.settled} of {current.planned})",
+            message=f"Revocation {reached * 10}% ({current.settled} of {current.planned})"
+            + _by_others(current),
             data={**current.as_dict(), "done": current.settled, "eta_s": eta},
         )
+        row.milestone, wrote = reached, True
+    return wrote
 
 
-def _note_retrying(runtime: Runtime, current: Tally, *, chain: str, actor: str) -> None:
+def _note_retrying(session: Session, current: Tally, *, chain: str, actor: str) -> None:
     """A progress entry saying tokens are waiting for another pass (and why), or no longer are."""
     waiting = sum(current.retrying.values())
     if waiting:
@@ -224,57 +266,56 @@ def _note_retrying(runtime: Runtime, current: Tally, *, chain: str, actor: str) 
         message += " for another pass"
     else:
         message = f"Revocation resumed: every token that failed went through ({current.settled} done)"
-    with runtime.store.unit_of_work() as session:
+    timeline.append_entry(
+        session,
+        chain=chain,
+        actor=actor,
+        kind=kinds.REVOCATION_PROGRESS,
+        message=message,
+        data={**current.as_dict(), "done": current.settled, "retrying": dict(current.retrying)},
+    )
+
+
+def _by_others(current: Tally) -> str:
+    """``; 40 revoked by rev-...`` for the tokens other revocations settled for this one."""
+    return "".join(f"; {n} revoked by {other}" for other, n in sorted(current.by_others.items()))
+
+
+def _finish(session: Session, row: RevocationRow, result: Tally, *, now: datetime) -> None:
+    chain, actor = _story(session, row)
+    row.status, row.finished_at = "finished", now
+    summary = result.as_dict()
+    duration_ms = int((now - row.created_at).total_seconds() * 1000)
+    timeline.append_entry(
+        session,
+        chain=chain,
+        actor=actor,
+        kind=kinds.REVOCATION_FINISHED,
+        message=(
+            f"Revocation finished: {summary['revoked']} revoked, {summary['already_dead']} already dead, "
+            f"{summary['failed']} failed" + _by_others(result)
+        ),
+        data={**summary, "duration_ms": duration_ms},
+    )
+    if result.alarm or summary["grant_lost"]:
         timeline.append_entry(
             session,
             chain=chain,
             actor=actor,
-            kind=kinds.REVOCATION_PROGRESS,
-            message=message,
-            data={**current.as_dict(), "done": current.settled, "retrying": dict(current.retrying)},
-        )
-
-
-def _finish(runtime: Runtime, result: Tally, *, chain: str, actor: str, started: float) -> None:
-    now = clock.utcnow()
-    with runtime.transaction() as session:
-        row = session.get(RevocationRow, result.revocation_id, with_for_update=True)
-        if row is None or row.status == "finished":
-            return
-        row.status, row.finished_at = "finished", now
-        summary = result.as_dict()
-        duration_ms = int((now - row.created_at).total_seconds() * 1000)
-        timeline.append_entry(
-            session,
-            chain=chain,
-            actor=actor,
-            kind=kinds.REVOCATION_FINISHED,
+            kind=kinds.REVOCATION_ALARM,
             message=(
-                f"Revocation finished: {summary['revoked']} revoked, {summary['already_dead']} already dead, "
-                f"{summary['failed']} failed"
+                "Escalate to a person: "
+                + (result.alarm or f"{summary['grant_lost']} grants could not be revoked (refresh refused)")
             ),
-            data={**summary, "duration_ms": duration_ms},
+            data={
+                "revocation_id": row.id,
+                "reason": result.alarm or "grant_lost",
+                "count": summary["grant_lost"] or summary["failed"],
+            },
         )
-        if result.alarm or summary["grant_lost"]:
-            timeline.append_entry(
-                session,
-                chain=chain,
-                actor=actor,
-                kind=kinds.REVOCATION_ALARM,
-                message=(
-                    "Escalate to a person: "
-                    + (
-                        result.alarm
-                        or f"{summary['grant_lost']} grants could not be revoked (refresh refused)"
-                    )
-                ),
-                data={
-                    "revocation_id": row.id,
-                    "reason": result.alarm or "grant_lost",
-                    "count": summary["grant_lost"] or summary["failed"],
-                },
-            )
-        if row.incident_id:
-            incident = session.get(IncidentRow, row.incident_id, with_for_update=True)
-            if incident is not None and incident.revoked_at is None:
-                incident.revoked_at = now
+    if row.incident_id:
+        incident = session.get(IncidentRow, row.incident_id, with_for_update={"key_share": True})
+        if incident is not None and incident.revoked_at is None:
+            incident.revoked_at = now
+    halted = f"revocation {row.id} halted: {result.alarm}" if result.alarm else None
+    finish_awaited_step(session, key=row.key, output=None if halted else summary, error=halted, now=now)

@@ -8,18 +8,27 @@ one commit for each group of tokens, not two.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import NamedTuple, cast
 
-from sqlalchemy import Connection, Table, bindparam, text, update
+from sqlalchemy import Connection, Table, bindparam, select, text, update
 
 from orchestrator import clock
 from orchestrator.revocation.models import LedgerRow
 from orchestrator.store.db import UTCDateTime
 
-__all__ = ["Outcome", "claim", "record"]
+__all__ = ["Claimed", "Outcome", "claim", "claim_first", "record"]
 
 Outcome = tuple[int, str, str | None, str | None]
 """(ledger row id, new status, error, TikTok's log_id)"""
+
+
+class Claimed(NamedTuple):
+    """A ledger row a worker now holds (``sending``)."""
+
+    row_id: int
+    fingerprint: str
+    open_id: str
+
 
 _TABLE = cast(Table, LedgerRow.__table__)
 
@@ -44,8 +53,8 @@ _RECORD = (
 )
 
 
-def claim(connection: Connection, ids: Sequence[int], worker_id: str) -> list[tuple[int, str]]:
-    """Mark the rows still pending as ``sending`` by ``worker_id``: (id, fingerprint) of those it got."""
+def claim(connection: Connection, ids: Sequence[int], worker_id: str) -> list[Claimed]:
+    """Mark the rows still pending as ``sending`` by ``worker_id``: those it got."""
     if not ids:
         return []
     statement = (
@@ -54,9 +63,42 @@ def claim(connection: Connection, ids: Sequence[int], worker_id: str) -> list[tu
         .values(
             status="sending", claimed_by=worker_id, claimed_at=clock.utcnow(), attempts=_TABLE.c.attempts + 1
         )
-        .returning(_TABLE.c.id, _TABLE.c.fingerprint)
+        .returning(_TABLE.c.id, _TABLE.c.fingerprint, _TABLE.c.open_id)
     )
-    return [(row_id, fp) for row_id, fp in connection.execute(statement)]
+    return [Claimed(*row) for row in connection.execute(statement)]
+
+
+def claim_first(
+    connection: Connection, limit: int, worker_id: str, *, batch_id: int, revocation_id: str
+) -> list[Claimed]:
+    """Take up to ``limit`` pending named rows (``first``) of any batch into ``batch_id``, claimed.
+
+    Named open_ids go out before the rest of every revocation already running: whichever batch
+    a worker is on takes them at its next claim. They move to that batch (and its revocation, the
+    one that sends them), so a worker that dies holding them leaves them to its batch's redelivery.
+    Rows another worker is claiming are skipped, not waited for.
+    """
+    waiting = (
+        select(_TABLE.c.id)
+        .where(_TABLE.c.status == "pending", _TABLE.c.first.is_(True))
+        .order_by(_TABLE.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    statement = (
+        update(_TABLE)
+        .where(_TABLE.c.id.in_(waiting.scalar_subquery()), _TABLE.c.status == "pending")
+        .values(
+            status="sending",
+            claimed_by=worker_id,
+            claimed_at=clock.utcnow(),
+            attempts=_TABLE.c.attempts + 1,
+            batch_id=batch_id,
+            revocation_id=revocation_id,
+        )
+        .returning(_TABLE.c.id, _TABLE.c.fingerprint, _TABLE.c.open_id)
+    )
+    return [Claimed(*row) for row in connection.execute(statement)]
 
 
 def record(connection: Connection, outcomes: Sequence[Outcome], worker_id: str) -> None:

@@ -1,8 +1,11 @@
-"""Revocation, batch and ledger tables: progress lives in the store, so a restart resumes.
+"""Revocation, batch, ledger and membership tables: progress lives in the store, so a restart resumes.
 
-The ledger holds one row per token of a revocation, by SHA-256 fingerprint and open_id;
-never the token. A row moves pending -> sending -> revoked | already_dead | failed |
-grant_lost | gone; ``sending`` is claimed by one worker at a time.
+The ledger is one for every revocation: one row per token, by SHA-256 fingerprint (unique) and
+open_id, never the token. A row moves pending -> sending -> revoked | already_dead | failed |
+grant_lost | gone; ``sending`` is claimed by one worker at a time, so a token is sent to TikTok
+at most once however many incidents want it revoked. ``revocation_members`` says which tokens
+each revocation's scope holds: a revocation is done when every member row is settled, by
+whichever revocation's batch sent it (the ledger row's ``revocation_id``).
 """
 
 from __future__ import annotations
@@ -10,18 +13,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orchestrator.store.db import Base, UTCDateTime
 
-__all__ = ["FINAL_OUTCOMES", "BatchRow", "LedgerRow", "RevocationRow"]
+__all__ = ["FINAL_OUTCOMES", "UNSETTLED", "BatchRow", "LedgerRow", "MemberRow", "RevocationRow"]
 
 FINAL_OUTCOMES = ("revoked", "already_dead", "failed", "grant_lost", "gone")
+UNSETTLED = ("pending", "sending")
 
 
 class RevocationRow(Base):
-    """One mass revocation (one per step of a run: ``key`` is run_id:step_id)."""
+    """One mass revocation (one per step of a run: ``key`` is run_id:step_id).
+
+    ``milestone`` (tenths settled) and ``slowed`` remember the last progress note written, so the
+    batch worker whose commit changes the tally writes the next one; ``noted_at`` spaces those
+    looks at the tally to one a second.
+    """
 
     __tablename__ = "revocations"
 
@@ -38,10 +47,13 @@ class RevocationRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     alarm: Mapped[str | None] = mapped_column(Text, nullable=True)
+    milestone: Mapped[int] = mapped_column(Integer, default=0)
+    slowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    noted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class BatchRow(Base):
-    """A slice of the ledger (its open_ids) handed to one task on the revocation queue."""
+    """A slice of the ledger handed to one task on the revocation queue."""
 
     __tablename__ = "revocation_batches"
 
@@ -55,7 +67,12 @@ class BatchRow(Base):
 
 
 class LedgerRow(Base):
-    """One token's fate in one revocation, by fingerprint."""
+    """One token's fate, by fingerprint, across every revocation.
+
+    ``revocation_id`` and ``batch_id`` name the revocation and batch whose worker sends it;
+    ``first`` marks an open_id named by a compromise event, claimed by any batch worker before
+    its own rows, whichever revocation planned it.
+    """
 
     __tablename__ = "revocation_ledger"
 
@@ -65,6 +82,7 @@ class LedgerRow(Base):
     open_id: Mapped[str] = mapped_column(String(200))
     batch_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    first: Mapped[bool] = mapped_column(Boolean, default=False)
     claimed_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -73,8 +91,19 @@ class LedgerRow(Base):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
-        UniqueConstraint("revocation_id", "fingerprint", name="uq_ledger_revocation_fingerprint"),
-        Index("ix_ledger_status", "revocation_id", "status"),
+        Index("uq_ledger_fingerprint", "fingerprint", unique=True),  # one row per token, ever
         Index("ix_ledger_batch", "batch_id", "status"),
-        Index("ix_ledger_fingerprint", "fingerprint"),  # earlier revocations of a token, at planning
+        Index("ix_ledger_status", "status", "first"),  # unsettled rows; named rows waiting
+        Index("ix_ledger_open_id", "open_id"),  # TikTok's receipts name an open_id
     )
+
+
+class MemberRow(Base):
+    """A token (ledger row) in a revocation's scope."""
+
+    __tablename__ = "revocation_members"
+
+    revocation_id: Mapped[str] = mapped_column(String(32), ForeignKey("revocations.id"), primary_key=True)
+    ledger_id: Mapped[int] = mapped_column(Integer, ForeignKey("revocation_ledger.id"), primary_key=True)
+
+    __table_args__ = (Index("ix_revocation_members_ledger", "ledger_id"),)

@@ -1,30 +1,36 @@
-"""Plan a revocation: stream the inventory, write the ledger by fingerprint, fan out batches.
+"""Plan a revocation: stream the inventory, write the one ledger by fingerprint, fan out batches.
 
 The inventory is streamed in batches and never loaded whole; each batch of new ledger
 rows commits with its outbox row, so workers start revoking while planning goes on.
-Named open_ids (from the compromise events) are planned first. Planning again after a
-crash skips fingerprints already in the ledger.
+Named open_ids (from the compromise events) are planned first and marked ``first``. A token
+another revocation already holds is not planned again: it joins this revocation as a member,
+settled whenever its one ledger row is. Planning again after a crash skips members already
+written.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Table, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from orchestrator import clock, ids
 from orchestrator.inventory.base import Scope, TokenInventory, TokenRecord
 from orchestrator.inventory.fingerprint import fingerprint
 from orchestrator.playbooks.flows import Transaction
-from orchestrator.revocation.models import BatchRow, LedgerRow, RevocationRow
+from orchestrator.revocation.models import BatchRow, LedgerRow, MemberRow, RevocationRow
 from orchestrator.store import outbox
 
 __all__ = ["BATCH_TOPIC", "get_or_create", "plan"]
 
 BATCH_TOPIC = "revocation.batch"
+_RETRIED = ("failed", "grant_lost", "gone")
+_LEDGER = cast(Table, LedgerRow.__table__)
+_MEMBERS = cast(Table, MemberRow.__table__)
 
 
 def get_or_create(
@@ -62,76 +68,85 @@ def get_or_create(
 
 def _records(
     inventory: TokenInventory, scope: Scope, priority: Sequence[str], size: int
-) -> Iterator[list[TokenRecord]]:
+) -> Iterator[tuple[list[TokenRecord], bool]]:
+    """The scope's records in chunks, the named open_ids first (flagged True)."""
     if priority:
         wanted = [oid for oid in priority if scope.open_ids is None or oid in scope.open_ids]
         if wanted:
             first = Scope(open_ids=tuple(wanted), label=scope.label, tenant=scope.tenant)
-            yield from inventory.stream(first, size)
-    yield from inventory.stream(scope, size)
+            for chunk in inventory.stream(first, size):
+                yield chunk, True
+    for chunk in inventory.stream(scope, size):
+        yield chunk, False
 
 
-def _write_batch(session: Session, revocation_id: str, records: list[TokenRecord]) -> int:
+def _insert_ignoring_conflicts(session: Session, table: Any) -> Any:
+    """An INSERT that skips rows whose unique key is taken (by another revocation's planning)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def _write_batch(session: Session, revocation_id: str, records: list[TokenRecord], *, named: bool) -> int:
+    """Put a chunk of the scope in the one ledger; return how many tokens joined the revocation.
+
+    A token no revocation holds yet gets a ledger row in a new batch of this revocation; one
+    another revocation holds stays with it (it is sent once) and only becomes a member here,
+    named ones marked to go first. A token that failed (or was gone) in a finished revocation is
+    tried again in this one's batch.
+    """
     unique = {fingerprint(r.access_token): r.open_id for r in records}
-    existing = set(
-        session.scalars(
-            select(LedgerRow.fingerprint).where(
-                LedgerRow.revocation_id == revocation_id, LedgerRow.fingerprint.in_(list(unique))
-            )
-        )
-    )
-    # A token an earlier revocation already killed is never sent to TikTok again.
-    earlier = dict(
-        session.execute(
-            select(LedgerRow.fingerprint, LedgerRow.revocation_id).where(
-                LedgerRow.fingerprint.in_([fp for fp in unique if fp not in existing]),
-                LedgerRow.revocation_id != revocation_id,
-                LedgerRow.status.in_(("revoked", "already_dead")),
-            )
-        ).all()
-    )
-    new = [(fp, oid) for fp, oid in unique.items() if fp not in existing]
-    if not new:
-        return 0
     now = clock.utcnow()
-    dead = [(fp, oid) for fp, oid in new if fp in earlier]
-    live = [(fp, oid) for fp, oid in new if fp not in earlier]
-    if dead:
-        session.execute(
-            insert(LedgerRow),
-            [
-                {
-                    "revocation_id": revocation_id,
-                    "fingerprint": fp,
-                    "open_id": oid,
-                    "status": "already_dead",
-                    "attempts": 0,
-                    "error": f"revoked earlier by {earlier[fp]}",
-                    "updated_at": now,
-                }
-                for fp, oid in dead
-            ],
+    batch = BatchRow(revocation_id=revocation_id, open_ids=sorted(set(unique.values())), done=False)
+    session.add(batch)
+    session.flush()
+    connection = session.connection()
+    fresh = {"revocation_id": revocation_id, "batch_id": batch.id, "status": "pending", "first": named}
+    inserted = {
+        row_id
+        for (row_id,) in connection.execute(
+            _insert_ignoring_conflicts(session, _LEDGER).returning(_LEDGER.c.id),
+            [{"fingerprint": fp, "open_id": oid, "attempts": 0, **fresh} for fp, oid in unique.items()],
         )
-    if live:
-        batch = BatchRow(revocation_id=revocation_id, open_ids=sorted({oid for _, oid in live}), done=False)
-        session.add(batch)
-        session.flush()
-        session.execute(
-            insert(LedgerRow),
-            [
-                {
-                    "revocation_id": revocation_id,
-                    "fingerprint": fp,
-                    "open_id": oid,
-                    "batch_id": batch.id,
-                    "status": "pending",
-                    "attempts": 0,
-                }
-                for fp, oid in live
-            ],
+    }
+    held = [
+        row
+        for row in connection.execute(
+            select(_LEDGER.c.id, _LEDGER.c.status, _LEDGER.c.revocation_id).where(
+                _LEDGER.c.fingerprint.in_(list(unique))
+            )
         )
+        if row.id not in inserted
+    ]
+    owners_done = set(
+        connection.scalars(
+            select(RevocationRow.id).where(
+                RevocationRow.id.in_({row.revocation_id for row in held}), RevocationRow.status == "finished"
+            )
+        )
+    )
+    retried = [row.id for row in held if row.status in _RETRIED and row.revocation_id in owners_done]
+    if retried:
+        connection.execute(
+            update(_LEDGER)
+            .where(_LEDGER.c.id.in_(retried), _LEDGER.c.status.in_(_RETRIED))
+            .values(**fresh, claimed_by=None, error=None, updated_at=now)
+        )
+    waiting = [row.id for row in held if row.status == "pending"]
+    if named and waiting:
+        connection.execute(update(_LEDGER).where(_LEDGER.c.id.in_(waiting)).values(first=True))
+    if inserted or retried:
         outbox.enqueue(session, topic=BATCH_TOPIC, ref_id=str(batch.id), now=now)
-    return len(new)
+    else:
+        session.delete(batch)
+    joined = connection.execute(
+        _insert_ignoring_conflicts(session, _MEMBERS).returning(_MEMBERS.c.ledger_id),
+        [
+            {"revocation_id": revocation_id, "ledger_id": row_id}
+            for row_id in [*inserted, *(r.id for r in held)]
+        ],
+    ).all()
+    return len(joined)
 
 
 def plan(transaction: Transaction, *, revocation_id: str, inventory: TokenInventory, batch_size: int) -> int:
@@ -143,25 +158,32 @@ def plan(transaction: Transaction, *, revocation_id: str, inventory: TokenInvent
         scope = Scope.parse(str(row.scope.get("spec", "all")))
         priority = list(row.priority_open_ids or [])
     total, seen, analyse_at = 0, 0, batch_size
-    for records in _records(inventory, scope, priority, batch_size):
+    for records, named in _records(inventory, scope, priority, batch_size):
         for chunk in _chunks(records, batch_size):
             seen += len(chunk)
             with transaction() as session:
-                added = _write_batch(session, revocation_id, chunk)
-                locked = session.get(RevocationRow, revocation_id, with_for_update=True)
-                if locked is not None:
-                    locked.planned += added
+                added = _write_batch(session, revocation_id, chunk, named=named)
+                # An UPDATE, not SELECT ... FOR UPDATE: on PostgreSQL its lock lets the foreign-key
+                # checks of workers moving named rows to this revocation through; a FOR UPDATE held
+                # while this waited on those rows was a deadlock.
+                _revocation(session, revocation_id, planned=RevocationRow.planned + added)
                 if seen >= analyse_at:
                     _refresh_statistics(session)
                     analyse_at = 2 * seen
             total += added
     with transaction() as session:
-        locked = session.get(RevocationRow, revocation_id, with_for_update=True)
-        if locked is not None:
-            locked.plan_done = True
-            if locked.status == "planning":
-                locked.status = "running"
+        _revocation(session, revocation_id, plan_done=True)
+        _revocation(session, revocation_id, status="running", only_if_status="planning")
     return total
+
+
+def _revocation(
+    session: Session, revocation_id: str, *, only_if_status: str | None = None, **values: Any
+) -> None:
+    statement = update(RevocationRow).where(RevocationRow.id == revocation_id)
+    if only_if_status is not None:
+        statement = statement.where(RevocationRow.status == only_if_status)
+    session.execute(statement.values(**values))
 
 
 def _refresh_statistics(session: Session) -> None:

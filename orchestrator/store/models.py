@@ -15,7 +15,7 @@ from orchestrator.intake.replay import ReplayKeyRow
 from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.proof.models import CensusRow, ProofRow, VerificationRow
 from orchestrator.ratelimit import RateLimitRow
-from orchestrator.revocation.models import BatchRow, LedgerRow, RevocationRow
+from orchestrator.revocation.models import BatchRow, LedgerRow, MemberRow, RevocationRow
 from orchestrator.store.db import Base
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.switch.models import KillSwitchRow
@@ -31,6 +31,7 @@ __all__ = [
     "IncidentRow",
     "KillSwitchRow",
     "LedgerRow",
+    "MemberRow",
     "OutboxRow",
     "ProofRow",
     "RateLimitRow",

@@ -215,7 +215,12 @@ def _request_volume(record: Record) -> _Finding:
         start = started.get(data.get("revocation_id"))
         limit = _number((start.data or {}).get("rate_per_s")) if start is not None else 0.0
         limit = limit if limit > 0 else TIKTOK_DEFAULT_RATE_PER_S
-        requests = round(sum(_number(data.get(k)) for k in ("revoked", "already_dead", "failed")))
+        sent = data.get("requests")  # tokens other revocations settled cost this one no request
+        requests = round(
+            _number(sent)
+            if sent is not None
+            else sum(_number(data.get(k)) for k in ("revoked", "already_dead", "failed"))
+        )
         seconds = max(_number(data.get("duration_ms")) / 1000, 1.0)
         rate = round(requests / seconds, 2)
         worst_ratio = max(worst_ratio, rate / limit)

@@ -70,7 +70,11 @@ def execute_step(outbox_id: int) -> None:
 def revoke_batch(outbox_id: int) -> None:
     """Revoke one batch of tokens of a mass revocation."""
     _fresh_context(outbox_id)
-    revocation_batch.revoke_batch(runtime.current(), outbox_id=outbox_id)
+    rt = runtime.current()
+    with runtime.running_follow_ups(_follow_up):
+        noted = revocation_batch.revoke_batch(rt, outbox_id=outbox_id)
+    for incident_id in noted:
+        card_sync.refresh_card(rt, incident_id)  # progress or the revocation's end shows on the card
 
 
 def register(app: Celery) -> None:

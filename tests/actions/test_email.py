@@ -15,7 +15,7 @@ from orchestrator.config import load_settings
 from orchestrator.errors import ActionError, ConfigError
 from orchestrator.worker.runtime import Runtime
 from tests.actions.fakes import FakeTimeline
-from tests.chatops.mailbox import Mailbox, mailbox
+from tests.chatops.mailbox import Mailbox, mailbox, text_body
 from tests.support.processes import free_port
 from tests.support.runtime import make_runtime
 
@@ -63,6 +63,7 @@ def test_email_is_sent_once_per_idempotency_key(mail_runtime: Runtime, port: int
     with mailbox(port) as box:
         first = action.run(_ctx(mail_runtime, timeline), params)
         second = action.run(_ctx(mail_runtime, timeline), params)
+    assert isinstance(first, dict) and isinstance(second, dict)
     assert (first["already_sent"], second["already_sent"]) == (False, True)
     assert first["message_id"] == second["message_id"]
     [(rcpt, message)] = box.received()
@@ -72,7 +73,7 @@ def test_email_is_sent_once_per_idempotency_key(mail_runtime: Runtime, port: int
         "Incident",
         first["message_id"],
     )
-    assert message.get_payload().strip() == f"token={redaction.REDACTED}"
+    assert text_body(message).strip() == f"token={redaction.REDACTED}"
     assert [e[0] for e in timeline.entries] == ["email.sent"]
 
 

@@ -10,7 +10,7 @@ import pytest
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.switch import flows as switch_flows
 from orchestrator.timeline import service as timeline
-from tests.chatops.mailbox import Mailbox, mailbox
+from tests.chatops.mailbox import Mailbox, mailbox, text_body
 from tests.support.engine import BOT_TOKEN, CLIENT_SECRET, Engine, running_engine
 from tests.support.processes import free_port, wait_for
 from tests.support.receiver import Receiver, receiver
@@ -90,7 +90,7 @@ def test_report_is_delivered_once_with_counts_and_no_secrets(world: World) -> No
     assert result["status"] == "succeeded"
     assert result["detail"]["tell"]["output"]["email"]["already_sent"] is True
     [(rcpt, message)] = box.received()
-    body = message.get_payload()
+    body = text_body(message)
     incident = _incident_row(world, incident_id)
     assert rcpt == [REPORT_TO] and message["Subject"].endswith(f"({incident_id})")
     assert f"Became aware:             {incident.aware_at.isoformat(timespec='seconds')}" in body

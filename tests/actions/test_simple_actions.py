@@ -50,7 +50,8 @@ def test_log_writes_one_structlog_line(ctx: ActionContext) -> None:
 
 
 def test_wait_sleeps_and_stops_when_cancelled(ctx: ActionContext) -> None:
-    assert execute(WaitAction(), ctx, {"seconds": 0.05})["waited"] >= 0.05
+    output = execute(WaitAction(), ctx, {"seconds": 0.05})
+    assert isinstance(output, dict) and output["waited"] >= 0.05
     cancelled = dataclasses.replace(ctx, cancelled=lambda: True)
     with pytest.raises(ActionError, match="wait cancelled") as caught:
         execute(WaitAction(), cancelled, {"seconds": 5})

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-__all__ = ["Mailbox", "mailbox"]
+__all__ = ["Mailbox", "mailbox", "text_body"]
 
 
 @dataclass
@@ -30,6 +30,13 @@ class Mailbox:
     def received(self) -> list[tuple[list[str], Message]]:
         with self.lock:
             return list(self.messages)
+
+
+def text_body(message: Message) -> str:
+    """The body of a single-part message (the orchestrator sends plain text)."""
+    payload = message.get_payload()
+    assert isinstance(payload, str), "expected a single-part message"
+    return payload
 
 
 @contextmanager

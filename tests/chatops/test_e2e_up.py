@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
-from tests.chatops.mailbox import mailbox
+from tests.chatops.mailbox import mailbox, text_body
 from tests.support.engine import BOT_TOKEN, SIGNING_SECRET
 from tests.support.processes import Proc, free_port, orchestrator_env, wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN
@@ -96,4 +96,4 @@ def test_critical_event_disconnects_revokes_opens_a_room_and_reports(tmp_path: P
         assert slack.pins[room["id"]] and any(m["blocks"] for m in slack.messages[room["id"]].values())
         [(rcpt, message)] = box.received()
         assert rcpt == ["security@tiktok.example"] and done["id"] in message["Subject"]
-        assert sim.options.client_secret not in message.get_payload() + " ".join(slack.raw_bodies)
+        assert sim.options.client_secret not in text_body(message) + " ".join(slack.raw_bodies)

@@ -35,8 +35,8 @@ def _event(
         observed_at=T0,
         received_at=T0,
         dedup_key=key,
-        status=status,  # type: ignore[arg-type]
-        entities=Entities(**kw),  # type: ignore[arg-type]
+        status=status,
+        entities=Entities(**kw),
     )
     return EventRow.from_event(event)
 

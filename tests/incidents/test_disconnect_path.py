@@ -53,7 +53,7 @@ def _critical(key: str, now: datetime, severity: str = "critical") -> Compromise
         observed_at=now,
         received_at=now,
         dedup_key=key,
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_correlating_a_critical_event_engages_the_kill_switch_in_the_same_commit(runtime: Runtime) -> None:
@@ -163,7 +163,7 @@ def test_a_worker_correlates_the_owed_events_after_its_message_in_one_commit(
         return CompromiseEvent(
             source="generic", kind="host.anomaly", severity="low", title=f"alert {n}",
             observed_at=now, received_at=now, dedup_key=key,
-        )  # type: ignore[arg-type]  # fmt: skip
+        )  # fmt: skip
 
     storm = intake.accept_events(runtime.store, [event("storm", n) for n in range(50)], now=now)
     other = intake.accept_events(runtime.store, [event("other", n) for n in range(5)], now=now)

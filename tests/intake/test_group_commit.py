@@ -30,7 +30,7 @@ def _event(n: int) -> CompromiseEvent:
     return CompromiseEvent(
         source="generic", kind="host.anomaly", severity="low", title=f"alert {n}",
         observed_at=now, received_at=now, dedup_key=f"key-{n}",
-    )  # type: ignore[arg-type]  # fmt: skip
+    )  # fmt: skip
 
 
 class Broker:

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -76,7 +77,7 @@ def test_posted_event_becomes_an_incident_with_a_timeline(live: tuple[Runtime, s
     )
     assert answer.status_code == 202
 
-    def incident_with_timeline() -> dict[str, object] | None:
+    def incident_with_timeline() -> dict[str, Any] | None:
         body = httpx.get(f"{base_url}/v1/incidents", headers={"Authorization": f"Bearer {API_TOKEN}"}).json()
         if not body["incidents"]:
             return None

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.pool import QueuePool
 
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError
@@ -113,4 +114,4 @@ def test_opened_inventory_closes_its_connections(settings: Settings, tmp_path: P
         assert isinstance(inventory, SqlInventory)
         with pytest.raises(InventoryError, match="cannot count"):  # no table yet; the error is clean
             inventory.count(Scope.all())
-    assert inventory.engine.pool.checkedout() == 0
+    assert isinstance(inventory.engine.pool, QueuePool) and inventory.engine.pool.checkedout() == 0

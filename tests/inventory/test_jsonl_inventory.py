@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from orchestrator.inventory import InventoryError, JsonLinesInventory, Scope, To
 def _write(path: Path, n: int) -> Path:
     with path.open("w", encoding="utf-8") as out:
         for i in range(n):
-            line = {"open_id": f"u{i}", "access_token": f"act.a{i}"}
+            line: dict[str, Any] = {"open_id": f"u{i}", "access_token": f"act.a{i}"}
             if i % 2 == 0:
                 line |= {"refresh_token": f"rft.r{i}", "expires_at": 1795701600, "labels": {"tenant": "even"}}
             out.write(json.dumps(line) + "\n")

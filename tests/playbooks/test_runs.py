@@ -243,7 +243,7 @@ def _post(engine: Engine, severity: str, key: str = "web-1") -> None:
         observed_at=now,
         received_at=now,
         dedup_key=key,
-    )  # type: ignore[arg-type]
+    )
     ids = intake.accept_events(engine.runtime.store, [event], now=now)
     from orchestrator.worker.app import publisher
 

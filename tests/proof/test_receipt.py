@@ -17,7 +17,7 @@ from orchestrator import clock
 from orchestrator.config import load_settings
 from orchestrator.intake.app import create_app
 from orchestrator.proof.models import ProofRow
-from orchestrator.revocation.models import LedgerRow, RevocationRow
+from orchestrator.revocation.models import LedgerRow, MemberRow, RevocationRow
 from orchestrator.tiktok import simulator_webhook
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
 from orchestrator.timeline import kinds
@@ -71,9 +71,10 @@ def receiver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiv
         )
         session.flush()
         for n, status in enumerate(("revoked", "pending", "revoked")):
-            session.add(
-                LedgerRow(revocation_id="rev1", fingerprint=f"{n:064x}", open_id=f"u-{n}", status=status)
-            )
+            row = LedgerRow(revocation_id="rev1", fingerprint=f"{n:064x}", open_id=f"u-{n}", status=status)
+            session.add(row)
+            session.flush()
+            session.add(MemberRow(revocation_id="rev1", ledger_id=row.id))
     with (
         TikTokSimulator(SimulatorOptions(client_secret=SECRET)) as sim,
         serve_app(create_app(runtime)) as base,

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from queue import Empty
 
-from kombu import Connection
+from kombu.connection import Connection
 
 import orchestrator.worker.fsbroker  # noqa: F401  (registers the orchfs:// transport)
 

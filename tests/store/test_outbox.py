@@ -94,9 +94,12 @@ def test_a_row_left_on_purpose_is_resent_one_period_later_whatever_its_backoff(r
     at = T0 + timedelta(seconds=220)
     with runtime.store.unit_of_work() as session:
         outbox.resend_later(session, row_id, at)
-    relay = lambda s: outbox.relay_once(  # noqa: E731
-        runtime.store, lambda t, *r: None, now=at + timedelta(seconds=s), redeliver_after=30
-    )
+
+    def relay(seconds: int) -> int:
+        return outbox.relay_once(
+            runtime.store, lambda t, *r: None, now=at + timedelta(seconds=seconds), redeliver_after=30
+        )
+
     assert (relay(29), relay(31)) == (0, 1)
 
 

@@ -51,7 +51,7 @@ class Engine:
             received_at=now,
             dedup_key=key,
             entities={"hosts": ["ci-7"], "open_ids": ["open-id-aaa", "open-id-bbb"]},
-        )  # type: ignore[arg-type]
+        )
         ids = intake.accept_events(self.runtime.store, [event], now=now)
         intake.dispatch_now(self.runtime.store, publisher(self.runtime.celery), ids, now=now)
 
@@ -85,7 +85,9 @@ class Engine:
     def wait(
         self, run_id: str, predicate: Callable[[dict[str, Any]], bool], what: str, timeout: float = 20
     ) -> dict[str, Any]:
-        return wait_for(lambda: (r := self.run(run_id)) and predicate(r) and r, timeout=timeout, what=what)
+        return wait_for(
+            lambda: r if (r := self.run(run_id)) and predicate(r) else None, timeout=timeout, what=what
+        )
 
     def finished(self, run_id: str, timeout: float = 20) -> dict[str, Any]:
         return self.wait(run_id, lambda r: r["status"] != "running", "the run to finish", timeout)

@@ -11,7 +11,6 @@ can see of a restart. RabbitMQ tests get a private vhost so no other worker take
 from __future__ import annotations
 
 import contextlib
-import os
 import selectors
 import shutil
 import socket
@@ -25,11 +24,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from orchestrator.events.models import EventRow
@@ -41,16 +38,9 @@ from orchestrator.timeline import kinds
 from orchestrator.timeline.models import TimelineEntryRow
 from tests.support.processes import wait_for
 from tests.support.runtime import INTAKE_TOKEN
-from tests.support.services import require
+from tests.support.services import require, unavailable
 
-__all__ = ["Burst", "RedisServer", "TcpProxy", "owed_events", "rabbitmq_vhost", "unavailable"]
-
-
-def unavailable(message: str) -> NoReturn:
-    """Skip with ``message`` outside CI; fail under CI=true, where every fault test must run."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{message}; CI needs it")
-    pytest.skip(message)
+__all__ = ["Burst", "RedisServer", "TcpProxy", "owed_events", "rabbitmq_vhost"]
 
 
 class RedisServer:

@@ -71,7 +71,8 @@ class Site:
     def store(self) -> Store:
         """The site's store, read from the test process (the file the processes write)."""
         if self._store is None:
-            self._store = Store(load_settings(overrides={"data_dir": self.data}).store_url)
+            embedded = load_settings(overrides={"data_dir": self.data}).store_url
+            self._store = Store(self.env.get("ORCH_DATABASE_URL") or embedded)
         return self._store
 
     def read(self, query: Callable[[Session], T]) -> T:

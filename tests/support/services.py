@@ -7,6 +7,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import pytest
@@ -28,14 +29,26 @@ def _reachable(url: str) -> bool:
         return False
 
 
-def require(url: str, name: str) -> None:
-    """Skip (or fail under CI=true) when the service behind ``url`` does not answer."""
-    if _reachable(url):
-        return
-    message = f"{name} is not reachable at {urlsplit(url).netloc}"
-    if os.environ.get("CI") == "true":
+_TRUTHY = frozenset({"1", "true", "yes", "on"})
+
+
+def in_ci() -> bool:
+    """Whether ``CI`` is set to a truthy value in any usual spelling (``true``, ``True``, ``1``,
+    ``yes``, ``on``): CI providers differ, and a missed spelling would let a test skip silently."""
+    return os.environ.get("CI", "").strip().lower() in _TRUTHY
+
+
+def unavailable(message: str) -> NoReturn:
+    """Skip with ``message`` outside CI; fail in CI, where every test must run."""
+    if in_ci():
         pytest.fail(f"{message}; CI needs it (see .ci/run)")
-    pytest.skip(f"{message}; start it to run this test")
+    pytest.skip(message)
+
+
+def require(url: str, name: str) -> None:
+    """Skip (or fail in CI) when the service behind ``url`` does not answer."""
+    if not _reachable(url):
+        unavailable(f"{name} is not reachable at {urlsplit(url).netloc}; start it to run this test")
 
 
 @contextmanager
@@ -62,7 +75,7 @@ def flush_redis() -> None:
 
 
 def purge_rabbitmq(queues: tuple[str, ...]) -> None:
-    from kombu import Connection
+    from kombu.connection import Connection
 
     with Connection(AMQP_URL, connect_timeout=3) as conn:
         channel = conn.channel()

@@ -43,7 +43,7 @@ class Simulated(Engine):
         event = CompromiseEvent(
             source="generic",
             kind="credential.leak",
-            severity="critical",  # type: ignore[arg-type]
+            severity="critical",
             title="client secret in a public repo",
             observed_at=now,
             received_at=now,

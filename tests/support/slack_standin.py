@@ -103,7 +103,7 @@ class SlackStandIn:
             return {"ok": False, "error": "invalid_name_required"}
         if any(c["name"] == name for c in self.channels.values()):
             return {"ok": False, "error": "name_taken"}
-        channel = {"id": f"C{len(self.channels) + 1:08d}", "name": name, "members": ["UBOT"]}
+        channel: dict[str, Any] = {"id": f"C{len(self.channels) + 1:08d}", "name": name, "members": ["UBOT"]}
         self.channels[channel["id"]] = channel
         self.messages[channel["id"]] = {}
         return {"ok": True, "channel": {"id": channel["id"], "name": name}}

@@ -13,13 +13,13 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from orchestrator.intake.app import create_app
 from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import API_TOKEN
 from tests.support.server import serve_app
+from tests.support.services import unavailable
 from tests.timeline.story import build_incident
 
 CHROMIUM = "/usr/bin/chromium"
@@ -29,10 +29,7 @@ INCIDENT = "inc-story000001"
 def _require_chromium() -> None:
     if os.access(CHROMIUM, os.X_OK):
         return
-    message = f"{CHROMIUM} is not installed (Debian package 'chromium')"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{message}; CI needs it")
-    pytest.skip(f"{message}; apt-get install chromium to run this test")
+    unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
 
 
 class Page:

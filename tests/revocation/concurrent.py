@@ -1,0 +1,145 @@
+"""Several critical incidents at once against real orchestrator processes and the TikTok simulator.
+
+``deployment`` starts the embedded default (``orchestrator up``) or the layout operators run
+(``serve``, N ``worker`` processes and the ``scheduler`` on PostgreSQL with Redis or RabbitMQ),
+with a JSON-lines inventory of simulated grants; ``Incidents`` posts critical events with
+distinct identities over HTTP and reads what became of them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import func, select
+
+from orchestrator.incidents.models import IncidentRow
+from orchestrator.revocation.models import LedgerRow
+from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
+from tests.support.faults import RedisServer, rabbitmq_vhost
+from tests.support.kills import Site
+from tests.support.processes import free_port, wait_for
+from tests.support.services import AMQP_URL, postgres_database
+
+Setup = Literal["embedded", "redis", "rabbitmq"]
+
+
+@dataclass
+class Incidents:
+    """The site, its simulator and its grants (JSON records), and the incidents posted."""
+
+    site: Site
+    sim: TikTokSimulator
+    grants: list[dict[str, str]]
+
+    def post_critical(self, n: int, *, named: int = 2, prefix: str = "detector") -> float:
+        """``n`` critical events with distinct identities, all at once (each naming ``named``
+        grants, taken from the end of the inventory); returns when the first was sent."""
+
+        def send(i: int) -> int:
+            named_ids = [g["open_id"] for g in self.grants[-(i + 1) * named :][:named]]
+            return self.site.post(
+                {
+                    "title": f"{prefix} {i}: TikTok tokens used from a new country",
+                    "kind": "credential.leak",
+                    "severity": "critical",
+                    "dedup_key": f"{prefix}-{i}",
+                    "entities": {"open_ids": named_ids},
+                }
+            )
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            assert sorted(pool.map(send, range(n))) == [202] * n
+        return started
+
+    def revoked_at_all(self, n: int, *, timeout: float) -> list[IncidentRow]:
+        """Wait until ``n`` incidents exist and each has ``revoked_at``; a timeout says how many did."""
+
+        def done() -> list[IncidentRow] | None:
+            rows = self.site.read(lambda s: list(s.scalars(select(IncidentRow))))
+            revoked = [r for r in rows if r.revoked_at is not None]
+            if len(rows) >= n and len(revoked) == len(rows):
+                return rows
+            raise AssertionError(f"{len(revoked)} of {len(rows)} incidents revoked, {self.settled()} tokens")
+
+        return wait_for(done, timeout=timeout, what=f"{n} incidents to reach revoked_at")
+
+    def settled(self) -> int:
+        query = (
+            select(func.count())
+            .select_from(LedgerRow)
+            .where(LedgerRow.status.in_(("revoked", "already_dead")))
+        )
+        return int(self.site.read(lambda s: s.scalar(query)) or 0)
+
+    def repeats(self) -> int:
+        """Revoke requests beyond the first for each grant, as the simulator counted them."""
+        return sum(max(0, self.sim.revoke_calls(g["access_token"]) - 1) for g in self.grants)
+
+
+@contextmanager
+def deployment(
+    tmp: Path,
+    setup: Setup,
+    *,
+    tokens: int,
+    rate: float,
+    workers: int = 1,
+    worker_args: tuple[str, ...] = (),
+    labels: dict[int, dict[str, str]] | None = None,
+    **settings: str,
+) -> Iterator[Incidents]:
+    """The orchestrator as ``setup`` deploys it, revoking at ``rate`` per second against a
+    simulator that refuses more than that over a minute; ``labels`` by grant index."""
+    with ExitStack() as stack:
+        sim = stack.enter_context(
+            TikTokSimulator(SimulatorOptions(rate_limit_per_minute=int(rate * 60), latency_ms=2, seed=5))
+        )
+        grants = [r.as_json() for r in sim.iter_issue_tokens(tokens)]
+        inventory = tmp / "tokens.jsonl"
+        with inventory.open("w") as out:
+            for i, grant in enumerate(grants):
+                out.write(json.dumps({**grant, "labels": (labels or {}).get(i, {})}) + "\n")
+        wired = {
+            "tiktok_api_base": sim.base_url,
+            "tiktok_client_key": sim.options.client_key,
+            "tiktok_client_secret": sim.options.client_secret,
+            "token_inventory": str(inventory),
+            "tiktok_revoke_rate": f"{rate:g}",
+            **settings,
+        }
+        if setup != "embedded":
+            wired["database_url"] = stack.enter_context(postgres_database())
+        if setup == "redis":
+            redis = RedisServer(free_port(), tmp)
+            redis.start()
+            stack.callback(redis.kill)
+            wired["broker_url"] = redis.url
+        elif setup == "rabbitmq":
+            wired["broker_url"] = stack.enter_context(rabbitmq_vhost(AMQP_URL))
+        site = Site(tmp, **wired)
+        stack.callback(site.close)
+        if setup == "embedded":
+            site.start("up")
+        else:
+            site.start("serve")
+            for _ in range(workers):
+                site.start("worker", *worker_args)
+            site.start("scheduler")
+        site.healthy()
+        wait_for(  # the first event after start is issue 25's to speed up; this one measures revocation
+            lambda: (
+                sum(p.log.read_text(errors="replace").count(" ready.") for p in site.procs if p.log.exists())
+                >= (1 if setup == "embedded" else workers)
+            ),
+            timeout=60,
+            what="the workers to consume",
+        )
+        yield Incidents(site, sim, grants)
