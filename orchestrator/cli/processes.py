@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from orchestrator.cli.common import State, pass_state
-from orchestrator.credentials import credentials_path
+from orchestrator.credentials import where_tokens_are
 from orchestrator.heap import freeze_startup_heap
 from orchestrator.logging import get_logger
 from orchestrator.worker.routing import QUEUES
@@ -70,7 +70,7 @@ def serve(state: State, host: str | None, port: int | None, processes: int | Non
         "api listening",
         url=f"http://{settings.host}:{settings.port}",
         processes=count,
-        credentials=str(credentials_path(settings)),
+        tokens=where_tokens_are(state.settings()),
     )
     listen: dict[str, Any] = {
         "host": settings.host,
@@ -203,7 +203,7 @@ def up(state: State, host: str | None, port: int | None) -> None:
     """Run everything on one machine: API, worker and scheduler, on the embedded defaults.
 
     With no config this needs no server: the store is a SQLite file and the broker a
-    folder, both in ./.orchestrator. Tokens for the API are made on first start and
+    folder, both in ./.orchestrator. Tokens not configured are made on first start and
     kept in .orchestrator/credentials.json. Stop with Ctrl-C; a child that dies is
     restarted.
     """
@@ -220,7 +220,7 @@ def up(state: State, host: str | None, port: int | None) -> None:
     click.echo(
         f"orchestrator up: API on http://{settings.host}:{settings.port}, "
         f"store {settings.store_url.split('://')[0]}, broker {settings.broker_url.split('://')[0]}; "
-        f"tokens in {credentials_path(settings)}",
+        f"{where_tokens_are(state.settings())}",
         err=True,
     )
     _supervise(commands, grace=settings.worker_drain_seconds)

@@ -20,6 +20,7 @@ from orchestrator.config import Settings, load_settings
 from orchestrator.logging import get_logger
 from orchestrator.store import outbox
 from orchestrator.store.db import Store
+from orchestrator.store.private import private_folder
 
 if TYPE_CHECKING:
     from orchestrator.actions.registry import ActionRegistry
@@ -72,6 +73,7 @@ class Runtime:
         from orchestrator.playbooks.catalog import load_catalog
         from orchestrator.worker.app import make_celery
 
+        private_folder(self.settings.data_dir)
         self.store = Store(self.settings.store_url)
         self.celery = make_celery(self.settings)
         self.registry = default_registry()
