@@ -51,7 +51,9 @@ def test_two_revocations_of_one_token_become_one_ledger_row_and_two_members(stor
             )
     migrate.upgrade(store)
     with store.unit_of_work() as session:
-        ledger = dict(session.execute(text("SELECT fingerprint, status FROM revocation_ledger")).all())
+        ledger: dict[str, str] = dict(
+            session.execute(text("SELECT fingerprint, status FROM revocation_ledger")).all()
+        )
         members = session.execute(
             text(
                 "SELECT m.revocation_id, l.fingerprint FROM revocation_members m"
