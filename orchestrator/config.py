@@ -1,8 +1,9 @@
 """Settings: one YAML file plus ``ORCH_*`` environment overrides, validated once.
 
 Precedence, highest first: explicit overrides (CLI flags), ``ORCH_<KEY>`` environment
-variables, ``ORCH_<KEY>_FILE`` (a file holding a secret, as Docker and Kubernetes
-mount them), then the YAML file named by ``--config`` or ``ORCH_CONFIG``. Nested keys
+variables or ``ORCH_<KEY>_FILE`` (a file holding a secret, as Docker and Kubernetes mount
+them; never both, and never empty), then the YAML file named by ``--config`` or
+``ORCH_CONFIG``. A value that cannot be read is a ``ConfigError`` naming it. Nested keys
 use ``__`` in the environment (``ORCH_SOURCES__SPLUNK__DEFAULT_SEVERITY``). Secrets are
 ``SecretStr`` and are registered with the redactor the moment they are loaded, with every
 other secret the settings hold (``settings_secrets``: URL passwords, sources' credentials).
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import to_jsonable_python
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from orchestrator import redaction, settings_secrets
 from orchestrator.errors import ConfigError
@@ -279,15 +281,35 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _file_secrets(environ: dict[str, str]) -> dict[str, str]:
+    """Secrets from ``ORCH_<KEY>_FILE``. An empty file is an error: an operator whose secret
+    store mounted nothing must hear so, not run with a generated token; a secret given both as
+    a variable and as a file is an error too, since either could be the stale one."""
     found: dict[str, str] = {}
     for name in _secret_fields():
-        env_name = f"{ENV_PREFIX}{name.upper()}_FILE"
-        if env_name in environ and f"{ENV_PREFIX}{name.upper()}" not in environ:
-            try:
-                found[name] = Path(environ[env_name]).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"{env_name}: cannot read the secret file: {exc.strerror}") from exc
+        variable = f"{ENV_PREFIX}{name.upper()}"
+        env_name = f"{variable}_FILE"
+        if env_name not in environ:
+            continue
+        if variable in environ:
+            raise ConfigError(f"{name}: set either {variable} or {env_name}, not both")
+        try:
+            found[name] = Path(environ[env_name]).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{name} ({env_name}): cannot read the secret file: {exc.strerror}") from exc
+        if not found[name]:
+            raise ConfigError(f"{name} ({env_name}): the secret file {environ[env_name]} is empty")
     return found
+
+
+def _unparsable(exc: SettingsError) -> ConfigError:
+    """pydantic-settings' own message names neither the variable nor the problem."""
+    field = re.search(r'field "([^"]+)"', str(exc))
+    name = field.group(1) if field else "a setting"
+    cause = f": {exc.__cause__}" if isinstance(exc.__cause__, ValueError) else ""
+    return ConfigError(
+        f"invalid config: {name} ({ENV_PREFIX}{name.upper()}): not valid JSON "
+        f"(lists and maps are given as JSON){cause}"
+    )
 
 
 def _describe(error: Any) -> str:
@@ -313,6 +335,8 @@ def load_settings(
         settings = Settings(**init)
     except ValidationError as exc:
         raise ConfigError("invalid config: " + "; ".join(_describe(e) for e in exc.errors())) from exc
+    except SettingsError as exc:
+        raise _unparsable(exc) from exc
     for secret in settings_secrets.scrub(settings, frozenset(_secret_fields())).secrets:
         redaction.register_secret(secret)
     return settings

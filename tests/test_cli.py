@@ -135,3 +135,44 @@ def test_up_says_where_the_tokens_are_and_writes_no_file_for_configured_ones(tmp
     said = [line for line in proc.log.read_text().splitlines() if line.startswith("orchestrator up:")]
     assert len(said) == 1 and said[0].endswith("; tokens as configured"), said
     assert not (tmp_path / "data" / "credentials.json").exists()
+
+
+def test_an_empty_secret_file_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    empty = tmp_path / "api_token"
+    empty.write_text("\n")
+    result = run(["incident", "list"], tmp_path, api_token_file=str(empty))
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"error: api_token (ORCH_API_TOKEN_FILE): the secret file {empty} is empty\n",
+    )
+    assert not (tmp_path / "data" / "credentials.json").exists()
+
+
+def test_a_secret_given_as_variable_and_file_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    secret = tmp_path / "intake_token"
+    secret.write_text("planted-file-token-31\n")
+    variable = "planted-variable-token-32"
+    result = run(["incident", "list"], tmp_path, intake_token=variable, intake_token_file=str(secret))
+    assert (result.returncode, result.stderr) == (
+        1,
+        "error: intake_token: set either ORCH_INTAKE_TOKEN or ORCH_INTAKE_TOKEN_FILE, not both\n",
+    )
+
+
+def test_a_malformed_list_in_the_environment_is_one_line(tmp_path: Path) -> None:
+    result = run(["incident", "list"], tmp_path, playbook_dirs="/srv/playbooks")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    named = "error: invalid config: playbook_dirs (ORCH_PLAYBOOK_DIRS): not valid JSON"
+    assert result.stderr.startswith(named)
+
+
+def test_an_unreachable_database_is_one_line_without_its_password(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    url = f"postgresql://orch:planted-db-password-33@127.0.0.1:{port}/orchestrator"
+    for command in (["incident", "list"], ["db", "upgrade"]):
+        result = run(command, tmp_path, database_url=url)
+        assert result.returncode == 1, command
+        assert result.stderr.count("\n") == 1 and "planted-db-password-33" not in result.stderr
+        where = f"postgresql+psycopg://orch:***@127.0.0.1:{port}/orchestrator"
+        assert result.stderr.startswith(f"error: the store at {where} is unreachable: ")

@@ -9,6 +9,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from orchestrator.errors import StoreError
 from orchestrator.store.db import Store
@@ -45,6 +46,12 @@ def head_revision() -> str:
 
 
 def current_revision(store: Store) -> str | None:
-    """The revision the store is at, or None for an empty store."""
-    with store.engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+    """The revision the store is at, or None for an empty store; StoreError (one line, naming
+    the store without its password) when it cannot be reached: every command asks this first."""
+    try:
+        with store.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:
+        where = store.engine.url.render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise StoreError(f"the store at {where} is unreachable: {reason}") from exc
