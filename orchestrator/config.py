@@ -101,6 +101,12 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path(".orchestrator"), description="Where the embedded store and broker live.")
     database_url: str = Field("", description="SQLAlchemy URL of the store; default: SQLite in data_dir.")
+    database_pool_size: int = Field(
+        10, ge=1, le=1000, description="PostgreSQL connections each process keeps open at most when idle."
+    )
+    database_max_overflow: int = Field(
+        20, ge=0, le=1000, description="Connections a process may open beyond the pool under load."
+    )
     broker_url: str = Field("embedded", description="redis://, amqp:// or 'embedded' (no server).")
     intake_token: SecretStr | None = Field(None, description="Bearer token that may only post events.")
     api_token: SecretStr | None = Field(None, description="Operators' bearer token for every /v1/ endpoint.")

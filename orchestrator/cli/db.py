@@ -20,7 +20,7 @@ def db() -> None:
 @pass_state
 def upgrade(state: State) -> None:
     """Migrate the store to this version's schema. Safe to run twice; never drops data."""
-    store = Store(state.settings().store_url)
+    store = Store.for_settings(state.settings())
     before = migrate.current_revision(store)
     migrate.upgrade(store)
     after = migrate.current_revision(store)
@@ -31,5 +31,5 @@ def upgrade(state: State) -> None:
 @pass_state
 def current(state: State) -> None:
     """Print the store's schema revision and the one this version needs."""
-    store = Store(state.settings().store_url)
+    store = Store.for_settings(state.settings())
     click.echo(f"store: {migrate.current_revision(store) or 'empty'}; needed: {migrate.head_revision()}")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, create_engine, event, text
 from sqlalchemy.engine import Dialect
@@ -31,6 +31,9 @@ from sqlalchemy.types import TypeDecorator
 from orchestrator.errors import StoreError
 from orchestrator.store.private import private_file
 from orchestrator.store.turns import WriteTurns
+
+if TYPE_CHECKING:
+    from orchestrator.config import Settings
 
 T = TypeVar("T")
 
@@ -150,7 +153,7 @@ def _private_database(path: Path) -> None:
 class Store:
     """Owns the engine; ``unit_of_work()`` yields a session committed on success."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 20) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
@@ -160,7 +163,8 @@ class Store:
                 _private_database(Path(path))
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+            # A process opens at most pool_size + max_overflow connections (docs/operations.md).
+            kwargs.update(pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
         self.engine: Engine = create_engine(url, **kwargs)
         self._turns: WriteTurns | None = None
         if self.is_sqlite:
@@ -173,6 +177,16 @@ class Store:
                 event.listen(self.engine, "begin", _sqlite_begin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._writers = threading.RLock() if self.is_sqlite else None
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Store:
+        """The configured store, its connection pool sized by ``database_pool_size`` and
+        ``database_max_overflow``."""
+        return cls(
+            settings.store_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:

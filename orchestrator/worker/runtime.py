@@ -74,7 +74,7 @@ class Runtime:
         from orchestrator.worker.app import make_celery
 
         private_folder(self.settings.data_dir)
-        self.store = Store(self.settings.store_url)
+        self.store = Store.for_settings(self.settings)
         self.celery = make_celery(self.settings)
         self.registry = default_registry()
         self.playbooks = load_catalog(self.settings, self.registry)
