@@ -175,6 +175,11 @@ class Settings(BaseSettings):
     )
     guard_fail_closed: bool = Field(True, description="The guard treats an unknown switch state as engaged.")
     guard_cache_seconds: float = Field(1.0, ge=0, description="How long the guard trusts a switch reading.")
+    guard_file_max_age_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="The guard ignores a kill-switch file older than this (by its modification time).",
+    )
     compliance_disconnect_target_minutes: int = Field(
         60, ge=1, description="Clause III.2(f) 'immediately': awareness to disconnect, in minutes."
     )

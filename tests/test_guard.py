@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ import pytest
 import requests
 
 from orchestrator import guard
+from orchestrator.config import load_settings
 from orchestrator.guard import (
     Disconnected,
     FileSource,
@@ -29,6 +31,7 @@ from orchestrator.intake.app import create_app
 from orchestrator.switch import flows
 from orchestrator.switch.mirror import FileMirror, RedisMirror
 from orchestrator.worker.runtime import Runtime
+from tests.support.processes import free_port
 from tests.support.runtime import GUARD_TOKEN
 from tests.support.server import serve_app
 from tests.support.services import REDIS_URL, flush_redis, require
@@ -322,3 +325,38 @@ def test_guard_from_settings_reads_the_api_with_the_configured_guard_token(runti
     with serve_app(create_app(runtime)) as base_url:
         http = Guard.from_settings(runtime.settings, api_url=base_url).sources[-1]
         assert http.name == "http" and http.read() == {"engaged": False, "version": 0, "changed_at": None}
+
+
+def test_a_stale_file_with_redis_unreachable_fails_closed(tmp_path: Path) -> None:
+    """The store says engaged, Redis is cut off and the file's last refresh said released."""
+    path = _switch_file(tmp_path, engaged=False, version=7)
+    old = time.time() - 61
+    os.utime(path, (old, old))
+    env = {
+        "ORCH_GUARD_SOURCES": "redis,file",
+        "ORCH_GUARD_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+        "ORCH_GUARD_FILE": str(path),
+        "ORCH_GUARD_CACHE_SECONDS": "0",
+    }
+    checker = Guard.from_env(env)
+    assert [s.name for s in checker.sources] == ["redis", "file"]
+    with pytest.raises(SwitchUnknown):
+        checker.check()
+    os.utime(path)  # a host's `switch mirror` refreshed it: the same state, fresh, counts again
+    checker.check()
+    assert checker.reading().source == "file"
+
+
+def test_the_file_age_limit_comes_from_the_environment_and_the_settings(tmp_path: Path) -> None:
+    path = _switch_file(tmp_path, engaged=False)
+    old = time.time() - 30
+    os.utime(path, (old, old))
+    env = {"ORCH_GUARD_SOURCES": "file", "ORCH_GUARD_FILE": str(path), "ORCH_GUARD_CACHE_SECONDS": "0"}
+    Guard.from_env(env).check()  # 30 s old, within the default 60
+    with pytest.raises(SwitchUnknown):
+        Guard.from_env({**env, "ORCH_GUARD_FILE_MAX_AGE_SECONDS": "20"}).check()
+    with pytest.raises(ValueError, match="ORCH_GUARD_FILE_MAX_AGE_SECONDS: 'soon' is not a number"):
+        Guard.from_env({**env, "ORCH_GUARD_FILE_MAX_AGE_SECONDS": "soon"})
+    settings = load_settings(overrides={"data_dir": tmp_path, "guard_file_max_age_seconds": 20})
+    with pytest.raises(SwitchUnknown):
+        Guard.from_settings(settings).check()

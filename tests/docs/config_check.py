@@ -34,7 +34,7 @@ _VARIABLE = re.compile(r"\bORCH_[A-Z0-9_]*[A-Z0-9]\b(?![<*])")
 _ASSIGNED = re.compile(r"\b(ORCH_[A-Z0-9_]*[A-Z0-9])=(\"[^\"]*\"|'[^']*'|\S*)")
 _DOTTED = re.compile(r"^([a-z_]+(?:\.(?:[a-z_*]+|<[a-z]+>))+)(?=$|[:\s=])")
 _KEY = re.compile(r"^[a-z_*]+$")
-_OTHER_READERS = [PROJECT / "orchestrator/guard.py", *(PROJECT / "benchmarks").glob("*.py")]
+_OTHER_READERS = [*(PROJECT / "orchestrator/guard").glob("*.py"), *(PROJECT / "benchmarks").glob("*.py")]
 _OTHER_READERS.append(PROJECT / "tests/support/services.py")
 _PLAYBOOK_KEYS = set(playbook_json_schema()["properties"])
 _DETECTOR_FILES = {"canaries": load_canaries, "rules": load_rules}
