@@ -1,17 +1,24 @@
-"""``orchestrator switch status|engage|release``: the kill switch from a terminal."""
+"""``orchestrator switch status|engage|release|history|mirror``: the kill switch from a terminal."""
 
 from __future__ import annotations
 
 import getpass
 import json
+import signal
+import threading
 
 import click
 
 from orchestrator.cli.common import State, pass_state
+from orchestrator.logging import get_logger
+from orchestrator.playbooks.schemas import parse_duration
 from orchestrator.switch import flows, service
+from orchestrator.switch.mirror import FILE_NAME
 from orchestrator.switch.service import SwitchState
 
 __all__ = ["switch"]
+
+_log = get_logger(__name__)
 
 
 def _operator() -> str:
@@ -105,3 +112,50 @@ def history_cmd(state: State, limit: int, as_json: bool) -> None:
         click.echo(
             f"{at}  {row['kind']:<16} {row['chain']:<17} {row['actor']:<20} {row['data'].get('reason', '')}"
         )
+
+
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if seconds < 1:
+        raise click.BadParameter("at least 1s, e.g. 10s")
+    return seconds
+
+
+@switch.command("mirror")
+@click.option(
+    "--every",
+    callback=_duration,
+    default=None,
+    help="Keep refreshing at this interval (e.g. 10s) until stopped; default: once.",
+)
+@pass_state
+def mirror_cmd(state: State, every: float | None) -> None:
+    """Write the stored switch to this host's mirrors (the file in ORCH_DATA_DIR, the Redis key).
+
+    The guard ignores a file older than ORCH_GUARD_FILE_MAX_AGE_SECONDS (60 s), so run
+    `orchestrator switch mirror --every 10s` on every host whose application reads the file.
+    A refresh that cannot read the store writes nothing: the file ages and the guard fails closed.
+    """
+    runtime = state.runtime(tokens=False)
+    if every is None:
+        written = flows.sync_mirrors(runtime.store, runtime.settings)
+        shown = "engaged" if written.engaged else "released"
+        click.echo(f"mirrors written: {shown}, version {written.version}")
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    _log.info("switch mirror started", every_seconds=every, file=str(runtime.settings.data_dir / FILE_NAME))
+    while not stop.is_set():
+        try:
+            written = flows.sync_mirrors(runtime.store, runtime.settings)
+            _log.info("switch mirror refreshed", engaged=written.engaged, version=written.version)
+        except Exception as exc:  # the store is down: leave the file to age, so the guard fails closed
+            _log.warning("switch mirror not refreshed", error=str(exc))
+        stop.wait(every)
+    runtime.close()
