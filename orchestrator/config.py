@@ -146,7 +146,10 @@ class Settings(BaseSettings):
     revocation_batch_size: int = Field(
         500, ge=1, le=10000, description="Tokens per batch on the revocation queue."
     )
-    playbook_dirs: list[Path] = Field(default_factory=list)
+    playbook_dirs: list[Path] = Field(default_factory=list, description="Extra playbook folders.")
+    shipped_playbooks: bool = Field(
+        True, description="Load the playbooks shipped inside the package (tiktok-compromise and others)."
+    )
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     tiktok_api_base: str = Field("https://open.tiktokapis.com", description="TikTok OAuth v2 base URL.")
     tiktok_client_key: str | None = Field(None, description="The app's TikTok client key.")

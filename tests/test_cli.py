@@ -176,3 +176,21 @@ def test_an_unreachable_database_is_one_line_without_its_password(tmp_path: Path
         assert result.stderr.count("\n") == 1 and "planted-db-password-33" not in result.stderr
         where = f"postgresql+psycopg://orch:***@127.0.0.1:{port}/orchestrator"
         assert result.stderr.startswith(f"error: the store at {where} is unreachable: ")
+
+
+def test_the_worker_refuses_to_start_when_no_playbook_engages_the_switch_on_a_critical_compromise(
+    tmp_path: Path,
+) -> None:
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "note.yaml").write_text(  # matches a critical event, but disconnects nothing
+        "name: note-only\ntrigger: {match: {min_severity: high}}\n"
+        "steps:\n  - {id: a, action: note, with: {message: seen}}\n"
+    )
+    result = run(["worker"], tmp_path, shipped_playbooks="false", playbook_dirs=json.dumps([str(books)]))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        "error: no playbook engages the kill switch (tiktok.kill_switch) for a critical host.compromise"
+    )
+    assert f"(playbooks from {books})" in result.stderr

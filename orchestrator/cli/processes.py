@@ -17,6 +17,7 @@ from orchestrator.cli.common import State, pass_state
 from orchestrator.credentials import where_tokens_are
 from orchestrator.heap import freeze_startup_heap
 from orchestrator.logging import get_logger
+from orchestrator.playbooks.catalog import require_critical_handler
 from orchestrator.worker.routing import QUEUES
 
 if TYPE_CHECKING:
@@ -124,6 +125,7 @@ def worker(state: State, queues: str, concurrency: int | None) -> None:
         # Celery's worker can die on a broker connection lost mid-ack ("Unrecoverable error");
         # this process stays up and starts it again, so workers recover from broker restarts.
         checked = state.runtime()  # config, schema and playbook errors are reported here, once
+        require_critical_handler(checked.playbooks, checked.settings)
         grace = checked.settings.worker_drain_seconds
         checked.close()
         os.environ[_WORKER_CHILD] = "1"
@@ -209,6 +211,7 @@ def up(state: State, host: str | None, port: int | None) -> None:
     """
     runtime = state.runtime(**_listen(state, host, port))  # migrates an empty store once, here
     settings = runtime.settings
+    require_critical_handler(runtime.playbooks, settings)  # the worker it starts would refuse
     base = [sys.executable, "-m", "orchestrator"]
     if state.config_path:
         base += ["--config", str(state.config_path)]

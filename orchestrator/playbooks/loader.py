@@ -362,15 +362,21 @@ def load_playbooks(
 ) -> dict[str, Playbook]:
     """Every ``*.yaml``/``*.yml`` playbook in ``dirs`` by name; the first invalid one raises.
 
-    Two files declaring the same ``name`` raise, pointing at the second one's ``name``.
+    Two files declaring the same ``name`` raise, pointing at the second one's ``name``. One file
+    reached through two paths (a folder listed twice, a link to it, the shipped folder also
+    named in ``playbook_dirs``) is one playbook, loaded once.
     """
     actions = _registry(registry)
     folders = [dirs] if isinstance(dirs, str | Path) else list(dirs)
     found: dict[str, Playbook] = {}
     first_at: dict[str, str] = {}
+    seen: set[Path] = set()
     for folder in folders:
         files = sorted(p for p in Path(folder).iterdir() if p.suffix in {".yaml", ".yml"})
         for file in files:
+            if file.resolve() in seen:
+                continue
+            seen.add(file.resolve())
             playbook, src = _parse(_read(file), str(file), actions)
             if playbook.name in found:
                 raise src.error(

@@ -171,7 +171,7 @@ def test_the_example_env_file_values_are_valid(monkeypatch: pytest.MonkeyPatch, 
         monkeypatch.setenv(variable, value)
     settings = load_settings()
     assert settings.tiktok_client_secret is not None
-    assert settings.playbook_dirs == [Path("/opt/orchestrator/playbooks")]
+    assert settings.playbook_dirs == [Path("/etc/orchestrator/playbooks")]
 
 
 def test_the_wheel_ships_every_data_file_the_package_reads() -> None:

@@ -307,6 +307,16 @@ def test_duplicate_playbook_names_across_files_point_at_the_second(tmp_path: Pat
     )
 
 
+def test_one_file_reached_through_two_paths_is_one_playbook_not_a_duplicate(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.yaml").write_text(
+        "name: same\ntrigger: {match: {}}\nsteps:\n  - id: a\n    action: note\n" + NOTE
+    )
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    books = load_playbooks([tmp_path / "a", tmp_path / "link", tmp_path / "a" / ".." / "a"])
+    assert list(books) == ["same"]
+
+
 def _event(**changes: object) -> CompromiseEvent:
     base: dict[str, object] = {
         "source": "splunk",
