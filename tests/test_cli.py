@@ -24,6 +24,8 @@ COMMANDS = [
     ["timeline"],
     ["db", "upgrade"],
     ["config", "show"],
+    ["config", "check"],
+    ["switch", "mirror"],
 ]
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import smtplib
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -94,6 +95,18 @@ class SmtpMailer:
         message["Message-ID"] = mail.message_id
         message["Date"] = format_datetime(clock.utcnow())
         message.set_content(mail.body)
+        with self._session() as smtp:
+            smtp.send_message(message)
+
+    def check(self) -> None:
+        """Connect, TLS and log in as a send would, then say NOOP: sends nothing."""
+        with self._session() as smtp:
+            code, _ = smtp.noop()
+            if code != 250:
+                raise smtplib.SMTPResponseException(code, b"NOOP refused")
+
+    @contextmanager
+    def _session(self) -> Iterator[smtplib.SMTP]:
         context = ssl.create_default_context()
         smtp: smtplib.SMTP
         if self._tls:
@@ -105,10 +118,10 @@ class SmtpMailer:
                 smtp.starttls(context=context)
             if self._user and self._password:
                 smtp.login(self._user, self._password)
-            smtp.send_message(message)
+            yield smtp
 
 
-def mailer_for(settings: Settings) -> Mailer | None:
+def mailer_for(settings: Settings) -> SmtpMailer | None:
     """The configured mailer, or None when ``smtp_url`` is not set."""
     if settings.smtp_url is None:
         return None

@@ -210,6 +210,10 @@ class SlackClient:
             raise SlackUnavailable(f"Slack {method} failed: {type(exc).__name__}", code="network") from exc
         return dict(response.data) if isinstance(response.data, dict) else {}
 
+    def auth_test(self) -> dict[str, Any]:
+        """Who the token is (``team``, ``user``, ``bot_id``): the cheapest proof it works."""
+        return self._call("auth.test", self.web.auth_test)
+
     def create_channel(self, name: str) -> str:
         """Create a public channel; its id."""
         data = self._call("conversations.create", lambda: self.web.conversations_create(name=name))

@@ -97,6 +97,17 @@ class SlackStandIn:
     def _channel(self, args: dict[str, Any]) -> dict[str, Any] | None:
         return self.channels.get(str(args.get("channel", "")))
 
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://standin.slack.test/",
+            "team": "Stand-in",
+            "user": "ir-bot",
+            "team_id": "T00000001",
+            "user_id": "UBOT",
+            "bot_id": "B00000001",
+        }
+
     def _conversations_create(self, args: dict[str, Any]) -> dict[str, Any]:
         name = str(args.get("name", ""))
         if not name:
