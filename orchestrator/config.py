@@ -181,6 +181,7 @@ class Settings(BaseSettings):
     guard_file_max_age_seconds: float = Field(
         60.0,
         gt=0,
+        allow_inf_nan=False,
         description="The guard ignores a kill-switch file older than this (by its modification time).",
     )
     compliance_disconnect_target_minutes: int = Field(

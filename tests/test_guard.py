@@ -355,8 +355,9 @@ def test_the_file_age_limit_comes_from_the_environment_and_the_settings(tmp_path
     Guard.from_env(env).check()  # 30 s old, within the default 60
     with pytest.raises(SwitchUnknown):
         Guard.from_env({**env, "ORCH_GUARD_FILE_MAX_AGE_SECONDS": "20"}).check()
-    with pytest.raises(ValueError, match="ORCH_GUARD_FILE_MAX_AGE_SECONDS: 'soon' is not a number"):
-        Guard.from_env({**env, "ORCH_GUARD_FILE_MAX_AGE_SECONDS": "soon"})
+    for bad in ("soon", "nan", "-1"):
+        with pytest.raises(ValueError, match=f"ORCH_GUARD_FILE_MAX_AGE_SECONDS: '{bad}' is not a finite"):
+            Guard.from_env({**env, "ORCH_GUARD_FILE_MAX_AGE_SECONDS": bad})
     settings = load_settings(overrides={"data_dir": tmp_path, "guard_file_max_age_seconds": 20})
     with pytest.raises(SwitchUnknown):
         Guard.from_settings(settings).check()

@@ -10,6 +10,7 @@ the application off from its switch must not thereby reconnect it.
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -35,9 +36,9 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name}: {raw!r} is not a number of seconds") from None
-    if value < 0:
-        raise ValueError(f"{name}: {raw!r} is negative")
+        raise ValueError(f"{name}: {raw!r} is not a finite number of seconds, 0 or more") from None
+    if not math.isfinite(value) or value < 0:  # "nan" would compare false: never stale, never expired
+        raise ValueError(f"{name}: {raw!r} is not a finite number of seconds, 0 or more")
     return value
 
 
