@@ -59,7 +59,7 @@ def test_check_names_every_missing_part_and_the_missing_report_destination(tmp_p
         "report destination": "MISSING",
         "playbooks": "OK",
     }
-    assert result.stderr == "Error: missing or failing: tiktok, slack, smtp, report destination\n"
+    assert result.stderr == "error: missing or failing: tiktok, slack, smtp, report destination\n"
     assert "ORCH_TIKTOK_REPORT_TO" in result.stdout and "ORCH_TIKTOK_CLIENT_KEY" in result.stdout
     for planted in ("planted-smtp-password-43", "planted-signing-44"):
         assert planted not in result.stdout + result.stderr
@@ -105,5 +105,5 @@ def test_check_passes_against_a_fully_configured_setup(tmp_path: Path) -> None:
         wrong = config_check(tmp_path, **{**settings, "tiktok_client_secret": "planted-rotated-away-45"})
         assert wrong.returncode == 1
         assert rows(wrong.stdout)["tiktok"] == "FAILED"
-        assert wrong.stderr == "Error: missing or failing: tiktok\n"
+        assert wrong.stderr == "error: missing or failing: tiktok\n"
         assert "planted-rotated-away-45" not in wrong.stdout

@@ -7,6 +7,7 @@ import yaml
 
 from orchestrator.cli.common import State, pass_state
 from orchestrator.config import masked_dump
+from orchestrator.errors import ConfigError
 from orchestrator.logging import configure_logging
 from orchestrator.preflight import check_parts
 
@@ -45,4 +46,4 @@ def check(state: State) -> None:
         click.echo(f"{part.status.upper():<8} {part.part:<19} {part.detail}")
     bad = [part.part for part in parts if part.status != "ok"]
     if bad:
-        raise click.ClickException(f"missing or failing: {', '.join(bad)}")
+        raise ConfigError(f"missing or failing: {', '.join(bad)}")
