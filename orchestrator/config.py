@@ -176,6 +176,9 @@ class Settings(BaseSettings):
     tiktok_report_http_url: str | None = Field(None, description="Optional URL the report is POSTed to.")
     report_contact: str | None = Field(None, description="Contact named in the report to TikTok.")
     report_template: Path | None = Field(None, description="Jinja2 template replacing the shipped report.")
+    evidence_key_file: Path | None = Field(
+        None, description="Ed25519 private key (PEM) signing evidence; default: made in data_dir."
+    )
 
     @field_validator("broker_url")
     @classmethod
@@ -307,6 +310,8 @@ def masked_dump(settings: Settings) -> dict[str, Any]:
     for name in _secret_fields():
         if data.get(name) is not None:
             data[name] = "********"
+    if data.get("evidence_key_file") is not None:  # where a private key is mounted is not shown
+        data["evidence_key_file"] = "********"
     data["store_url"] = _mask_url_password(settings.store_url)
     data["database_url"] = _mask_url_password(settings.database_url)
     data["broker_url"] = _mask_url_password(settings.broker_url)

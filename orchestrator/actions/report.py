@@ -31,7 +31,7 @@ from orchestrator.chatops.models import TikTokReportRow
 from orchestrator.config import Settings
 from orchestrator.errors import ActionError
 from orchestrator.incidents.models import IncidentRow, IncidentStatus
-from orchestrator.timeline import kinds
+from orchestrator.timeline import checkpoints, kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.timeline.models import TimelineEntryRow
 
@@ -152,9 +152,14 @@ class TikTokReportAction(Action):
             incident = session.get(IncidentRow, ctx.incident_id)
             if incident is None:
                 raise ActionError(f"no incident {ctx.incident_id}")
-            subject, body = render_report(
-                settings.report_template, report_context(session, incident, contact)
+            context = report_context(session, incident, contact)
+            # The chain's head, signed, leaves the store with the report: TikTok holds the proof
+            # of how long the timeline was, should its last entries ever go missing.
+            signed = checkpoints.take(
+                session, chain=incident.id, signer=runtime.evidence_key(), reason="report", now=clock.utcnow()
             )
+            context["checkpoint"] = signed.as_dict() if signed is not None else None
+            subject, body = render_report(settings.report_template, context)
         output: dict[str, Any] = {"incident_id": ctx.incident_id}
         if settings.tiktok_report_to:
             output["email"] = self._email(ctx, runtime.store, settings, subject, body)

@@ -82,7 +82,7 @@ def test_markdown_has_every_section_and_every_entry(record: Record) -> None:
     ]
     assert len(rows) == len(record.entries)
     assert "Pipe \\| in a note \\| stays one cell" in text
-    assert "- Awareness to disconnect: 2.0 min" in text
+    assert "- Awareness to disconnect: 2 min" in text
 
 
 def test_postmortem_has_every_section_with_impact_times_and_actors(record: Record) -> None:
@@ -98,8 +98,8 @@ def test_postmortem_has_every_section_with_impact_times_and_actors(record: Recor
         "- Revocations finished: 1; scope: all",
         "- Alarms: grant_lost x2",
         "- Purged: 1200 tokens deleted; records deleted: tiktok_profiles: 12, tiktok_videos: 30",
-        "- Awareness to disconnect: **2.0 min (target 60 min)**",
-        "- Awareness to report: **1560.0 min (target 1440 min)**",
+        "- Awareness to disconnect: **2 min (target 60 min)**",
+        "- Awareness to report: **26 h (target 24 h)**",
         "| slack:U042ALICE | 4 | approval.decided, report.delivered, note, switch.released |",
         "Secret rotated, every token revoked.",
         "- [ ] _Action, owner, due date_",
