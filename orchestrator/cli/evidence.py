@@ -11,7 +11,7 @@ import click
 from orchestrator import clock
 from orchestrator.cli.common import State, fail, pass_state
 from orchestrator.evidence import keys
-from orchestrator.evidence.bundle import build_bundle, verify_bundle
+from orchestrator.evidence.bundle import build_bundle, counted, verify_bundle
 from orchestrator.incidents import service as incidents
 from orchestrator.timeline import checkpoints
 from orchestrator.timeline.figures import load_record
@@ -57,7 +57,7 @@ def export_bundle(state: State, incident_id: str, out: Path) -> None:
         fail(f"{out}: cannot write the bundle: {exc.strerror}")
     chain_state = "chain verified" if record.verified else "CHAIN BROKEN: the bundle says where"
     click.echo(
-        f"wrote {out}: {len(record.entries)} entries, {len(signed)} signed checkpoints, {chain_state}; "
+        f"wrote {out}: {len(record.entries)} entries, {counted(len(signed))}, {chain_state}; "
         f"key {key.fingerprint}"
     )
 

@@ -23,10 +23,15 @@ from orchestrator.timeline.checkpoints import Checkpoint
 from orchestrator.timeline.figures import Record
 from orchestrator.timeline.postmortem import render_postmortem
 
-__all__ = ["FORMAT", "VERSION", "BundleVerdict", "build_bundle", "canonical", "verify_bundle"]
+__all__ = ["FORMAT", "VERSION", "BundleVerdict", "build_bundle", "canonical", "counted", "verify_bundle"]
 
 FORMAT = "orchestrator-evidence"
 VERSION = "1.0"
+
+
+def counted(checkpoints: int) -> str:
+    """``1 signed checkpoint``, ``3 signed checkpoints``."""
+    return f"{checkpoints} signed checkpoint{'' if checkpoints == 1 else 's'}"
 
 
 def canonical(value: Any) -> bytes:
@@ -106,7 +111,7 @@ class BundleVerdict:
     def line(self) -> str:
         if self.problem is None:
             return (
-                f"{self.incident_id}: ok ({self.entries} entries, {self.checkpoints} signed checkpoints, "
+                f"{self.incident_id}: ok ({self.entries} entries, {counted(self.checkpoints)}, "
                 f"key {self.fingerprint})"
             )
         where = f"BROKEN at entry {self.entry}: " if self.entry is not None else "REFUSED: "

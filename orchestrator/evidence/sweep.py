@@ -30,23 +30,30 @@ class CheckpointSweep:
     """Call once per scheduler tick; returns how many checkpoints it signed."""
 
     def __init__(
-        self, store: Store, signer: Callable[[], Signer], on_signed: Callable[[str], object] = lambda _: None
+        self,
+        store: Store,
+        signer: Callable[[], Signer],
+        on_signed: Callable[[str], object] = lambda _: None,
+        now: Callable[[], datetime] = clock.utcnow,
     ) -> None:
         self._store = store
+        self._now = now
         self._signer = signer
         self._on_signed = on_signed  # publish it (the incident's Slack card) once committed
         self._cursor: int | None = None  # highest entry id seen; None until the first pass
-        self._unsigned_since: dict[str, datetime] = {}
+        self._unsigned: set[str] = set()  # chains with entries after their last checkpoint
+        self._signed_at: dict[str, datetime] = {}  # when this sweep last signed each chain
 
     def __call__(self) -> int:
-        now = clock.utcnow()
+        now = self._now()
         with self._store.unit_of_work() as session:
             due = self._due(session, now)
             signer = self._signer() if due else None
             for chain, reason in sorted(due.items()):
                 assert signer is not None
                 checkpoints.take(session, chain=chain, signer=signer, reason=reason, now=now)
-                self._unsigned_since.pop(chain, None)
+                self._unsigned.discard(chain)
+                self._signed_at[chain] = now
         for chain in sorted(due):
             self._on_signed(chain)
         return len(due)
@@ -56,18 +63,17 @@ class CheckpointSweep:
         due: dict[str, str] = {}
         if self._cursor is None:
             self._cursor = int(session.scalar(select(func.max(TimelineEntryRow.id))) or 0)
-            signed = dict(
-                session.execute(
+            signed: dict[str, int] = {
+                chain: seq
+                for chain, seq in session.execute(
                     select(CheckpointRow.chain, func.max(CheckpointRow.seq)).group_by(CheckpointRow.chain)
                 )
-                .tuples()
-                .all()
-            )
+            }
             heads = session.execute(
                 select(TimelineEntryRow.chain, func.max(TimelineEntryRow.seq)).group_by(
                     TimelineEntryRow.chain
                 )
-            ).tuples()
+            )
             for chain, seq in heads:
                 if seq > signed.get(chain, 0):
                     due[chain] = "unsigned at start"
@@ -80,13 +86,14 @@ class CheckpointSweep:
             )
             .where(TimelineEntryRow.id > self._cursor)
             .group_by(TimelineEntryRow.chain)
-        ).tuples()
+        )
         for chain, last_id, milestone in fresh:
             self._cursor = max(self._cursor, int(last_id))
-            self._unsigned_since.setdefault(chain, now)
+            self._unsigned.add(chain)
             if milestone:
                 due[chain] = "milestone"
-        for chain, since in self._unsigned_since.items():
-            if chain not in due and now - since >= EVERY:
+        for chain in self._unsigned - set(due):
+            last = self._signed_at.get(chain)
+            if last is None or now - last >= EVERY:
                 due[chain] = "every minute"
         return due

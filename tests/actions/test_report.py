@@ -9,6 +9,7 @@ import pytest
 
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.switch import flows as switch_flows
+from orchestrator.timeline import checkpoints
 from orchestrator.timeline import service as timeline
 from tests.chatops.mailbox import Mailbox, mailbox, text_body
 from tests.support.engine import BOT_TOKEN, CLIENT_SECRET, Engine, running_engine
@@ -80,6 +81,18 @@ def _incident_row(world: World, incident_id: str) -> IncidentRow:
         return row
 
 
+def _assert_carries_a_signed_checkpoint(world: World, incident_id: str, body: str) -> None:
+    """The email holds the chain's head as signed when it was written: TikTok keeps the proof."""
+    with world.engine.runtime.store.unit_of_work() as session:
+        signed = next(c for c in checkpoints.for_chain(session, incident_id) if c.reason == "report")
+        head = next(e for e in timeline.entries(session, incident_id) if e.seq == signed.seq)
+    assert signed.head_hash == head.hash and head.kind != "report.delivered"
+    key = world.engine.runtime.evidence_key().public
+    assert f"Timeline checkpoint: {incident_id} entry {signed.seq}, head hash {head.hash}" in body
+    assert f"Signed at {signed.at} by Ed25519 key {key.fingerprint}; the signature over the" in body
+    assert f"\n{signed.signature}\r\n" in body and key.verifies(signed.signature, signed.message())
+
+
 def test_report_is_delivered_once_with_counts_and_no_secrets(world: World) -> None:
     incident_id = _incident(world)
     with mailbox(world.port) as box:
@@ -106,6 +119,7 @@ def test_report_is_delivered_once_with_counts_and_no_secrets(world: World) -> No
         ("http", f"{world.hook.url}/report"),
     ]
     assert delivered[0].data["message_id"] == message["Message-ID"]
+    _assert_carries_a_signed_checkpoint(world, incident_id, body)
     assert (incident.status, incident.reported_at is not None) == ("reported", True)
     assert len(world.hook.bodies("/report")) == 1
 
