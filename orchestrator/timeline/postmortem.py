@@ -29,7 +29,7 @@ _TO_FILL = "_To be written by the team._"
 def _duration(label: str, value: timedelta | None, target: int | None = None) -> str:
     shown = "not yet" if value is None else duration_text(value)
     if target is not None:
-        shown += f" (target {duration_text(target * 60.0)})"
+        shown += f" (target {target} min)"  # as configured
     return f"- {label}: **{shown}**"
 
 
