@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from referencing import Registry, Resource
 from sqlalchemy import Connection, text
 
 from orchestrator import clock
@@ -222,3 +224,23 @@ def test_a_file_that_is_not_a_bundle_gets_a_clear_error_naming_it(
     bad.write_bytes(content)
     shown = _bare_cli(tmp_path, "evidence", "verify", str(bad))
     assert shown.returncode == 1 and str(bad) in shown.stderr and says in shown.stderr
+
+
+def test_the_bundle_validates_against_its_schema_which_embeds_the_timeline_schema(runtime: Runtime) -> None:
+    _signed_story(runtime)
+    folder = Path(__file__).parents[2] / "schemas"
+    schemas = {
+        name: json.loads((folder / name).read_text())
+        for name in ("evidence.schema.json", "timeline.schema.json")
+    }
+    registry: Registry[Any] = Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
+    )
+    validator = jsonschema.Draft202012Validator(
+        schemas["evidence.schema.json"], registry=registry, format_checker=jsonschema.FormatChecker()
+    )
+    bundle = _bundle(runtime)
+    validator.validate(bundle)
+    broken = json.loads(json.dumps(bundle))
+    del broken["timeline"]["entries"][0]["hash"]
+    assert not validator.is_valid(broken)
