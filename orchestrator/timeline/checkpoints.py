@@ -45,7 +45,7 @@ MILESTONES: frozenset[str] = frozenset(
         kinds.INCIDENT_CLOSED,
     }
 )
-"""Lifecycle facts after which the head is checkpointed at once, not at the next minute."""
+"""Lifecycle facts after which the head is checkpointed on the next tick (a second), not the next minute."""
 
 
 class Signer(Protocol):

@@ -1,4 +1,4 @@
-"""The scheduler's checkpoint job: a head is signed at each milestone at once, and otherwise within
+"""The scheduler's checkpoint job: a head is signed on the first tick after a milestone, and otherwise within
 a minute of new entries; what it signs is published (the Slack card) once committed."""
 
 from __future__ import annotations
