@@ -8,10 +8,8 @@ import xml.etree.ElementTree as ET
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from orchestrator.timeline import charts, kinds
-from orchestrator.timeline.figures import Record, duration_text, load_record
+from orchestrator.timeline.figures import Record, duration_text
 from orchestrator.timeline.models import TimelineEntryRow
 from orchestrator.worker.runtime import Runtime
 from tests.timeline.story import T0, build_incident
@@ -19,13 +17,6 @@ from tests.timeline.test_lifecycle import _cli
 
 SVG = "{http://www.w3.org/2000/svg}"
 TARGETS = charts.clause_targets(disconnect_minutes=60, report_minutes=1440)
-
-
-@pytest.fixture
-def record(runtime: Runtime) -> Record:
-    incident_id = build_incident(runtime.store)
-    with runtime.store.unit_of_work() as session:
-        return load_record(session, incident_id=incident_id)
 
 
 def test_time_axis_places_each_key_time_and_draws_each_target(record: Record) -> None:

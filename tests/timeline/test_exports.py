@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import jsonschema
-import pytest
 
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.timeline import kinds
@@ -35,13 +34,6 @@ from tests.timeline.story import ALL_KINDS, T0, build_incident
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "schemas" / "timeline.schema.json").read_text())
 NOW = T0 + timedelta(days=3)
-
-
-@pytest.fixture
-def record(runtime: Runtime) -> Record:
-    incident_id = build_incident(runtime.store)
-    with runtime.store.unit_of_work() as session:
-        return load_record(session, incident_id=incident_id)
 
 
 def test_the_story_uses_every_kind_of_the_contract(record: Record) -> None:
