@@ -16,7 +16,7 @@ from html import escape
 from orchestrator.timeline import kinds
 from orchestrator.timeline.figures import Record, duration_text, key_figures
 
-__all__ = ["Target", "clause_targets", "figures_svg", "progress_svg", "time_axis_svg"]
+__all__ = ["Target", "clause_targets", "figures_svg", "progress_svg", "svg_document", "time_axis_svg"]
 
 _W, _LEFT, _RIGHT = 760, 30, 40
 _FLOOR = 0.1  # seconds: the axis's resolution near awareness
@@ -50,7 +50,8 @@ def _x(seconds: float, span: float) -> float:
     return _LEFT + (_W - _LEFT - _RIGHT) * math.log1p(max(seconds, 0) / _FLOOR) / math.log1p(span / _FLOOR)
 
 
-def _svg(height: int, label: str, body: list[str]) -> str:
+def svg_document(height: int, label: str, body: list[str]) -> str:
+    """A standalone SVG of the pictures' width around ``body`` (markup built from escaped text)."""
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" aria-label="{escape(label)}" '
         f'viewBox="0 0 {_W} {height}" width="{_W}" height="{height}" font-family="sans-serif" '
@@ -94,7 +95,7 @@ def time_axis_svg(record: Record, targets: list[Target]) -> str:
             f'awareness</title></circle><text x="{at_x:.1f}" y="{axis_y + 20 + lift}" text-anchor="middle">'
             f"{escape(label)} +{duration_text(seconds)}</text>"
         )
-    return _svg(150, "Time axis of the incident, seconds after awareness (log scale)", body)
+    return svg_document(150, "Time axis of the incident, seconds after awareness (log scale)", body)
 
 
 def _progress_series(record: Record) -> dict[str, list[tuple[datetime, float, dict[str, int]]]]:
@@ -154,7 +155,7 @@ def progress_svg(record: Record) -> str | None:
                     f"<title>TikTok failing, tokens wait for another pass: {escape(', '.join(codes))}"
                     "</title></path>"
                 )
-    return _svg(175, "Revocation progress: share of tokens settled over time", body)
+    return svg_document(175, "Revocation progress: share of tokens settled over time", body)
 
 
 def figures_svg(record: Record, targets: list[Target]) -> str:
@@ -165,7 +166,7 @@ def figures_svg(record: Record, targets: list[Target]) -> str:
     inner = [f'<g class="time-axis">{_inner(axis)}</g>']
     if progress is not None:
         inner.append(f'<g class="progress" transform="translate(0 150)">{_inner(progress)}</g>')
-    return _svg(height, f"Incident {record.incident.id}: time axis and revocation progress", inner)
+    return svg_document(height, f"Incident {record.incident.id}: time axis and revocation progress", inner)
 
 
 def _inner(svg: str) -> str:
