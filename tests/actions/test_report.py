@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -55,18 +56,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(engine, port, hook)
 
 
-def _incident(world: World) -> str:
-    incident_id = world.engine.open_incident(
-        title=f"Client secret {CLIENT_SECRET} and act.0123456789abcdef leaked"
-    )
+def _incident(engine: Engine) -> str:
+    incident_id = engine.open_incident(title=f"Client secret {CLIENT_SECRET} and act.0123456789abcdef leaked")
     switch_flows.engage_switch(
-        world.engine.runtime.store,
-        world.engine.runtime.settings,
+        engine.runtime.store,
+        engine.runtime.settings,
         by="cli:tester",
         reason="contain",
         incident_id=incident_id,
     )
-    with world.engine.runtime.transaction() as session:
+    with engine.runtime.transaction() as session:
         timeline.append_entry(
             session, chain=incident_id, actor="cli:tester", kind="note", message=f"bot token {BOT_TOKEN}"
         )
@@ -94,7 +93,7 @@ def _assert_carries_a_signed_checkpoint(world: World, incident_id: str, body: st
 
 
 def test_report_is_delivered_once_with_counts_and_no_secrets(world: World) -> None:
-    incident_id = _incident(world)
+    incident_id = _incident(world.engine)
     with mailbox(world.port) as box:
         first = world.engine.start("report", incident_id=incident_id)
         assert world.engine.finished(first)["status"] == "succeeded"
@@ -125,7 +124,7 @@ def test_report_is_delivered_once_with_counts_and_no_secrets(world: World) -> No
 
 
 def test_smtp_down_at_first_then_delivered_once_it_returns(world: World) -> None:
-    incident_id = _incident(world)
+    incident_id = _incident(world.engine)
     run_id = world.engine.start("report", incident_id=incident_id)
     wait_for(
         lambda: [e for e in world.engine.entries(incident_id) if e.kind == "report.failed"],
@@ -136,3 +135,20 @@ def test_smtp_down_at_first_then_delivered_once_it_returns(world: World) -> None
         assert world.engine.finished(run_id, timeout=30)["status"] == "succeeded"
     assert len(box.received()) == 1
     assert _incident_row(world, incident_id).reported_at is not None
+
+
+def test_an_unreadable_evidence_key_never_stops_the_report(tmp_path: Path) -> None:
+    port = free_port()
+    with running_engine(
+        tmp_path,
+        PLAYBOOKS,
+        smtp_url=f"smtp://127.0.0.1:{port}",
+        tiktok_report_to=REPORT_TO,
+        evidence_key_file=str(tmp_path / "not-mounted.pem"),
+    ) as engine:
+        incident_id = _incident(engine)
+        with mailbox(port) as box:
+            assert engine.finished(engine.start("report", incident_id=incident_id))["status"] == "succeeded"
+    [(_, message)] = box.received()
+    body = text_body(message)
+    assert "Disconnected from TikTok:" in body and "EVIDENCE" not in body
