@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from referencing import Registry, Resource
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from orchestrator import clock
 from orchestrator.config import Settings
@@ -244,3 +245,17 @@ def test_the_bundle_validates_against_its_schema_which_embeds_the_timeline_schem
     broken = json.loads(json.dumps(bundle))
     del broken["timeline"]["entries"][0]["hash"]
     assert not validator.is_valid(broken)
+
+
+@pytest.mark.services
+def test_postgres_refuses_to_change_or_delete_a_checkpoint(settings: Settings) -> None:
+    with _store("postgres", settings) as runtime:
+        _signed_story(runtime)
+        for change in ("UPDATE timeline_checkpoints SET seq = 1", "DELETE FROM timeline_checkpoints"):
+            with (
+                pytest.raises(DBAPIError, match="append-only"),
+                runtime.store.engine.begin() as conn,
+            ):
+                conn.execute(text(change))
+        with runtime.store.unit_of_work() as session:
+            assert [c.seq for c in checkpoints.for_chain(session, INCIDENT)] == [ENTRIES]
