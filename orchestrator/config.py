@@ -4,7 +4,8 @@ Precedence, highest first: explicit overrides (CLI flags), ``ORCH_<KEY>`` enviro
 variables, ``ORCH_<KEY>_FILE`` (a file holding a secret, as Docker and Kubernetes
 mount them), then the YAML file named by ``--config`` or ``ORCH_CONFIG``. Nested keys
 use ``__`` in the environment (``ORCH_SOURCES__SPLUNK__DEFAULT_SEVERITY``). Secrets are
-``SecretStr`` and are registered with the redactor the moment they are loaded.
+``SecretStr`` and are registered with the redactor the moment they are loaded, with every
+other secret the settings hold (``settings_secrets``: URL passwords, sources' credentials).
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import difflib
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from orchestrator import redaction
+from orchestrator import redaction, settings_secrets
 from orchestrator.errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings", "masked_dump"]
@@ -50,6 +51,12 @@ class SourceSettings(BaseModel):
     default_severity: str = "medium"
     default_kind: str = "security.alert"
     max_body_bytes: int | None = Field(None, ge=1024)
+    max_events: int = Field(
+        2000,
+        ge=1,
+        le=100_000,
+        description="Events (alerts, findings) one delivery may carry; more: 413. Each costs ~7 KB.",
+    )
     rate_limit_per_minute: int | None = Field(
         None, ge=1, description="Opt-in 429 limit; only for tools that retry a 429 (PagerDuty, AWS, Azure)."
     )
@@ -95,6 +102,12 @@ class Settings(BaseSettings):
     broker_url: str = Field("embedded", description="redis://, amqp:// or 'embedded' (no server).")
     intake_token: SecretStr | None = Field(None, description="Bearer token that may only post events.")
     api_token: SecretStr | None = Field(None, description="Operators' bearer token for every /v1/ endpoint.")
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token that may only scrape /metrics (the API token may too)."
+    )
+    guard_token: SecretStr | None = Field(
+        None, description="Bearer token that may only read GET /v1/switch (the application's guard)."
+    )
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     api_processes: int = Field(
@@ -107,6 +120,12 @@ class Settings(BaseSettings):
     relay_interval_seconds: float = Field(0.5, gt=0)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     worker_concurrency: int = Field(8, ge=1, le=256)
+    worker_drain_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="On SIGTERM a worker finishes or hands back its work within this, then is killed.",
+    )
     tiktok_provider: str = Field(
         "oauth",
         pattern="^(oauth|business)$",
@@ -297,30 +316,17 @@ def load_settings(
         settings = Settings(**init)
     except ValidationError as exc:
         raise ConfigError("invalid config: " + "; ".join(_describe(e) for e in exc.errors())) from exc
-    for name in _secret_fields():
-        secret = getattr(settings, name)
-        if secret is not None:
-            redaction.register_secret(secret.get_secret_value())
+    for secret in settings_secrets.scrub(settings, frozenset(_secret_fields())).secrets:
+        redaction.register_secret(secret)
     return settings
 
 
 def masked_dump(settings: Settings) -> dict[str, Any]:
-    """The effective settings as plain data, every secret shown as ``********``."""
-    data = settings.model_dump(mode="json")
-    for name in _secret_fields():
-        if data.get(name) is not None:
-            data[name] = "********"
+    """The effective settings as plain data, every secret (URL passwords, sources' credentials
+    and the drill's secret settings included) shown as ``********``."""
+    scrubbed = settings_secrets.scrub(settings, frozenset(_secret_fields()))
+    data: dict[str, Any] = to_jsonable_python(scrubbed.masked)
+    data["store_url"] = settings_secrets.scrub_url(settings.store_url)
     if data.get("evidence_key_file") is not None:  # where a private key is mounted is not shown
         data["evidence_key_file"] = "********"
-    data["store_url"] = _mask_url_password(settings.store_url)
-    data["database_url"] = _mask_url_password(settings.database_url)
-    data["broker_url"] = _mask_url_password(settings.broker_url)
     return data
-
-
-def _mask_url_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":********@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url

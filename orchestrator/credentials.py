@@ -18,11 +18,22 @@ from pydantic import SecretStr
 from orchestrator import redaction
 from orchestrator.config import Settings
 
-__all__ = ["credentials_path", "with_tokens"]
+__all__ = ["credentials_path", "where_tokens_are", "with_tokens"]
+
+_GENERATED = ("intake_token", "api_token")
 
 
 def credentials_path(settings: Settings) -> Path:
     return settings.data_dir / "credentials.json"
+
+
+def where_tokens_are(configured: Settings) -> str:
+    """Where an operator finds the tokens, given the settings as configured (before
+    ``with_tokens``): the file only for those it holds."""
+    generated = [name for name in _GENERATED if getattr(configured, name) is None]
+    if not generated:
+        return "tokens as configured"
+    return f"{' and '.join(generated)} in {credentials_path(configured)}"
 
 
 def with_tokens(settings: Settings, *, create: bool = True) -> Settings:
@@ -34,7 +45,7 @@ def with_tokens(settings: Settings, *, create: bool = True) -> Settings:
     if path.exists():
         stored = json.loads(path.read_text(encoding="utf-8"))
     changed = False
-    for name in ("intake_token", "api_token"):
+    for name in _GENERATED:
         if name not in stored:
             stored[name] = secrets.token_urlsafe(32)
             changed = True

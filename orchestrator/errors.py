@@ -5,7 +5,8 @@ OrchestratorError
 ├── StoreError             the store cannot be reached or refused a write
 ├── BrokerError            the broker cannot be reached
 ├── ValidationFailed       input does not fit its contract (names the field)
-│   └── MalformedInput     input cannot even be parsed (bad JSON, bad encoding)
+│   ├── MalformedInput     input cannot even be parsed (bad JSON, bad encoding)
+│   └── TooLarge           more in one request than allowed (names the limit)
 ├── AuthenticationFailed   a caller could not prove who it is
 ├── NotFound               an id or name that does not exist
 ├── PlaybookError          a playbook file is invalid (file:line:column: reason)
@@ -26,6 +27,7 @@ __all__ = [
     "PlaybookError",
     "StoreError",
     "TikTokError",
+    "TooLarge",
     "ValidationFailed",
 ]
 
@@ -56,6 +58,10 @@ class ValidationFailed(OrchestratorError):
 
 class MalformedInput(ValidationFailed):
     """Input cannot be parsed at all (invalid JSON, wrong encoding): HTTP 400, not 422."""
+
+
+class TooLarge(ValidationFailed):
+    """More in one request than allowed; the message names the limit and its setting: HTTP 413."""
 
 
 class AuthenticationFailed(OrchestratorError):

@@ -12,6 +12,11 @@ a source that is not configured is skipped, one that fails or has no value passe
 - ``file``: ``ORCH_GUARD_FILE`` (default ``$ORCH_DATA_DIR/kill_switch.json``);
 - ``http``: ``GET $ORCH_GUARD_URL/v1/switch`` with the bearer ``ORCH_GUARD_TOKEN``.
 
+A reading that a source cannot read unambiguously (not JSON, a duplicate key, no boolean
+``engaged``) counts as no answer. A fallback source (any but the first) that says "released"
+counts only when its ``version`` is at least the newest this guard has seen: a mirror left
+behind by an outage must not release a switch the guard already saw engaged again.
+
 When no source answers, the state is unknown. By default the guard **fails closed**
 (``ORCH_GUARD_FAIL_CLOSED=true``): unknown counts as engaged and ``check()`` raises
 ``SwitchUnknown`` (a ``Disconnected``), because an attacker who can cut the application off
@@ -61,6 +66,22 @@ REDIS_KEY = "orchestrator:kill_switch"
 _TRUE = {"1", "true", "yes", "on"}
 
 
+def _loads(raw: str | bytes) -> dict[str, Any]:
+    """A JSON object; ``ValueError`` for anything else, a duplicate key included (a reader that
+    kept the last ``engaged`` could be told "released" by whoever appends one)."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        found = dict(pairs)
+        if len(found) != len(pairs):
+            raise ValueError("duplicate key in the switch state")
+        return found
+
+    value = json.loads(raw, object_pairs_hook=unique)
+    if not isinstance(value, dict):
+        raise ValueError("the switch state is not a JSON object")
+    return value
+
+
 class Disconnected(OrchestratorError):
     """The kill switch is engaged: no TikTok call may leave the application."""
 
@@ -94,7 +115,7 @@ class RedisSource:
                 self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
             )
         raw = self._client.get(self._key)
-        return None if raw is None else dict(json.loads(raw))
+        return None if raw is None else _loads(raw)
 
 
 class FileSource:
@@ -108,7 +129,7 @@ class FileSource:
     def read(self) -> Mapping[str, Any] | None:
         try:
             with open(self.path, encoding="utf-8") as handle:
-                return dict(json.load(handle))
+                return _loads(handle.read())
         except FileNotFoundError:
             return None
 
@@ -127,7 +148,7 @@ class HttpSource:
         if self._token:
             request.add_header("Authorization", f"Bearer {self._token}")
         with urllib.request.urlopen(request, timeout=self._timeout) as response:
-            return dict(json.loads(response.read()))
+            return _loads(response.read())
 
     def __repr__(self) -> str:
         return f"HttpSource({self._url!r})"  # never the token
@@ -175,6 +196,7 @@ class Guard:
         self.tiktok_hosts = tuple(tiktok_hosts)
         self._monotonic = monotonic
         self._reading: Reading | None = None
+        self._newest = 0  # the highest switch version any source has shown this guard
         self._lock = threading.Lock()
 
     @classmethod
@@ -205,13 +227,16 @@ class Guard:
 
     @classmethod
     def from_settings(cls, settings: Any, *, api_url: str | None = None, token: str | None = None) -> Guard:
-        """A guard for a process that has the orchestrator's ``Settings`` (the same mirrors it writes)."""
+        """A guard for a process that has the orchestrator's ``Settings`` (the same mirrors it writes;
+        the ``http`` source with ``token``, else the settings' ``guard_token``)."""
         sources: list[Source] = []
         broker = str(getattr(settings, "broker_url", ""))
         if broker.startswith(("redis://", "rediss://")) and importlib.util.find_spec("redis"):
             sources.append(RedisSource(broker))
         sources.append(FileSource(Path(settings.data_dir) / "kill_switch.json"))
         if api_url:
+            configured = getattr(settings, "guard_token", None)
+            token = token or (configured.get_secret_value() if configured is not None else None)
             sources.append(HttpSource(api_url, token=token))
         return cls(
             sources,
@@ -232,7 +257,7 @@ class Guard:
             return self._reading
 
     def _read_sources(self) -> Reading:
-        for source in self.sources:
+        for rank, source in enumerate(self.sources):
             try:
                 value = source.read()
             except Exception:  # any failure of one source means: ask the next one
@@ -240,10 +265,14 @@ class Guard:
             if value is None or not isinstance(value.get("engaged"), bool):
                 continue
             version = value.get("version")
+            version = version if isinstance(version, int) and not isinstance(version, bool) else None
+            if rank > 0 and not value["engaged"] and (version is None or version < self._newest):
+                continue  # an older answer than one already seen: it cannot release
+            self._newest = max(self._newest, version or 0)
             return Reading(
                 engaged=value["engaged"],
                 source=source.name,
-                version=version if isinstance(version, int) else None,
+                version=version,
                 expires=self._monotonic() + self.cache_seconds,
             )
         return Reading(

@@ -40,6 +40,7 @@ from starlette.concurrency import run_in_threadpool
 
 from orchestrator.incidents import service as incidents
 from orchestrator.incidents.models import IncidentRow
+from orchestrator.intake import access
 from orchestrator.store import outbox
 from orchestrator.timeline import kinds
 from orchestrator.timeline.models import TimelineEntryRow
@@ -259,5 +260,6 @@ router = APIRouter()
 )
 async def metrics(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
+    access.require(request, runtime.settings, "metrics_token", "api_token", what="metrics or operator token")
     body = await run_in_threadpool(scrape, runtime)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -12,7 +12,7 @@ import pytest
 from orchestrator.config import Settings, load_settings
 from orchestrator.logging import configure_logging
 from orchestrator.worker.runtime import Runtime
-from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
+from tests.support.runtime import API_TOKEN, GUARD_TOKEN, INTAKE_TOKEN, make_runtime
 
 
 @pytest.fixture
@@ -21,7 +21,12 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     for name in [n for n in os.environ if n.startswith("ORCH_")]:
         monkeypatch.delenv(name)
     return load_settings(
-        overrides={"data_dir": tmp_path / "data", "intake_token": INTAKE_TOKEN, "api_token": API_TOKEN}
+        overrides={
+            "data_dir": tmp_path / "data",
+            "intake_token": INTAKE_TOKEN,
+            "api_token": API_TOKEN,
+            "guard_token": GUARD_TOKEN,
+        }
     )
 
 

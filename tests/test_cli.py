@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.support.processes import orchestrator_env
+from tests.support.processes import Proc, free_port, orchestrator_env, wait_healthy
 
 COMMANDS = [
     [],
@@ -82,6 +83,33 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
     assert "planted-intake-token-99" not in result.stdout and "intake_token: '********'" in result.stdout
 
 
+def test_config_show_masks_sources_credentials_and_every_url_password(tmp_path: Path) -> None:
+    sources = {
+        "pagerduty": {"auth": {"kind": "hmac_body", "secret": "pd-secret-1", "secrets": ["pd-old-2"]}},
+        "datadog": {"auth": {"kind": "basic", "username": "dd", "secret": "dd-password-3"}},
+    }
+    result = run(
+        ["config", "show"],
+        tmp_path,
+        sources=json.dumps(sources),
+        token_inventory="postgresql://app:inventory-password-4@db/app",
+        purge_records=json.dumps([{"table": "videos", "url": "postgresql://a:purge-password-5@db/x"}]),
+        smtp_url="smtps://ir:smtp-password-6@mail:465",
+        drill=json.dumps({"env": {"ORCH_SLACK_BOT_TOKEN": "xoxb-drill-7"}}),
+    )
+    assert result.returncode == 0, result.stderr
+    shown = yaml.safe_load(result.stdout)
+    planted = ["pd-secret-1", "pd-old-2", "dd-password-3", "inventory-password-4", "purge-password-5"]
+    assert [s for s in [*planted, "smtp-password-6", "xoxb-drill-7"] if s in result.stdout] == []
+    assert shown["sources"]["pagerduty"]["auth"] == {
+        "kind": "hmac_body",
+        "secret": "********",
+        "secrets": ["********"],
+    }
+    assert shown["token_inventory"] == "postgresql://app:********@db/app"
+    assert shown["drill"]["env"] == {"ORCH_SLACK_BOT_TOKEN": "********"}
+
+
 def test_service_refuses_to_start_with_an_invalid_playbook(tmp_path: Path) -> None:
     books = tmp_path / "books"
     books.mkdir()
@@ -92,3 +120,18 @@ def test_service_refuses_to_start_with_an_invalid_playbook(tmp_path: Path) -> No
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {books / 'broken.yaml'}:4:")
     assert "unknown action 'nope'" in result.stderr
+
+
+def test_up_says_where_the_tokens_are_and_writes_no_file_for_configured_ones(tmp_path: Path) -> None:
+    port = free_port()
+    env = orchestrator_env(
+        tmp_path / "data", port=str(port), intake_token="configured-intake-1", api_token="configured-api-2"
+    )
+    proc = Proc(["up"], env=env, cwd=tmp_path, log=tmp_path / "up.log")
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}")
+    finally:
+        proc.stop()
+    said = [line for line in proc.log.read_text().splitlines() if line.startswith("orchestrator up:")]
+    assert len(said) == 1 and said[0].endswith("; tokens as configured"), said
+    assert not (tmp_path / "data" / "credentials.json").exists()

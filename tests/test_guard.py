@@ -29,7 +29,7 @@ from orchestrator.intake.app import create_app
 from orchestrator.switch import flows
 from orchestrator.switch.mirror import FileMirror, RedisMirror
 from orchestrator.worker.runtime import Runtime
-from tests.support.runtime import INTAKE_TOKEN
+from tests.support.runtime import GUARD_TOKEN
 from tests.support.server import serve_app
 from tests.support.services import REDIS_URL, flush_redis, require
 
@@ -110,14 +110,14 @@ def test_check_reads_the_redis_key_first_and_falls_back_to_the_file(tmp_path: Pa
     assert checker.reading().source == "redis"
 
 
-def test_check_reads_the_switch_over_http_with_the_intake_token(runtime: Runtime) -> None:
+def test_check_reads_the_switch_over_http_with_the_guard_token(runtime: Runtime) -> None:
     with serve_app(create_app(runtime)) as base_url:
-        checker = Guard([HttpSource(base_url, token=INTAKE_TOKEN)], cache_seconds=0)
+        checker = Guard([HttpSource(base_url, token=GUARD_TOKEN)], cache_seconds=0)
         checker.check()
         flows.engage_switch(runtime.store, runtime.settings, by="alice", reason="compromise")
         with pytest.raises(Disconnected):
             checker.check()
-        assert INTAKE_TOKEN not in repr(checker.sources)
+        assert GUARD_TOKEN not in repr(checker.sources)
         unauthorised = Guard([HttpSource(base_url, token="wrong")], cache_seconds=0)
         with pytest.raises(SwitchUnknown):
             unauthorised.check()
@@ -293,3 +293,32 @@ def test_guard_from_settings_reads_the_mirrors_the_orchestrator_writes(runtime: 
     flows.engage_switch(runtime.store, runtime.settings, by="alice", reason="compromise")
     with pytest.raises(Disconnected):
         checker.check()
+
+
+def test_a_fallback_cannot_release_with_an_older_answer_than_the_guard_has_seen(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    stale = _switch_file(tmp_path, engaged=False, version=0)  # left behind before the engage
+    with serve_app(create_app(runtime)) as base_url:
+        checker = Guard([HttpSource(base_url, token=GUARD_TOKEN), FileSource(stale)], cache_seconds=0)
+        flows.engage_switch(runtime.store, runtime.settings, by="alice", reason="compromise")
+        with pytest.raises(Disconnected):
+            checker.check()
+    # The API is gone: only the file answers, and it is older than what the guard saw.
+    with pytest.raises(SwitchUnknown):
+        checker.check()
+    _switch_file(tmp_path, engaged=False, version=2)  # a release after that engage: it counts
+    checker.check()
+
+
+def test_a_switch_state_with_a_duplicate_key_is_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "kill_switch.json"
+    path.write_text('{"engaged": true, "version": 3, "changed_at": null, "engaged": false}')
+    with pytest.raises(SwitchUnknown):
+        Guard([FileSource(path)], cache_seconds=0).check()
+
+
+def test_guard_from_settings_reads_the_api_with_the_configured_guard_token(runtime: Runtime) -> None:
+    with serve_app(create_app(runtime)) as base_url:
+        http = Guard.from_settings(runtime.settings, api_url=base_url).sources[-1]
+        assert http.name == "http" and http.read() == {"engaged": False, "version": 0, "changed_at": None}

@@ -52,7 +52,7 @@ def scraped(runtime: Runtime) -> Iterator[Scraped]:
     metrics.observe_event("metrics_test", "accepted")
     metrics.observe_event("Metrics Test!", "rejected")  # not a bounded name: counted as other
     with serve_app(create_app(runtime)) as base_url:
-        answer = httpx.get(f"{base_url}/metrics")
+        answer = httpx.get(f"{base_url}/metrics", headers={"Authorization": f"Bearer {API_TOKEN}"})
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
     samples: Samples = {}
     for family in text_string_to_metric_families(answer.text):

@@ -279,7 +279,10 @@ def release_request_message(
     why = redaction.redact_text(reason)[:2000]
     text = f"<@{requested_by}> asks to release the kill switch ({request_id}): {why}"
     blocks: list[dict[str, Any]] = [
-        _mrkdwn(text + "\nA *second person* must approve."),
+        _mrkdwn(
+            text + "\nA *second person* must approve. If the switch changes before then (released, or"
+            " engaged again for another compromise), this request is void: ask again."
+        ),
         {
             "type": "actions",
             "block_id": f"release:{request_id}",

@@ -8,6 +8,7 @@ __all__ = [
     "EMAIL_SENT",
     "RELEASE_DENIED",
     "RELEASE_REQUESTED",
+    "RELEASE_VOIDED",
     "SLACK_CHANNEL_OPENED",
     "SLACK_COMMAND",
     "SLACK_POSTED",
@@ -22,4 +23,5 @@ SLACK_COMMAND: Final = "slack.command"  # slack_user, command, args, outcome
 SLACK_REFUSED: Final = "slack.refused"  # slack_user, command, reason
 RELEASE_REQUESTED: Final = "switch.release_requested"  # request_id, by, reason
 RELEASE_DENIED: Final = "switch.release_denied"  # request_id, by, requested_by
+RELEASE_VOIDED: Final = "switch.release_voided"  # request_id, by, asked_at_version, switch_version
 EMAIL_SENT: Final = "email.sent"  # to, message_id, sent_at

@@ -51,6 +51,7 @@ def request_release(runtime: Runtime, *, user_id: str, reason: str, incident_id:
                 reason=why,
                 incident_id=chain_incident,
                 status="pending",
+                switch_version=state.version,
                 created_at=now,
             )
         )
@@ -67,7 +68,12 @@ def request_release(runtime: Runtime, *, user_id: str, reason: str, incident_id:
 
 
 def decide_release(runtime: Runtime, *, request_id: str, user_id: str, approve: bool) -> ReleaseDecision:
-    """Approve (releases the switch) or deny a pending request; the approver must be someone else."""
+    """Approve (releases the switch) or deny a pending request; the approver must be someone else.
+
+    The request is bound to the switch version it was asked at: if the switch has changed
+    since (released, engaged again for another compromise), the request is void, recorded as
+    such, and ``ValidationFailed`` says to ask again. The check and the release share one
+    transaction with the switch row locked, so nothing can slip in between."""
     now = clock.utcnow()
     with runtime.transaction() as session:
         row = session.get(ReleaseRequestRow, request_id, with_for_update=True)
@@ -83,32 +89,37 @@ def decide_release(runtime: Runtime, *, request_id: str, user_id: str, approve: 
             raise ValidationFailed(
                 f"release request {request_id} expired: ask again with `/ir release REASON`"
             )
-        row.status = "approved" if approve else "denied"
+        current = switch.status(session, lock=True).version
+        voided = row.switch_version != current
+        row.status = "void" if voided else "approved" if approve else "denied"
         row.decided_by, row.decided_at = user_id, now
         requested_by, reason, incident_id = row.requested_by, row.reason, row.incident_id
-        if not approve:
+        chain, actor = incident_id or SYSTEM_CHAIN, f"slack:{user_id}"
+        asked_by = f"slack:{requested_by}"
+        data: dict[str, object] = {"request_id": request_id, "by": actor, "requested_by": asked_by}
+        if voided:
+            data |= {"asked_at_version": row.switch_version, "switch_version": current}
+            kind, message = slack_kinds.RELEASE_VOIDED, f"release {request_id} is void: the switch changed"
+        else:
+            kind, message = slack_kinds.RELEASE_DENIED, f"{actor} denied the release asked by {asked_by}"
+        if voided or not approve:
             timeline.append_entry(
-                session,
-                chain=incident_id or SYSTEM_CHAIN,
-                actor=f"slack:{user_id}",
-                kind=slack_kinds.RELEASE_DENIED,
-                message=f"slack:{user_id} denied the release asked by slack:{requested_by}",
-                data={
-                    "request_id": request_id,
-                    "by": f"slack:{user_id}",
-                    "requested_by": f"slack:{requested_by}",
-                },
-                at=now,
+                session, chain=chain, actor=actor, kind=kind, message=message, data=data, at=now
             )
-    released = False
-    if approve:
-        change = switch_flows.release_switch(
-            runtime.store,
-            runtime.settings,
-            by=f"slack:{requested_by}",
-            reason=reason,
-            approved_by=f"slack:{user_id}",
-            incident_id=incident_id,
+        released = False
+        if approve and not voided:
+            change = switch_flows.release_in(
+                session,
+                runtime.settings,
+                by=f"slack:{requested_by}",
+                reason=reason,
+                approved_by=actor,
+                incident_id=incident_id,
+            )
+            released = change.changed
+    if voided:
+        raise ValidationFailed(
+            f"release request {request_id} is void: the kill switch changed since it was asked "
+            "(released or engaged again); ask again with `/ir release REASON`"
         )
-        released = change.changed
     return ReleaseDecision(request_id, approve, released, requested_by, incident_id)

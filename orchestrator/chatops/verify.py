@@ -1,13 +1,15 @@
 """Slack request signature check (v0 HMAC-SHA256, 5-minute window, each signature accepted once).
 
 The check runs on the raw body and two headers before anything else is parsed, with the
-semantics of ``slack_sdk.signature.SignatureVerifier``. A valid signature is then remembered
-for twice the window (a timestamp may sit up to five minutes either side of now), so a
-captured request cannot be replayed while its timestamp is still accepted.
+semantics of ``slack_sdk.signature.SignatureVerifier``. What a valid signature covers
+(``v0:<timestamp>:<body>``) is then remembered, by its digest, for twice the window (a
+timestamp may sit up to five minutes either side of now), so a captured request cannot be
+replayed while its timestamp is still accepted, however its unsigned headers are changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from typing import Final, Protocol
@@ -76,5 +78,6 @@ class SlackVerifier:
             raise AuthenticationFailed("invalid Slack signature")
         if not self._verifier.is_valid(body=body, timestamp=timestamp.strip(), signature=signature):
             raise AuthenticationFailed("invalid Slack signature")
-        if self._replay.seen_before(f"slack:{signature}", 2 * WINDOW_SECONDS):
+        signed = b"v0:" + timestamp.strip().encode("ascii") + b":" + body
+        if self._replay.seen_before(f"slack:{hashlib.sha256(signed).hexdigest()}", 2 * WINDOW_SECONDS):
             raise AuthenticationFailed("invalid Slack signature")

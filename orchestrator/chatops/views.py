@@ -27,6 +27,7 @@ from orchestrator.chatops.interactions import (
 )
 from orchestrator.chatops.verify import SlackVerifier
 from orchestrator.errors import AuthenticationFailed, StoreError, ValidationFailed
+from orchestrator.intake.bodies import read_body
 from orchestrator.intake.replay import StoreReplayGuard
 from orchestrator.worker.runtime import Runtime
 
@@ -66,9 +67,7 @@ async def _verified(request: Request) -> tuple[Runtime, SlackEndpoints, dict[str
     if endpoints is None:
         endpoints = endpoints_for(runtime)
         request.app.state.slack_endpoints = endpoints
-    body = await request.body()
-    if len(body) > _MAX_BODY:
-        raise HTTPException(413, "request body too large")
+    body = await read_body(request, _MAX_BODY)
     try:
         await run_in_threadpool(endpoints.verifier.verify, body, dict(request.headers))
     except AuthenticationFailed:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from orchestrator.cli.common import State, pass_state
-from orchestrator.credentials import credentials_path
+from orchestrator.credentials import where_tokens_are
 from orchestrator.heap import freeze_startup_heap
 from orchestrator.logging import get_logger
 from orchestrator.worker.routing import QUEUES
@@ -70,7 +70,7 @@ def serve(state: State, host: str | None, port: int | None, processes: int | Non
         "api listening",
         url=f"http://{settings.host}:{settings.port}",
         processes=count,
-        credentials=str(credentials_path(settings)),
+        tokens=where_tokens_are(state.settings()),
     )
     listen: dict[str, Any] = {
         "host": settings.host,
@@ -123,7 +123,9 @@ def worker(state: State, queues: str, concurrency: int | None) -> None:
     if os.environ.get(_WORKER_CHILD) != "1":
         # Celery's worker can die on a broker connection lost mid-ack ("Unrecoverable error");
         # this process stays up and starts it again, so workers recover from broker restarts.
-        state.runtime().close()  # config, schema and playbook errors are reported here, once
+        checked = state.runtime()  # config, schema and playbook errors are reported here, once
+        grace = checked.settings.worker_drain_seconds
+        checked.close()
         os.environ[_WORKER_CHILD] = "1"
         command = [sys.executable, "-m", "orchestrator"]
         if state.config_path:
@@ -131,14 +133,17 @@ def worker(state: State, queues: str, concurrency: int | None) -> None:
         command += ["worker", "--queues", queues]
         if concurrency:
             command += ["--concurrency", str(concurrency)]
-        _supervise({"worker": command})
+        _supervise({"worker": command}, grace=grace)
         return
     runtime = state.runtime()
     threads = concurrency or runtime.settings.worker_concurrency
-    from celery.signals import worker_ready
+    from celery.signals import worker_ready, worker_shutting_down
 
     _exit_on_unrecoverable_error(runtime.celery)
     worker_ready.connect(lambda **_: freeze_startup_heap(), weak=False)
+    # Celery's warm shutdown waits for the running tasks: they hand back what they hold instead
+    # of finishing it (a batch of a slow revocation would outlast any grace), see Runtime.draining.
+    worker_shutting_down.connect(lambda **_: runtime.draining.set(), weak=False)
     runtime.celery.worker_main(
         [
             "worker",
@@ -198,7 +203,7 @@ def up(state: State, host: str | None, port: int | None) -> None:
     """Run everything on one machine: API, worker and scheduler, on the embedded defaults.
 
     With no config this needs no server: the store is a SQLite file and the broker a
-    folder, both in ./.orchestrator. Tokens for the API are made on first start and
+    folder, both in ./.orchestrator. Tokens not configured are made on first start and
     kept in .orchestrator/credentials.json. Stop with Ctrl-C; a child that dies is
     restarted.
     """
@@ -215,14 +220,15 @@ def up(state: State, host: str | None, port: int | None) -> None:
     click.echo(
         f"orchestrator up: API on http://{settings.host}:{settings.port}, "
         f"store {settings.store_url.split('://')[0]}, broker {settings.broker_url.split('://')[0]}; "
-        f"tokens in {credentials_path(settings)}",
+        f"{where_tokens_are(state.settings())}",
         err=True,
     )
-    _supervise(commands)
+    _supervise(commands, grace=settings.worker_drain_seconds)
 
 
-def _supervise(commands: dict[str, list[str]]) -> None:
-    """Start each child; restart one that dies; stop them all on SIGINT or SIGTERM."""
+def _supervise(commands: dict[str, list[str]], *, grace: float) -> None:
+    """Start each child; restart one that dies; stop them all on SIGINT or SIGTERM, killing those
+    still running ``grace`` seconds later (a worker drains within ``worker_drain_seconds``)."""
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
@@ -240,7 +246,7 @@ def _supervise(commands: dict[str, list[str]]) -> None:
         for child in children.values():
             if child.poll() is None:
                 child.terminate()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + grace
         for child in children.values():
             try:
                 child.wait(max(0.1, deadline - time.monotonic()))

@@ -1,4 +1,10 @@
-"""Who may call what: the intake token only posts events; the API token opens every /v1/."""
+"""Who may call what, by bearer token.
+
+The intake token only posts events; the guard token only reads the switch; the metrics
+token only scrapes ``/metrics``; the API token opens every route. A token of one role never
+stands in for another's (the intake token can post a critical event, so a guard holding it
+could set off a disconnect).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from fastapi import HTTPException, Request
 
 from orchestrator.config import Settings
 
-__all__ = ["bearer", "require_operator", "require_sender"]
+__all__ = ["bearer", "holds", "require", "require_operator", "require_sender"]
 
 
 def bearer(request: Request) -> str | None:
@@ -20,32 +26,35 @@ def bearer(request: Request) -> str | None:
     return value.strip()
 
 
-def _matches(given: str | None, *expected: str | None) -> bool:
-    if given is None:
-        return False
-    ok = False
-    for candidate in expected:
-        if candidate is not None:
-            ok |= hmac.compare_digest(given.encode(), candidate.encode())
-    return ok
-
-
 def _secret(settings: Settings, name: str) -> str | None:
     value = getattr(settings, name)
     return value.get_secret_value() if value is not None else None
 
 
+def holds(request: Request, settings: Settings, *names: str) -> bool:
+    """True when the request's bearer is one of the named settings' tokens (constant time)."""
+    given = bearer(request)
+    if given is None:
+        return False
+    ok = False
+    for name in names:
+        candidate = _secret(settings, name)
+        if candidate is not None:
+            ok |= hmac.compare_digest(given.encode(), candidate.encode())
+    return ok
+
+
+def require(request: Request, settings: Settings, *names: str, what: str = "bearer token") -> None:
+    """Allow a bearer holding one of the named tokens; 401 otherwise."""
+    if not holds(request, settings, *names):
+        raise HTTPException(401, detail=f"missing or invalid {what}", headers={"WWW-Authenticate": "Bearer"})
+
+
 def require_sender(request: Request, settings: Settings) -> None:
     """Allow the intake token or the operators' token; 401 otherwise."""
-    if not _matches(bearer(request), _secret(settings, "intake_token"), _secret(settings, "api_token")):
-        raise HTTPException(
-            401, detail="missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
-        )
+    require(request, settings, "intake_token", "api_token")
 
 
 def require_operator(request: Request, settings: Settings) -> None:
     """Allow only the operators' API token; 401 otherwise (the intake token is not enough)."""
-    if not _matches(bearer(request), _secret(settings, "api_token")):
-        raise HTTPException(
-            401, detail="missing or invalid operator token", headers={"WWW-Authenticate": "Bearer"}
-        )
+    require(request, settings, "api_token", what="operator token")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.telemetry import TelemetryConfig
 from starlette.concurrency import run_in_threadpool
 
@@ -14,6 +15,7 @@ from orchestrator.chatops import views as slack_views
 from orchestrator.errors import BrokerError, StoreError
 from orchestrator.incidents import views as incident_views
 from orchestrator.intake import routes as intake_routes
+from orchestrator.intake.redirects import RelativeRedirects
 from orchestrator.proof import receipt as tiktok_receipt
 from orchestrator.switch import views as switch_views
 from orchestrator.timeline import pages as timeline_pages
@@ -42,8 +44,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         version="0.1.0",
         description="Intake of compromise events, incidents and their timelines.",
         telemetry=NO_TELEMETRY,
+        openapi_url=None,  # served below, to operators only: the schema maps every route
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
+    app.add_middleware(RelativeRedirects)
     app.include_router(intake_routes.router)
     app.include_router(incident_views.router)
     app.include_router(slack_views.router)
@@ -55,6 +61,16 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> JSONResponse:
+        timeline_pages.signed_in(request)
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        timeline_pages.signed_in(request)
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title}: API")
 
     @app.get("/healthz", summary="Store and broker health")
     async def healthz() -> JSONResponse:

@@ -5,9 +5,12 @@
 ``bearer`` and ``intake_token`` (``Authorization: Bearer``), ``basic``, ``query_token``
 (``?token=``, for Splunk, which cannot send headers), ``hmac_timestamped`` (Grafana 12+: hex
 HMAC-SHA256 of ``"<unix seconds>:<raw body>"``, with a replay window) and ``hmac_body``
-(PagerDuty: ``v1=<hex>`` signatures over the raw body, comma-separated during a rotation,
-with replay defence by remembering the delivery id). Every comparison is constant time;
-several secrets may be valid at once so a secret can be rotated without downtime.
+(PagerDuty: ``v1=<hex>`` signatures over the raw body, comma-separated during a rotation).
+Replay memory is keyed by the digest of exactly what the signature covers, never by a part
+the sender may change unsigned (PagerDuty's ``X-Webhook-Id``, the signature's spelling): a
+captured delivery resent with a new id is the same signed bytes, so it is refused. Every
+comparison is constant time; several secrets may be valid at once so a secret can be
+rotated without downtime.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ __all__ = [
     "ReplayGuard",
     "SourceAuth",
     "Verified",
+    "signed_key",
     "strip_secret_params",
     "verify",
 ]
@@ -62,7 +66,7 @@ class SourceAuth(BaseModel):
 
     ``secrets`` are accepted as well as ``secret`` (rotation). Header names are compared
     case-insensitively. ``window_seconds`` is the replay window: the allowed clock skew of a
-    timestamped signature, or how long a delivery id is remembered (defaults: 300 s and 24 h).
+    timestamped signature, or how long a signed body is remembered (defaults: 300 s and 24 h).
     An empty ``timestamp_header`` means Grafana signs the body alone (no timestamp); the
     signature itself is then remembered for the window.
     """
@@ -158,7 +162,7 @@ def _verify_timestamped(
     candidates = [(signature or "").strip().lower().encode("ascii", "replace")]
     expected = [hmac.new(secret, signed, hashlib.sha256).hexdigest().encode() for secret in secrets]
     _require(_match_any(candidates, expected))
-    key = "hmac_timestamped:" + (signature or "").strip().lower()
+    key = signed_key("hmac_timestamped", signed)
     _require(not replay.seen_before(key, auth.window * 2))
     return Verified(auth.kind, key)
 
@@ -181,9 +185,14 @@ def _verify_body(
     _require(_match_any(candidates, expected))
     delivery = _bounded(headers.get(auth.id_header.lower()))
     _require(bool(delivery) and len(delivery or "") <= 200)
-    key = f"hmac_body:{delivery}"
+    key = signed_key("hmac_body", raw)  # the id is not signed: a resend may carry any id
     _require(not replay.seen_before(key, auth.window))
     return Verified(auth.kind, key)
+
+
+def signed_key(kind: str, signed: bytes) -> str:
+    """The replay key of a signed delivery: the digest of the bytes its signature covers."""
+    return f"{kind}:{hashlib.sha256(signed).hexdigest()}"
 
 
 def _require(condition: bool) -> None:

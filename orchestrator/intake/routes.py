@@ -2,7 +2,8 @@
 
 Order per request: unknown source 404; header-only authentication (the global bearer, or
 the source's own bearer, basic or query token); content type 415; body limit 413; signature
-checks on the raw bytes (HMAC kinds); the opt-in rate limit 429; parsing (400/422), in the
+checks on the raw bytes (HMAC kinds); the opt-in rate limit 429; parsing (400/422, 413 for more
+alerts than ``sources.<name>.max_events``), in the
 thread pool for a large body; event and outbox rows in one group commit (intake/writer.py; 503
 only when the store is down); 202.
 The request URL is never logged: a query-string token must not reach a log line.
@@ -29,11 +30,13 @@ from orchestrator.errors import (
     MalformedInput,
     NotFound,
     StoreError,
+    TooLarge,
     ValidationFailed,
 )
 from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.intake import access
 from orchestrator.intake.auth import SourceAuth, Verified, strip_secret_params, verify
+from orchestrator.intake.bodies import read_body
 from orchestrator.intake.replay import StoreReplayGuard
 from orchestrator.intake.sources import FieldMapping, SourceContext, parse_body, source_names
 from orchestrator.intake.writer import GroupCommit
@@ -71,6 +74,7 @@ class SourcePlan:
     limit: int
     default_severity: Severity
     default_kind: str
+    max_events: int
     auth: SourceAuth | None = None
     mapping: FieldMapping | None = None
     limiter: RateLimiter | None = field(default=None, repr=False)
@@ -95,6 +99,7 @@ class SourcePlan:
             limit=cfg.max_body_bytes or settings.max_body_bytes,
             default_severity=severity,
             default_kind=cfg.default_kind,
+            max_events=cfg.max_events,
             auth=auth,
             mapping=mapping,
             limiter=limiter_for(settings, store, name=f"intake:{name}", rate=per_minute / 60)
@@ -137,20 +142,6 @@ def _replay_guard(request: Request, runtime: Runtime) -> StoreReplayGuard:
     if guard is None:
         guard = request.app.state.intake_replay = StoreReplayGuard(runtime.store)
     return guard
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise HTTPException(413, detail=f"body larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, detail=f"body larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _check_content_type(request: Request) -> None:
@@ -214,7 +205,7 @@ async def _deliver(request: Request, source: str) -> tuple[JSONResponse, int]:
     elif plan.auth.kind in _HEADER_KINDS:
         verified = _authenticate(plan, request, b"", guard)
     _check_content_type(request)
-    raw = await _read_limited(request, plan.limit)
+    raw = await read_body(request, plan.limit)
     if verified is None and plan.auth is not None:
         try:
             verified = await run_in_threadpool(_authenticate, plan, request, raw, guard)
@@ -260,6 +251,7 @@ async def _admit(
         default_severity=plan.default_severity,
         default_kind=plan.default_kind,
         mapping=plan.mapping,
+        max_events=plan.max_events,
     )
     try:  # a small body parses faster than a hand-over to the thread pool
         small = len(raw) <= _INLINE_PARSE_BYTES
@@ -270,6 +262,8 @@ async def _admit(
         )
     except MalformedInput as exc:
         raise HTTPException(400, detail=str(exc)) from None
+    except TooLarge as exc:
+        raise HTTPException(413, detail=str(exc)) from None
     except NotFound as exc:
         raise HTTPException(404, detail=str(exc)) from None
     except ValidationFailed as exc:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from queue import SimpleQueue
@@ -51,6 +51,7 @@ STATUS_FOR = {
 }
 _POLICY = RetryPolicy(max_attempts=6, base_delay=0.2, max_delay=5.0, max_retry_after=60.0)
 _ALARM_CODES = frozenset({"invalid_client", "40001"})
+_STOCK_EVERY_S = 1.0
 
 
 def _revoke_one(
@@ -81,8 +82,16 @@ def _revoke_one(
 
 
 class _Batch:
-    def __init__(self, runtime: Runtime, batch_id: int, revocation_id: str, open_ids: Sequence[str]) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        batch_id: int,
+        revocation_id: str,
+        open_ids: Sequence[str],
+        on_noted: Callable[[list[str]], object],
+    ) -> None:
         self.runtime, self.batch_id, self.revocation_id = runtime, batch_id, revocation_id
+        self.on_noted, self._stock_at = on_noted, time.monotonic()
         settings = runtime.settings
         self.provider = runtime.shared("tiktok.provider", lambda: provider_from_settings(settings))
         self.limiter = limiter_for(settings, runtime.store)
@@ -131,7 +140,19 @@ class _Batch:
         missing = [item.open_id for item in named if item.fingerprint not in self.records]
         if missing:
             self.load(missing)
+        if outcomes:
+            self.take_stock()
         return claimed
+
+    def take_stock(self) -> None:
+        """The tallies just changed: the progress notes due (TikTok failing, 10 % milestones) and
+        a revocation's end are written now, not when this batch ends, at most once a second."""
+        if time.monotonic() - self._stock_at < _STOCK_EVERY_S:
+            return
+        self._stock_at = time.monotonic()
+        with self.runtime.transaction() as session:
+            noted = flows.take_stock(session)
+        self.on_noted(noted)
 
     def settle_stale(self) -> None:
         """Claims left in the batch belong to a worker whose lease ran out (it died): a token it
@@ -179,7 +200,7 @@ class _Batch:
         in_flight = 0
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="revoke") as pool:
             for start in range(0, len(pending), width):
-                if self.halted():
+                if self.halted() or self.runtime.draining.is_set():
                     break
                 for item in self.exchange(outcomes, pending[start : start + width]):
                     pool.submit(self.revoke, item).add_done_callback(finished.put)
@@ -227,7 +248,7 @@ class _Batch:
 
     def raise_alarm(self, outcome: RevokeOutcome) -> None:
         with self.runtime.store.unit_of_work() as session:
-            row = session.get(RevocationRow, self.revocation_id, with_for_update=True)
+            row = session.get(RevocationRow, self.revocation_id, with_for_update={"key_share": True})
             if row is not None and row.alarm is None:
                 row.alarm = (
                     f"{outcome.error_code}: our TikTok credentials were refused (log_id {outcome.log_id})"
@@ -235,31 +256,33 @@ class _Batch:
                 log.error("revocation halted: credentials refused", error_code=outcome.error_code)
 
 
-def revoke_batch(runtime: Runtime, *, outbox_id: int) -> list[str]:
+def revoke_batch(runtime: Runtime, *, outbox_id: int, on_noted: Callable[[list[str]], object]) -> None:
     """Worker entry for ``revocation.batch``: revoke a batch; the row completes when it is done.
 
     The commit that ends a pass also takes stock of the revocations (``flows.take_stock``): the
-    one that settles a revocation's last token finishes it. Returns the incidents whose
-    timelines that changed.
+    one that settles a revocation's last token finishes it. ``on_noted`` is told the incidents
+    whose timelines changed (for their Slack cards), after each commit that changed them.
     """
     with runtime.transaction() as session:
         row = outbox.claim(session, outbox_id)
         if row is None:
-            return []
+            return
         batch = session.get(BatchRow, int(row.ref_id))
         revocation = session.get(RevocationRow, batch.revocation_id) if batch else None
         now = clock.utcnow()
         if batch is None or revocation is None or batch.done or revocation.status == "finished":
             outbox.complete(row, now)
-            return []
+            return
         if batch.lease_until is not None and batch.lease_until > now:
-            return []  # another worker is on it; the relay asks again later
+            return  # another worker is on it; the relay asks again later
         lease = lease_seconds(runtime.settings.redeliver_after_seconds)
         batch.lease_until = now + timedelta(seconds=lease)
         batch_id, revocation_id, open_ids = batch.id, revocation.id, list(batch.open_ids)
     renewal = Lease(runtime.store, BatchRow, lease, BatchRow.id == batch_id)
     with renewal:
-        work = _Batch(runtime, batch_id, revocation_id, open_ids)  # reads the inventory outside any lock
+        work = _Batch(
+            runtime, batch_id, revocation_id, open_ids, on_noted
+        )  # reads the inventory outside any lock
         finished = work.run()
     with runtime.transaction() as session:
         if finished:
@@ -269,7 +292,12 @@ def revoke_batch(runtime: Runtime, *, outbox_id: int) -> list[str]:
             )
             if row is not None:
                 outbox.complete(row, clock.utcnow())
+        elif runtime.draining.is_set():  # handed back: the relay gives it to another worker at once
+            session.execute(update(BatchRow).where(BatchRow.id == batch_id).values(lease_until=None))
+            outbox.mark_unsent(session, [outbox_id])
+            flows.note_paused(session, revocation_id, handed_back=len(work.rows("pending")))
         else:  # tokens left pending: free the batch; the relay sends it again soon
             session.execute(update(BatchRow).where(BatchRow.id == batch_id).values(lease_until=None))
             outbox.resend_later(session, outbox_id, clock.utcnow())
-        return flows.take_stock(session)
+        noted = flows.take_stock(session)
+    on_noted(noted)

@@ -31,7 +31,7 @@ from orchestrator.worker.runtime import Runtime
 _SENT = ("revoked", "already_dead", "failed", "grant_lost")  # outcomes a request to TikTok gave
 _NOTE_EVERY_S = 1.0
 
-__all__ = ["Tally", "start", "take_stock", "tally"]
+__all__ = ["Tally", "note_paused", "start", "take_stock", "tally"]
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ def take_stock(session: Session, *, only: str | None = None) -> list[str]:
         select(RevocationRow)
         .where(RevocationRow.status != "finished", RevocationRow.plan_done.is_(True))
         .order_by(RevocationRow.id)
-        .with_for_update()
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE: foreign-key checks of other writers pass
     )
     if only is not None:
         query = query.where(RevocationRow.id == only)
@@ -255,6 +255,23 @@ def _note_progress(session: Session, row: RevocationRow, current: Tally, *, now:
         )
         row.milestone, wrote = reached, True
     return wrote
+
+
+def note_paused(session: Session, revocation_id: str, *, handed_back: int) -> None:
+    """A progress entry saying a stopping worker handed its batch back, so a pause in the
+    revocation has its reason on the timeline."""
+    row = session.get(RevocationRow, revocation_id)
+    if row is None or row.status == "finished" or handed_back == 0:
+        return
+    chain, actor = _story(session, row)
+    timeline.append_entry(
+        session,
+        chain=chain,
+        actor=actor,
+        kind=kinds.REVOCATION_PROGRESS,
+        message=f"Revocation paused: a worker is stopping; it handed {handed_back} tokens back to the others",
+        data={"revocation_id": revocation_id, "paused": "worker stopping", "handed_back": handed_back},
+    )
 
 
 def _note_retrying(session: Session, current: Tally, *, chain: str, actor: str) -> None:
@@ -314,7 +331,7 @@ def _finish(session: Session, row: RevocationRow, result: Tally, *, now: datetim
             },
         )
     if row.incident_id:
-        incident = session.get(IncidentRow, row.incident_id, with_for_update=True)
+        incident = session.get(IncidentRow, row.incident_id, with_for_update={"key_share": True})
         if incident is not None and incident.revoked_at is None:
             incident.revoked_at = now
     halted = f"revocation {row.id} halted: {result.alarm}" if result.alarm else None

@@ -87,9 +87,7 @@ def _insert_ignoring_conflicts(session: Session, table: Any) -> Any:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
-def _write_batch(
-    session: Session, revocation: RevocationRow, records: list[TokenRecord], *, named: bool
-) -> int:
+def _write_batch(session: Session, revocation_id: str, records: list[TokenRecord], *, named: bool) -> int:
     """Put a chunk of the scope in the one ledger; return how many tokens joined the revocation.
 
     A token no revocation holds yet gets a ledger row in a new batch of this revocation; one
@@ -99,11 +97,11 @@ def _write_batch(
     """
     unique = {fingerprint(r.access_token): r.open_id for r in records}
     now = clock.utcnow()
-    batch = BatchRow(revocation_id=revocation.id, open_ids=sorted(set(unique.values())), done=False)
+    batch = BatchRow(revocation_id=revocation_id, open_ids=sorted(set(unique.values())), done=False)
     session.add(batch)
     session.flush()
     connection = session.connection()
-    fresh = {"revocation_id": revocation.id, "batch_id": batch.id, "status": "pending", "first": named}
+    fresh = {"revocation_id": revocation_id, "batch_id": batch.id, "status": "pending", "first": named}
     inserted = {
         row_id
         for (row_id,) in connection.execute(
@@ -144,7 +142,7 @@ def _write_batch(
     joined = connection.execute(
         _insert_ignoring_conflicts(session, _MEMBERS).returning(_MEMBERS.c.ledger_id),
         [
-            {"revocation_id": revocation.id, "ledger_id": row_id}
+            {"revocation_id": revocation_id, "ledger_id": row_id}
             for row_id in [*inserted, *(r.id for r in held)]
         ],
     ).all()
@@ -164,22 +162,28 @@ def plan(transaction: Transaction, *, revocation_id: str, inventory: TokenInvent
         for chunk in _chunks(records, batch_size):
             seen += len(chunk)
             with transaction() as session:
-                locked = session.get(RevocationRow, revocation_id, with_for_update=True)
-                if locked is None:
-                    return total
-                added = _write_batch(session, locked, chunk, named=named)
-                locked.planned += added
+                added = _write_batch(session, revocation_id, chunk, named=named)
+                # An UPDATE, not SELECT ... FOR UPDATE: on PostgreSQL its lock lets the foreign-key
+                # checks of workers moving named rows to this revocation through; a FOR UPDATE held
+                # while this waited on those rows was a deadlock.
+                _revocation(session, revocation_id, planned=RevocationRow.planned + added)
                 if seen >= analyse_at:
                     _refresh_statistics(session)
                     analyse_at = 2 * seen
             total += added
     with transaction() as session:
-        locked = session.get(RevocationRow, revocation_id, with_for_update=True)
-        if locked is not None:
-            locked.plan_done = True
-            if locked.status == "planning":
-                locked.status = "running"
+        _revocation(session, revocation_id, plan_done=True)
+        _revocation(session, revocation_id, status="running", only_if_status="planning")
     return total
+
+
+def _revocation(
+    session: Session, revocation_id: str, *, only_if_status: str | None = None, **values: Any
+) -> None:
+    statement = update(RevocationRow).where(RevocationRow.id == revocation_id)
+    if only_if_status is not None:
+        statement = statement.where(RevocationRow.status == only_if_status)
+    session.execute(statement.values(**values))
 
 
 def _refresh_statistics(session: Session) -> None:

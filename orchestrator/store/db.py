@@ -29,6 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from orchestrator.errors import StoreError
+from orchestrator.store.private import private_file
 from orchestrator.store.turns import WriteTurns
 
 T = TypeVar("T")
@@ -136,6 +137,16 @@ def after_commit(session: Session, callback: Callable[[], object]) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
+def _private_database(path: Path) -> None:
+    """The database file 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
+    database's mode, so they follow. A folder made for it is 0700 (an existing one is left as it
+    is: it may be shared, like /tmp)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file == path or file.exists():
+            private_file(file)
+
+
 class Store:
     """Owns the engine; ``unit_of_work()`` yields a session committed on success."""
 
@@ -146,7 +157,7 @@ class Store:
         if self.is_sqlite:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                _private_database(Path(path))
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)

@@ -20,7 +20,15 @@ from orchestrator.switch import mirror as switch_mirror
 from orchestrator.switch import service
 from orchestrator.switch.service import SwitchChange, SwitchState
 
-__all__ = ["engage_in", "engage_switch", "publish", "release_switch", "switch_status", "sync_mirrors"]
+__all__ = [
+    "engage_in",
+    "engage_switch",
+    "publish",
+    "release_in",
+    "release_switch",
+    "switch_status",
+    "sync_mirrors",
+]
 
 _log = get_logger(__name__)
 
@@ -91,6 +99,23 @@ def engage_switch(
         )
 
 
+def release_in(
+    session: Session,
+    settings: Settings,
+    *,
+    by: str,
+    reason: str,
+    approved_by: str | None = None,
+    incident_id: str | None = None,
+    mirrors: Sequence[switch_mirror.SwitchMirror] | None = None,
+) -> SwitchChange:
+    """Release inside the caller's transaction; publish to the mirrors only after its commit."""
+    targets = switch_mirror.mirrors_for(settings) if mirrors is None else mirrors
+    change = service.release(session, by=by, reason=reason, approved_by=approved_by, incident_id=incident_id)
+    after_commit(session, lambda: publish(change.state, targets))
+    return change
+
+
 def release_switch(
     store: Store,
     settings: Settings,
@@ -101,14 +126,17 @@ def release_switch(
     incident_id: str | None = None,
     mirrors: Sequence[switch_mirror.SwitchMirror] | None = None,
 ) -> SwitchChange:
-    """Release (a person, with a reason), record it, then publish to the mirrors after the commit."""
-    targets = switch_mirror.mirrors_for(settings) if mirrors is None else mirrors
+    """Release (a person, with a reason) in a transaction of its own (see ``release_in``)."""
     with store.unit_of_work() as session:
-        change = service.release(
-            session, by=by, reason=reason, approved_by=approved_by, incident_id=incident_id
+        return release_in(
+            session,
+            settings,
+            by=by,
+            reason=reason,
+            approved_by=approved_by,
+            incident_id=incident_id,
+            mirrors=mirrors,
         )
-    publish(change.state, targets)
-    return change
 
 
 def switch_status(store: Store) -> SwitchState:

@@ -10,7 +10,7 @@ from typing import Any, Literal, NamedTuple
 from orchestrator import redaction
 from orchestrator.proof.summary import exposure_from_entries
 from orchestrator.timeline import kinds
-from orchestrator.timeline.export import md_cell
+from orchestrator.timeline.export import md_cell, md_line
 from orchestrator.timeline.figures import Record, duration_text, key_figures
 
 __all__ = [
@@ -365,7 +365,7 @@ def render_compliance_markdown(report: ComplianceReport) -> str:
     """The report as Markdown: a summary table, then each clause with its evidence entries."""
     drill = " (DRILL)" if report.is_drill else ""
     lines = [
-        f"# Compliance report{drill}: {report.title}",
+        f"# Compliance report{drill}: {md_line(report.title)}",
         "",
         f"- Incident: `{report.incident_id}`"
         + (" — **this incident is a drill**" if report.is_drill else ""),
@@ -373,7 +373,7 @@ def render_compliance_markdown(report: ComplianceReport) -> str:
         "- Timeline chain: "
         + ("verified" if report.chain_verified else "**BROKEN: the evidence was altered**"),
         "- Terms: TikTok Developer Terms of Service",
-        f"- Exposure census: {report.exposure or 'no census taken'}",
+        f"- Exposure census: {md_line(report.exposure or 'no census taken')}",
         "",
         "| Clause | Obligation | Status | Measured | Target |",
         "|---|---|---|---|---|",
@@ -391,7 +391,7 @@ def render_compliance_markdown(report: ComplianceReport) -> str:
             "",
             c.obligation,
             "",
-            f"- Finding: {c.detail}",
+            f"- Finding: {md_line(c.detail)}",
             f"- Evidence entries: {evidence}",
         ]
     return "\n".join(lines) + "\n"

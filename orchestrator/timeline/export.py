@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -20,6 +21,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "export_json",
     "md_cell",
+    "md_line",
+    "md_text",
     "page_context",
     "render_html",
     "render_json",
@@ -34,9 +37,21 @@ SCHEMA_VERSION = "1.0"
 MARKDOWN_SECTIONS = ("Incident", "Key times", "Chain verification", "Who did what", "Timeline")
 
 
+def md_text(value: object) -> str:
+    """Text safe in Markdown prose: ``&``, ``<`` and ``>`` as HTML entities. Titles, notes and
+    reasons come from outside (a SIEM, a Slack user), and renderers that allow HTML (GitHub,
+    most wikis) would otherwise run a ``<script>`` or an ``<img onerror>`` from them."""
+    return html.escape(str(value), quote=False)
+
+
+def md_line(value: object) -> str:
+    """``md_text`` on one line (a heading, a list item): newlines flattened."""
+    return md_text(value).replace("\r", " ").replace("\n", " ")
+
+
 def md_cell(value: object) -> str:
-    """Text safe inside one Markdown table cell: pipes escaped, newlines flattened."""
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    """``md_line`` safe inside one Markdown table cell: backslashes and pipes escaped."""
+    return md_line(value).replace("\\", "\\\\").replace("|", "\\|")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -115,7 +130,7 @@ def render_markdown(record: Record, *, generated_at: datetime) -> str:
     incident = record.incident
     figures = key_figures(record)
     drill = " (DRILL)" if incident.is_drill else ""
-    lines = [f"# Timeline{drill}: {incident.title}", ""]
+    lines = [f"# Timeline{drill}: {md_line(incident.title)}", ""]
     if incident.is_drill:
         lines += ["> **This incident is a drill.** Nothing here happened to production.", ""]
     lines += ["## Incident", "", "| Field | Value |", "|---|---|"]

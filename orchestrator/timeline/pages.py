@@ -1,10 +1,13 @@
 """HTML pages for people: ``/incidents`` and ``/incidents/{id}``, behind the operators' token.
 
+``signed_in`` is the one check for every page a person opens in a browser (these, and the
+API's ``/docs`` with its ``/openapi.json``).
+
 A request is let in by ``Authorization: Bearer <api token>`` or by the page cookie that
 ``POST /incidents/login`` sets after checking the same token, typed into a form (never put
 in a URL). The cookie holds an expiry and an HMAC keyed by the API token, not the token:
-it opens these read-only pages only, dies with its expiry or a token rotation, and is
-``HttpOnly``, ``SameSite=Lax`` and ``Secure`` behind HTTPS.
+it opens those read-only pages only (no other route reads it), dies with its expiry or a
+token rotation, and is ``HttpOnly``, ``SameSite=Lax`` and ``Secure`` behind HTTPS.
 """
 
 from __future__ import annotations
@@ -24,16 +27,19 @@ from orchestrator import clock
 from orchestrator.errors import NotFound
 from orchestrator.incidents import service as incidents
 from orchestrator.intake import access
+from orchestrator.intake.bodies import read_body
 from orchestrator.timeline import charts, export
 from orchestrator.timeline.figures import load_record
 from orchestrator.worker.runtime import Runtime
 
-__all__ = ["COOKIE", "COOKIE_HOURS", "router"]
+__all__ = ["COOKIE", "COOKIE_HOURS", "router", "signed_in"]
 
 router = APIRouter(include_in_schema=False)
 
 COOKIE = "orch_pages"
 COOKIE_HOURS = 12
+_MAX_LOGIN_BODY = 8 * 1024
+_PAGES = ("/incidents", "/docs")
 
 
 def _api_token(runtime: Runtime) -> str | None:
@@ -54,7 +60,7 @@ def _cookie_ok(request: Request, api_token: str) -> bool:
     return hmac.compare_digest(value.encode(), _cookie_value(api_token, int(expires_text)).encode())
 
 
-def _allowed(request: Request) -> Runtime:
+def signed_in(request: Request) -> Runtime:
     """The runtime when the caller is an operator; else 401, or a redirect to the login form."""
     runtime: Runtime = request.app.state.runtime
     token = _api_token(runtime)
@@ -85,7 +91,7 @@ def _page(html: str, nonce: str = "", status: int = 200) -> HTMLResponse:
 
 
 def _safe_next(value: str | None) -> str:
-    if value and value.startswith("/incidents") and "//" not in value and "\\" not in value:
+    if value and value.startswith(_PAGES) and "//" not in value and "\\" not in value:
         return value
     return "/incidents"
 
@@ -99,7 +105,7 @@ async def login_form(next: str | None = None) -> HTMLResponse:
 @router.post("/incidents/login")
 async def login(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
-    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    form = parse_qs((await read_body(request, _MAX_LOGIN_BODY)).decode("utf-8", "replace"))
     given = (form.get("token") or [""])[0].strip()
     target = _safe_next((form.get("next") or [""])[0])
     token = _api_token(runtime)
@@ -113,7 +119,7 @@ async def login(request: Request) -> Response:
         COOKIE,
         _cookie_value(token, expires),
         max_age=COOKIE_HOURS * 3600,
-        path="/incidents",
+        path="/",
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
@@ -123,7 +129,7 @@ async def login(request: Request) -> Response:
 
 @router.get("/incidents")
 async def index(request: Request, status: str | None = None) -> HTMLResponse:
-    runtime = _allowed(request)
+    runtime = signed_in(request)
 
     def load() -> list[dict[str, Any]]:
         with runtime.store.unit_of_work() as session:
@@ -135,7 +141,7 @@ async def index(request: Request, status: str | None = None) -> HTMLResponse:
 
 @router.get("/incidents/{incident_id}")
 async def incident_page(incident_id: str, request: Request) -> HTMLResponse:
-    runtime = _allowed(request)
+    runtime = signed_in(request)
 
     def render(nonce: str) -> str:
         with runtime.store.unit_of_work() as session:

@@ -6,8 +6,15 @@ from datetime import datetime, timedelta
 
 from orchestrator.proof.summary import exposure_from_entries
 from orchestrator.timeline import charts
-from orchestrator.timeline.export import md_cell
-from orchestrator.timeline.figures import KEY_TIMES, Record, actors, duration_text, impact, key_figures
+from orchestrator.timeline.export import md_cell, md_line, md_text
+from orchestrator.timeline.figures import (
+    KEY_TIMES,
+    Record,
+    actors,
+    duration_text,
+    impact,
+    key_figures,
+)
 
 __all__ = ["POSTMORTEM_SECTIONS", "render_postmortem"]
 
@@ -50,7 +57,7 @@ def render_postmortem(
     figures = key_figures(record)
     hit = impact(record)
     drill = " (DRILL)" if incident.is_drill else ""
-    lines = [f"# Postmortem{drill}: {incident.title}", ""]
+    lines = [f"# Postmortem{drill}: {md_line(incident.title)}", ""]
     if incident.is_drill:
         lines += ["> **This was a drill.** Figures below measure the rehearsal, not a real compromise.", ""]
     lines += [
@@ -67,7 +74,7 @@ def render_postmortem(
         "",
         "## Summary",
         "",
-        incident.summary or _TO_FILL,
+        md_text(incident.summary) if incident.summary else _TO_FILL,
         "",
         "## Impact",
         "",
@@ -75,16 +82,17 @@ def render_postmortem(
         f"- Tokens already dead (expired, revoked or unknown to TikTok): **{hit.already_dead}**",
         f"- Tokens failed to revoke: **{hit.failed}**"
         + (
-            " (" + ", ".join(f"{reason}: {n}" for reason, n in sorted(hit.failures.items())) + ")"
+            " (" + ", ".join(f"{md_line(reason)}: {n}" for reason, n in sorted(hit.failures.items())) + ")"
             if hit.failures
             else ""
         ),
-        f"- Revocations finished: {hit.revocations}; scope: {', '.join(hit.scopes) or 'none recorded'}",
+        f"- Revocations finished: {hit.revocations}; "
+        f"scope: {md_line(', '.join(hit.scopes) or 'none recorded')}",
     ]
     if hit.alarms:
-        lines.append("- Alarms: " + ", ".join(f"{reason} x{n}" for reason, n in sorted(hit.alarms.items())))
+        lines.append("- Alarms: " + md_line(", ".join(f"{r} x{n}" for r, n in sorted(hit.alarms.items()))))
     if hit.purges:
-        tables = ", ".join(f"{table}: {n}" for table, n in sorted(hit.records_deleted.items())) or "none"
+        tables = md_line(", ".join(f"{t}: {n}" for t, n in sorted(hit.records_deleted.items())) or "none")
         lines.append(f"- Purged: {hit.tokens_deleted} tokens deleted; records deleted: {tables}")
     exposure = exposure_from_entries(record.entries)
     if exposure is not None:

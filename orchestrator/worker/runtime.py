@@ -20,6 +20,7 @@ from orchestrator.config import Settings, load_settings
 from orchestrator.logging import get_logger
 from orchestrator.store import outbox
 from orchestrator.store.db import Store
+from orchestrator.store.private import private_folder
 
 if TYPE_CHECKING:
     from orchestrator.actions.registry import ActionRegistry
@@ -62,6 +63,9 @@ class Runtime:
     celery: Celery = field(init=False)
     registry: ActionRegistry = field(init=False)
     playbooks: dict[str, Playbook] = field(init=False)
+    draining: threading.Event = field(init=False, default_factory=threading.Event)
+    """Set when the worker was asked to stop: long work hands back what it holds instead of
+    finishing (a revocation batch stops claiming tokens), so another worker goes on at once."""
     _shared: dict[str, Any] = field(init=False, default_factory=dict)
     _shared_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
@@ -70,6 +74,7 @@ class Runtime:
         from orchestrator.playbooks.catalog import load_catalog
         from orchestrator.worker.app import make_celery
 
+        private_folder(self.settings.data_dir)
         self.store = Store(self.settings.store_url)
         self.celery = make_celery(self.settings)
         self.registry = default_registry()

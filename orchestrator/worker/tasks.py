@@ -71,10 +71,13 @@ def revoke_batch(outbox_id: int) -> None:
     """Revoke one batch of tokens of a mass revocation."""
     _fresh_context(outbox_id)
     rt = runtime.current()
+
+    def refresh_cards(incident_ids: list[str]) -> None:  # progress or the revocation's end shows
+        for incident_id in incident_ids:
+            card_sync.refresh_card(rt, incident_id)
+
     with runtime.running_follow_ups(_follow_up):
-        noted = revocation_batch.revoke_batch(rt, outbox_id=outbox_id)
-    for incident_id in noted:
-        card_sync.refresh_card(rt, incident_id)  # progress or the revocation's end shows on the card
+        revocation_batch.revoke_batch(rt, outbox_id=outbox_id, on_noted=refresh_cards)
 
 
 def register(app: Celery) -> None:

@@ -14,11 +14,12 @@ import pytest
 
 from orchestrator.chatops import card_sync
 from orchestrator.intake.app import create_app
+from orchestrator.switch import flows
 from orchestrator.switch import service as switch
 from orchestrator.timeline.compliance import assess
 from orchestrator.timeline.figures import load_record
 from orchestrator.timeline.models import SYSTEM_CHAIN
-from tests.chatops.slack_driver import SlackDriver
+from tests.chatops.slack_driver import SlackDriver, slack_signature
 from tests.support.engine import BOT_TOKEN, CLIENT_SECRET, SIGNING_SECRET, Engine, running_engine
 from tests.support.processes import wait_for
 from tests.support.receiver import Receiver, receiver
@@ -162,6 +163,14 @@ def test_bad_missing_stale_and_replayed_signatures_get_401_and_touch_nothing(wor
     stamp_now = int(time.time())
     assert world.driver.signed_post("/slack/commands", body, timestamp=stamp_now).status_code == 200
     assert world.driver.signed_post("/slack/commands", body, timestamp=stamp_now).status_code == 401
+    signature = slack_signature(SIGNING_SECRET, str(stamp_now), body)
+    unsigned_changed = {
+        "X-Slack-Request-Timestamp": str(stamp_now),
+        "X-Slack-Signature": signature,
+        "X-Slack-Retry-Num": "1",
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+    }
+    assert httpx.post(url, content=body, headers=unsigned_changed).status_code == 401
     wait_for(lambda: world.kinds(world.incident).count("note") == 1, timeout=10, what="the one note")
     time.sleep(0.3)
     assert [e.message for e in world.engine.entries(world.incident) if e.kind == "note"] == ["replayed?"]
@@ -286,6 +295,26 @@ def test_buttons_engage_show_timeline_and_release_through_the_modal(world: World
     denied = world.driver.click("UALICE", "ir_release_deny", request_id)
     assert denied is not None and "denied the release" in denied["text"] and world.engaged()
     assert "switch.release_denied" in world.kinds(world.incident)
+    release(world)
+
+
+def test_a_release_approved_after_the_switch_changed_releases_nothing(world: World) -> None:
+    """Asked while engaged for one compromise, approved after a release and a new engagement for
+    another: the approval must not release the new engagement."""
+    assert world.driver.click("UBOB", "ir_engage", world.incident) is not None and world.engaged()
+    asked = world.driver.ir("UALICE", "release first compromise cleaned up")
+    request_id = asked["blocks"][1]["elements"][0]["value"]
+    assert "this request is void" in asked["blocks"][0]["text"]["text"]  # the card says so
+    flows.release_switch(
+        world.engine.runtime.store, world.engine.runtime.settings, by="cli:carol", reason="host rebuilt"
+    )
+    second = world.engine.open_incident("A new compromise: signing key stolen")
+    assert world.driver.click("UBOB", "ir_engage", second) is not None and world.engaged()
+    approved = world.driver.click("UGROUPADMIN", "ir_release_approve", request_id)
+    assert approved is not None and f"release request {request_id} is void" in approved["text"]
+    assert world.engaged()
+    voided = [e for e in world.engine.entries(world.incident) if e.kind == "switch.release_voided"]
+    assert [e.data["request_id"] for e in voided] == [request_id]
     release(world)
 
 

@@ -164,7 +164,7 @@ def test_credentials_file_is_private_when_no_tokens_configured(tmp_path: Path) -
 
 
 def _accepted(base_url: str) -> float:
-    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    text = httpx.get(f"{base_url}/metrics", headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10).text
     return sum(
         sample.value
         for family in text_string_to_metric_families(text)

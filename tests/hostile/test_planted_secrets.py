@@ -157,7 +157,7 @@ def drive(stage: Stage) -> tuple[str, list[tuple[str, str]]]:
     page = httpx.get(f"{stage.base_url}/incidents/{incident_id}", headers=auth)
     assert page.status_code == 200 and incident_id in page.text
     outputs.append(("HTML page", page.text))
-    outputs.append(("/metrics", httpx.get(f"{stage.base_url}/metrics").text))
+    outputs.append(("/metrics", httpx.get(f"{stage.base_url}/metrics", headers=auth).text))
     return incident_id, outputs
 
 

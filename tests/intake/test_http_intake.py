@@ -122,7 +122,9 @@ def _events_counted(client: httpx.Client) -> dict[tuple[str, str], float]:
     from prometheus_client.parser import text_string_to_metric_families
 
     found: dict[tuple[str, str], float] = {}
-    for family in text_string_to_metric_families(client.get("/metrics").text):
+    for family in text_string_to_metric_families(
+        client.get("/metrics", headers={"Authorization": f"Bearer {API_TOKEN}"}).text
+    ):
         for sample in family.samples:
             if sample.name == "orchestrator_events_total":
                 found[(sample.labels["source"], sample.labels["outcome"])] = sample.value

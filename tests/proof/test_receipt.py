@@ -153,11 +153,24 @@ def test_a_replayed_delivery_is_refused(receiver: Receiver) -> None:
     body, signature = signed()
     assert receiver.post(body, signature).status_code == 200
     again = receiver.post(body, signature)
-    assert (again.status_code, again.json()["error"]) == (
-        401,
-        "replayed delivery: this signature was already accepted",
-    )
+    assert (again.status_code, again.json()["error"]) == (401, "invalid TikTok-Signature")
     assert receiver.proofs() == [("u-0", "receipt", "dead")]
+
+
+def test_a_replay_with_its_signature_header_respelled_is_refused(receiver: Receiver) -> None:
+    body, signature = signed()
+    assert receiver.post(body, signature).status_code == 200
+    stamp, digest = (part.split("=", 1)[1] for part in signature.split(","))
+    respelled = [f"s={digest},t={stamp}", f"t={stamp}, s={digest.upper()}", f"t={stamp},s={digest},x=1"]
+    assert [receiver.post(body, header).status_code for header in respelled] == [401] * 3
+    assert receiver.proofs() == [("u-0", "receipt", "dead")]
+
+
+def test_an_old_genuine_delivery_gets_the_same_401_as_a_forged_one(receiver: Receiver) -> None:
+    """Telling "stale" from "wrong" would confirm that a captured, old delivery is genuine."""
+    genuine, forged = signed(age=3600), signed("another-secret", age=3600)
+    answers = [receiver.post(*genuine), receiver.post(*forged), receiver.post(genuine[0], None)]
+    assert [(a.status_code, a.json()) for a in answers] == [(401, {"error": "invalid TikTok-Signature"})] * 3
 
 
 def test_a_fresh_redelivery_of_the_same_event_is_recorded_once_more_harmlessly(receiver: Receiver) -> None:

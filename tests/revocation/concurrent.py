@@ -134,4 +134,12 @@ def deployment(
                 site.start("worker", *worker_args)
             site.start("scheduler")
         site.healthy()
+        wait_for(  # the first event after start is issue 25's to speed up; this one measures revocation
+            lambda: (
+                sum(p.log.read_text(errors="replace").count(" ready.") for p in site.procs if p.log.exists())
+                >= (1 if setup == "embedded" else workers)
+            ),
+            timeout=60,
+            what="the workers to consume",
+        )
         yield Incidents(site, sim, grants)

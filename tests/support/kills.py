@@ -45,9 +45,7 @@ class Site:
             self.data,
             intake_token=INTAKE_TOKEN,
             api_token=API_TOKEN,
-            redeliver_after_seconds="2",
-            relay_interval_seconds="0.2",
-            **settings,
+            **{"redeliver_after_seconds": "2", "relay_interval_seconds": "0.2", **settings},
         )
         self.procs: list[Proc] = []
         self._store: Store | None = None

@@ -8,6 +8,7 @@ from orchestrator.worker.runtime import Runtime, install
 
 INTAKE_TOKEN = "intake-token-for-tests-0001"
 API_TOKEN = "api-token-for-tests-0002"
+GUARD_TOKEN = "guard-token-for-tests-0004"
 
 
 def make_runtime(settings: Settings) -> Runtime:

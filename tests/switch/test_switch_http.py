@@ -1,4 +1,4 @@
-"""GET /v1/switch over real HTTP: operators and the intake token may read it, nobody else."""
+"""GET /v1/switch over real HTTP: operators and the guard token may read it, nobody else."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from orchestrator.intake.app import create_app
 from orchestrator.switch import flows
 from orchestrator.worker.runtime import Runtime
-from tests.support.runtime import API_TOKEN, INTAKE_TOKEN
+from tests.support.runtime import API_TOKEN, GUARD_TOKEN, INTAKE_TOKEN
 from tests.support.server import serve_app
 
 
@@ -37,16 +37,22 @@ def test_operators_see_who_when_and_why(client: httpx.Client, runtime: Runtime) 
     }
 
 
-def test_the_intake_token_sees_only_the_flag(client: httpx.Client, runtime: Runtime) -> None:
+def test_the_guard_token_sees_only_the_flag(client: httpx.Client, runtime: Runtime) -> None:
     change = flows.engage_switch(runtime.store, runtime.settings, by="alice", reason="secret leaked")
     assert change.state.changed_at is not None
-    answer = client.get("/v1/switch", headers={"Authorization": f"Bearer {INTAKE_TOKEN}"})
+    answer = client.get("/v1/switch", headers={"Authorization": f"Bearer {GUARD_TOKEN}"})
     assert answer.status_code == 200
     assert answer.json() == {"engaged": True, "version": 1, "changed_at": change.state.changed_at.isoformat()}
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
-def test_switch_state_needs_a_token(client: httpx.Client, headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {INTAKE_TOKEN}"}],
+    ids=["none", "wrong", "intake-token"],
+)
+def test_switch_state_needs_the_guard_or_operator_token(
+    client: httpx.Client, headers: dict[str, str]
+) -> None:
     answer = client.get("/v1/switch", headers=headers)
     assert answer.status_code == 401
-    assert answer.json() == {"error": "missing or invalid bearer token"}
+    assert answer.json() == {"error": "missing or invalid guard or operator token"}

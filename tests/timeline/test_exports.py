@@ -11,6 +11,7 @@ import jsonschema
 
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.timeline import kinds
+from orchestrator.timeline import service as timeline
 from orchestrator.timeline.compliance import (
     assess,
     render_compliance_json,
@@ -292,3 +293,27 @@ def test_html_export_is_offline_and_escapes_text(record: Record) -> None:
     assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page
     assert "<script src" not in page and "<link" not in page
     assert page.count('class="entry"') == len(record.entries)
+
+
+HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+
+
+def test_markdown_exports_show_html_from_titles_and_notes_as_text(runtime: Runtime) -> None:
+    incident_id = build_incident(runtime.store)
+    with runtime.store.unit_of_work() as session:
+        row = session.get(IncidentRow, incident_id)
+        assert row is not None
+        row.title, row.summary = f"Leak {HOSTILE}", f"Found by {HOSTILE}"
+        timeline.append_entry(session, chain=incident_id, actor="slack:U1", kind=kinds.NOTE, message=HOSTILE)
+    with runtime.store.unit_of_work() as session:
+        record = load_record(session, incident_id=incident_id)
+    exports = {
+        "timeline": render_markdown(record, generated_at=NOW),
+        "postmortem": render_postmortem(record, generated_at=NOW),
+        "compliance": render_compliance_markdown(
+            assess(record, disconnect_target_minutes=60, report_target_minutes=1440, now=NOW)
+        ),
+    }
+    raw = {name: [tag for tag in ("<script", "<img") if tag in text] for name, text in exports.items()}
+    assert raw == {"timeline": [], "postmortem": [], "compliance": []}
+    assert all("&lt;script&gt;alert(1)&lt;/script&gt;" in text for text in exports.values())

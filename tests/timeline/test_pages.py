@@ -59,12 +59,14 @@ def test_login_sets_a_page_only_cookie_that_never_holds_the_token(base_url: str)
     assert (ok.status_code, ok.headers["location"]) == (303, f"/incidents/{INCIDENT}")
     cookie = ok.headers["set-cookie"]
     assert API_TOKEN not in cookie
-    for flag in ("HttpOnly", "Path=/incidents", "SameSite=lax", "Max-Age=43200"):
+    for flag in ("HttpOnly", "Path=/", "SameSite=lax", "Max-Age=43200"):
         assert flag in cookie
     value = ok.cookies[COOKIE]
     with httpx.Client(base_url=base_url, cookies={COOKIE: value}) as client:
         assert client.get(f"/incidents/{INCIDENT}").status_code == 200
+        assert client.get("/docs").status_code == 200  # the API's docs are a page too
         assert client.get("/v1/incidents").status_code == 401  # the cookie opens the pages only
+        assert client.get("/metrics").status_code == 401
     expires, _, mac = value.partition(".")
     forged = f"{int(expires) + 86400}.{mac}"
     assert httpx.get(f"{base_url}/incidents", cookies={COOKIE: forged}).status_code == 401

@@ -15,6 +15,7 @@ from orchestrator.events import normalise
 from orchestrator.events.schemas import CompromiseEvent, EventStatus, Severity
 from orchestrator.intake.sources import (
     SourceContext,
+    capped,
     entities_from_labels,
     new_event,
     require_object,
@@ -35,7 +36,6 @@ LABEL_SEVERITIES: Final[dict[str, Severity]] = {
 }  # fmt: skip
 SEVERITY_LABELS: Final = ("severity", "priority", "level")
 _ZERO_TIME: Final = "0001-01-01T00:00:00Z"
-_MAX_ALERTS: Final = 100_000
 _GROUP_RAW_LIMIT: Final = 16 * 1024
 
 
@@ -43,7 +43,7 @@ def parse(body: Any, ctx: SourceContext) -> list[CompromiseEvent]:
     """One event per entry of ``alerts``."""
     group = require_object(body, "body")
     shared = group_raw(group)
-    return [alert_event(alert, group, ctx, index, shared) for index, alert in _alerts(group)]
+    return [alert_event(alert, group, ctx, index, shared) for index, alert in _alerts(group, ctx)]
 
 
 def group_raw(group: dict[str, Any]) -> dict[str, Any]:
@@ -54,11 +54,11 @@ def group_raw(group: dict[str, Any]) -> dict[str, Any]:
     return bounded if isinstance(bounded, dict) else {}
 
 
-def _alerts(group: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+def _alerts(group: dict[str, Any], ctx: SourceContext) -> list[tuple[int, dict[str, Any]]]:
     alerts = group.get("alerts")
     if not isinstance(alerts, list):
         raise ValidationFailed("alerts must be a list of alerts", field="alerts")
-    return [(i, require_object(a, f"alerts[{i}]")) for i, a in enumerate(alerts[:_MAX_ALERTS])]
+    return [(i, require_object(a, f"alerts[{i}]")) for i, a in enumerate(capped(alerts, ctx, "alerts"))]
 
 
 def alert_event(

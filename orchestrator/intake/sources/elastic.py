@@ -20,6 +20,7 @@ from orchestrator.intake.sources import (
     ENTITY_FIELDS,
     FieldMapping,
     SourceContext,
+    capped,
     new_event,
     require_object,
 )
@@ -37,7 +38,6 @@ ENTITY_PATHS: Final[dict[str, tuple[str, ...]]] = {
     "open_ids": ("tiktok.open_id",),
     "client_keys": ("tiktok.client_key",),
 }
-_MAX_ALERTS: Final = 10_000
 _NO_MAPPING: Final = FieldMapping()
 
 
@@ -55,7 +55,7 @@ def parse(body: Any, ctx: SourceContext) -> list[CompromiseEvent]:
     mapping = ctx.mapping or _NO_MAPPING
     return [
         _alert(require_object(alert, f"{where}[{i}]"), common, ctx, mapping, f"{where}[{i}].")
-        for i, alert in enumerate(alerts[:_MAX_ALERTS])
+        for i, alert in enumerate(capped(alerts, ctx, "alerts"))
     ]
 
 

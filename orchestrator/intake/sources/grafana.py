@@ -8,16 +8,14 @@ each alert is read as in ``alertmanager`` (identity ``fingerprint``, severity fr
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from orchestrator.errors import ValidationFailed
 from orchestrator.events.schemas import CompromiseEvent
-from orchestrator.intake.sources import SourceContext, require_object
+from orchestrator.intake.sources import SourceContext, capped, require_object
 from orchestrator.intake.sources.alertmanager import alert_event, group_raw
 
 __all__ = ["parse"]
-
-_MAX_ALERTS: Final = 100_000
 
 
 def parse(body: Any, ctx: SourceContext) -> list[CompromiseEvent]:
@@ -28,7 +26,7 @@ def parse(body: Any, ctx: SourceContext) -> list[CompromiseEvent]:
         raise ValidationFailed("alerts must be a list of alerts", field="alerts")
     shared = group_raw(group)
     events = []
-    for index, item in enumerate(alerts[:_MAX_ALERTS]):
+    for index, item in enumerate(capped(alerts, ctx, "alerts")):
         alert = require_object(item, f"alerts[{index}]")
         if not alert.get("generatorURL"):
             alert = {**alert, "generatorURL": alert.get("panelURL") or alert.get("dashboardURL")}

@@ -13,7 +13,7 @@ from typing import Any, Final
 from orchestrator.errors import ValidationFailed
 from orchestrator.events import normalise
 from orchestrator.events.schemas import CompromiseEvent, EventStatus, Severity
-from orchestrator.intake.sources import SourceContext, new_event, require_object
+from orchestrator.intake.sources import SourceContext, capped, new_event, require_object
 
 __all__ = ["CLASS_UID", "SEVERITY_IDS", "parse"]
 
@@ -35,7 +35,6 @@ _CAPTIONS: Final[dict[str, Severity]] = {
     "fatal": Severity.CRITICAL,
 }
 _ENDPOINTS: Final = ("device", "src_endpoint", "dst_endpoint")
-_MAX_FINDINGS: Final = 10_000
 
 
 def parse(body: Any, ctx: SourceContext) -> list[CompromiseEvent]:
@@ -43,7 +42,7 @@ def parse(body: Any, ctx: SourceContext) -> list[CompromiseEvent]:
     if isinstance(body, list):
         return [
             _finding(require_object(item, f"[{i}]"), ctx, f"[{i}].")
-            for i, item in enumerate(body[:_MAX_FINDINGS])
+            for i, item in enumerate(capped(body, ctx, "findings"))
         ]
     return [_finding(require_object(body, "body"), ctx, "")]
 

@@ -28,6 +28,14 @@ _RANK = {"revoked": 0, "already_dead": 1, "grant_lost": 2, "failed": 3, "gone": 
 
 
 def upgrade() -> None:
+    # The ledger is rebuilt on SQLite (a constraint goes): before anything references it.
+    with op.batch_alter_table("revocation_ledger", schema=None) as batch_op:
+        batch_op.drop_index("ix_ledger_status")
+        batch_op.drop_index("ix_ledger_fingerprint")
+        batch_op.drop_constraint("uq_ledger_revocation_fingerprint", type_="unique")
+        batch_op.add_column(sa.Column("first", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.create_index("ix_ledger_status", ["status", "first"], unique=False)
+        batch_op.create_index("ix_ledger_open_id", ["open_id"], unique=False)
     op.create_table(
         "revocation_members",
         sa.Column("revocation_id", sa.String(length=32), nullable=False),
@@ -36,8 +44,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["ledger_id"], ["revocation_ledger.id"]),
         sa.PrimaryKeyConstraint("revocation_id", "ledger_id"),
     )
-    with op.batch_alter_table("revocation_members", schema=None) as batch_op:
-        batch_op.create_index("ix_revocation_members_ledger", ["ledger_id"], unique=False)
+    op.create_index("ix_revocation_members_ledger", "revocation_members", ["ledger_id"], unique=False)
     bind = op.get_bind()
     bind.execute(
         sa.text(
@@ -46,20 +53,13 @@ def upgrade() -> None:
         )
     )
     _merge_duplicates(bind)
-    with op.batch_alter_table("revocation_ledger", schema=None) as batch_op:
-        batch_op.drop_index("ix_ledger_status")
-        batch_op.drop_index("ix_ledger_fingerprint")
-        batch_op.drop_constraint("uq_ledger_revocation_fingerprint", type_="unique")
-        batch_op.add_column(sa.Column("first", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.create_index("uq_ledger_fingerprint", ["fingerprint"], unique=True)
-        batch_op.create_index("ix_ledger_status", ["status", "first"], unique=False)
-        batch_op.create_index("ix_ledger_open_id", ["open_id"], unique=False)
-    with op.batch_alter_table("revocations", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("milestone", sa.Integer(), nullable=False, server_default="0"))
-        batch_op.add_column(sa.Column("slowed", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.add_column(
-            sa.Column("noted_at", orchestrator.store.db.UTCDateTime(timezone=True), nullable=True)
-        )
+    op.create_index("uq_ledger_fingerprint", "revocation_ledger", ["fingerprint"], unique=True)
+    # Plain ALTER TABLE ADD COLUMN: a batch would rebuild revocations, which the ledger references.
+    op.add_column("revocations", sa.Column("milestone", sa.Integer(), nullable=False, server_default="0"))
+    op.add_column("revocations", sa.Column("slowed", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column(
+        "revocations", sa.Column("noted_at", orchestrator.store.db.UTCDateTime(timezone=True), nullable=True)
+    )
 
 
 def _merge_duplicates(bind: sa.Connection) -> None:
@@ -82,18 +82,17 @@ def _merge_duplicates(bind: sa.Connection) -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("revocations", schema=None) as batch_op:
-        batch_op.drop_column("noted_at")
-        batch_op.drop_column("slowed")
-        batch_op.drop_column("milestone")
+    op.drop_index("ix_revocation_members_ledger", table_name="revocation_members")
+    op.drop_table("revocation_members")
+    op.drop_index("uq_ledger_fingerprint", table_name="revocation_ledger")
+    for column in ("noted_at", "slowed", "milestone"):  # not a batch: the ledger references revocations
+        op.drop_column("revocations", column)
     with op.batch_alter_table("revocation_ledger", schema=None) as batch_op:
         batch_op.drop_index("ix_ledger_open_id")
         batch_op.drop_index("ix_ledger_status")
-        batch_op.drop_index("uq_ledger_fingerprint")
         batch_op.drop_column("first")
         batch_op.create_unique_constraint(
             "uq_ledger_revocation_fingerprint", ["revocation_id", "fingerprint"]
         )
         batch_op.create_index("ix_ledger_fingerprint", ["fingerprint"], unique=False)
         batch_op.create_index("ix_ledger_status", ["revocation_id", "status"], unique=False)
-    op.drop_table("revocation_members")

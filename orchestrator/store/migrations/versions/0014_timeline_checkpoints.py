@@ -1,7 +1,7 @@
 """signed checkpoints of each timeline chain's head
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-06 19:30:00.000000
 
 A hash chain cannot show that its last entries were cut off. Each checkpoint is an Ed25519
@@ -18,8 +18,8 @@ from alembic import op
 
 import orchestrator.store.db
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
