@@ -212,6 +212,9 @@ class Settings(BaseSettings):
     tiktok_report_http_url: str | None = Field(None, description="Optional URL the report is POSTed to.")
     report_contact: str | None = Field(None, description="Contact named in the report to TikTok.")
     report_template: Path | None = Field(None, description="Jinja2 template replacing the shipped report.")
+    evidence_key_file: Path | None = Field(
+        None, description="Ed25519 private key (PEM) signing evidence; default: made in data_dir."
+    )
 
     @field_validator("broker_url")
     @classmethod
@@ -363,4 +366,6 @@ def masked_dump(settings: Settings) -> dict[str, Any]:
     scrubbed = settings_secrets.scrub(settings, frozenset(_secret_fields()))
     data: dict[str, Any] = to_jsonable_python(scrubbed.masked)
     data["store_url"] = settings_secrets.scrub_url(settings.store_url)
+    if data.get("evidence_key_file") is not None:  # where a private key is mounted is not shown
+        data["evidence_key_file"] = "********"
     return data

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from orchestrator import clock
 from orchestrator.chatops import card_sync
 from orchestrator.drill import schedule as drill_schedule
+from orchestrator.evidence.sweep import CheckpointSweep
 from orchestrator.intake import replay
 from orchestrator.logging import get_logger
 from orchestrator.playbooks import flows as playbook_flows
@@ -49,6 +50,11 @@ def jobs_for(runtime: Runtime) -> list[Job]:
         # The guard fails closed: keep its file (and Redis key) present and true.
         return switch_flows.sync_mirrors(runtime.store, runtime.settings)
 
+    sweep = CheckpointSweep(runtime.store, runtime.evidence_key, lambda c: card_sync.refresh_card(runtime, c))
+
+    def sign_checkpoints() -> int:
+        return sweep()
+
     return [
         relay,
         wake_runs,
@@ -56,6 +62,7 @@ def jobs_for(runtime: Runtime) -> list[Job]:
         replay.sweeper(runtime.store),
         every(10.0, sync_switch_mirrors),
         every(2.0, card_sync.flusher(runtime)),
+        every(1.0, sign_checkpoints),
         every(60.0, lambda: drill_schedule.start_if_due(runtime)),
     ]
 

@@ -44,3 +44,14 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     rt = make_runtime(settings)
     yield rt
     rt.close()
+
+
+@pytest.fixture(autouse=True)
+def _secrets_registered_by_one_test_stay_in_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading settings registers their secrets for redaction for the life of the process, as it
+    should; in one pytest process a test's secret ("secret" from compose's placeholders) would
+    then mask that word in every later test's output."""
+    from orchestrator import redaction
+
+    monkeypatch.setattr(redaction, "_known", set(redaction._known))
+    monkeypatch.setattr(redaction, "_known_pattern", redaction._known_pattern)

@@ -29,14 +29,16 @@ from orchestrator.actions.email import Mailer, SendOnce, mailer_for, send_once
 from orchestrator.chatops import card_sync
 from orchestrator.chatops.models import TikTokReportRow
 from orchestrator.config import Settings
-from orchestrator.errors import ActionError
+from orchestrator.errors import ActionError, ConfigError
 from orchestrator.incidents.models import IncidentRow, IncidentStatus
-from orchestrator.timeline import kinds
+from orchestrator.logging import get_logger
+from orchestrator.timeline import checkpoints, kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.timeline.models import TimelineEntryRow
 
 __all__ = ["DEFAULT_TEMPLATE", "TikTokReportAction", "TikTokReportParams", "render_report"]
 
+_log = get_logger(__name__)
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "chatops" / "templates" / "tiktok_report.txt.j2"
 _ACTION_KINDS = (
     kinds.SWITCH_ENGAGED,
@@ -152,9 +154,22 @@ class TikTokReportAction(Action):
             incident = session.get(IncidentRow, ctx.incident_id)
             if incident is None:
                 raise ActionError(f"no incident {ctx.incident_id}")
-            subject, body = render_report(
-                settings.report_template, report_context(session, incident, contact)
-            )
+            context = report_context(session, incident, contact)
+            # The chain's head, signed, leaves the store with the report: TikTok holds the proof
+            # of how long the timeline was, should its last entries ever go missing.
+            signed = None
+            try:
+                signed = checkpoints.take(
+                    session,
+                    chain=incident.id,
+                    signer=runtime.evidence_key(),
+                    reason="report",
+                    now=clock.utcnow(),
+                )
+            except ConfigError as exc:  # the report goes without its checkpoint rather than not at all
+                _log.warning("report_without_checkpoint", error=str(exc))
+            context["checkpoint"] = signed.as_dict() if signed is not None else None
+            subject, body = render_report(settings.report_template, context)
         output: dict[str, Any] = {"incident_id": ctx.incident_id}
         if settings.tiktok_report_to:
             output["email"] = self._email(ctx, runtime.store, settings, subject, body)

@@ -28,7 +28,7 @@ from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.proof import census
 from orchestrator.proof.summary import Exposure
 from orchestrator.switch import service as switch
-from orchestrator.timeline import kinds
+from orchestrator.timeline import checkpoints, kinds
 from orchestrator.timeline.models import TimelineEntryRow
 from orchestrator.worker.runtime import Runtime
 
@@ -144,6 +144,7 @@ def card_state(session: Session, incident_id: str) -> cards.CardState:
         report_state=_report_state(session, incident),
         approvals=_waiting(session, incident_id),
         exposure=_exposure(session, incident_id),
+        checkpoint=checkpoints.latest(session, incident_id),
     )
 
 

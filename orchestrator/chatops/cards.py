@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from orchestrator import redaction
 from orchestrator.proof.summary import Exposure
+from orchestrator.timeline.checkpoints import Checkpoint
 
 __all__ = [
     "ACTION_APPROVE",
@@ -92,6 +93,7 @@ class CardState:
     report_state: str = "not sent"
     approvals: Sequence[PendingApproval] = field(default_factory=tuple)
     exposure: Exposure | None = None
+    checkpoint: Checkpoint | None = None
 
 
 def _time(value: datetime | None) -> str:
@@ -188,6 +190,8 @@ def incident_card(state: CardState) -> tuple[str, list[dict[str, Any]]]:
         },
     ]
     blocks.append(_mrkdwn(_exposure_text(state.exposure)))
+    if state.checkpoint is not None:  # published outside the store: a cut-off timeline shows
+        blocks.append(_mrkdwn(f"*Evidence* {state.checkpoint.line()}"))
     for pending in list(state.approvals)[:10]:
         blocks += _pending_blocks(pending)
     controls = [

@@ -11,12 +11,11 @@ import click
 
 from orchestrator.cli.common import State, pass_state
 from orchestrator.drill import run as drills
+from orchestrator.drill import trend
+from orchestrator.drill.people import ManualAsk
+from orchestrator.timeline.figures import duration_text
 
 __all__ = ["drill"]
-
-
-def _fmt(seconds: float | None) -> str:
-    return "-" if seconds is None else (f"{seconds:.2f} s" if seconds < 120 else f"{seconds / 60:.1f} min")
 
 
 @click.group(invoke_without_command=True)
@@ -30,6 +29,11 @@ def _fmt(seconds: float | None) -> str:
     "--playbook", default="tiktok-compromise", show_default=True, help="The shipped playbook to rehearse."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--with-people",
+    is_flag=True,
+    help="Ask the on-call people for the manual steps (Slack if drill.env has it, else here) and time them.",
+)
 @click.pass_context
 def drill(
     ctx: click.Context,
@@ -39,6 +43,7 @@ def drill(
     slo_report: float | None,
     playbook: str,
     as_json: bool,
+    with_people: bool,
 ) -> None:
     """Rehearse the whole disconnect against the built-in TikTok simulator, on a store of its own.
 
@@ -47,6 +52,11 @@ def drill(
     in the config). Touches no real inventory, TikTok API, Slack or mailbox unless
     `drill.env` in the config names drill ones. Exit status 0 when every SLO is met, 1 when
     one is missed. The result is kept; `orchestrator drill history` shows the trend.
+
+    With --with-people, each manual step of the playbook (rotating the client secret, filing
+    the report in TikTok's portal) is asked of a person as the run reaches it, on this terminal,
+    or on the drill incident's Slack card when drill.env configures Slack, and the time from
+    asked to Done is reported beside the SLOs.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -62,6 +72,9 @@ def drill(
         or settings.compliance_report_target_minutes * 60.0,
     }
     folder = Path(tempfile.mkdtemp(prefix="orchestrator-drill-"))
+    in_slack = "ORCH_SLACK_BOT_TOKEN" in settings.drill.env
+    if with_people and in_slack:
+        click.echo("Manual steps are asked on the drill incident's Slack card: press Done there.")
     result = drills.run_drill(
         tokens=tokens or settings.drill.tokens,
         targets=targets,
@@ -69,6 +82,8 @@ def drill(
         folder=folder,
         extra_env=settings.drill.env,
         report_wait_s=min(targets["report"], 30.0),
+        with_people=with_people,
+        answer=None if in_slack else _ask_here,
     )
     drills.record(state.runtime(tokens=False).store, result)
     if as_json:
@@ -79,26 +94,53 @@ def drill(
         for slo in result.slos:
             verdict = "met" if slo.met else ("missed" if slo.measured_s is not None else "missed (not done)")
             click.echo(
-                f"awareness -> {slo.name:<19} {_fmt(slo.measured_s):>12} {_fmt(slo.target_s):>12}  {verdict}"
+                f"awareness -> {slo.name:<19} {duration_text(slo.measured_s):>12} "
+                f"{duration_text(slo.target_s):>12}  {verdict}"
             )
         if result.revocation_latency_s:
             lat = result.revocation_latency_s
             click.echo(
-                f"per-token revocation after awareness: p50 {_fmt(lat['p50'])}, p99 {_fmt(lat['p99'])}"
+                f"per-token revocation after awareness: p50 {duration_text(lat['p50'])}, "
+                f"p99 {duration_text(lat['p99'])}"
+            )
+        for person in result.people:
+            click.echo(
+                f"person -> {person['step']:<24} asked "
+                f"{duration_text(person['asked_after_awareness_s'])} after awareness, "
+                f"done in {duration_text(person['took_s'])} by {person['by']}"
             )
         click.echo(f"revoked {result.revoked} of {result.tokens}; drill store, logs and reports in {folder}")
     sys.exit(0 if result.passed else 1)
 
 
+def _ask_here(ask: ManualAsk) -> dict[str, str]:
+    """A manual step asked on this terminal; the drill marks it done as this user."""
+    click.echo(f"\nMANUAL STEP {ask.step}: {ask.title}\n  {ask.instructions}")
+    if ask.input:
+        return {ask.input: click.prompt(f"  {ask.input} (a drill: any value will do)", type=str)}
+    click.prompt("  press Enter when done", default="", show_default=False)
+    return {}
+
+
 @drill.command("history")
+@click.option(
+    "--svg",
+    "svg",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the trend as an SVG picture to this file.",
+)
 @pass_state
-def history(state: State) -> None:
-    """Show past drills, oldest first: the disconnect time trend."""
+def history(state: State, svg: Path | None) -> None:
+    """Show past drills, oldest first: the disconnect, revocation, report and people time trend."""
     rows = drills.history(state.runtime(tokens=False).store)
     if not rows:
         click.echo("no drills yet: run `orchestrator drill`")
     for row in rows:
-        figures = {s["name"]: s["measured_s"] for s in row["slos"]}
+        figures = trend.measures(row)
         verdict = "passed" if row["passed"] else "MISSED"
-        times = ", ".join(f"{name} {_fmt(figures.get(name))}" for name in ("disconnect", "revoke", "report"))
+        times = ", ".join(f"{name} {duration_text(figures.get(name))}" for name, _ in trend.SERIES)
         click.echo(f"{row['at'][:19]}  {verdict:<7} {times}  ({row['tokens']} tokens)")
+    if svg is not None:
+        svg.write_text(trend.trend_svg(rows), encoding="utf-8")
+        click.echo(f"wrote {svg}", err=True)

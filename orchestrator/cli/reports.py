@@ -11,11 +11,13 @@ from sqlalchemy import select
 from orchestrator import clock
 from orchestrator.cli.common import State, pass_state
 from orchestrator.cli.incidents import incident
+from orchestrator.config import Settings
 from orchestrator.incidents import lifecycle
 from orchestrator.incidents.models import IncidentRow
+from orchestrator.timeline import charts, export
 from orchestrator.timeline import compliance as compliance_report
-from orchestrator.timeline import export
 from orchestrator.timeline import service as timeline_service
+from orchestrator.timeline.checkpoints import Checkpoint
 from orchestrator.timeline.figures import Record, load_record
 from orchestrator.timeline.models import TimelineEntryRow
 from orchestrator.timeline.postmortem import render_postmortem
@@ -43,6 +45,14 @@ def _record(state: State, incident_id: str) -> Record:
     runtime = state.runtime()
     with runtime.store.unit_of_work() as session:
         return load_record(session, incident_id=incident_id)
+
+
+def clause_targets(settings: Settings) -> list[charts.Target]:
+    """The configured III.2(f) targets, drawn as lines on the incident's time axis."""
+    return charts.clause_targets(
+        disconnect_minutes=settings.compliance_disconnect_target_minutes,
+        report_minutes=settings.compliance_report_target_minutes,
+    )
 
 
 def _cli_actor() -> str:
@@ -79,7 +89,7 @@ def timeline(state: State, incident_id: str, fmt: str, output: Path | None) -> N
     elif fmt == "md":
         text = export.render_markdown(record, generated_at=now)
     elif fmt == "html":
-        text = export.render_html(record, generated_at=now)
+        text = export.render_html(record, generated_at=now, targets=clause_targets(state.settings()))
     else:
         text = export.render_text(record)
     _emit(text, output)
@@ -90,16 +100,23 @@ def timeline(state: State, incident_id: str, fmt: str, output: Path | None) -> N
 @_output
 @pass_state
 def postmortem(state: State, incident_id: str, output: Path | None) -> None:
-    """Write a postmortem draft in Markdown: summary, impact, key times, who did what, the timeline,
-    and the sections the team fills in (root cause, lessons, follow-ups)."""
+    """Write a postmortem draft in Markdown: summary, impact, key times, a picture, who did what,
+    the timeline, and the sections the team fills in (root cause, lessons, follow-ups).
+
+    With -o FILE, the picture is also written beside it as FILE's name with .svg."""
     settings = state.settings()
     record = _record(state, incident_id)
+    picture = output.with_suffix(".svg") if output is not None else None
     text = render_postmortem(
         record,
         generated_at=clock.utcnow(),
         disconnect_target_minutes=settings.compliance_disconnect_target_minutes,
         report_target_minutes=settings.compliance_report_target_minutes,
+        figures_file=picture.name if picture is not None else None,
     )
+    if picture is not None:
+        picture.write_text(charts.figures_svg(record, clause_targets(settings)), encoding="utf-8")
+        click.echo(f"wrote {picture}", err=True)
     _emit(text, output)
 
 
@@ -133,7 +150,8 @@ def compliance(state: State, incident_id: str, fmt: str, output: Path | None) ->
 @click.option("--all", "every", is_flag=True, help="Verify every incident's chain (and the system chain).")
 @pass_state
 def verify(state: State, incident_id: str | None, every: bool) -> None:
-    """Recompute an incident's hash chain; exit 1 naming the first edited, missing or moved entry."""
+    """Recompute an incident's hash chain and hold it to its signed checkpoints; exit 1 naming the
+    first edited, missing, moved or cut-off entry."""
     if bool(incident_id) == every:
         raise click.UsageError("give one INCIDENT_ID or --all")
     runtime = state.runtime()
@@ -146,8 +164,15 @@ def verify(state: State, incident_id: str | None, every: bool) -> None:
             )
         else:
             chains = [load_record(session, incident_id=incident_id or "").incident.id]
+        public = runtime.evidence_key().public
+
+        def signed_by_us(checkpoint: Checkpoint) -> bool:
+            return checkpoint.key_fingerprint == public.fingerprint and public.verifies(
+                checkpoint.signature, checkpoint.message()
+            )
+
         for chain in chains:
-            found = timeline_service.verify_chain(session, chain)
+            found = timeline_service.verify_chain(session, chain, signature_ok=signed_by_us)
             if found is None:
                 click.echo(f"{chain}: ok ({timeline_service.count(session, chain)} entries)")
             else:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from orchestrator import clock
+from orchestrator.drill.people import Answer, manual_steps, rehearse_people
 from orchestrator.drill.stage import Stage
 from orchestrator.errors import OrchestratorError
 from orchestrator.revocation.models import LedgerRow
@@ -56,6 +57,7 @@ class DrillResult:
     slos: list[Slo] = field(default_factory=list)
     revocation_latency_s: dict[str, float] = field(default_factory=dict)
     revoked: int = 0
+    people: list[dict[str, Any]] = field(default_factory=list)  # PersonTime.as_dict() per manual step
 
     @property
     def passed(self) -> bool:
@@ -89,8 +91,12 @@ def run_drill(
     folder: Path,
     extra_env: dict[str, str],
     report_wait_s: float,
+    with_people: bool = False,
+    answer: Answer | None = None,
+    people_wait_s: float = 1800.0,
 ) -> DrillResult:
-    """Rehearse on a fresh stage; ``targets`` maps disconnect/revoke/report to seconds."""
+    """Rehearse on a fresh stage; ``targets`` maps disconnect/revoke/report to seconds. With
+    people, each manual step is asked (``answer``; None: in Slack) and its Done timed."""
     # The stage inherits no ORCH_* setting: real Slack, SMTP or TikTok only if drill.env names them.
     with Stage(folder, tokens=tokens, extra_env=extra_env) as stage:
         try:
@@ -119,6 +125,18 @@ def run_drill(
                 stage.wait("the report to TikTok", lambda: stage.get(path)["reported_at"], report_wait_s)
         final = stage.get(path)
         aware = final["aware_at"]
+        people = (
+            rehearse_people(
+                stage,
+                incident_id=final["id"],
+                aware_at=aware,
+                steps=manual_steps(shown),
+                answer=answer,
+                timeout_s=people_wait_s,
+            )
+            if with_people
+            else []
+        )
         latencies = _ledger_latencies(folder, datetime.fromisoformat(aware))
     result = DrillResult(
         started_at=aware,
@@ -127,6 +145,7 @@ def run_drill(
         incident_id=final["id"],
         folder=str(folder),
         revoked=len(latencies),
+        people=[p.as_dict() for p in people],
     )
     measured = [("disconnect", "disconnected_at"), ("revoke", "revoked_at")]
     if reports:  # a playbook without a report step has no report to time

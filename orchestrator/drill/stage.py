@@ -35,17 +35,23 @@ def _free_port() -> int:
 
 
 class Mailbox:
-    """A local SMTP server (aiosmtpd) that keeps every message it receives."""
+    """A local SMTP server (aiosmtpd) that keeps every message it receives, in memory and as
+    ``.eml`` files in ``folder`` (a mail program opens them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: Path) -> None:
         from aiosmtpd.controller import Controller
         from aiosmtpd.handlers import Message
 
         self.messages: list[Any] = []
+        self.files: list[Path] = []
+        folder.mkdir(parents=True, exist_ok=True)
         box = self
 
         class Keep(Message):
             def handle_message(self, message: Any) -> None:
+                path = folder / f"{len(box.messages) + 1:03d}.eml"
+                path.write_bytes(message.as_bytes())
+                box.files.append(path)
                 box.messages.append(message)
 
         self.port = _free_port()
@@ -121,7 +127,7 @@ class Stage:
         ]
         (self.folder / "tokens.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.records))
         if self.want_mailbox:
-            self.mailbox = Mailbox()
+            self.mailbox = Mailbox(self.folder / "mail")
         parts = (
             ("api", ["serve", "--port", str(self.port)]),
             ("worker", ["worker"]),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from orchestrator import clock
 from orchestrator.events.models import EventRow
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.playbooks import manual, service
@@ -103,7 +104,7 @@ class _Applier:
             error=done.error,
             retryable=done.retryable,
             duration_ms=int((time.monotonic() - began) * 1000),
-            now=self.now,
+            now=clock.utcnow(),  # done here, it finished now, not when this pass began
         )
 
     def fail(self, row: StepRunRow, error: str, *, retryable: bool, status: str = "failed") -> None:

@@ -19,12 +19,14 @@ from orchestrator.revocation.models import BatchRow, LedgerRow, MemberRow, Revoc
 from orchestrator.store.db import Base
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.switch.models import KillSwitchRow
+from orchestrator.timeline.checkpoints import CheckpointRow
 from orchestrator.timeline.models import TimelineEntryRow
 
 __all__ = [
     "Base",
     "BatchRow",
     "CensusRow",
+    "CheckpointRow",
     "CorrelationKey",
     "DeliveryRow",
     "EventRow",

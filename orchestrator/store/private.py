@@ -7,6 +7,7 @@ Existing ones are tightened at start, so an install made before this rule is fix
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Final
@@ -27,8 +28,15 @@ def private_folder(path: Path) -> None:
 
 
 def private_file(path: Path) -> None:
-    """Create ``path`` empty with 0600 if it is missing, or tighten it to 0600."""
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, _FILE))
+    """Create ``path`` empty with 0600 if it is missing, or tighten it to 0600.
+
+    An existing file is never opened here: closing any descriptor of a file drops every POSIX
+    lock the process holds on it, and SQLite's locks on a database this process already has
+    open (a second ``Store`` on the same file) would go with it, letting another process
+    checkpoint over this one's writes.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, _FILE))
     _tighten(path, _FILE)
 
 

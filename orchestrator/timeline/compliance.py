@@ -11,7 +11,7 @@ from orchestrator import redaction
 from orchestrator.proof.summary import exposure_from_entries
 from orchestrator.timeline import kinds
 from orchestrator.timeline.export import md_cell, md_line
-from orchestrator.timeline.figures import Record, key_figures, minutes
+from orchestrator.timeline.figures import Record, duration_text, key_figures
 
 __all__ = [
     "TIKTOK_DEFAULT_RATE_PER_S",
@@ -96,23 +96,22 @@ def _timed(
     now: datetime,
     evidence: list[int],
 ) -> _Finding:
-    target = f"{target_minutes} min"
-    aware = record.incident.aware_at
+    target, limit = f"{target_minutes} min", timedelta(minutes=target_minutes)  # as configured
     if took is not None:
-        measured = minutes(took) or 0.0
-        over = round(measured - target_minutes, 2)
-        status: Status = "met" if over <= 0 else "missed"
-        detail = f"{what} {measured} min after awareness, " + (
-            f"{-over} min within the target" if over <= 0 else f"{over} min over the target"
-        )
-        return _Finding(status, f"{measured} min", target, detail, evidence)
-    waited = minutes(now - aware) or 0.0
-    if waited > target_minutes:
-        over = round(waited - target_minutes, 2)
-        detail = f"not {what} yet, {waited} min after awareness: {over} min over the target"
-        return _Finding("missed", f"not yet ({waited} min)", target, detail, evidence)
-    detail = f"not {what} yet, {waited} min after awareness; the target has not passed"
-    return _Finding("pending", f"not yet ({waited} min)", target, detail, evidence)
+        status: Status = "met" if took <= limit else "missed"
+        margin = f"{duration_text(abs(limit - took))} {'within' if took <= limit else 'over'} the target"
+        detail = f"{what} {duration_text(took)} after awareness, {margin}"
+        return _Finding(status, duration_text(took), target, detail, evidence)
+    waited = now - record.incident.aware_at
+    shown, since = (
+        f"not yet ({duration_text(waited)})",
+        f"not {what} yet, {duration_text(waited)} after awareness",
+    )
+    if waited > limit:
+        detail = f"{since}: {duration_text(waited - limit)} over the target"
+        return _Finding("missed", shown, target, detail, evidence)
+    detail = f"{since}; the target has not passed"
+    return _Finding("pending", shown, target, detail, evidence)
 
 
 def scan_for_secrets(record: Record) -> list[tuple[int, str]]:
@@ -203,18 +202,19 @@ def _deletion(record: Record) -> _Finding:
 
 
 def _request_volume(record: Record) -> _Finding:
+    """Each finished revocation's request rate against the limit in force for it (``rate_per_s``);
+    rate 0 (no client-side limit: simulators, benchmarks) is not judged, only compared in words."""
     started = {
         (e.data or {}).get("revocation_id"): e for e in record.entries if e.kind == kinds.REVOCATION_STARTED
     }
     finished = [e for e in record.entries if e.kind == kinds.REVOCATION_FINISHED]
     if not finished:
         return _Finding("not_applicable", "no revocation", "-", "no revocation finished", [])
-    worst_ratio, lines, evidence = 0.0, [], []
+    worst_ratio, judged, lines, evidence = 0.0, 0, [], []
     for entry in finished:
         data = entry.data or {}
         start = started.get(data.get("revocation_id"))
         limit = _number((start.data or {}).get("rate_per_s")) if start is not None else 0.0
-        limit = limit if limit > 0 else TIKTOK_DEFAULT_RATE_PER_S
         sent = data.get("requests")  # tokens other revocations settled cost this one no request
         requests = round(
             _number(sent)
@@ -223,19 +223,27 @@ def _request_volume(record: Record) -> _Finding:
         )
         seconds = max(_number(data.get("duration_ms")) / 1000, 1.0)
         rate = round(requests / seconds, 2)
-        worst_ratio = max(worst_ratio, rate / limit)
-        lines.append(
-            f"{data.get('revocation_id')}: {requests} requests in {seconds:g} s = {rate}/s "
-            f"(limit {limit:g}/s)"
-        )
+        line = f"{data.get('revocation_id')}: {requests} requests in {seconds:g} s = {rate}/s"
+        if limit > 0:
+            judged += 1
+            worst_ratio = max(worst_ratio, rate / limit)
+            lines.append(f"{line} (limit in force {limit:g}/s)")
+        else:
+            default = round(rate / TIKTOK_DEFAULT_RATE_PER_S * 100)
+            lines.append(
+                f"{line} with no client-side limit in force (rate 0: a simulator or benchmark), not judged; "
+                f"against TikTok's documented 600/min it would be {default} %"
+            )
         evidence += ([start.seq] if start is not None else []) + [entry.seq]
     evidence += _seqs(record, kinds.REVOCATION_ALARM)
+    if not judged:
+        return _Finding("not_applicable", "no limit in force", "-", "; ".join(lines), sorted(evidence))
     status: Status = "met" if worst_ratio <= _RATE_TOLERANCE else "missed"
     over = "" if status == "met" else f"; {round((worst_ratio - 1) * 100)} % over the limit"
     return _Finding(
         status,
         f"{round(worst_ratio * 100)} % of the limit",
-        "<= 100 % of the limit",
+        "<= 100 % of the limit in force",
         "; ".join(lines) + over,
         sorted(evidence),
     )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
-from orchestrator.timeline.figures import KEY_TIMES, Record, actors, key_figures, minutes
+from orchestrator.timeline import charts
+from orchestrator.timeline.figures import KEY_TIMES, Record, actors, duration_text, key_figures
 
 __all__ = [
     "MARKDOWN_SECTIONS",
@@ -122,10 +125,6 @@ def render_text(record: Record) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _duration_text(value: float | None) -> str:
-    return "-" if value is None else f"{value} min"
-
-
 def render_markdown(record: Record, *, generated_at: datetime) -> str:
     """A readable Markdown export with every section of ``MARKDOWN_SECTIONS``."""
     incident = record.incident
@@ -144,9 +143,9 @@ def render_markdown(record: Record, *, generated_at: datetime) -> str:
         lines.append(f"| {label} | {_iso(figures.times[name]) or '-'} | {f'#{seq}' if seq else '-'} |")
     lines += [
         "",
-        f"- Awareness to disconnect: {_duration_text(minutes(figures.awareness_to_disconnect))}",
-        f"- Awareness to report: {_duration_text(minutes(figures.awareness_to_report))}",
-        f"- Awareness to tokens revoked: {_duration_text(minutes(figures.awareness_to_revoked))}",
+        f"- Awareness to disconnect: {duration_text(figures.awareness_to_disconnect)}",
+        f"- Awareness to report: {duration_text(figures.awareness_to_report)}",
+        f"- Awareness to tokens revoked: {duration_text(figures.awareness_to_revoked)}",
         "",
         "## Chain verification",
         "",
@@ -178,9 +177,13 @@ def templates() -> jinja2.Environment:
     )
 
 
-def page_context(record: Record, *, generated_at: datetime) -> dict[str, Any]:
-    """What the incident page template needs: plain strings and numbers only."""
+def page_context(
+    record: Record, *, generated_at: datetime, targets: Sequence[charts.Target] = ()
+) -> dict[str, Any]:
+    """What the incident page template needs: plain strings and numbers, and the two pictures
+    (inline SVG built from escaped text only)."""
     figures = key_figures(record)
+    progress = charts.progress_svg(record)
     return {
         "incident": record.incident.as_dict(),
         "key_times": [
@@ -188,10 +191,12 @@ def page_context(record: Record, *, generated_at: datetime) -> dict[str, Any]:
             for name, label in KEY_TIMES
         ],
         "durations": [
-            ("Awareness to disconnect", _duration_text(minutes(figures.awareness_to_disconnect))),
-            ("Awareness to report", _duration_text(minutes(figures.awareness_to_report))),
-            ("Awareness to tokens revoked", _duration_text(minutes(figures.awareness_to_revoked))),
+            ("Awareness to disconnect", duration_text(figures.awareness_to_disconnect)),
+            ("Awareness to report", duration_text(figures.awareness_to_report)),
+            ("Awareness to tokens revoked", duration_text(figures.awareness_to_revoked)),
         ],
+        "time_axis_svg": Markup(charts.time_axis_svg(record, list(targets))),
+        "progress_svg": Markup(progress) if progress else None,
         "verified": record.verified,
         "chain_line": _chain_line(record),
         "entries": [
@@ -213,7 +218,7 @@ def page_context(record: Record, *, generated_at: datetime) -> dict[str, Any]:
     }
 
 
-def render_html(record: Record, *, generated_at: datetime) -> str:
+def render_html(record: Record, *, generated_at: datetime, targets: Sequence[charts.Target] = ()) -> str:
     """A standalone HTML page (inline CSS and JS, no external assets), as served at /incidents/{id}."""
-    context = page_context(record, generated_at=generated_at)
+    context = page_context(record, generated_at=generated_at, targets=targets)
     return templates().get_template("incident.html").render(**context, nonce="")

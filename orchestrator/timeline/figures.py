@@ -22,6 +22,7 @@ __all__ = [
     "KeyFigures",
     "Record",
     "actors",
+    "duration_text",
     "impact",
     "key_figures",
     "load_record",
@@ -198,3 +199,16 @@ def actors(record: Record) -> list[tuple[str, int, list[str]]]:
             entry_kinds = [*entry_kinds, entry.kind]
         seen[entry.actor] = (count + 1, entry_kinds)
     return [(actor, count, entry_kinds) for actor, (count, entry_kinds) in seen.items()]
+
+
+def duration_text(value: timedelta | float | None) -> str:
+    """A duration in the unit that reads right: 43 ms, 1.2 s, 12.5 min, 26 h ('-' for None)."""
+    if value is None:
+        return "-"
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if abs(seconds) < 1:
+        return f"{seconds * 1000:.0f} ms"
+    for limit, unit, size in ((120, "s", 1), (120 * 60, "min", 60)):
+        if abs(seconds) < limit:
+            return f"{round(seconds / size, 1):g} {unit}"
+    return f"{round(seconds / 3600, 1):g} h"

@@ -28,7 +28,7 @@ from orchestrator.errors import NotFound
 from orchestrator.incidents import service as incidents
 from orchestrator.intake import access
 from orchestrator.intake.bodies import read_body
-from orchestrator.timeline import export
+from orchestrator.timeline import charts, export
 from orchestrator.timeline.figures import load_record
 from orchestrator.worker.runtime import Runtime
 
@@ -146,7 +146,12 @@ async def incident_page(incident_id: str, request: Request) -> HTMLResponse:
     def render(nonce: str) -> str:
         with runtime.store.unit_of_work() as session:
             record = load_record(session, incident_id=incident_id)
-            context = export.page_context(record, generated_at=clock.utcnow())
+            settings = runtime.settings
+            targets = charts.clause_targets(
+                disconnect_minutes=settings.compliance_disconnect_target_minutes,
+                report_minutes=settings.compliance_report_target_minutes,
+            )
+            context = export.page_context(record, generated_at=clock.utcnow(), targets=targets)
         return export.templates().get_template("incident.html").render(**context, nonce=nonce)
 
     nonce = secrets.token_urlsafe(16)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from orchestrator.proof.summary import exposure_from_entries
+from orchestrator.timeline import charts
 from orchestrator.timeline.export import md_cell, md_line, md_text
-from orchestrator.timeline.figures import KEY_TIMES, Record, actors, impact, key_figures, minutes
+from orchestrator.timeline.figures import (
+    KEY_TIMES,
+    Record,
+    actors,
+    duration_text,
+    impact,
+    key_figures,
+)
 
 __all__ = ["POSTMORTEM_SECTIONS", "render_postmortem"]
 
@@ -14,6 +22,7 @@ POSTMORTEM_SECTIONS = (
     "Summary",
     "Impact",
     "Key times and durations",
+    "Picture",
     "Who did what",
     "Timeline",
     "Root cause",
@@ -24,10 +33,10 @@ POSTMORTEM_SECTIONS = (
 _TO_FILL = "_To be written by the team._"
 
 
-def _duration(label: str, value: float | None, target: int | None = None) -> str:
-    shown = "not yet" if value is None else f"{value} min"
+def _duration(label: str, value: timedelta | None, target: int | None = None) -> str:
+    shown = "not yet" if value is None else duration_text(value)
     if target is not None:
-        shown += f" (target {target} min)"
+        shown += f" (target {target} min)"  # as configured
     return f"- {label}: **{shown}**"
 
 
@@ -37,8 +46,13 @@ def render_postmortem(
     generated_at: datetime,
     disconnect_target_minutes: int | None = None,
     report_target_minutes: int | None = None,
+    figures_file: str | None = None,
 ) -> str:
-    """Every section of ``POSTMORTEM_SECTIONS``; facts filled in, judgement left to people."""
+    """Every section of ``POSTMORTEM_SECTIONS``; facts filled in, judgement left to people.
+
+    The Picture section is the incident's time axis and revocation progress as inline SVG,
+    and a link to ``figures_file`` (the same picture written beside the postmortem) when given.
+    """
     incident = record.incident
     figures = key_figures(record)
     hit = impact(record)
@@ -92,12 +106,21 @@ def render_postmortem(
         lines.append(f"| {label} | {value.isoformat(timespec='seconds') if value else '-'} |")
     lines += [
         "",
-        _duration(
-            "Awareness to disconnect", minutes(figures.awareness_to_disconnect), disconnect_target_minutes
-        ),
-        _duration("Awareness to report", minutes(figures.awareness_to_report), report_target_minutes),
-        _duration("Awareness to tokens revoked", minutes(figures.awareness_to_revoked)),
-        _duration("Awareness to resolved", minutes(figures.awareness_to_resolved)),
+        _duration("Awareness to disconnect", figures.awareness_to_disconnect, disconnect_target_minutes),
+        _duration("Awareness to report", figures.awareness_to_report, report_target_minutes),
+        _duration("Awareness to tokens revoked", figures.awareness_to_revoked),
+        _duration("Awareness to resolved", figures.awareness_to_resolved),
+        "",
+        "## Picture",
+        "",
+    ]
+    targets = charts.clause_targets(
+        disconnect_minutes=disconnect_target_minutes or 0, report_minutes=report_target_minutes or 0
+    )
+    if figures_file is not None:
+        lines += [f"![Time axis and revocation progress]({figures_file})", ""]
+    lines += [
+        charts.figures_svg(record, [t for t in targets if t.seconds > 0]).strip(),
         "",
         "## Who did what",
         "",

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from orchestrator import clock, redaction
 from orchestrator.store.db import transaction_scoped
+from orchestrator.timeline import checkpoints
 from orchestrator.timeline.models import TimelineEntryRow
 
 __all__ = [
@@ -29,11 +30,13 @@ __all__ = [
     "entry_hash",
     "new_chain",
     "prime_tails",
+    "verify_against",
     "verify_chain",
+    "verify_entries",
 ]
 
 GENESIS = "0" * 64
-_TAILS = "timeline.tails"  # transaction_scoped: chain -> (seq, hash) this transaction last wrote
+_TAILS = "timeline.tails"  # transaction_scoped: chain -> (seq, hash, at) this transaction last wrote
 
 
 def _canonical(value: Any) -> Any:
@@ -79,6 +82,11 @@ def append_entry(
 ) -> TimelineEntryRow:
     """Append one redacted fact to ``chain`` inside the caller's transaction.
 
+    ``at`` is when the fact happened (default: now, read once the chain's tail is held). A fact
+    stamped earlier than the entry before it (its writer read the time, then waited for the
+    chain's turn behind a later fact) takes that entry's time: the order of a chain's entries
+    always agrees with their times, and the difference is the wait, never more.
+
     The chain's tail is read (under a per-chain lock on PostgreSQL; SQLite's write lock already
     serialises) once per transaction; later appends to the same chain in that transaction
     continue from the tail this one wrote.
@@ -86,8 +94,11 @@ def append_entry(
     tails = _tails(session)
     if chain not in tails:
         prime_tails(session, [chain])
-    seq, prev = tails[chain][0] + 1, tails[chain][1]
+    last_seq, prev, last_at = tails[chain]
+    seq = last_seq + 1
     when = at or clock.utcnow()
+    if last_at is not None and when < last_at:
+        when = last_at
     clean_data = _canonical(redaction.redact(data or {}))
     clean_message = redaction.redact_text(message)
     row = TimelineEntryRow(
@@ -111,11 +122,11 @@ def append_entry(
         ),
     )
     session.add(row)  # inserted with the next flush: a transaction's entries go in one statement
-    tails[chain] = (seq, row.hash)
+    tails[chain] = (seq, row.hash, when)
     return row
 
 
-def _tails(session: Session) -> dict[str, tuple[int, str]]:
+def _tails(session: Session) -> dict[str, tuple[int, str, datetime | None]]:
     return transaction_scoped(session, _TAILS, dict)
 
 
@@ -139,19 +150,19 @@ def prime_tails(session: Session, chains: Iterable[str]) -> None:
         .subquery()
     )
     found = session.execute(
-        select(TimelineEntryRow.chain, TimelineEntryRow.seq, TimelineEntryRow.hash).join(
+        select(TimelineEntryRow.chain, TimelineEntryRow.seq, TimelineEntryRow.hash, TimelineEntryRow.at).join(
             last, (TimelineEntryRow.chain == last.c.chain) & (TimelineEntryRow.seq == last.c.seq)
         )
     )
-    for chain, seq, hash_ in found:
-        tails[chain] = (seq, hash_)
+    for chain, seq, hash_, at in found:
+        tails[chain] = (seq, hash_, at)
     for chain in wanted:
-        tails.setdefault(chain, (0, GENESIS))
+        tails.setdefault(chain, (0, GENESIS, None))
 
 
 def new_chain(session: Session, chain: str) -> None:
     """``chain`` was made in this transaction (a new incident's id): it has no tail to read."""
-    _tails(session).setdefault(chain, (0, GENESIS))
+    _tails(session).setdefault(chain, (0, GENESIS, None))
 
 
 def entries(session: Session, chain: str) -> list[TimelineEntryRow]:
@@ -180,11 +191,34 @@ class ChainBreak:
     reason: str
 
 
-def verify_chain(session: Session, chain: str) -> ChainBreak | None:
-    """Recompute the chain in insertion order; return the first break, or None."""
+class _Stored(Protocol):
+    """An entry as stored or exported: what its hash covers, and the hash."""
+
+    @property
+    def chain(self) -> str: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def prev_hash(self) -> str: ...
+    @property
+    def hash(self) -> str: ...
+
+
+def verify_entries(chain_entries: Sequence[_Stored]) -> ChainBreak | None:
+    """Recompute a chain given in order; the first break, or None. Needs no store (offline use)."""
     prev = GENESIS
     expected_seq = 1
-    for row in entries(session, chain):
+    for row in chain_entries:
         if row.seq != expected_seq:
             return ChainBreak(row.seq, f"expected entry {expected_seq} here, found {row.seq}")
         if row.prev_hash != prev:
@@ -204,3 +238,29 @@ def verify_chain(session: Session, chain: str) -> ChainBreak | None:
         prev = row.hash
         expected_seq += 1
     return None
+
+
+def verify_against(
+    chain_entries: Sequence[_Stored],
+    signed: Sequence[checkpoints.Checkpoint],
+    *,
+    signature_ok: Callable[[checkpoints.Checkpoint], bool] | None = None,
+) -> ChainBreak | None:
+    """``verify_entries``, then every checkpoint: a chain cut off or rewritten past one is broken."""
+    found = verify_entries(chain_entries)
+    if found is not None:
+        return found
+    contradicted = checkpoints.against_checkpoints(chain_entries, signed, signature_ok=signature_ok)
+    return None if contradicted is None else ChainBreak(*contradicted)
+
+
+def verify_chain(
+    session: Session,
+    chain: str,
+    *,
+    signature_ok: Callable[[checkpoints.Checkpoint], bool] | None = None,
+) -> ChainBreak | None:
+    """Recompute the chain in insertion order and hold it to its checkpoints; the first break."""
+    return verify_against(
+        entries(session, chain), checkpoints.for_chain(session, chain), signature_ok=signature_ok
+    )

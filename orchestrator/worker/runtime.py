@@ -24,6 +24,7 @@ from orchestrator.store.private import private_folder
 
 if TYPE_CHECKING:
     from orchestrator.actions.registry import ActionRegistry
+    from orchestrator.evidence.keys import EvidenceKey
     from orchestrator.playbooks.schemas import Playbook
 
 __all__ = ["Runtime", "current", "install", "running_follow_ups"]
@@ -130,6 +131,12 @@ class Runtime:
                 self._shared[key] = build()
             value: T = self._shared[key]
             return value
+
+    def evidence_key(self) -> EvidenceKey:
+        """The key that signs checkpoints and evidence bundles (made in data_dir on first use)."""
+        from orchestrator.evidence import keys
+
+        return self.shared("evidence.key", lambda: keys.load_or_create(self.settings))
 
     def close(self) -> None:
         with self._shared_lock:

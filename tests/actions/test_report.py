@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.switch import flows as switch_flows
+from orchestrator.timeline import checkpoints
 from orchestrator.timeline import service as timeline
 from tests.chatops.mailbox import Mailbox, mailbox, text_body
 from tests.support.engine import BOT_TOKEN, CLIENT_SECRET, Engine, running_engine
@@ -54,18 +56,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(engine, port, hook)
 
 
-def _incident(world: World) -> str:
-    incident_id = world.engine.open_incident(
-        title=f"Client secret {CLIENT_SECRET} and act.0123456789abcdef leaked"
-    )
+def _incident(engine: Engine) -> str:
+    incident_id = engine.open_incident(title=f"Client secret {CLIENT_SECRET} and act.0123456789abcdef leaked")
     switch_flows.engage_switch(
-        world.engine.runtime.store,
-        world.engine.runtime.settings,
+        engine.runtime.store,
+        engine.runtime.settings,
         by="cli:tester",
         reason="contain",
         incident_id=incident_id,
     )
-    with world.engine.runtime.transaction() as session:
+    with engine.runtime.transaction() as session:
         timeline.append_entry(
             session, chain=incident_id, actor="cli:tester", kind="note", message=f"bot token {BOT_TOKEN}"
         )
@@ -80,8 +80,20 @@ def _incident_row(world: World, incident_id: str) -> IncidentRow:
         return row
 
 
+def _assert_carries_a_signed_checkpoint(world: World, incident_id: str, body: str) -> None:
+    """The email holds the chain's head as signed when it was written: TikTok keeps the proof."""
+    with world.engine.runtime.store.unit_of_work() as session:
+        signed = next(c for c in checkpoints.for_chain(session, incident_id) if c.reason == "report")
+        head = next(e for e in timeline.entries(session, incident_id) if e.seq == signed.seq)
+    assert signed.head_hash == head.hash and head.kind != "report.delivered"
+    key = world.engine.runtime.evidence_key().public
+    assert f"Timeline checkpoint: {incident_id} entry {signed.seq}, head hash {head.hash}" in body
+    assert f"Signed at {signed.at} by Ed25519 key {key.fingerprint}; the signature over the" in body
+    assert f"\n{signed.signature}\r\n" in body and key.verifies(signed.signature, signed.message())
+
+
 def test_report_is_delivered_once_with_counts_and_no_secrets(world: World) -> None:
-    incident_id = _incident(world)
+    incident_id = _incident(world.engine)
     with mailbox(world.port) as box:
         first = world.engine.start("report", incident_id=incident_id)
         assert world.engine.finished(first)["status"] == "succeeded"
@@ -106,12 +118,13 @@ def test_report_is_delivered_once_with_counts_and_no_secrets(world: World) -> No
         ("http", f"{world.hook.url}/report"),
     ]
     assert delivered[0].data["message_id"] == message["Message-ID"]
+    _assert_carries_a_signed_checkpoint(world, incident_id, body)
     assert (incident.status, incident.reported_at is not None) == ("reported", True)
     assert len(world.hook.bodies("/report")) == 1
 
 
 def test_smtp_down_at_first_then_delivered_once_it_returns(world: World) -> None:
-    incident_id = _incident(world)
+    incident_id = _incident(world.engine)
     run_id = world.engine.start("report", incident_id=incident_id)
     wait_for(
         lambda: [e for e in world.engine.entries(incident_id) if e.kind == "report.failed"],
@@ -122,3 +135,20 @@ def test_smtp_down_at_first_then_delivered_once_it_returns(world: World) -> None
         assert world.engine.finished(run_id, timeout=30)["status"] == "succeeded"
     assert len(box.received()) == 1
     assert _incident_row(world, incident_id).reported_at is not None
+
+
+def test_an_unreadable_evidence_key_never_stops_the_report(tmp_path: Path) -> None:
+    port = free_port()
+    with running_engine(
+        tmp_path,
+        PLAYBOOKS,
+        smtp_url=f"smtp://127.0.0.1:{port}",
+        tiktok_report_to=REPORT_TO,
+        evidence_key_file=str(tmp_path / "not-mounted.pem"),
+    ) as engine:
+        incident_id = _incident(engine)
+        with mailbox(port) as box:
+            assert engine.finished(engine.start("report", incident_id=incident_id))["status"] == "succeeded"
+    [(_, message)] = box.received()
+    body = text_body(message)
+    assert "Disconnected from TikTok:" in body and "EVIDENCE" not in body

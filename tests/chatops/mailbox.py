@@ -33,10 +33,12 @@ class Mailbox:
 
 
 def text_body(message: Message) -> str:
-    """The body of a single-part message (the orchestrator sends plain text)."""
-    payload = message.get_payload()
-    assert isinstance(payload, str), "expected a single-part message"
-    return payload
+    """The body of a single-part message (the orchestrator sends plain text), its transfer
+    encoding undone: a quoted-printable line over 76 characters is one line again."""
+    assert not message.is_multipart(), "expected a single-part message"
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode(message.get_content_charset() or "utf-8")
 
 
 @contextmanager

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from orchestrator.chatops import cards
 from orchestrator.proof.summary import Exposure
+from orchestrator.timeline.checkpoints import Checkpoint
 
 AWARE = datetime(2026, 11, 26, 17, 0, tzinfo=UTC)
 
@@ -111,3 +112,20 @@ def test_manual_steps_get_a_done_button_and_a_modal_asking_for_their_input() -> 
         run_id="run-abc", step_id="confirm", title="Confirm", instructions="", needs=None, channel_id=None
     )
     assert (note["blocks"][-1]["label"]["text"], note["blocks"][-1]["optional"]) == ("Note", True)
+
+
+def test_card_publishes_the_latest_signed_checkpoint_outside_the_store() -> None:
+    signed = Checkpoint(
+        chain="inc-1",
+        seq=27,
+        head_hash="ab12" * 16,
+        at="2026-11-26T17:03:00.000000+00:00",
+        reason="milestone",
+        key_fingerprint="sha256:" + "9f" * 32,
+        signature="c2lnbmF0dXJl",
+    )
+    assert "*Evidence*" not in str(cards.incident_card(_state())[1])
+    assert (
+        "*Evidence* checkpoint: entry 27, head ab12ab12ab12ab12…, signed 2026-11-26T17:03:00Z by key "
+        "sha256:9f9f9f9f9f9f9f9f…"
+    ) in str(cards.incident_card(_state(checkpoint=signed))[1])

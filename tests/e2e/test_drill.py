@@ -4,8 +4,10 @@ inventory is never touched; results are kept for the trend."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -15,11 +17,12 @@ from tests.support.processes import orchestrator_env
 pytestmark = pytest.mark.slow
 
 
-def drill(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def drill(tmp: Path, *args: str, answers: str = "", **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "orchestrator", "drill", *args],
         capture_output=True,
         text=True,
+        input=answers,
         cwd=tmp,
         env=orchestrator_env(tmp / "data", **env),
         timeout=300,
@@ -47,13 +50,29 @@ def test_drills_pass_and_fail_on_their_slos_and_leave_the_real_inventory_alone(t
     assert impossible.returncode == 1
     assert "missed" in impossible.stdout
     assert real.stat().st_mtime_ns == before and "REAL" in real.read_text()
-    history = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "drill", "history"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=orchestrator_env(tmp_path / "data"),
-        timeout=60,
-    )
+    history = drill(tmp_path, "history")
     lines = history.stdout.strip().splitlines()
     assert len(lines) == 2 and "passed" in lines[0] and "MISSED" in lines[1]
+
+
+def test_a_drill_with_people_asks_each_manual_step_times_its_done_and_keeps_the_trend(tmp_path: Path) -> None:
+    # On the terminal (no Slack in the drill's stage): Enter for the secret, a ticket id for the report.
+    people = drill(tmp_path, "--tokens", "30", "--with-people", answers="\nTT-48213\n")
+    assert people.returncode == 0, people.stdout + people.stderr
+    assert "MANUAL STEP rotate_client_secret: Rotate the TikTok client secret" in people.stdout
+    assert "ticket_id (a drill: any value will do):" in people.stdout
+    timed = re.findall(
+        r"^person -> (\w+)\s+asked (.+?) after awareness, done in (.+?) by (cli:\S+)$", people.stdout, re.M
+    )
+    assert [step for step, *_ in timed] == ["rotate_client_secret", "file_tiktok_report"], people.stdout
+    assert people.stdout.index("awareness -> report") < people.stdout.index("person -> rotate_client_secret")
+    plain = drill(tmp_path, "--tokens", "30")
+    assert plain.returncode == 0 and "person ->" not in plain.stdout
+    svg = tmp_path / "trend.svg"
+    history = drill(tmp_path, "history", "--svg", str(svg))
+    rows = history.stdout.strip().splitlines()
+    assert len(rows) == 2 and re.search(r"people \d", rows[0]) and rows[1].endswith("people -  (30 tokens)")
+    picture = ET.fromstring(svg.read_text())
+    dots = [(c.get("data-name", ""), c.get("cx")) for c in picture.iter("{http://www.w3.org/2000/svg}circle")]
+    assert sorted({name for name, _ in dots}) == ["disconnect", "people", "report", "revoke"]
+    assert len([name for name, _ in dots if name == "disconnect"]) == 2

@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,14 @@ from sqlalchemy import select
 
 from orchestrator import clock
 from orchestrator.config import load_settings
+from orchestrator.evidence.bundle import build_bundle
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.intake.app import create_app
 from orchestrator.playbooks import flows, service
 from orchestrator.scheduler import run_scheduler
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
-from orchestrator.timeline import compliance, export
-from orchestrator.timeline.figures import load_record
+from orchestrator.timeline import checkpoints, compliance, export
+from orchestrator.timeline.figures import Record, load_record
 from orchestrator.timeline.postmortem import render_postmortem
 from orchestrator.worker.runtime import Runtime
 from tests.support.processes import wait_for
@@ -159,13 +161,30 @@ def drive(stage: Stage) -> tuple[str, list[tuple[str, str]]]:
     return incident_id, outputs
 
 
+def _bundle(stage: Stage, record: Record, now: datetime) -> dict[str, Any]:
+    key = stage.runtime.evidence_key()
+    with stage.runtime.store.unit_of_work() as session:
+        checkpoints.take(session, chain=record.incident.id, signer=key, reason="export", now=now)
+    with stage.runtime.store.unit_of_work() as session:
+        signed = checkpoints.for_chain(session, record.incident.id)
+    settings = stage.runtime.settings
+    return build_bundle(
+        record,
+        checkpoints=signed,
+        key=key,
+        exported_at=now,
+        disconnect_target_minutes=settings.compliance_disconnect_target_minutes,
+        report_target_minutes=settings.compliance_report_target_minutes,
+    )
+
+
 def test_no_planted_secret_reaches_any_output(stage: Stage, log_stream: io.StringIO) -> None:
     incident_id, outputs = drive(stage)
     settings, now = stage.runtime.settings, clock.utcnow()
     with stage.runtime.store.unit_of_work() as session:
         record = load_record(session, incident_id=incident_id)
     assert len(record.entries) >= 5
-    targets = dict(
+    targets: dict[str, Any] = dict(
         disconnect_target_minutes=settings.compliance_disconnect_target_minutes,
         report_target_minutes=settings.compliance_report_target_minutes,
     )
@@ -173,7 +192,8 @@ def test_no_planted_secret_reaches_any_output(stage: Stage, log_stream: io.Strin
         ("timeline JSON", export.render_json(record, generated_at=now)),
         ("timeline Markdown", export.render_markdown(record, generated_at=now)),
         ("timeline HTML export", export.render_html(record, generated_at=now)),
-        ("postmortem", render_postmortem(record, generated_at=now, **targets)),
+        ("postmortem", render_postmortem(record, generated_at=now, **targets, figures_file="p.svg")),
+        ("evidence bundle", json.dumps(_bundle(stage, record, now))),
         ("compliance", compliance.render_compliance_markdown(compliance.assess(record, now=now, **targets))),
         ("Slack calls", "\n".join(stage.slack.raw_bodies)),
         ("logs", log_stream.getvalue()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
@@ -102,3 +103,20 @@ def test_secrets_never_enter_the_timeline(runtime: Runtime) -> None:
             data={"access_token": "act.SECRETSECRET1234!1.va", "count": 1},
         )
         assert "SECRETSECRET" not in row.message + repr(row.data)
+
+
+def test_a_fact_recorded_after_a_later_one_takes_its_time_so_order_and_times_agree(runtime: Runtime) -> None:
+    """A writer read the time, then waited for the chain behind a later fact: its entry is not
+    stamped before the entry ahead of it, in this transaction or a later one."""
+    first, late = datetime(2026, 12, 1, 12, 0, 5, tzinfo=UTC), datetime(2026, 12, 1, 12, 0, 1, tzinfo=UTC)
+    with runtime.store.unit_of_work() as session:
+        append_entry(session, chain="c", actor="a", kind="switch.engaged", message="engaged", at=first)
+        append_entry(session, chain="c", actor="a", kind="step.succeeded", message="same pass", at=late)
+    with runtime.store.unit_of_work() as session:
+        append_entry(session, chain="c", actor="a", kind="step.failed", message="waited", at=late)
+        append_entry(session, chain="c", actor="a", kind="note", message="now")
+    with runtime.store.unit_of_work() as session:
+        times = [(e.kind, e.at) for e in entries(session, "c")]
+        assert verify_chain(session, "c") is None
+    assert times[:3] == [("switch.engaged", first), ("step.succeeded", first), ("step.failed", first)]
+    assert times[3][1] > first

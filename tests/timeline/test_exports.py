@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import jsonschema
-import pytest
 
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.timeline import kinds
@@ -36,13 +35,6 @@ from tests.timeline.story import ALL_KINDS, T0, build_incident
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "schemas" / "timeline.schema.json").read_text())
 NOW = T0 + timedelta(days=3)
-
-
-@pytest.fixture
-def record(runtime: Runtime) -> Record:
-    incident_id = build_incident(runtime.store)
-    with runtime.store.unit_of_work() as session:
-        return load_record(session, incident_id=incident_id)
 
 
 def test_the_story_uses_every_kind_of_the_contract(record: Record) -> None:
@@ -83,7 +75,7 @@ def test_markdown_has_every_section_and_every_entry(record: Record) -> None:
     ]
     assert len(rows) == len(record.entries)
     assert "Pipe \\| in a note \\| stays one cell" in text
-    assert "- Awareness to disconnect: 2.0 min" in text
+    assert "- Awareness to disconnect: 2 min" in text
 
 
 def test_postmortem_has_every_section_with_impact_times_and_actors(record: Record) -> None:
@@ -99,8 +91,8 @@ def test_postmortem_has_every_section_with_impact_times_and_actors(record: Recor
         "- Revocations finished: 1; scope: all",
         "- Alarms: grant_lost x2",
         "- Purged: 1200 tokens deleted; records deleted: tiktok_profiles: 12, tiktok_videos: 30",
-        "- Awareness to disconnect: **2.0 min (target 60 min)**",
-        "- Awareness to report: **1560.0 min (target 1440 min)**",
+        "- Awareness to disconnect: **2 min (target 60 min)**",
+        "- Awareness to report: **26 h (target 1440 min)**",
         "| slack:U042ALICE | 4 | approval.decided, report.delivered, note, switch.released |",
         "Secret rotated, every token revoked.",
         "- [ ] _Action, owner, due date_",
@@ -113,14 +105,14 @@ def test_compliance_report_shows_met_and_missed_clauses_with_figures(record: Rec
     report = assess(record, disconnect_target_minutes=60, report_target_minutes=1440, now=NOW)
     got = {(c.clause, c.title): (c.status, c.measured, c.target) for c in report.clauses}
     assert got == {
-        ("III.2(f)", "Disconnect immediately"): ("met", "2.0 min", "60 min"),
-        ("III.2(f)", "Report immediately"): ("missed", "1560.0 min", "1440 min"),
+        ("III.2(f)", "Disconnect immediately"): ("met", "2 min", "60 min"),
+        ("III.2(f)", "Report immediately"): ("missed", "26 h", "1440 min"),
         ("IV", "Confidentiality"): ("met", "0 findings", "0 findings"),
         ("VI", "Deletion"): ("met", "1200 tokens deleted", "purge finished"),
-        ("III.3(g)", "Request volume"): ("met", "100 % of the limit", "<= 100 % of the limit"),
+        ("III.3(g)", "Request volume"): ("met", "100 % of the limit", "<= 100 % of the limit in force"),
     }
     report_clause = report.clauses[1]
-    assert "120.0 min over the target" in report_clause.detail
+    assert "2 h over the target" in report_clause.detail
     seqs = {e.kind: e.seq for e in record.entries}
     assert report_clause.evidence == [
         seqs[kinds.INCIDENT_OPENED],
@@ -128,8 +120,8 @@ def test_compliance_report_shows_met_and_missed_clauses_with_figures(record: Rec
         seqs[kinds.REPORT_DELIVERED],
     ]
     markdown = render_compliance_markdown(report)
-    assert "| III.2(f) | Report immediately | **MISSED** | 1560.0 min | 1440 min |" in markdown
-    assert "| III.2(f) | Disconnect immediately | **MET** | 2.0 min | 60 min |" in markdown
+    assert "| III.2(f) | Report immediately | **MISSED** | 26 h | 1440 min |" in markdown
+    assert "| III.2(f) | Disconnect immediately | **MET** | 2 min | 60 min |" in markdown
     assert json.loads(render_compliance_json(report))["clauses"][1]["status"] == "missed"
 
 
@@ -145,10 +137,10 @@ def test_compliance_of_an_open_incident_past_its_target_is_missed_and_before_it_
         opened, disconnect_target_minutes=60, report_target_minutes=1440, now=T0 + timedelta(minutes=5)
     )
     assert [(c.status, c.measured) for c in late.clauses[:2]] == [
-        ("missed", "not yet (120.0 min)"),
-        ("pending", "not yet (120.0 min)"),
+        ("missed", "not yet (2 h)"),
+        ("pending", "not yet (2 h)"),
     ]
-    assert "60.0 min over the target" in late.clauses[0].detail
+    assert "60 min over the target" in late.clauses[0].detail
     assert [c.status for c in early.clauses] == [
         "pending",
         "pending",
@@ -215,7 +207,7 @@ def test_a_ticket_filed_in_tiktoks_portal_is_the_evidence_of_reporting(record: R
     before = assess(unreported, disconnect_target_minutes=60, report_target_minutes=60, now=NOW).clauses[1]
     after = assess(ticketed, disconnect_target_minutes=60, report_target_minutes=60, now=NOW).clauses[1]
     assert (before.status, "TT-48213" in before.detail) == ("missed", False)
-    assert (after.status, after.measured, after.evidence) == ("met", "30.0 min", [opened.seq, filed.seq])
+    assert (after.status, after.measured, after.evidence) == ("met", "30 min", [opened.seq, filed.seq])
     assert "evidence of reporting: TikTok support ticket TT-48213 recorded by slack:U042ALICE" in after.detail
     markdown = render_compliance_markdown(
         assess(ticketed, disconnect_target_minutes=60, report_target_minutes=60, now=NOW)
@@ -223,28 +215,53 @@ def test_a_ticket_filed_in_tiktoks_portal_is_the_evidence_of_reporting(record: R
     assert "TikTok support ticket TT-48213" in markdown
 
 
-def test_request_volume_over_the_limit_is_missed_by_how_much(record: Record) -> None:
-    fast = [
+def _changed(record: Record, kind: str, **data: object) -> Record:
+    """The record with ``data`` changed in every entry of ``kind`` (hashes left as they were)."""
+    entries = [
         TimelineEntryRow(
             seq=e.seq,
             at=e.at,
             actor=e.actor,
             kind=e.kind,
             message=e.message,
-            data={**e.data, "duration_ms": 60000} if e.kind == kinds.REVOCATION_FINISHED else e.data,
+            data={**e.data, **data} if e.kind == kind else e.data,
             prev_hash=e.prev_hash,
             hash=e.hash,
         )
         for e in record.entries
     ]
+    return Record(record.incident, entries, None)
+
+
+def test_request_volume_over_the_limit_is_missed_by_how_much(record: Record) -> None:
     report = assess(
-        Record(record.incident, fast, None), disconnect_target_minutes=60, report_target_minutes=1440, now=NOW
+        _changed(record, kinds.REVOCATION_FINISHED, duration_ms=60000),
+        disconnect_target_minutes=60,
+        report_target_minutes=1440,
+        now=NOW,
     )
     volume = report.clauses[4]
     assert (volume.status, volume.measured) == ("missed", "200 % of the limit")
     assert (
-        "1200 requests in 60 s = 20.0/s (limit 10/s)" in volume.detail
+        "1200 requests in 60 s = 20.0/s (limit in force 10/s)" in volume.detail
         and "100 % over the limit" in volume.detail
+    )
+
+
+def test_request_volume_without_a_limit_in_force_is_not_judged_against_one_it_did_not_use(
+    record: Record,
+) -> None:
+    report = assess(
+        _changed(record, kinds.REVOCATION_STARTED, rate_per_s=0),
+        disconnect_target_minutes=60,
+        report_target_minutes=1440,
+        now=NOW,
+    )
+    volume = report.clauses[4]
+    assert (volume.status, volume.measured) == ("not_applicable", "no limit in force")
+    assert volume.detail.startswith(
+        "rev-1: 1200 requests in 120 s = 10.0/s with no client-side limit in force (rate 0: a simulator "
+        "or benchmark), not judged; against TikTok's documented 600/min it would be 100 %"
     )
 
 

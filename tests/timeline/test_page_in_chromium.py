@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -139,6 +140,33 @@ def _visible_kinds(page: Page) -> list[str]:
     )
 
 
+def _assert_time_axis_drawn_at_the_right_times(page: Page) -> None:
+    """Where Chromium lays out the axis's points, ticks and target lines, in CSS pixels."""
+    drawn = page.evaluate(
+        "(() => { const mid = e => { const b = e.getBoundingClientRect(); return b.x + b.width / 2; };"
+        "const all = s => Array.from(document.querySelectorAll('#time-axis svg ' + s));"
+        "return {points: Object.fromEntries(all('circle.point').map(c => [c.dataset.key, mid(c)])),"
+        "ticks: Object.fromEntries(all('line.tick').map(l => [l.dataset.seconds, mid(l)])),"
+        "targets: all('line.target').map(mid), width: document.querySelector('#time-axis svg')"
+        ".getBoundingClientRect().width}; })()"
+    )
+    points, ticks, targets = drawn["points"], drawn["ticks"], drawn["targets"]
+    assert drawn["width"] > 300
+    # The story: disconnected after 2 min, revoked after 8, reported after 26 h, resolved after 27 h;
+    # targets 60 min and 24 h. On the log axis those land between (or on) the labelled ticks.
+    assert points["aware_at"] < ticks["60"] < points["disconnected_at"] < points["revoked_at"] < ticks["600"]
+    assert abs(targets[0] - ticks["3600"]) < 1 and abs(targets[1] - ticks["86400"]) < 1
+    assert ticks["86400"] < points["reported_at"] < points["resolved_at"]
+
+    def offset(seconds: float) -> float:  # the axis's scale: log(1 + t / 0.1 s)
+        return math.log1p(seconds / 0.1)
+
+    origin = points["aware_at"]
+    per_unit = (ticks["60"] - origin) / offset(60)
+    for key, seconds in (("disconnected_at", 120), ("revoked_at", 480), ("reported_at", 93600)):
+        assert abs(points[key] - (origin + per_unit * offset(seconds))) < 1.5, key
+
+
 def test_incident_page_in_chromium_shows_key_times_every_entry_and_filters(
     runtime: Runtime, tmp_path: Path
 ) -> None:
@@ -161,9 +189,10 @@ def test_incident_page_in_chromium_shows_key_times_every_entry_and_filters(
         assert times["aware_at"] == "2026-11-26T10:00:00.123456+00:00"
         assert times["disconnected_at"] == "2026-11-26T10:02:00.123456+00:00"
         assert times["reported_at"] == "2026-11-27T12:00:00.123456+00:00"
-        assert "Awareness to disconnect: 2.0 min" in page.evaluate(
+        assert "Awareness to disconnect: 2 min" in page.evaluate(
             "document.getElementById('durations').textContent"
         )
+        _assert_time_axis_drawn_at_the_right_times(page)
         assert page.evaluate("document.getElementById('chain').dataset.verified") == "true"
         assert (
             len(_visible_kinds(page)) == 32

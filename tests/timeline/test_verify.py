@@ -76,13 +76,14 @@ def _guard_off(runtime: Runtime) -> Iterator[Connection]:
             conn.execute(text("ALTER TABLE timeline_entries ENABLE TRIGGER timeline_append_only"))
 
 
-def _verify_cli(runtime: Runtime, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def operator_cli(runtime: Runtime, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`orchestrator ARGS` in a fresh process on ``runtime``'s store and data folder."""
     env = orchestrator_env(runtime.settings.data_dir, api_token="api-token-for-tests-0002")
     env["PYTHONPATH"] = str(Path(__file__).parents[2])  # this checkout, whatever is installed
     if not runtime.store.is_sqlite:
         env["ORCH_DATABASE_URL"] = runtime.store.url
     return subprocess.run(
-        [sys.executable, "-m", "orchestrator", "incident", "verify", *args],
+        [sys.executable, "-m", "orchestrator", *args],
         capture_output=True,
         text=True,
         cwd=tmp,
@@ -114,11 +115,11 @@ def test_verify_command_passes_untouched_and_exits_1_naming_the_entry(
     with _store(store, settings) as runtime:
         build_incident(runtime.store)
         build_incident(runtime.store, incident_id="inc-other0000001")
-        ok = _verify_cli(runtime, tmp_path, INCIDENT[:10])
+        ok = operator_cli(runtime, tmp_path, "incident", "verify", INCIDENT[:10])
         assert (ok.returncode, ok.stdout) == (0, f"{INCIDENT}: ok (32 entries)\n"), ok.stderr
         with _guard_off(runtime) as conn:
             _edit(conn)
-        bad = _verify_cli(runtime, tmp_path, "--all")
+        bad = operator_cli(runtime, tmp_path, "incident", "verify", "--all")
         assert bad.returncode == 1
         assert bad.stdout.splitlines() == [
             "inc-other0000001: ok (32 entries)",

@@ -1,0 +1,105 @@
+"""``orchestrator evidence export|verify|key``: signed evidence an auditor checks offline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from orchestrator import clock
+from orchestrator.cli.common import State, fail, pass_state
+from orchestrator.evidence import keys
+from orchestrator.evidence.bundle import build_bundle, counted, verify_bundle
+from orchestrator.incidents import service as incidents
+from orchestrator.timeline import checkpoints
+from orchestrator.timeline.figures import load_record
+
+__all__ = ["evidence"]
+
+
+@click.group()
+def evidence() -> None:
+    """Evidence for auditors: one signed file per incident, verifiable with only the public key."""
+
+
+@evidence.command("export")
+@click.argument("incident_id")
+@click.option(
+    "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The bundle file."
+)
+@pass_state
+def export_bundle(state: State, incident_id: str, out: Path) -> None:
+    """Write the incident's evidence bundle: timeline, compliance report, postmortem, picture and
+    the chain's signed checkpoints (the head is signed now), signed as a whole."""
+    runtime = state.runtime()
+    settings = runtime.settings
+    key = runtime.evidence_key()
+    now = clock.utcnow()
+    with runtime.store.unit_of_work() as session:
+        chain = incidents.get_incident(session, incident_id=incident_id).id
+        checkpoints.take(session, chain=chain, signer=key, reason="export", now=now)
+    with runtime.store.unit_of_work() as session:
+        record = load_record(session, incident_id=chain)
+        signed = checkpoints.for_chain(session, chain)
+    bundle = build_bundle(
+        record,
+        checkpoints=signed,
+        key=key,
+        exported_at=now,
+        disconnect_target_minutes=settings.compliance_disconnect_target_minutes,
+        report_target_minutes=settings.compliance_report_target_minutes,
+    )
+    try:
+        out.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        fail(f"{out}: cannot write the bundle: {exc.strerror}")
+    chain_state = "chain verified" if record.verified else "CHAIN BROKEN: the bundle says where"
+    click.echo(
+        f"wrote {out}: {len(record.entries)} entries, {counted(len(signed))}, {chain_state}; "
+        f"key {key.fingerprint}"
+    )
+
+
+@evidence.command("verify")
+@click.argument("bundle_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The operator's public key (PEM, from `orchestrator evidence key`); else the bundle's own.",
+)
+def verify(bundle_file: Path, public_key: Path | None) -> None:
+    """Check a bundle with no store and no configuration; exit 1 naming the first entry that was
+    edited, removed, reordered or cut off, or when another key signed it."""
+    try:
+        data = json.loads(bundle_file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        fail(f"{bundle_file}: cannot read: {exc.strerror}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        fail(f"{bundle_file}: not a JSON evidence bundle ({exc})")
+    given = None
+    if public_key is not None:
+        try:
+            pem = public_key.read_bytes()
+        except OSError as exc:
+            fail(f"{public_key}: cannot read: {exc.strerror}")
+        given = keys.PublicKey.from_pem(pem, source=str(public_key))
+    verdict = verify_bundle(data, public_key=given, source=str(bundle_file))
+    click.echo(verdict.line())
+    if given is None and verdict.ok:
+        click.echo(
+            "note: checked with the key inside the bundle; compare its fingerprint with the one the "
+            "operator gave you, or pass --public-key"
+        )
+    sys.exit(0 if verdict.ok else 1)
+
+
+@evidence.command("key")
+@pass_state
+def key(state: State) -> None:
+    """Print the public key (PEM) and its fingerprint, to hand to auditors (made on first use)."""
+    evidence_key = keys.load_or_create(state.settings())
+    click.echo(evidence_key.public.pem(), nl=False)
+    click.echo(f"fingerprint: {evidence_key.fingerprint}")

@@ -1,0 +1,1 @@
+"""Evidence an auditor can verify offline: the signing key, checkpoints and exported bundles."""

@@ -1,0 +1,50 @@
+"""The scheduler's checkpoint job: a head is signed on the first tick after a milestone, and otherwise within
+a minute of new entries; what it signs is published (the Slack card) once committed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from orchestrator.clock import FixedClock
+from orchestrator.evidence.sweep import CheckpointSweep
+from orchestrator.timeline import checkpoints, kinds
+from orchestrator.timeline import service as timeline
+from orchestrator.worker.runtime import Runtime
+from tests.timeline.story import build_incident
+
+INCIDENT = "inc-story000001"
+
+
+def _append(runtime: Runtime, kind: str) -> None:
+    with runtime.store.unit_of_work() as session:
+        timeline.append_entry(session, chain=INCIDENT, actor="cli:tester", kind=kind, message=kind)
+
+
+def _signed(runtime: Runtime) -> list[tuple[int, str]]:
+    with runtime.store.unit_of_work() as session:
+        return [(c.seq, c.reason) for c in checkpoints.for_chain(session, INCIDENT)]
+
+
+def test_heads_are_signed_at_milestones_at_once_and_within_a_minute_otherwise(runtime: Runtime) -> None:
+    build_incident(runtime.store)
+    fixed = FixedClock(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+    published: list[str] = []
+    sweep = CheckpointSweep(runtime.store, runtime.evidence_key, published.append, now=fixed.now)
+
+    assert sweep() == 1  # first pass: every chain whose head is unsigned (a restart leaves none)
+    assert _signed(runtime) == [(32, "unsigned at start")]
+    _append(runtime, kinds.NOTE)
+    fixed.advance(30)
+    assert sweep() == 0
+    fixed.advance(31)
+    assert sweep() == 1
+    _append(runtime, kinds.NOTE)
+    assert sweep() == 0
+    _append(runtime, kinds.REPORT_DELIVERED)
+    assert sweep() == 1
+    assert sweep() == 0
+    assert _signed(runtime) == [(32, "unsigned at start"), (33, "every minute"), (35, "milestone")]
+    assert published == [INCIDENT, INCIDENT, INCIDENT]
+    key = runtime.evidence_key().public
+    with runtime.store.unit_of_work() as session:
+        assert all(key.verifies(c.signature, c.message()) for c in checkpoints.for_chain(session, INCIDENT))
