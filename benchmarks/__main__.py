@@ -107,8 +107,16 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _commit() -> str:
+    """The commit the figures were measured on, ``+changes`` when the work tree differed from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
 def _section(name: str, state: dict[str, Any]) -> str:
-    lines = [f"## {name}", "", f"Measured {state['date']} with `{state['command']}`.", ""]
+    at = f" on commit {state['commit']}" if state.get("commit") else ""
+    lines = [f"## {name}", "", f"Measured {state['date']}{at} with `{state['command']}`.", ""]
     if state.get("notes"):
         lines += [str(state["notes"]), ""]
     lines += ["| figure | value | goal | met |", "|---|---|---|---|"]
@@ -179,7 +187,8 @@ def main(argv: list[str] | None = None) -> None:
             started = time.monotonic()
             figures, how = run_module(module, quick=args.quick, parts=[part] if part else [])
             print(f"{key}: {len(figures)} figures in {time.monotonic() - started:.0f} s", file=sys.stderr)
-            sections[key] = {"date": now_utc(), "command": how, "figures": [vars(f) for f in figures],
+            sections[key] = {"date": now_utc(), "commit": _commit(), "command": how,
+                             "figures": [vars(f) for f in figures],
                              "notes": _NOTES.get(module, "")}  # fmt: skip
     for spec in args.include:  # FILE or SECTION=FILE
         key, _, name = spec.rpartition("=")
