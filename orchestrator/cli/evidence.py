@@ -11,10 +11,8 @@ import click
 from orchestrator import clock
 from orchestrator.cli.common import State, fail, pass_state
 from orchestrator.evidence import keys
-from orchestrator.evidence.bundle import build_bundle, counted, verify_bundle
-from orchestrator.incidents import service as incidents
-from orchestrator.timeline import checkpoints
-from orchestrator.timeline.figures import load_record
+from orchestrator.evidence.bundle import counted, verify_bundle
+from orchestrator.evidence.export import export_incident
 
 __all__ = ["evidence"]
 
@@ -34,30 +32,16 @@ def export_bundle(state: State, incident_id: str, out: Path) -> None:
     """Write the incident's evidence bundle: timeline, compliance report, postmortem, picture and
     the chain's signed checkpoints (the head is signed now), signed as a whole."""
     runtime = state.runtime()
-    settings = runtime.settings
     key = runtime.evidence_key()
-    now = clock.utcnow()
-    with runtime.store.unit_of_work() as session:
-        chain = incidents.get_incident(session, incident_id=incident_id).id
-        checkpoints.take(session, chain=chain, signer=key, reason="export", now=now)
-    with runtime.store.unit_of_work() as session:
-        record = load_record(session, incident_id=chain)
-        signed = checkpoints.for_chain(session, chain)
-    bundle = build_bundle(
-        record,
-        checkpoints=signed,
-        key=key,
-        exported_at=now,
-        disconnect_target_minutes=settings.compliance_disconnect_target_minutes,
-        report_target_minutes=settings.compliance_report_target_minutes,
-    )
+    done = export_incident(runtime.store, runtime.settings, key, incident_id=incident_id, now=clock.utcnow())
+    bundle, record = done.bundle, done.record
     try:
         out.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as exc:
         fail(f"{out}: cannot write the bundle: {exc.strerror}")
     chain_state = "chain verified" if record.verified else "CHAIN BROKEN: the bundle says where"
     click.echo(
-        f"wrote {out}: {len(record.entries)} entries, {counted(len(signed))}, {chain_state}; "
+        f"wrote {out}: {len(record.entries)} entries, {counted(done.checkpoints)}, {chain_state}; "
         f"key {key.fingerprint}"
     )
 

@@ -21,10 +21,10 @@ from sqlalchemy.exc import DBAPIError
 
 from orchestrator import clock
 from orchestrator.config import Settings
-from orchestrator.evidence.bundle import build_bundle, verify_bundle
+from orchestrator.evidence.bundle import verify_bundle
+from orchestrator.evidence.export import export_incident
 from orchestrator.evidence.keys import PublicKey
 from orchestrator.timeline import checkpoints
-from orchestrator.timeline.figures import load_record
 from orchestrator.timeline.service import ChainBreak, verify_chain
 from orchestrator.worker.runtime import Runtime
 from tests.timeline.story import build_incident
@@ -54,19 +54,7 @@ def _signed_story(runtime: Runtime) -> None:
 def _bundle(runtime: Runtime) -> dict[str, Any]:
     """What `orchestrator evidence export` writes (its head signed again at export)."""
     key, now = runtime.evidence_key(), clock.utcnow()
-    with runtime.store.unit_of_work() as session:
-        checkpoints.take(session, chain=INCIDENT, signer=key, reason="export", now=now)
-    with runtime.store.unit_of_work() as session:
-        record = load_record(session, incident_id=INCIDENT)
-        signed = checkpoints.for_chain(session, INCIDENT)
-    return build_bundle(
-        record,
-        checkpoints=signed,
-        key=key,
-        exported_at=now,
-        disconnect_target_minutes=60,
-        report_target_minutes=1440,
-    )
+    return export_incident(runtime.store, runtime.settings, key, incident_id=INCIDENT, now=now).bundle
 
 
 def _bare_cli(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -18,14 +18,14 @@ from sqlalchemy import select
 
 from orchestrator import clock
 from orchestrator.config import load_settings
-from orchestrator.evidence.bundle import build_bundle
+from orchestrator.evidence.export import export_incident
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.intake.app import create_app
 from orchestrator.playbooks import flows, service
 from orchestrator.scheduler import run_scheduler
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
-from orchestrator.timeline import checkpoints, compliance, export
-from orchestrator.timeline.figures import Record, load_record
+from orchestrator.timeline import compliance, export
+from orchestrator.timeline.figures import load_record
 from orchestrator.timeline.postmortem import render_postmortem
 from orchestrator.worker.runtime import Runtime
 from tests.support.processes import wait_for
@@ -161,21 +161,12 @@ def drive(stage: Stage) -> tuple[str, list[tuple[str, str]]]:
     return incident_id, outputs
 
 
-def _bundle(stage: Stage, record: Record, now: datetime) -> dict[str, Any]:
-    key = stage.runtime.evidence_key()
-    with stage.runtime.store.unit_of_work() as session:
-        checkpoints.take(session, chain=record.incident.id, signer=key, reason="export", now=now)
-    with stage.runtime.store.unit_of_work() as session:
-        signed = checkpoints.for_chain(session, record.incident.id)
-    settings = stage.runtime.settings
-    return build_bundle(
-        record,
-        checkpoints=signed,
-        key=key,
-        exported_at=now,
-        disconnect_target_minutes=settings.compliance_disconnect_target_minutes,
-        report_target_minutes=settings.compliance_report_target_minutes,
+def _bundle(stage: Stage, incident_id: str, now: datetime) -> dict[str, Any]:
+    runtime = stage.runtime
+    done = export_incident(
+        runtime.store, runtime.settings, runtime.evidence_key(), incident_id=incident_id, now=now
     )
+    return done.bundle
 
 
 def test_no_planted_secret_reaches_any_output(stage: Stage, log_stream: io.StringIO) -> None:
@@ -193,7 +184,7 @@ def test_no_planted_secret_reaches_any_output(stage: Stage, log_stream: io.Strin
         ("timeline Markdown", export.render_markdown(record, generated_at=now)),
         ("timeline HTML export", export.render_html(record, generated_at=now)),
         ("postmortem", render_postmortem(record, generated_at=now, **targets, figures_file="p.svg")),
-        ("evidence bundle", json.dumps(_bundle(stage, record, now))),
+        ("evidence bundle", json.dumps(_bundle(stage, incident_id, now))),
         ("compliance", compliance.render_compliance_markdown(compliance.assess(record, now=now, **targets))),
         ("Slack calls", "\n".join(stage.slack.raw_bodies)),
         ("logs", log_stream.getvalue()),
