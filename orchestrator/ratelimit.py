@@ -6,8 +6,9 @@ atomically takes the next slot (moving ``tat`` on by ``n / rate``) and sleeps un
 requests leave evenly spaced at ``rate`` per second across all processes, never in bursts
 (TikTok counts 600 requests per sliding minute; even spacing can never exceed it). After the
 sleep it looks at ``pause_until`` once more, so a pause set while it slept still holds it back.
-A rate of 0 means no client-side limit (simulators, benchmarks); ``penalise`` still pauses,
-noticed by other processes within 0.1 s (an unlimited limiter looks for pauses that often).
+A rate of 0 means no client-side limit (simulators, benchmarks). ``penalise`` pauses every
+process: each notices a pause set elsewhere within 0.1 s (it reads ``pause_until`` at most that
+often), and the process that set it at once.
 
 ``admit(burst)`` is the same ``tat`` seen from the other side, for limits on what comes *in*
 (the intake's opt-in per-source limit): it never sleeps, it answers at once whether one more
@@ -16,7 +17,11 @@ Every API process shares the answer, so a limit holds however many processes ser
 
 The Redis limiter runs on Redis's own clock (``TIME``), so workers on several machines agree
 without synchronised clocks. The store limiter uses the local wall clock under the store's
-write lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``SELECT ... FOR UPDATE``).
+write lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``SELECT ... FOR UPDATE``). A locked
+transaction costs far more than a Redis script, and one per request could not keep up with
+200 requests a second on a busy PostgreSQL, so a store limiter takes its slots in windows of
+at least ``_WINDOW_SECONDS`` and hands them out in-process: windows of different processes never
+overlap, so the spacing across processes stays even; a window's unused tail is lost.
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ __all__ = [
 REVOKE_LIMITER = "tiktok_revoke"
 _REDIS_PREFIX = "orchestrator:ratelimit:"
 _MAX_WAIT = 3600.0
-_UNLIMITED_RECHECK = 0.1
+_PAUSE_RECHECK = 0.1
+_WINDOW_SECONDS = 0.05
 
 # KEYS[1] = hash {tat, pause_until}; ARGV[1] = seconds per request * n ("0" = unlimited).
 # Returns the seconds the caller must wait, as a string (Lua numbers lose precision as replies).
@@ -119,7 +125,8 @@ class _Limiter:
             raise ValueError("rate must be 0 (unlimited) or more requests per second")
         self.rate = rate
         self._sleep = sleep
-        self._unpaused_until = 0.0  # unlimited rate: no pause seen until this monotonic time
+        self._pause_read_at = -_PAUSE_RECHECK  # monotonic time of the last read of the pause
+        self._paused_until = 0.0  # monotonic end of the pause that read found
 
     def _take(self, interval: float) -> float:
         raise NotImplementedError
@@ -142,28 +149,34 @@ class _Limiter:
         if n < 1:
             raise ValueError("n must be at least 1")
         interval = n / self.rate if self.rate > 0 else 0.0
-        if interval == 0 and clock.monotonic() < self._unpaused_until:
-            return 0.0
         waited = 0.0
         while True:
-            wait = min(self._take(interval), _MAX_WAIT)
+            # Unlimited, there is no slot to take: only a pause holds the request back.
+            wait = min(self._take(interval), _MAX_WAIT) if interval > 0 else 0.0
             if wait > 0:
                 self._sleep(wait)
                 waited += wait
             # A pause set while we slept holds this request back too.
-            remaining = self._pause(0.0) if wait > 0 else 0.0
+            remaining = self._pause_left() if wait > 0 or interval == 0 else 0.0
             if remaining <= 0:
-                if interval == 0:
-                    # Unlimited: look for a pause at most every _UNLIMITED_RECHECK seconds.
-                    self._unpaused_until = clock.monotonic() + _UNLIMITED_RECHECK
                 return waited
             self._sleep(min(remaining, _MAX_WAIT))
             waited += remaining
 
+    def _pause_left(self) -> float:
+        """Seconds of pause left, reading the shared state at most every ``_PAUSE_RECHECK`` s."""
+        now = clock.monotonic()
+        if now - self._pause_read_at >= _PAUSE_RECHECK:
+            self._note_pause(self._pause(0.0))
+        return max(self._paused_until - clock.monotonic(), 0.0)
+
+    def _note_pause(self, remaining: float) -> None:
+        self._pause_read_at = clock.monotonic()
+        self._paused_until = self._pause_read_at + remaining
+
     def penalise(self, seconds: float) -> None:
         if seconds > 0:
-            self._unpaused_until = 0.0
-            self._pause(seconds)
+            self._note_pause(self._pause(seconds))
 
 
 _clients: dict[str, Any] = {}
@@ -235,6 +248,7 @@ class StoreRateLimiter(_Limiter):
         super().__init__(rate=rate, sleep=sleep)
         self._store, self.name, self._now = store, name, now
         self._lock = threading.Lock()  # one transaction at a time per process: spares SQLite retries
+        self._window_next = self._window_end = 0.0  # this process's slots: [next, end) in Unix seconds
 
     def _row(self, session: Session) -> RateLimitRow:
         row = session.scalars(
@@ -255,13 +269,19 @@ class StoreRateLimiter(_Limiter):
         return row
 
     def _take(self, interval: float) -> float:
-        with self._lock, self._store.unit_of_work() as session:
-            row = self._row(session)
+        with self._lock:
             now = self._now()
-            slot = max(now, row.pause_until or 0.0)
-            if interval > 0:
-                slot = max(slot, row.tat or 0.0)
-                row.tat = slot + interval
+            start = max(self._window_next, now)
+            if start + interval <= self._window_end + 1e-6:  # 1e-6: sums of intervals round
+                self._window_next = start + interval
+                return start - now
+            span = max(interval, _WINDOW_SECONDS)
+            with self._store.unit_of_work() as session:
+                row = self._row(session)
+                now = self._now()
+                slot = max(now, row.pause_until or 0.0, row.tat or 0.0)
+                row.tat = slot + span
+            self._window_next, self._window_end = slot + interval, slot + span
             return slot - now
 
     def _pause(self, seconds: float) -> float:
