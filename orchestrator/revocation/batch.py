@@ -225,6 +225,8 @@ class _Batch:
             return row_id, "gone", "no longer in the inventory", None
         if self.halted():
             return row_id, "pending", "revocation halted by an alarm", None
+        if self.runtime.draining.is_set():  # queued behind the pool: hand it back unsent
+            return row_id, "pending", "handed back: the worker is stopping", None
         outcome = _revoke_one(self.provider, self.limiter, record)
         if outcome.result is RevokeResult.FATAL and (outcome.error_code or "") in _ALARM_CODES:
             self.raise_alarm(outcome)
@@ -295,9 +297,12 @@ def revoke_batch(runtime: Runtime, *, outbox_id: int, on_noted: Callable[[list[s
         elif runtime.draining.is_set():  # handed back: the relay gives it to another worker at once
             session.execute(update(BatchRow).where(BatchRow.id == batch_id).values(lease_until=None))
             outbox.mark_unsent(session, [outbox_id])
-            flows.note_paused(session, revocation_id, handed_back=len(work.rows("pending")))
         else:  # tokens left pending: free the batch; the relay sends it again soon
             session.execute(update(BatchRow).where(BatchRow.id == batch_id).values(lease_until=None))
             outbox.resend_later(session, outbox_id, clock.utcnow())
+        # Revocation rows are locked before timelines, in every transaction: the other order
+        # deadlocked against a worker taking stock at the same moment.
         noted = flows.take_stock(session)
+        if not finished and runtime.draining.is_set():
+            flows.note_paused(session, revocation_id, handed_back=len(work.rows("pending")))
     on_noted(noted)
