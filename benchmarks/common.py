@@ -45,6 +45,7 @@ __all__ = [
     "orchestrator_env",
     "peak_rss_mb",
     "postgres_database",
+    "rabbitmq_vhost",
     "redis_database",
     "run_named",
     "simulator",
@@ -64,6 +65,7 @@ POSTGRES_ADMIN = os.environ.get(
 PINNED_REDIS = os.environ.get("ORCH_BENCH_REDIS_URL", "")
 REDIS_BASE = "redis://127.0.0.1:6379"
 REDIS_URL = PINNED_REDIS or f"{REDIS_BASE}/13"
+AMQP_BASE = os.environ.get("ORCH_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672")
 INTAKE_TOKEN = "bench-intake-token-0001"  # benchmark-only credentials for throwaway processes
 API_TOKEN = "bench-api-token-0002"
 SIM_CLIENT_KEY = "sim-client-key"  # the simulator's defaults: not a real TikTok credential
@@ -300,6 +302,21 @@ def redis_database() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+
+
+@contextmanager
+def rabbitmq_vhost() -> Iterator[str]:
+    """A RabbitMQ vhost of this run's own (``rabbitmqctl`` on this host), deleted afterwards;
+    yields the broker URL. Its queues are nobody else's, so runs beside the tests never mix."""
+    name = f"orch_bench_{uuid.uuid4().hex[:8]}"
+    ctl = shutil.which("rabbitmqctl") or "rabbitmqctl"
+    subprocess.run([ctl, "add_vhost", name], check=True, capture_output=True, timeout=60)
+    try:
+        subprocess.run([ctl, "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+                       check=True, capture_output=True, timeout=60)  # fmt: skip
+        yield f"{AMQP_BASE}/{name}"
+    finally:
+        subprocess.run([ctl, "delete_vhost", name], capture_output=True, timeout=60)
 
 
 def simulator_stats(sim_url: str) -> dict[str, Any]:

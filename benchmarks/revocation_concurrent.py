@@ -4,8 +4,9 @@ Ten critical incidents with distinct identities are posted over HTTP in the same
 running ``tiktok-compromise`` (scope all); the orchestrator revokes at ``RATE``/s and the simulator
 refuses more than that over a minute. The baseline, measured in the same run, is one incident
 over the same number of tokens. Three runs of each (one in ``--quick``); the median, min and max.
-Both deployments: the embedded default (``orchestrator up``) and PostgreSQL + Redis with the API,
-two workers and the scheduler as separate processes.
+Every deployment: the embedded default (``orchestrator up``), and PostgreSQL with Redis or with
+RabbitMQ as broker with the API, two workers and the scheduler as separate processes (with
+RabbitMQ the rate limit lives in the store, not in Redis).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from benchmarks.common import (
     log_tails,
     orchestrator_env,
     postgres_database,
+    rabbitmq_vhost,
     redis_database,
     simulator,
     simulator_stats,
@@ -72,7 +74,9 @@ def _one_run(tmp: Path, sim_url: str, setup: str, incidents: int, tokens: int, r
             settings = {
                 **base,
                 "database_url": store_url,
-                "broker_url": stack.enter_context(redis_database()),
+                "broker_url": stack.enter_context(
+                    redis_database() if setup == "postgresql+redis" else rabbitmq_vhost()
+                ),
             }
         env = orchestrator_env(tmp / "data", **settings)
         upgrade_store(env, tmp / "upgrade.log")
@@ -139,7 +143,7 @@ def concurrent(quick: bool) -> list[Figure]:
     command = f"{COMMAND}{' --quick' if quick else ''}"
     figures: list[Figure] = []
     with workdir() as tmp, simulator(tmp, rate_limit_per_minute=RATE * 60) as (sim_url, _sim):
-        for setup in ("embedded", "postgresql+redis"):
+        for setup in ("embedded", "postgresql+redis", "postgresql+rabbitmq"):
             results: dict[int, list[dict[str, Any]]] = {1: [], INCIDENTS: []}
             for run in range(runs):
                 for n in (1, INCIDENTS):  # interleaved, so drift in the machine's speed hits both

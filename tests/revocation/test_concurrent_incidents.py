@@ -62,10 +62,7 @@ def test_ten_incidents_in_one_second_revoke_every_token_once(
     assert all(site.sim.is_grant_revoked(g["access_token"]) for g in site.grants)
     assert len(revocations) == 10 and all(r.status == "finished" for r in revocations)
     assert any("revoked by rev-" in message for message in others)  # settled for it by another
-    # Issue 21 stays open for RabbitMQ: its store-row rate limiter took 16.9-21.1 s here (Redis's
-    # takes 13 s), so that deployment is held to correctness and 2 x ideal + 10 s until it is fast.
-    bound = BOUND_S if setup != "rabbitmq" else 2 * IDEAL_S + 10
-    assert seconds <= bound, f"{seconds:.1f}s for {TOKENS} tokens at {RATE:g}/s (bound {bound:.0f}s)"
+    assert seconds <= BOUND_S, f"{seconds:.1f}s for {TOKENS} tokens at {RATE:g}/s (bound {BOUND_S:.0f}s)"
 
 
 @pytest.mark.services
