@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = [
     "REDACTED",
     "is_secret_key",
     "redact",
-    "redact_prose",
     "redact_text",
     "register_secret",
     "registered_secrets",
@@ -38,16 +37,50 @@ _SAFE_KEYS = frozenset(
     {"token_fingerprint", "fingerprint", "token_count", "tokens", "secret_kind", "token_type"}
 )
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+_SECRET_SYMBOLS = frozenset("0123456789._~+/=!")
+_EXPLICIT_KEYS = re.compile(
+    r"(?i)access_token|refresh_token|client_secret|password|passwd|api[_-]?key|apikey"
+)
+
+
+def _looks_secret(value: str, *, min_len: int) -> bool:
+    """A value shaped like a credential, not a word: digits or symbols, case changing inside it,
+    or too long for a word. "Disabled the token refresher" keeps its English."""
+    core = value.rstrip(".,;:!?)-")
+    return len(core) >= min_len and (
+        len(core) >= 24
+        or any(c in _SECRET_SYMBOLS for c in core)
+        or (any(c.isupper() for c in core[1:]) and any(c.islower() for c in core))
+    )
+
+
+def _scheme(match: re.Match[str]) -> str:
+    """``Bearer``/``Basic`` always introduce a credential; ``token`` only when what follows looks
+    like one (people write "token revocation")."""
+    if match.group(1).lower() == "token" and not _looks_secret(match.group(2), min_len=8):
+        return match.group(0)
+    return f"{match.group(1)} {REDACTED}"
+
+
+def _pair(match: re.Match[str]) -> str:
+    """``key=value`` is masked whatever the value; ``key: value`` in prose only when the key is
+    unmistakable or the value looks like a credential ("Token status: finished" stays)."""
+    key, value = match.group(1), match.group(2)
+    if "=" in key or _EXPLICIT_KEYS.match(key) or _looks_secret(value, min_len=4):
+        return key + REDACTED
+    return match.group(0)
+
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
     # Authorization headers and their kin.
-    (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=\-!]{8,}"), r"\1 " + REDACTED),
+    (re.compile(r"(?i)\b(bearer|basic|token)\s+([A-Za-z0-9._~+/=\-!]{8,})"), _scheme),
     # key=value and key: value pairs with a secret-sounding key (query strings, command lines).
     (
         re.compile(
             r"(?i)((?:access_token|refresh_token|client_secret|secret|token|password|passwd|"
             r"api[_-]?key|apikey|signature|sig)[\"']?\s*[=:]\s*[\"']?)([^\s&\"',;}]{4,})"
         ),
-        r"\1" + REDACTED,
+        _pair,
     ),
     # TikTok access, refresh and client tokens (act./rft./clt. prefixes).
     (re.compile(r"\b(?:act|rft|clt)\.[A-Za-z0-9._\-!*]{8,}"), REDACTED),
@@ -103,18 +136,6 @@ def redact_text(text: str) -> str:
         text = pattern.sub(REDACTED, text)
     if _MAY_HOLD_A_TOKEN.search(text.casefold()):
         for regex, replacement in _PATTERNS:
-            text = regex.sub(replacement, text)
-    return text
-
-
-def redact_prose(text: str) -> str:
-    """``redact_text`` for titles people write: every rule but the header one (``_PATTERNS[0]``),
-    which would mask the word after "Token" in "Token exfiltration on web-1"."""
-    pattern = _known_pattern
-    if pattern is not None:
-        text = pattern.sub(REDACTED, text)
-    if _MAY_HOLD_A_TOKEN.search(text.casefold()):
-        for regex, replacement in _PATTERNS[1:]:
             text = regex.sub(replacement, text)
     return text
 

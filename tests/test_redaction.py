@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from orchestrator import redaction
 from orchestrator.redaction import REDACTED, redact, redact_text, register_secret
+from tests.support.prose import PROSE
 
 
 @pytest.mark.parametrize(
@@ -67,3 +68,32 @@ def test_text_skipped_by_the_quick_check_is_text_no_pattern_would_change(text: s
     for regex, replacement in redaction._PATTERNS:
         expected = regex.sub(replacement, expected)
     assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize("text", PROSE)
+def test_ordinary_incident_prose_is_never_rewritten(text: str) -> None:
+    """Issue 29: the permanent record kept "[REDACTED]" where people wrote English."""
+    assert redact_text(text) == text
+    assert redact({"message": text, "note": [text]}) == {"message": text, "note": [text]}
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "token sk_live_51HxQ2eZvKYlo2C",
+        "token AbCdEfGhIjKlMnOp",
+        "Bearer abcdefghijklmnop",
+        "Basic dXNlcjpwYXNz",
+        "token: Zm9vYmFyYmF6",
+        "password: correcthorse",
+        "secret=plainwordsecret",
+        "api_key: abcd",
+        "act.AbCdEf0123456789!4567.va",
+    ],
+)
+def test_planted_secrets_inside_prose_are_masked(secret: str) -> None:
+    text = f"On-call pasted {secret} into the note, then rotated it."
+    masked = redact_text(text)
+    assert REDACTED in masked
+    value = secret.split("=")[-1].split(" ")[-1]
+    assert value not in masked

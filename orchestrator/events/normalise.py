@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from orchestrator.errors import ValidationFailed
 from orchestrator.events.schemas import Severity
-from orchestrator.redaction import redact, redact_prose
+from orchestrator.redaction import redact, redact_text
 
 __all__ = [
     "KEY_LIMIT",
@@ -85,7 +85,7 @@ def clean_text(value: str, *, limit: int = TITLE_LIMIT) -> str:
     collapsed to single spaces, and at most ``limit`` characters (ending in an ellipsis)."""
     text = _SPACES.sub(" ", value.replace("\x00", ""))
     text = _UNSAFE.sub("", text)
-    text = _SPACES.sub(" ", redact_prose(text)).strip()  # a token pasted into a title stays out
+    text = _SPACES.sub(" ", redact_text(text)).strip()  # a token pasted into a title stays out
     if len(text) > limit:
         text = text[: max(limit - 1, 0)].rstrip() + "…"
     return text

@@ -22,6 +22,7 @@ from orchestrator.timeline.models import SYSTEM_CHAIN
 from tests.chatops.slack_driver import SlackDriver, slack_signature
 from tests.support.engine import BOT_TOKEN, CLIENT_SECRET, SIGNING_SECRET, Engine, running_engine
 from tests.support.processes import wait_for
+from tests.support.prose import PROSE
 from tests.support.receiver import Receiver, receiver
 from tests.support.server import serve_app
 from tests.support.slack_standin import SlackStandIn, slack_standin
@@ -449,3 +450,13 @@ def test_slack_off_answers_404_and_no_signing_secret_503(tmp_path: Path) -> None
     finally:
         off.close()
         half.close()
+
+
+def test_notes_in_plain_english_reach_the_timeline_and_the_room_unchanged(world: World) -> None:
+    """Issue 29: the redactor rewrote "token refresher" in the permanent record."""
+    for text in PROSE:
+        assert world.driver.ir("UALICE", f"note {world.incident} {text}")["text"].startswith("📝 Noted")
+    notes = [e.message for e in world.engine.entries(world.incident) if e.kind == "note"]
+    assert notes[-len(PROSE) :] == PROSE
+    shown = world.driver.ir("UALICE", f"timeline {world.incident}")["text"]
+    assert all(text in shown for text in PROSE[-5:])  # the page shows the latest entries
