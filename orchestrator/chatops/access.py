@@ -56,6 +56,10 @@ class Access:
             return True
         return any(user_id in self._group(g) for g in sorted(self._admins) if g.startswith("S"))
 
+    def groups_of(self, user_id: str, names: Sequence[str]) -> frozenset[str]:
+        """The user groups (``S...``) among ``names`` that ``user_id`` belongs to."""
+        return frozenset(g for g in names if g.startswith("S") and user_id in self._group(g))
+
     def may_start(self, playbook: str) -> bool:
         return "*" in self._playbooks or playbook in self._playbooks
 

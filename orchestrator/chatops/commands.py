@@ -17,6 +17,7 @@ from orchestrator.chatops import card_sync, cards, release
 from orchestrator.chatops import kinds as slack_kinds
 from orchestrator.chatops.access import OPEN_COMMANDS, Access
 from orchestrator.chatops.models import SlackRoomRow
+from orchestrator.chatops.people import StepPeople, step_people
 from orchestrator.errors import NotFound, OrchestratorError, ValidationFailed
 from orchestrator.incidents import service as incidents
 from orchestrator.playbooks import flows as playbook_flows
@@ -182,7 +183,7 @@ def _run(runtime: Runtime, caller: Caller, args: list[str], raw: str, access: Ac
     )
 
 
-def _decide(runtime: Runtime, caller: Caller, args: list[str], approve: bool) -> Reply:
+def _decide(runtime: Runtime, caller: Caller, args: list[str], approve: bool, people: StepPeople) -> Reply:
     verb = "approve" if approve else "deny"
     if len(args) != 2:
         raise ValidationFailed(f"`/ir {verb} RUN STEP`, e.g. `/ir {verb} run-1a2b3c4d5e6f disconnect`")
@@ -190,7 +191,12 @@ def _decide(runtime: Runtime, caller: Caller, args: list[str], approve: bool) ->
         run = runs.get_run(session, run_id=args[0])
         run_id, incident_id = run.id, run.incident_id
     playbook_flows.decide_approval(
-        runtime.transaction, run_id=run_id, step_id=args[1], approve=approve, actor=caller.actor
+        runtime.transaction,
+        run_id=run_id,
+        step_id=args[1],
+        approve=approve,
+        actor=caller.actor,
+        groups=people.groups,
     )
     word = "approved ✅" if approve else "denied ❌"
     return Reply(
@@ -198,7 +204,7 @@ def _decide(runtime: Runtime, caller: Caller, args: list[str], approve: bool) ->
     )
 
 
-def _done(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _done(runtime: Runtime, caller: Caller, raw: str, people: StepPeople) -> Reply:
     parts = raw.split(None, 3)
     if len(parts) < 3:
         raise ValidationFailed(
@@ -215,7 +221,12 @@ def _done(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
         )
     inputs = {params.input or "note": value} if value else {}
     playbook_flows.complete_manual_step(
-        runtime.transaction, run_id=run_id, step_id=parts[2], actor=caller.actor, inputs=inputs
+        runtime.transaction,
+        run_id=run_id,
+        step_id=parts[2],
+        actor=caller.actor,
+        inputs=inputs,
+        groups=people.groups,
     )
     shown = f" ({params.input} {value})" if params.input else ""
     return Reply(
@@ -280,7 +291,6 @@ _HANDLERS: dict[str, Handler] = {
     "disconnect": _disconnect,
     "release": _release,
     "note": _note,
-    "done": _done,
 }
 
 
@@ -299,7 +309,8 @@ def handle_command(runtime: Runtime, *, text: str, caller: Caller, access: Acces
     if command not in USAGE:
         return Reply(f"Unknown command `{command[:30]}`. Try `/ir help`:\n" + "\n".join(USAGE.values()))
     named = _named_incident(command, args)
-    if not access.may_run(caller.user_id, command) or (
+    people = step_people(runtime, access, caller.user_id, command, args)
+    if not (access.may_run(caller.user_id, command) or people.admit(caller.actor)) or (
         command == "run" and args and args[0] in runtime.playbooks and not access.may_start(args[0])
     ):
         what = (
@@ -315,8 +326,9 @@ def handle_command(runtime: Runtime, *, text: str, caller: Caller, access: Acces
             message=f"{caller.actor} was refused `/ir {command}`: not authorised",
             data={"command": command, "args": shown_args, "reason": "not authorised"},
         )
+        named_here = f" Step `{args[1]}` is for {', '.join(people.names)}." if people.names else ""
         return Reply(
-            f"⛔ You are not allowed to {what}. Ask an incident commander, or use "
+            f"⛔ You are not allowed to {what}.{named_here} Ask an incident commander, or use "
             f"{', '.join(f'`/ir {c}`' for c in sorted(OPEN_COMMANDS))}.",
             error="not authorised",
         )
@@ -324,7 +336,9 @@ def handle_command(runtime: Runtime, *, text: str, caller: Caller, access: Acces
         if command == "run":
             reply = _run(runtime, caller, args, text, access)
         elif command in ("approve", "deny"):
-            reply = _decide(runtime, caller, args, command == "approve")
+            reply = _decide(runtime, caller, args, command == "approve", people)
+        elif command == "done":
+            reply = _done(runtime, caller, text, people)
         else:
             reply = _HANDLERS[command](runtime, caller, args, text)
         outcome = "ok"

@@ -20,6 +20,7 @@ from orchestrator.chatops import kinds as slack_kinds
 from orchestrator.chatops.access import Access
 from orchestrator.chatops.client import SlackClient, SlackError, client_for
 from orchestrator.chatops.commands import Caller, Reply, handle_command, record
+from orchestrator.chatops.people import step_people
 from orchestrator.config import Settings
 from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.logging import get_logger
@@ -180,7 +181,8 @@ def _open_done_modal(
     """The Done button of a manual step: a modal asking for the step's input (or a note)."""
     run_id, _, step_id = value.partition("|")
     response_url = payload.get("response_url")
-    if not access.may_run(caller.user_id, "done"):
+    people = step_people(runtime, access, caller.user_id, "done", [run_id, step_id])
+    if not (access.may_run(caller.user_id, "done") or people.admit(caller.actor)):
         refused = handle_command(runtime, text=f"done {run_id} {step_id}", caller=caller, access=access)
         return Outcome(ack=None, later=lambda: refused, response_url=response_url)
     try:

@@ -20,8 +20,17 @@ from orchestrator.playbooks.templates import build_context
 __all__ = ["playbook", "run"]
 
 
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
+def _actor(as_person: str | None = None) -> str:
+    return f"cli:{as_person or getpass.getuser()}"
+
+
+_AS_PERSON = click.option(
+    "--as",
+    "as_person",
+    metavar="NAME",
+    help="Act as NAME, as the step names people (a Slack user id such as U024BE7LH, or a login); "
+    "recorded as cli:NAME. Default: your login.",
+)
 
 
 @click.group()
@@ -167,28 +176,36 @@ def show_run(state: State, run_id: str, as_json: bool) -> None:
         click.echo(f"  {step['step']:<22} {step['status']:<17} attempt {step['attempt']}  {extra}")
 
 
-def _decide(state: State, run_id: str, step: str, approve: bool) -> None:
+def _decide(state: State, run_id: str, step: str, approve: bool, as_person: str | None) -> None:
     runtime = state.runtime()
-    flows.decide_approval(runtime.transaction, run_id=run_id, step_id=step, approve=approve, actor=_actor())
-    click.echo(f"{'approved' if approve else 'denied'} {step} of {run_id}")
+    actor = _actor(as_person)
+    flows.decide_approval(runtime.transaction, run_id=run_id, step_id=step, approve=approve, actor=actor)
+    click.echo(f"{'approved' if approve else 'denied'} {step} of {run_id} as {actor}")
 
 
 @run.command("approve")
 @click.argument("run_id")
 @click.argument("step")
+@_AS_PERSON
 @pass_state
-def approve(state: State, run_id: str, step: str) -> None:
-    """Approve STEP of RUN_ID, which waits for approval (recorded with your user name)."""
-    _decide(state, run_id, step, True)
+def approve(state: State, run_id: str, step: str, as_person: str | None) -> None:
+    """Approve STEP of RUN_ID, which waits for approval (recorded with your user name).
+
+    \b
+    A step with approvers: [U024BE7LH] is approved by that person:
+      orchestrator run approve RUN_ID gate --as U024BE7LH
+    """
+    _decide(state, run_id, step, True, as_person)
 
 
 @run.command("deny")
 @click.argument("run_id")
 @click.argument("step")
+@_AS_PERSON
 @pass_state
-def deny(state: State, run_id: str, step: str) -> None:
+def deny(state: State, run_id: str, step: str, as_person: str | None) -> None:
     """Deny STEP of RUN_ID; the step fails and its on_failure applies."""
-    _decide(state, run_id, step, False)
+    _decide(state, run_id, step, False, as_person)
 
 
 @run.command("cancel")
@@ -216,8 +233,9 @@ def rerun(state: State, run_id: str, step: str) -> None:
 @click.option(
     "--input", "inputs", multiple=True, metavar="KEY=VALUE", help="The step's input, e.g. ticket_id=123."
 )
+@_AS_PERSON
 @pass_state
-def done(state: State, run_id: str, step: str, inputs: tuple[str, ...]) -> None:
+def done(state: State, run_id: str, step: str, inputs: tuple[str, ...], as_person: str | None) -> None:
     """Mark the manual STEP of RUN_ID done (recorded with your user name and the input).
 
     \b
@@ -231,6 +249,6 @@ def done(state: State, run_id: str, step: str, inputs: tuple[str, ...]) -> None:
             raise click.BadParameter(f"{item!r}: write --input KEY=VALUE")
         given[key.strip()] = value
     flows.complete_manual_step(
-        state.runtime().transaction, run_id=run_id, step_id=step, actor=_actor(), inputs=given
+        state.runtime().transaction, run_id=run_id, step_id=step, actor=_actor(as_person), inputs=given
     )
     click.echo(f"completed {step} of {run_id}")

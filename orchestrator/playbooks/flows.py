@@ -22,6 +22,7 @@ from orchestrator.playbooks import manual, service
 from orchestrator.playbooks.advance import advance
 from orchestrator.playbooks.engine import cancellable, rerun_states
 from orchestrator.playbooks.models import RunRow, StepRunRow
+from orchestrator.playbooks.people import is_named
 from orchestrator.playbooks.schemas import Playbook
 from orchestrator.playbooks.service import ADVANCE
 from orchestrator.store import outbox
@@ -199,9 +200,16 @@ def wake_due_runs(transaction: Transaction) -> int:
 
 
 def decide_approval(
-    transaction: Transaction, *, run_id: str, step_id: str, approve: bool, actor: str
+    transaction: Transaction,
+    *,
+    run_id: str,
+    step_id: str,
+    approve: bool,
+    actor: str,
+    groups: frozenset[str] = frozenset(),
 ) -> None:
-    """Record a person's approval or denial of a waiting step, then advance the run."""
+    """Record a person's approval or denial of a waiting step, then advance the run; ``groups``
+    are the named user groups the actor belongs to (the caller asked Slack)."""
     now = clock.utcnow()
     with transaction() as session:
         run = service.get_run(session, run_id=run_id, for_update=True)
@@ -217,7 +225,7 @@ def decide_approval(
                 f"`orchestrator run done {run.id} {step_id}` or its Done button in Slack"
             )
         approval = step.approval
-        if approval is not None and not approval.allows(actor):
+        if approval is not None and not approval.allows(actor, groups):
             raise ValidationFailed(
                 f"{actor} may not approve step '{step_id}' (approvers: {', '.join(approval.approvers)})"
             )
@@ -295,7 +303,13 @@ def rerun_step(transaction: Transaction, *, run_id: str, step_id: str, actor: st
 
 
 def complete_manual_step(
-    transaction: Transaction, *, run_id: str, step_id: str, actor: str, inputs: Mapping[str, str]
+    transaction: Transaction,
+    *,
+    run_id: str,
+    step_id: str,
+    actor: str,
+    inputs: Mapping[str, str],
+    groups: frozenset[str] = frozenset(),
 ) -> None:
     """Record that ``actor`` did the manual step (with its required input), then resume the run."""
     now = clock.utcnow()
@@ -311,7 +325,7 @@ def complete_manual_step(
             raise ValidationFailed(
                 f"step '{step_id}' of run '{run.id}' is {row.status}, not waiting for a person"
             )
-        if "any" not in params.assignees and actor not in params.assignees:
+        if not is_named(actor, params.assignees, groups):
             raise ValidationFailed(
                 f"{actor} may not complete '{step_id}' (assignees: {', '.join(params.assignees)})"
             )

@@ -21,6 +21,7 @@ from pydantic import (
 
 from orchestrator.errors import ValidationFailed
 from orchestrator.events.schemas import CompromiseEvent, Severity
+from orchestrator.playbooks.people import is_named
 
 __all__ = [
     "NAME_PATTERN",
@@ -99,7 +100,7 @@ class Approval(_Frozen):
 
     def allows(self, actor: str, groups: frozenset[str] = frozenset()) -> bool:
         """True when ``actor`` (or one of its ``groups``) is among the approvers."""
-        return "any" in self.approvers or actor in self.approvers or bool(groups.intersection(self.approvers))
+        return is_named(actor, self.approvers, groups)
 
 
 class RunHandlers(_Frozen):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from orchestrator.timeline.figures import load_record
 from orchestrator.timeline.models import SYSTEM_CHAIN
 from tests.chatops.slack_driver import SlackDriver, slack_signature
 from tests.support.engine import BOT_TOKEN, CLIENT_SECRET, SIGNING_SECRET, Engine, running_engine
-from tests.support.processes import wait_for
+from tests.support.processes import orchestrator_env, wait_for
 from tests.support.prose import PROSE
 from tests.support.receiver import Receiver, receiver
 from tests.support.server import serve_app
@@ -71,6 +73,18 @@ steps:
   - id: confirm_backups
     action: manual
     with: {title: Confirm the purge reached the backups}
+""",
+    "named-gate": """
+name: named-gate
+trigger: {manual: {}}
+steps:
+  - id: gate
+    action: note
+    with: {message: "approved by a named person"}
+    approval: {approvers: [UALICE, UCAROL, SONCALL, root-on-call], timeout: 60s, on_timeout: deny}
+  - id: ticket
+    action: manual
+    with: {title: Record the ticket, assignees: [UCAROL], input: ticket_id}
 """,
     "secret-book": """
 name: secret-book
@@ -429,6 +443,73 @@ def test_planted_secrets_never_reach_slack_replies_or_logs(world: World, log_str
         assert secret not in everything
 
 
+def test_notes_in_plain_english_reach_the_timeline_and_the_room_unchanged(world: World) -> None:
+    """Issue 29: the redactor rewrote "token refresher" in the permanent record."""
+    for text in PROSE:
+        assert world.driver.ir("UALICE", f"note {world.incident} {text}")["text"].startswith("📝 Noted")
+    notes = [e.message for e in world.engine.entries(world.incident) if e.kind == "note"]
+    assert notes[-len(PROSE) :] == PROSE
+    shown = world.driver.ir("UALICE", f"timeline {world.incident}")["text"]
+    assert all(text in shown for text in PROSE[-5:])  # the page shows the latest entries
+
+
+def _waiting(world: World, run: str, step: str) -> None:
+    wait_for(
+        lambda: world.engine.run(run)["steps"][step] == "waiting_approval",
+        timeout=20,
+        what=f"{step}: {world.engine.run(run)}",
+    )
+
+
+def test_named_approvers_and_assignees_act_from_slack_admins_or_not(world: World) -> None:
+    """Issue 29, item 1: a named non-admin was refused at the admin gate, and a named admin was
+    refused by the step because the actor is recorded as slack:U..."""
+    incident = world.engine.open_incident("Named approvers decide")
+    by_button = world.engine.start("named-gate", incident_id=incident)
+    _waiting(world, by_button, "gate")
+    refused = world.driver.ir("URANDOM", f"approve {by_button} gate")["text"]
+    assert refused.startswith("⛔") and "UALICE, UCAROL, SONCALL" in refused
+    not_named = world.driver.ir("UBOB", f"approve {by_button} gate")["text"]  # an admin, not named
+    assert "may not approve step 'gate'" in not_named
+    clicked = world.driver.click("UCAROL", "ir_approve", f"{by_button}|gate")  # named, not an admin
+    assert clicked is not None and "approved ✅" in clicked["text"]
+    _waiting(world, by_button, "ticket")
+    done = world.driver.ir("UCAROL", f"done {by_button} ticket TT-77")["text"]
+    assert done.startswith("✅"), done
+    assert world.engine.finished(by_button)["status"] == "succeeded"
+    by_group = world.engine.start("named-gate", incident_id=incident)
+    _waiting(world, by_group, "gate")
+    assert "approved ✅" in world.driver.ir("UONCALL", f"approve {by_group} gate")["text"]  # via SONCALL
+    by_admin = world.engine.start("named-gate", incident_id=incident)
+    _waiting(world, by_admin, "gate")
+    assert "approved ✅" in world.driver.ir("UALICE", f"approve {by_admin} gate")["text"]
+    decided = [e for e in world.engine.entries(incident) if e.kind == "approval.decided"]
+    assert [e.data["by"] for e in decided[-3:]] == ["slack:UCAROL", "slack:UONCALL", "slack:UALICE"]
+
+
+def test_named_approvers_approve_from_the_cli_with_as(world: World) -> None:
+    incident = world.engine.open_incident("Approved from the CLI")
+    run = world.engine.start("named-gate", incident_id=incident)
+    _waiting(world, run, "gate")
+    data_dir = world.engine.runtime.settings.data_dir
+    env = orchestrator_env(data_dir, intake_token="t" * 24, api_token="a" * 24)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "orchestrator", "run", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    refused = cli("approve", run, "gate", "--as", "UMALLORY")
+    assert refused.returncode != 0 and "cli:UMALLORY may not approve step 'gate'" in refused.stderr
+    approved = cli("approve", run, "gate", "--as", "root-on-call")
+    assert approved.returncode == 0, approved.stderr
+    assert "approved gate" in approved.stdout and "cli:root-on-call" in approved.stdout
+    _waiting(world, run, "ticket")
+    assert cli("done", run, "ticket", "--input", "ticket_id=TT-9", "--as", "UCAROL").returncode == 0
+    assert world.engine.finished(run)["status"] == "succeeded"
+
+
+# Last in the module: after it closed its two runtimes, the module's engine ran no more playbooks
+# (process-global state, issue 23).
 def test_slack_off_answers_404_and_no_signing_secret_503(tmp_path: Path) -> None:
     from orchestrator.config import load_settings
     from tests.support.runtime import make_runtime
@@ -450,13 +531,3 @@ def test_slack_off_answers_404_and_no_signing_secret_503(tmp_path: Path) -> None
     finally:
         off.close()
         half.close()
-
-
-def test_notes_in_plain_english_reach_the_timeline_and_the_room_unchanged(world: World) -> None:
-    """Issue 29: the redactor rewrote "token refresher" in the permanent record."""
-    for text in PROSE:
-        assert world.driver.ir("UALICE", f"note {world.incident} {text}")["text"].startswith("📝 Noted")
-    notes = [e.message for e in world.engine.entries(world.incident) if e.kind == "note"]
-    assert notes[-len(PROSE) :] == PROSE
-    shown = world.driver.ir("UALICE", f"timeline {world.incident}")["text"]
-    assert all(text in shown for text in PROSE[-5:])  # the page shows the latest entries
