@@ -6,6 +6,7 @@ timeline entry with the Slack user id as ``slack:<id>``; errors say what to type
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -32,6 +33,7 @@ from orchestrator.worker.runtime import Runtime
 
 __all__ = ["USAGE", "Caller", "Reply", "handle_command", "record"]
 
+_CURLY_QUOTES: Final = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
 USAGE: Final = {
     "help": "`/ir help`: this list",
     "status": "`/ir status [INCIDENT]`: the kill switch and open incidents, or one incident's card",
@@ -107,14 +109,34 @@ def _incident_id(runtime: Runtime, given: str) -> str:
         return incidents.get_incident(session, incident_id=given).id
 
 
+def _incident_and_rest(runtime: Runtime, caller: Caller, raw: str) -> tuple[str | None, str]:
+    """The incident a command names first (``inc-...``), else the one whose room it is typed in
+    (none elsewhere); and the rest of the command's text."""
+    rest = raw.split(None, 1)[1].strip() if len(raw.split(None, 1)) > 1 else ""
+    first, _, after = rest.partition(" ")
+    if first.startswith("inc-"):
+        return _incident_id(runtime, first), after.strip()
+    return _room_incident(runtime, caller.channel_id), rest
+
+
+def _words(text: str) -> list[str]:
+    """Split ``/ir run`` inputs like a shell, so ``text="Legal informed, customers next"`` is one
+    value (Slack's curly quotes count as quotes); an unclosed quote is a mistake to name. Only
+    inputs: a note's "don't" must not open a quote."""
+    try:
+        return shlex.split(text.translate(_CURLY_QUOTES))
+    except ValueError as exc:
+        raise ValidationFailed(f'{exc}: close the quote, e.g. `text="two words"`') from None
+
+
 def _help(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
     lines = [USAGE[name] for name in USAGE]
     return Reply("*Incident response commands*\n" + "\n".join(lines))
 
 
 def _status(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
-    if args:
-        incident_id = _incident_id(runtime, args[0])
+    incident_id, _ = _incident_and_rest(runtime, caller, raw)
+    if incident_id is not None:
         with runtime.store.unit_of_work() as session:
             text, blocks = cards.incident_card(card_sync.card_state(session, incident_id))
         return Reply(text, blocks, incident_id=incident_id)
@@ -139,9 +161,9 @@ def _list(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
 
 
 def _timeline(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
-    if not args:
-        raise ValidationFailed("name the incident: `/ir timeline INCIDENT` (see `/ir list`)")
-    incident_id = _incident_id(runtime, args[0])
+    incident_id, _ = _incident_and_rest(runtime, caller, raw)
+    if incident_id is None:
+        raise ValidationFailed("name the incident: `/ir timeline INCIDENT` (see `/ir list`), or use its room")
     with runtime.store.unit_of_work() as session:
         entries = timeline.entries(session, incident_id)[-15:]
         lines = [f"`{e.at:%H:%M:%S}` *{e.kind}* {e.message[:150]} ({e.actor})" for e in entries]
@@ -157,7 +179,7 @@ def _run(runtime: Runtime, caller: Caller, args: list[str], raw: str, access: Ac
         raise ValidationFailed(
             f"name a playbook: `/ir run PLAYBOOK [key=value ...]`; you may run: {', '.join(allowed)}"
         )
-    name, pairs = args[0], args[1:]
+    name, pairs = args[0], _words(raw)[2:]
     playbook = runtime.playbooks.get(name)
     if playbook is None or playbook.trigger.manual is None:
         raise NotFound(f"no manual playbook '{name}'; you may run: {', '.join(allowed) or 'none'}")
@@ -170,6 +192,8 @@ def _run(runtime: Runtime, caller: Caller, args: list[str], raw: str, access: Ac
     incident_id = None
     if "incident" in inputs and "incident" not in playbook.inputs:
         incident_id = _incident_id(runtime, str(inputs.pop("incident")))
+    else:  # typed in an incident's room: the run is about that incident
+        incident_id = _room_incident(runtime, caller.channel_id)
     run_id = playbook_flows.start_manual_run(
         runtime.transaction,
         playbook=playbook,
@@ -237,11 +261,8 @@ def _done(runtime: Runtime, caller: Caller, raw: str, people: StepPeople) -> Rep
 
 
 def _disconnect(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
-    incident_id = None
-    if args and args[0].startswith("inc-"):
-        incident_id, args = _incident_id(runtime, args[0]), args[1:]
-    incident_id = incident_id or _room_incident(runtime, caller.channel_id)
-    reason = " ".join(args) or f"disconnect requested in Slack by {caller.actor}"
+    incident_id, given = _incident_and_rest(runtime, caller, raw)
+    reason = given or f"disconnect requested in Slack by {caller.actor}"
     change = switch_flows.engage_switch(
         runtime.store, runtime.settings, by=caller.actor, reason=reason, incident_id=incident_id
     )
@@ -265,11 +286,13 @@ def _release(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Rep
 
 
 def _note(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
-    parts = raw.split(None, 2)
-    if len(parts) < 3:
-        raise ValidationFailed("`/ir note INCIDENT TEXT`, e.g. `/ir note inc-1a2b3c secrets rotated on ci-7`")
-    incident_id = _incident_id(runtime, parts[1])
-    text = redaction.redact_text(parts[2])[:10_000]
+    incident_id, given = _incident_and_rest(runtime, caller, raw)
+    if incident_id is None or not given:
+        raise ValidationFailed(
+            "`/ir note INCIDENT TEXT`, e.g. `/ir note inc-1a2b3c secrets rotated on ci-7` "
+            "(in an incident's room: `/ir note TEXT`)"
+        )
+    text = redaction.redact_text(given)[:10_000]
     with runtime.transaction() as session:
         timeline.append_entry(
             session,

@@ -508,6 +508,29 @@ def test_named_approvers_approve_from_the_cli_with_as(world: World) -> None:
     assert world.engine.finished(run)["status"] == "succeeded"
 
 
+def test_in_a_room_commands_know_their_incident_and_inputs_take_quotes(world: World) -> None:
+    """Issue 29, items 6 and 9: inside an incident's room no id is needed; run inputs may be quoted."""
+    room = _room(world)["id"]
+    noted = world.driver.ir("UALICE", "note Legal informed; don't page twice", channel=room)["text"]
+    assert noted.startswith(f"📝 Noted on `{world.incident}`")
+    notes = [e.message for e in world.engine.entries(world.incident) if e.kind == "note"]
+    assert notes[-1] == "Legal informed; don't page twice"
+    shown = world.driver.ir("URANDOM", "timeline", channel=room)["text"]
+    assert shown.startswith(f"*Timeline of {world.incident}*") and "don't page twice" in shown
+    card = world.driver.ir("URANDOM", "status", channel=room)
+    assert card["blocks"][0]["text"]["text"].endswith(world.incident)
+    assert "Kill switch" in world.driver.ir("URANDOM", "status")["text"]  # outside a room: the summary
+    assert "name the incident" in world.driver.ir("URANDOM", "timeline")["text"]
+    for quoted in ('who="Legal informed, customers next"', "who=\u201cLegal informed, customers next\u201d"):
+        reply = world.driver.ir("UBOB", f"run hello {quoted}", channel=room)["text"]
+        run = reply.split("`")[1]
+        assert world.engine.finished(run)["status"] == "succeeded"
+        greeting = [e.message for e in world.engine.entries(world.incident) if e.kind == "note"][-1]
+        assert greeting == "hello Legal informed, customers next"  # and the run is the room's incident
+    unclosed = world.driver.ir("UBOB", 'run hello who="no end', channel=room)["text"]
+    assert "No closing quotation" in unclosed and "close the quote" in unclosed
+
+
 # Last in the module: after it closed its two runtimes, the module's engine ran no more playbooks
 # (process-global state, issue 23).
 def test_slack_off_answers_404_and_no_signing_secret_503(tmp_path: Path) -> None:
