@@ -11,13 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import select
-
 from orchestrator import redaction
-from orchestrator.chatops import card_sync, cards, release
+from orchestrator.chatops import card_sync, cards, lifecycle_commands, release, targets
 from orchestrator.chatops import kinds as slack_kinds
 from orchestrator.chatops.access import OPEN_COMMANDS, Access
-from orchestrator.chatops.models import SlackRoomRow
 from orchestrator.chatops.people import StepPeople, step_people
 from orchestrator.errors import NotFound, OrchestratorError, ValidationFailed
 from orchestrator.incidents import service as incidents
@@ -45,6 +42,9 @@ USAGE: Final = {
     "disconnect": "`/ir disconnect [INCIDENT] [REASON]`: engage the kill switch (stop all TikTok calls)",
     "release": "`/ir release REASON`: ask to release the kill switch (a second person approves)",
     "note": "`/ir note INCIDENT TEXT`: add a note to an incident's timeline",
+    "declare": "`/ir declare TITLE [SEVERITY]`: open an incident by hand (default severity high)",
+    "resolve": "`/ir resolve INCIDENT SUMMARY`: mark an incident resolved",
+    "close": "`/ir close INCIDENT SUMMARY`: close a resolved incident",
     "timeline": "`/ir timeline INCIDENT`: an incident's latest timeline entries",
 }
 
@@ -97,28 +97,6 @@ def record(
         )
 
 
-def _room_incident(runtime: Runtime, channel_id: str | None) -> str | None:
-    if not channel_id:
-        return None
-    with runtime.store.unit_of_work() as session:
-        return session.scalar(select(SlackRoomRow.incident_id).where(SlackRoomRow.channel_id == channel_id))
-
-
-def _incident_id(runtime: Runtime, given: str) -> str:
-    with runtime.store.unit_of_work() as session:
-        return incidents.get_incident(session, incident_id=given).id
-
-
-def _incident_and_rest(runtime: Runtime, caller: Caller, raw: str) -> tuple[str | None, str]:
-    """The incident a command names first (``inc-...``), else the one whose room it is typed in
-    (none elsewhere); and the rest of the command's text."""
-    rest = raw.split(None, 1)[1].strip() if len(raw.split(None, 1)) > 1 else ""
-    first, _, after = rest.partition(" ")
-    if first.startswith("inc-"):
-        return _incident_id(runtime, first), after.strip()
-    return _room_incident(runtime, caller.channel_id), rest
-
-
 def _words(text: str) -> list[str]:
     """Split ``/ir run`` inputs like a shell, so ``text="Legal informed, customers next"`` is one
     value (Slack's curly quotes count as quotes); an unclosed quote is a mistake to name. Only
@@ -135,7 +113,7 @@ def _help(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
 
 
 def _status(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
-    incident_id, _ = _incident_and_rest(runtime, caller, raw)
+    incident_id, _ = targets.incident_and_rest(runtime, caller.channel_id, raw)
     if incident_id is not None:
         with runtime.store.unit_of_work() as session:
             text, blocks = cards.incident_card(card_sync.card_state(session, incident_id))
@@ -161,7 +139,7 @@ def _list(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
 
 
 def _timeline(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
-    incident_id, _ = _incident_and_rest(runtime, caller, raw)
+    incident_id, _ = targets.incident_and_rest(runtime, caller.channel_id, raw)
     if incident_id is None:
         raise ValidationFailed("name the incident: `/ir timeline INCIDENT` (see `/ir list`), or use its room")
     with runtime.store.unit_of_work() as session:
@@ -191,9 +169,9 @@ def _run(runtime: Runtime, caller: Caller, args: list[str], raw: str, access: Ac
         inputs[key] = value
     incident_id = None
     if "incident" in inputs and "incident" not in playbook.inputs:
-        incident_id = _incident_id(runtime, str(inputs.pop("incident")))
+        incident_id = targets.incident_id(runtime, str(inputs.pop("incident")))
     else:  # typed in an incident's room: the run is about that incident
-        incident_id = _room_incident(runtime, caller.channel_id)
+        incident_id = targets.room_incident(runtime, caller.channel_id)
     run_id = playbook_flows.start_manual_run(
         runtime.transaction,
         playbook=playbook,
@@ -261,7 +239,7 @@ def _done(runtime: Runtime, caller: Caller, raw: str, people: StepPeople) -> Rep
 
 
 def _disconnect(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
-    incident_id, given = _incident_and_rest(runtime, caller, raw)
+    incident_id, given = targets.incident_and_rest(runtime, caller.channel_id, raw)
     reason = given or f"disconnect requested in Slack by {caller.actor}"
     change = switch_flows.engage_switch(
         runtime.store, runtime.settings, by=caller.actor, reason=reason, incident_id=incident_id
@@ -279,14 +257,17 @@ def _release(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Rep
     if not reason:
         raise ValidationFailed("give a reason: `/ir release host rebuilt and secrets rotated`")
     request_id = release.request_release(
-        runtime, user_id=caller.user_id, reason=reason, incident_id=_room_incident(runtime, caller.channel_id)
+        runtime,
+        user_id=caller.user_id,
+        reason=reason,
+        incident_id=targets.room_incident(runtime, caller.channel_id),
     )
     text, blocks = cards.release_request_message(request_id, caller.user_id, reason)
     return Reply(text, blocks, public=True)
 
 
 def _note(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
-    incident_id, given = _incident_and_rest(runtime, caller, raw)
+    incident_id, given = targets.incident_and_rest(runtime, caller.channel_id, raw)
     if incident_id is None or not given:
         raise ValidationFailed(
             "`/ir note INCIDENT TEXT`, e.g. `/ir note inc-1a2b3c secrets rotated on ci-7` "
@@ -305,6 +286,22 @@ def _note(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
     return Reply(f"📝 Noted on `{incident_id}`.", incident_id=incident_id)
 
 
+def _declare(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+    title, severity = lifecycle_commands.declare(runtime, caller.actor, raw)
+    opens = "its incident opens in a moment: `/ir list`"
+    return Reply(f"🆕 <@{caller.user_id}> declared *{title}* ({severity}); {opens}.", public=True)
+
+
+def _resolve(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+    incident_id = lifecycle_commands.resolve(runtime, caller.actor, caller.channel_id, raw)
+    return Reply(f"✅ <@{caller.user_id}> resolved `{incident_id}`.", public=True, incident_id=incident_id)
+
+
+def _close(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+    incident_id = lifecycle_commands.close(runtime, caller.actor, caller.channel_id, raw)
+    return Reply(f"🔒 <@{caller.user_id}> closed `{incident_id}`.", public=True, incident_id=incident_id)
+
+
 Handler = Callable[[Runtime, Caller, list[str], str], Reply]
 _HANDLERS: dict[str, Handler] = {
     "help": _help,
@@ -314,11 +311,18 @@ _HANDLERS: dict[str, Handler] = {
     "disconnect": _disconnect,
     "release": _release,
     "note": _note,
+    "declare": _declare,
+    "resolve": _resolve,
+    "close": _close,
 }
 
 
 def _named_incident(command: str, args: list[str]) -> str | None:
-    if command in ("status", "timeline", "note", "disconnect") and args and args[0].startswith("inc-"):
+    if (
+        command in ("status", "timeline", "note", "disconnect", "resolve", "close")
+        and args
+        and args[0].startswith("inc-")
+    ):
         return args[0]
     return None
 

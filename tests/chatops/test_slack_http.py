@@ -15,6 +15,8 @@ import httpx
 import pytest
 
 from orchestrator.chatops import card_sync
+from orchestrator.incidents import service as incidents
+from orchestrator.incidents.models import IncidentRow
 from orchestrator.intake.app import create_app
 from orchestrator.switch import flows
 from orchestrator.switch import service as switch
@@ -529,6 +531,37 @@ def test_in_a_room_commands_know_their_incident_and_inputs_take_quotes(world: Wo
         assert greeting == "hello Legal informed, customers next"  # and the run is the room's incident
     unclosed = world.driver.ir("UBOB", 'run hello who="no end', channel=room)["text"]
     assert "No closing quotation" in unclosed and "close the quote" in unclosed
+
+
+def test_incidents_are_declared_resolved_and_closed_from_slack(world: World) -> None:
+    """Issue 29, item 6: the lifecycle was CLI only."""
+    assert world.driver.ir("URANDOM", "declare Suspicious login low")["text"].startswith("⛔")
+    assert "give it a title" in world.driver.ir("UALICE", "declare")["text"]
+    reply = world.driver.ir("UALICE", "declare Suspicious login on the build host low")["text"]
+    assert "declared *Suspicious login on the build host* (low)" in reply
+
+    def declared() -> IncidentRow | None:
+        with world.engine.runtime.store.unit_of_work() as session:
+            rows = incidents.list_incidents(session, limit=500)
+            return next((r for r in rows if r.title == "Suspicious login on the build host"), None)
+
+    incident = wait_for(declared, timeout=20, what="the declared incident")
+    assert incident.severity == "low"
+    received = [e for e in world.engine.entries(incident.id) if e.kind == "event.received"]
+    assert received[0].data["source"] == "slack"
+    early = world.driver.ir("UALICE", f"close {incident.id} done")["text"]
+    assert "resolve it first" in early
+    assert (
+        "Usage: `/ir resolve INCIDENT SUMMARY`" in world.driver.ir("UALICE", f"resolve {incident.id}")["text"]
+    )
+    resolved = world.driver.ir("UALICE", f"resolve {incident.id} a colleague's login, confirmed by phone")
+    assert resolved["text"].startswith(f"✅ <@UALICE> resolved `{incident.id}`")
+    closed = world.driver.ir("UBOB", f"close {incident.id} nothing to follow up")["text"]
+    assert closed.startswith(f"🔒 <@UBOB> closed `{incident.id}`")
+    kinds_seen = [e.kind for e in world.engine.entries(incident.id)]
+    assert "incident.resolved" in kinds_seen and "incident.closed" in kinds_seen
+    resolved_entry = next(e for e in world.engine.entries(incident.id) if e.kind == "incident.resolved")
+    assert resolved_entry.actor == "slack:UALICE"
 
 
 # Last in the module: after it closed its two runtimes, the module's engine ran no more playbooks

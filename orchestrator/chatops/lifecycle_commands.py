@@ -1,0 +1,80 @@
+"""`/ir declare`, `/ir resolve` and `/ir close`: an incident's life from Slack, not only the CLI.
+
+A declared incident is an event like any detector's (source ``slack``, kind
+``incident.declared``, its own alert identity), accepted in one commit: it correlates and runs
+the playbooks its severity matches (a critical one engages the kill switch), so a person who sees
+a compromise first goes through exactly the path a detector would.
+"""
+
+from __future__ import annotations
+
+from orchestrator import clock, ids, redaction
+from orchestrator.chatops import targets
+from orchestrator.errors import ValidationFailed
+from orchestrator.events.schemas import CompromiseEvent, Severity
+from orchestrator.incidents import lifecycle
+from orchestrator.intake.service import accept_events
+from orchestrator.worker.runtime import Runtime
+
+__all__ = ["DECLARED_KIND", "close", "declare", "resolve"]
+
+DECLARED_KIND = "incident.declared"
+_DEFAULT_SEVERITY = Severity.HIGH
+_SEVERITIES = {s.value: s for s in Severity}
+
+
+def declare(runtime: Runtime, actor: str, raw: str) -> tuple[str, str]:
+    """``/ir declare TITLE [SEVERITY]``: accept a hand-declared event; (title, severity) for the reply."""
+    words = raw.split()[1:]
+    severity = _DEFAULT_SEVERITY
+    if len(words) > 1 and words[-1].lower() in _SEVERITIES:
+        severity = _SEVERITIES[words.pop().lower()]
+    title = redaction.redact_text(" ".join(words))[:300]
+    if not title:
+        raise ValidationFailed(
+            "give it a title: `/ir declare TikTok secret found in a public repo critical` "
+            f"(severity last, one of {', '.join(_SEVERITIES)}; default {_DEFAULT_SEVERITY.value})"
+        )
+    now = clock.utcnow()
+    event = CompromiseEvent(
+        source="slack",
+        kind=DECLARED_KIND,
+        severity=severity,
+        title=title,
+        observed_at=now,
+        received_at=now,
+        dedup_key=f"slack-declared-{ids.random_hex()}",
+        labels={"declared_by": actor},
+    )
+    accept_events(runtime.store, [event], now=now)
+    return title, severity.value
+
+
+def resolve(runtime: Runtime, actor: str, channel_id: str | None, raw: str) -> str:
+    """``/ir resolve [INCIDENT] SUMMARY``; the incident resolved."""
+    incident_id, summary = _target(runtime, channel_id, raw, "resolve")
+    with runtime.store.unit_of_work() as session:
+        lifecycle.resolve_incident(
+            session, incident_id=incident_id, summary=summary, actor=actor, now=clock.utcnow()
+        )
+    return incident_id
+
+
+def close(runtime: Runtime, actor: str, channel_id: str | None, raw: str) -> str:
+    """``/ir close [INCIDENT] SUMMARY``; the incident closed (it must be resolved first)."""
+    incident_id, summary = _target(runtime, channel_id, raw, "close")
+    with runtime.store.unit_of_work() as session:
+        lifecycle.close_incident(
+            session, incident_id=incident_id, summary=summary, actor=actor, now=clock.utcnow()
+        )
+    return incident_id
+
+
+def _target(runtime: Runtime, channel_id: str | None, raw: str, verb: str) -> tuple[str, str]:
+    incident_id, summary = targets.incident_and_rest(runtime, channel_id, raw)
+    if incident_id is None or not summary:
+        raise ValidationFailed(
+            f"`/ir {verb} INCIDENT SUMMARY` (in the incident's room: `/ir {verb} SUMMARY`), "
+            f"e.g. `/ir {verb} inc-1a2b3c secret rotated, tokens revoked, TikTok informed`"
+        )
+    return incident_id, summary
