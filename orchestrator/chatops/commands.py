@@ -292,14 +292,11 @@ def _declare(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Rep
     return Reply(f"🆕 <@{caller.user_id}> declared *{title}* ({severity}); {opens}.", public=True)
 
 
-def _resolve(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
-    incident_id = lifecycle_commands.resolve(runtime, caller.actor, caller.channel_id, raw)
-    return Reply(f"✅ <@{caller.user_id}> resolved `{incident_id}`.", public=True, incident_id=incident_id)
-
-
-def _close(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
-    incident_id = lifecycle_commands.close(runtime, caller.actor, caller.channel_id, raw)
-    return Reply(f"🔒 <@{caller.user_id}> closed `{incident_id}`.", public=True, incident_id=incident_id)
+def _end(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+    verb = raw.split(None, 1)[0].lower()
+    incident_id = lifecycle_commands.end(runtime, verb, caller.actor, caller.channel_id, raw)
+    word = "✅ <@{}> resolved" if verb == "resolve" else "🔒 <@{}> closed"
+    return Reply(f"{word.format(caller.user_id)} `{incident_id}`.", public=True, incident_id=incident_id)
 
 
 Handler = Callable[[Runtime, Caller, list[str], str], Reply]
@@ -312,8 +309,8 @@ _HANDLERS: dict[str, Handler] = {
     "release": _release,
     "note": _note,
     "declare": _declare,
-    "resolve": _resolve,
-    "close": _close,
+    "resolve": _end,
+    "close": _end,
 }
 
 

@@ -16,7 +16,7 @@ from orchestrator.incidents import lifecycle
 from orchestrator.intake.service import accept_events
 from orchestrator.worker.runtime import Runtime
 
-__all__ = ["DECLARED_KIND", "close", "declare", "resolve"]
+__all__ = ["DECLARED_KIND", "declare", "end"]
 
 DECLARED_KIND = "incident.declared"
 _DEFAULT_SEVERITY = Severity.HIGH
@@ -50,31 +50,18 @@ def declare(runtime: Runtime, actor: str, raw: str) -> tuple[str, str]:
     return title, severity.value
 
 
-def resolve(runtime: Runtime, actor: str, channel_id: str | None, raw: str) -> str:
-    """``/ir resolve [INCIDENT] SUMMARY``; the incident resolved."""
-    incident_id, summary = _target(runtime, channel_id, raw, "resolve")
-    with runtime.store.unit_of_work() as session:
-        lifecycle.resolve_incident(
-            session, incident_id=incident_id, summary=summary, actor=actor, now=clock.utcnow()
-        )
-    return incident_id
+_ENDINGS = {"resolve": lifecycle.resolve_incident, "close": lifecycle.close_incident}
 
 
-def close(runtime: Runtime, actor: str, channel_id: str | None, raw: str) -> str:
-    """``/ir close [INCIDENT] SUMMARY``; the incident closed (it must be resolved first)."""
-    incident_id, summary = _target(runtime, channel_id, raw, "close")
-    with runtime.store.unit_of_work() as session:
-        lifecycle.close_incident(
-            session, incident_id=incident_id, summary=summary, actor=actor, now=clock.utcnow()
-        )
-    return incident_id
-
-
-def _target(runtime: Runtime, channel_id: str | None, raw: str, verb: str) -> tuple[str, str]:
+def end(runtime: Runtime, verb: str, actor: str, channel_id: str | None, raw: str) -> str:
+    """``/ir resolve|close [INCIDENT] SUMMARY`` (``verb``); the incident it resolved or closed
+    (closing needs it resolved first)."""
     incident_id, summary = targets.incident_and_rest(runtime, channel_id, raw)
     if incident_id is None or not summary:
         raise ValidationFailed(
             f"`/ir {verb} INCIDENT SUMMARY` (in the incident's room: `/ir {verb} SUMMARY`), "
             f"e.g. `/ir {verb} inc-1a2b3c secret rotated, tokens revoked, TikTok informed`"
         )
-    return incident_id, summary
+    with runtime.store.unit_of_work() as session:
+        _ENDINGS[verb](session, incident_id=incident_id, summary=summary, actor=actor, now=clock.utcnow())
+    return incident_id
