@@ -198,6 +198,9 @@ class Settings(BaseSettings):
     slack_channel_pattern: str = Field("ir-{incident_id}", description="Incident channel name pattern.")
     slack_oncall_usergroup: str | None = Field(None, description="User group (S...) invited to rooms.")
     slack_invite_users: list[str] = Field(default_factory=list, description="Users (U...) invited to rooms.")
+    slack_announcements_channel: str | None = Field(
+        None, description="Channel (C...) where /ir update posts stakeholder updates, besides the room."
+    )
     slack_admins: list[str] = Field(
         default_factory=list, description="User (U...) or user-group (S...) ids for restricted /ir commands."
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from orchestrator import redaction
-from orchestrator.chatops import card_sync, cards, lifecycle_commands, release, targets
+from orchestrator.chatops import card_sync, cards, lifecycle_commands, release, targets, updates
 from orchestrator.chatops import kinds as slack_kinds
 from orchestrator.chatops.access import OPEN_COMMANDS, Access
 from orchestrator.chatops.people import StepPeople, step_people
@@ -45,6 +45,7 @@ USAGE: Final = {
     "declare": "`/ir declare TITLE [SEVERITY]`: open an incident by hand (default severity high)",
     "resolve": "`/ir resolve INCIDENT SUMMARY`: mark an incident resolved",
     "close": "`/ir close INCIDENT SUMMARY`: close a resolved incident",
+    "update": "`/ir update INCIDENT TEXT`: a stakeholder update, to the room and the announcements channel",
     "timeline": "`/ir timeline INCIDENT`: an incident's latest timeline entries",
 }
 
@@ -299,6 +300,16 @@ def _end(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
     return Reply(f"{word.format(caller.user_id)} `{incident_id}`.", public=True, incident_id=incident_id)
 
 
+def _update(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+    incident_id, text, refused = updates.post_update(
+        runtime, actor=caller.actor, user_id=caller.user_id, channel_id=caller.channel_id, raw=raw
+    )
+    missed = f"\n⚠️ Slack refused it in {', '.join(f'<#{c}>' for c in refused)}." if refused else ""
+    return Reply(
+        f"📣 <@{caller.user_id}> on `{incident_id}`: {text}{missed}", public=True, incident_id=incident_id
+    )
+
+
 Handler = Callable[[Runtime, Caller, list[str], str], Reply]
 _HANDLERS: dict[str, Handler] = {
     "help": _help,
@@ -311,12 +322,13 @@ _HANDLERS: dict[str, Handler] = {
     "declare": _declare,
     "resolve": _end,
     "close": _end,
+    "update": _update,
 }
 
 
 def _named_incident(command: str, args: list[str]) -> str | None:
     if (
-        command in ("status", "timeline", "note", "disconnect", "resolve", "close")
+        command in ("status", "timeline", "note", "disconnect", "resolve", "close", "update")
         and args
         and args[0].startswith("inc-")
     ):

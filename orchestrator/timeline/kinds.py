@@ -32,6 +32,7 @@ __all__ = [
     "REVOCATION_VERIFIED",
     "RUN_FINISHED",
     "RUN_STARTED",
+    "STATUS_UPDATE",
     "STEP_FAILED",
     "STEP_RETRY",
     "STEP_SKIPPED",
@@ -62,6 +63,7 @@ STEP_SKIPPED: Final = "step.skipped"  # run_id, step
 APPROVAL_REQUESTED: Final = "approval.requested"  # run_id, step, approvers, timeout_s
 APPROVAL_DECIDED: Final = "approval.decided"  # run_id, step, decision, by, waited_ms
 NOTE: Final = "note"  # free data
+STATUS_UPDATE: Final = "status.update"  # text, posted_to (channels), failed (channels Slack refused)
 MANUAL_REQUESTED: Final = "manual.requested"  # run_id, step, title, instructions, assignees, input
 MANUAL_REMINDER: Final = "manual.reminder"  # run_id, step, title, waiting_s
 MANUAL_COMPLETED: Final = "manual.completed"  # run_id, step, by, input, evidence, evidence_value

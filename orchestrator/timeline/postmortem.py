@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from orchestrator.proof.summary import exposure_from_entries
-from orchestrator.timeline import charts
+from orchestrator.timeline import charts, kinds
 from orchestrator.timeline.export import md_cell, md_line, md_text
 from orchestrator.timeline.figures import (
     KEY_TIMES,
@@ -24,6 +24,7 @@ POSTMORTEM_SECTIONS = (
     "Key times and durations",
     "Picture",
     "Who did what",
+    "Status updates",
     "Timeline",
     "Root cause",
     "Lessons",
@@ -129,6 +130,10 @@ def render_postmortem(
     ]
     for actor, count, entry_kinds in actors(record):
         lines.append(f"| {md_cell(actor)} | {count} | {md_cell(', '.join(entry_kinds))} |")
+    lines += ["", "## Status updates", ""]
+    posted = [e for e in record.entries if e.kind == kinds.STATUS_UPDATE]
+    lines += [f"- {e.at:%Y-%m-%d %H:%M:%S} UTC, {md_line(e.actor)}: {md_line(e.message)}" for e in posted]
+    lines += [] if posted else ["_None posted (`/ir update`)._"]
     lines += ["", "## Timeline", "", "| # | Time (UTC) | Actor | Kind | Message |", "|---|---|---|---|---|"]
     for e in record.entries:
         at = e.at.isoformat(timespec="milliseconds")

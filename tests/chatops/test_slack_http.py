@@ -23,6 +23,7 @@ from orchestrator.switch import service as switch
 from orchestrator.timeline.compliance import assess
 from orchestrator.timeline.figures import load_record
 from orchestrator.timeline.models import SYSTEM_CHAIN
+from orchestrator.timeline.postmortem import render_postmortem
 from tests.chatops.slack_driver import SlackDriver, slack_signature
 from tests.support.engine import BOT_TOKEN, CLIENT_SECRET, SIGNING_SECRET, Engine, running_engine
 from tests.support.processes import orchestrator_env, wait_for
@@ -118,6 +119,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp_path: Path = tmp_path_factory.mktemp("slack")
     with slack_standin(BOT_TOKEN) as slack, receiver() as replies:
         slack.usergroups.update({"SONCALL": ["UONCALL"], "SADMINS": ["UGROUPADMIN"]})
+        slack.channels["CANNOUNCE"] = {
+            "id": "CANNOUNCE",
+            "name": "security-announcements",
+            "members": ["UBOT"],
+        }
+        slack.messages["CANNOUNCE"] = {}
         with running_engine(
             tmp_path,
             PLAYBOOKS,
@@ -129,6 +136,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             slack_invite_users=["UNAMED"],
             slack_playbooks_allowed=["room", "gated", "hello"],
             slack_card_min_interval_seconds=0.5,
+            slack_announcements_channel="CANNOUNCE",
         ) as engine:
             incident = engine.open_incident()
             with serve_app(create_app(engine.runtime)) as base_url:
@@ -562,6 +570,30 @@ def test_incidents_are_declared_resolved_and_closed_from_slack(world: World) -> 
     assert "incident.resolved" in kinds_seen and "incident.closed" in kinds_seen
     resolved_entry = next(e for e in world.engine.entries(incident.id) if e.kind == "incident.resolved")
     assert resolved_entry.actor == "slack:UALICE"
+
+
+def test_status_updates_reach_the_room_and_the_announcements_and_the_postmortem(world: World) -> None:
+    """Issue 29, item 10."""
+    room = _room(world)["id"]
+    said = "TikTok disconnected at 14:02, tokens revoked, report filed"
+    in_room = world.driver.ir("UALICE", f"update {said}", channel=room)["text"]
+    assert in_room.startswith(f"📣 <@UALICE> on `{world.incident}`: {said}")
+    elsewhere = world.driver.ir(
+        "UBOB", f"update {world.incident} Customers informed; token {BOT_TOKEN} rotated"
+    )
+    assert BOT_TOKEN not in elsewhere["text"]
+    announced = [m["text"] for m in world.slack.messages["CANNOUNCE"].values()]
+    assert any(said in t and f"Update on {world.incident}" in t for t in announced)
+    assert any("Customers informed" in t for t in announced) and not any(BOT_TOKEN in t for t in announced)
+    in_the_room = [m["text"] or "" for m in world.slack.messages[room].values()]
+    assert any("Customers informed" in t for t in in_the_room)  # typed elsewhere: posted to the room
+    assert not any(said in t for t in in_the_room)  # typed in the room: its reply is the post there
+    assert "Usage: `/ir update INCIDENT TEXT`" in world.driver.ir("UALICE", "update")["text"]
+    with world.engine.runtime.store.unit_of_work() as session:
+        record = load_record(session, incident_id=world.incident)
+    draft = render_postmortem(record, generated_at=record.entries[-1].at)
+    updates = draft.split("## Status updates")[1].split("## Timeline")[0]
+    assert f"slack:UALICE: {said}" in updates and "Customers informed" in updates
 
 
 # Last in the module: after it closed its two runtimes, the module's engine ran no more playbooks

@@ -344,6 +344,13 @@ _STEPS: list[tuple[timedelta, str, str, str, dict[str, Any]]] = [
         {"text": "attacker IP 203.0.113.9"},
     ),
     (
+        REPORT_AFTER + timedelta(minutes=2, seconds=30),
+        "slack:U042ALICE",
+        kinds.STATUS_UPDATE,
+        "TikTok disconnected, tokens revoked, report filed",
+        {"posted_to": ["C0ANNOUNCE"], "slack_user": "U042ALICE"},
+    ),
+    (
         REPORT_AFTER + timedelta(minutes=3),
         "slack:U042ALICE",
         kinds.SWITCH_RELEASED,

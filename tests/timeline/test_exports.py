@@ -93,7 +93,7 @@ def test_postmortem_has_every_section_with_impact_times_and_actors(record: Recor
         "- Purged: 1200 tokens deleted; records deleted: tiktok_profiles: 12, tiktok_videos: 30",
         "- Awareness to disconnect: **2 min (target 60 min)**",
         "- Awareness to report: **26 h (target 1440 min)**",
-        "| slack:U042ALICE | 4 | approval.decided, report.delivered, note, switch.released |",
+        "| slack:U042ALICE | 5 | approval.decided, report.delivered, note, status.update, switch.released |",
         "Secret rotated, every token revoked.",
         "- [ ] _Action, owner, due date_",
     ):
