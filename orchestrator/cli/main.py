@@ -24,7 +24,7 @@ from orchestrator.cli import (
 from orchestrator.cli.common import State
 from orchestrator.cli.detect import detect
 from orchestrator.cli.slack import slack
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import EXIT_SCHEMA, OrchestratorError, SchemaError
 from orchestrator.switch.cli import switch
 
 __all__ = ["cli", "main"]
@@ -83,7 +83,8 @@ for group in (
 
 
 def main() -> None:
-    """Console-script entry: domain errors become one line on stderr and exit status 1."""
+    """Console-script entry: domain errors become one line on stderr and exit status 1 (78 for a
+    schema this release cannot run on: restarting changes nothing)."""
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -94,6 +95,6 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except OrchestratorError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_SCHEMA if isinstance(exc, SchemaError) else 1)
     except KeyboardInterrupt:
         sys.exit(130)
