@@ -14,34 +14,23 @@ from orchestrator import heartbeats
 from orchestrator.config import load_settings
 from orchestrator.store import migrate
 from orchestrator.store.db import Store
-from tests.support.processes import orchestrator_env
-
-
-def run(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args],
-        capture_output=True,
-        text=True,
-        cwd=tmp,
-        env=orchestrator_env(tmp / "data"),
-        timeout=60,
-    )
+from tests.test_cli import run
 
 
 def test_heartbeat_check_passes_only_while_a_process_of_this_host_beats(tmp_path: Path) -> None:
     store = Store(load_settings(overrides={"data_dir": tmp_path / "data"}).store_url)
     try:
         migrate.upgrade(store)
-        silent = run(tmp_path, "heartbeat", "check")
+        silent = run(["heartbeat", "check"], tmp_path)
         assert (silent.returncode, silent.stderr) == (
             1,
             f"Error: no worker or scheduler on {socket.gethostname()} beat in the last 20 s\n",
         )
         heartbeats.beat(store, heartbeats.Beat("worker", ("events",), pid=42))
-        beating = run(tmp_path, "heartbeat", "check")
+        beating = run(["heartbeat", "check"], tmp_path)
         assert beating.returncode == 0, beating.stderr
         assert beating.stdout.startswith(f"worker {socket.gethostname()}:42 events beat ")
-        assert run(tmp_path, "heartbeat", "check", "--host", "another-pod").returncode == 1
+        assert run(["heartbeat", "check", "--host", "another-pod"], tmp_path).returncode == 1
     finally:
         store.dispose()
 
@@ -55,7 +44,7 @@ def test_drain_stops_the_process_and_returns_once_it_has_exited(tmp_path: Path) 
         exited = pool.submit(child.wait, 30)  # reaped as soon as it exits, as PID 1's parent would
         time.sleep(0.5)  # its handler is installed
         started = time.monotonic()
-        result = run(tmp_path, "drain", "--pid", str(child.pid))
+        result = run(["drain", "--pid", str(child.pid)], tmp_path)
         took = time.monotonic() - started
         assert result.returncode == 0, result.stderr
         assert exited.result() == 0  # it exited through its own SIGTERM handler (a worker drains there)
