@@ -9,7 +9,9 @@ migration folder (the next release's folder is exactly that).
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,12 +23,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import select, text
 
+from orchestrator.config import load_settings
 from orchestrator.errors import EXIT_SCHEMA
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.store import migrate
 from orchestrator.store.db import Store
 from tests.support.kills import Site
-from tests.support.processes import orchestrator_env, wait_for
+from tests.support.processes import Proc, orchestrator_env, wait_for
 from tests.support.services import REDIS_URL, flush_redis, postgres_database, require
 
 pytestmark = [pytest.mark.services]
@@ -182,3 +185,23 @@ def test_a_schema_behind_this_release_names_the_command_that_fixes_it(tmp_path: 
     assert upgraded.stdout.strip() == f"store schema: 0014 -> {migrate.head_revision()}"
     current = run(tmp_path, store_url, "db", "current")
     assert "this release's" in current.stdout and current.returncode == 0
+
+
+@pytest.mark.slow
+def test_the_worker_supervisor_stops_when_its_child_refuses_the_schema(tmp_path: Path) -> None:
+    """Before, a child refusing the schema was restarted every 2.5 s for ever, looking alive."""
+    data = tmp_path / "data"
+    proc = Proc(["worker"], env=orchestrator_env(data), cwd=tmp_path, log=tmp_path / "worker.log")
+    try:
+        wait_for(lambda: " ready." in proc.log.read_text(errors="replace"), timeout=90, what="it consuming")
+        store_url = load_settings(overrides={"data_dir": data}).store_url
+        upgrade_with(newer_release(tmp_path, destructive=True), store_url)
+        [child] = subprocess.check_output(["pgrep", "-P", str(proc.popen.pid)], text=True).split()
+        os.kill(int(child), signal.SIGKILL)  # as a broker outage's "Unrecoverable error" ends it
+        assert proc.popen.wait(60) == EXIT_SCHEMA
+    finally:
+        proc.stop()
+    log = proc.log.read_text(errors="replace")
+    assert log.count("child exited; restarting") == 1
+    assert "child refused the store's schema; stopping" in log
+    assert "no longer runs releases before schema 0032" in log
