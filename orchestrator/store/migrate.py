@@ -31,6 +31,7 @@ __all__ = [
     "SchemaStatus",
     "create_index_concurrently",
     "current_revision",
+    "drop_index_concurrently",
     "head_revision",
     "schema_status",
     "upgrade",
@@ -103,6 +104,17 @@ def create_index_concurrently(name: str, table: str, columns: Sequence[str]) -> 
     with op.get_context().autocommit_block():
         op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
         op.create_index(name, table, list(columns), unique=False, postgresql_concurrently=True)
+
+
+def drop_index_concurrently(name: str, table: str) -> None:
+    """Inside a migration: drop an index without blocking writes to ``table`` (PostgreSQL's
+    ``DROP INDEX CONCURRENTLY``, outside any transaction); SQLite drops it plainly."""
+    if op.get_bind().dialect.name != "postgresql":
+        with op.batch_alter_table(table) as batch_op:
+            batch_op.drop_index(name)
+        return
+    with op.get_context().autocommit_block():
+        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
 
 
 def head_revision() -> str:

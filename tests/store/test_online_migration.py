@@ -8,8 +8,10 @@ the insert goes through at once and the index is valid when the transaction ends
 
 from __future__ import annotations
 
+import ast
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -75,3 +77,44 @@ def test_an_index_built_by_a_migration_lets_writers_through() -> None:
             assert migrate.current_revision(store) == migrate.head_revision()
         finally:
             store.dispose()
+
+
+_INDEX_OPS = ("create_index", "drop_index")
+
+
+def _index_calls(tree: ast.Module) -> list[tuple[str, str | None]]:
+    """(call, table) of each create_index/drop_index an Alembic op or batch op makes in ``upgrade``."""
+    [upgrade] = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "upgrade"]
+    found: list[tuple[str, str | None]] = []
+    for node in ast.walk(upgrade):
+        if isinstance(node, ast.With):
+            call = node.items[0].context_expr
+            table = None
+            if isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "batch_alter_table":
+                table = ast.literal_eval(call.args[0])
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Call) and getattr(inner.func, "attr", "") in _INDEX_OPS:
+                    found.append((ast.unparse(inner.func), table))
+        elif isinstance(node, ast.Call) and ast.unparse(node.func) in ("op.create_index", "op.drop_index"):
+            table = ast.literal_eval(node.args[1]) if len(node.args) > 1 else None
+            found.append((ast.unparse(node.func), table))
+    return found
+
+
+def test_additive_migrations_build_indexes_on_existing_tables_concurrently() -> None:
+    """A plain index build on a table with rows blocks its writers; a new table has none."""
+    versions = Path(migrate.__file__).parent / "migrations" / "versions"
+    checked = 0
+    for path in sorted(versions.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        if "additive = True" not in path.read_text():
+            continue
+        created = {
+            ast.literal_eval(node.args[0])
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "op.create_table"
+        }
+        for call, table in _index_calls(tree):
+            assert table in created, f"{path.name}: {call} on {table}: use migrate.create_index_concurrently"
+        checked += 1
+    assert checked >= 4
