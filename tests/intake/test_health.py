@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import httpx
@@ -12,6 +13,7 @@ from orchestrator import clock, heartbeats
 from orchestrator.config import Settings
 from orchestrator.intake.app import create_app
 from orchestrator.revocation.models import LedgerRow, RevocationRow
+from orchestrator.store import outbox
 from orchestrator.store.db import Store
 from orchestrator.worker.routing import QUEUES
 from orchestrator.worker.runtime import Runtime
@@ -119,3 +121,16 @@ def test_a_revocation_with_no_token_settled_for_minutes_shows_as_stalled(runtime
         samples = _scrape(base_url)
     assert samples[("orchestrator_revocation_tokens_unsettled", (("status", "pending"),))] == 1
     assert 4 * 60 <= samples[("orchestrator_revocation_stalled_seconds", ())] < 5 * 60
+
+
+def test_the_oldest_outbox_row_ages_through_a_stall_while_the_depth_stays_flat(runtime: Runtime) -> None:
+    with runtime.store.unit_of_work() as session:
+        stalled_since = clock.utcnow() - timedelta(minutes=3)
+        outbox.enqueue(session, topic="event.received", ref_id="evt-stalled", now=stalled_since)
+    with serve_app(create_app(runtime)) as base_url:
+        first = _scrape(base_url)
+        time.sleep(1.1)
+        later = _scrape(base_url)
+    assert first[("orchestrator_outbox_depth", ())] == later[("orchestrator_outbox_depth", ())] == 1
+    oldest = ("orchestrator_outbox_oldest_seconds", ())
+    assert 180 <= first[oldest] < later[oldest]
