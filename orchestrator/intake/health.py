@@ -27,7 +27,11 @@ async def livez() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/healthz", summary="Store and broker health")
+@router.get(
+    "/healthz",
+    summary="Store and broker health",
+    responses={503: {"description": "The store or the broker is down"}},
+)
 async def healthz(request: Request) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     checks: dict[str, Any] = {}
@@ -54,7 +58,11 @@ def _readiness(runtime: Runtime) -> heartbeats.Readiness:
     return heartbeats.readiness(rows, clock.utcnow())
 
 
-@router.get("/readyz", summary="Every role runs: the scheduler and a worker for each queue")
+@router.get(
+    "/readyz",
+    summary="Every role runs: the scheduler and a worker for each queue",
+    responses={503: {"description": "A role has no live process (see `missing`), or no store to ask"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """503 naming the missing roles when a role has no process whose heartbeat is fresh
     (``heartbeats.STALE_SECONDS``), or when the store cannot be asked."""
