@@ -24,6 +24,7 @@ from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from orchestrator.errors import SchemaError, StoreError
+from orchestrator.logging import get_logger
 from orchestrator.store.db import Store
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "upgrade",
 ]
 
+_log = get_logger(__name__)
 _SCRIPTS = Path(__file__).parent / "migrations"
 _ADVISORY_LOCK = 7417001
 LOCK_TIMEOUT_SECONDS = 5
@@ -69,6 +71,7 @@ def upgrade(store: Store, revision: str = "head") -> None:
                 reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
                 again = "run 'orchestrator db upgrade' again"
                 raise StoreError(f"the migration failed: {reason}; {again}") from exc
+            _log.warning("a migration waited too long for a table lock; trying again", attempt=attempt)
             time.sleep(attempt)  # a long transaction holds the table: let it finish, then retry
 
 
@@ -96,7 +99,9 @@ def _upgrade_once(store: Store, revision: str) -> None:
 def create_index_concurrently(name: str, table: str, columns: Sequence[str]) -> None:
     """Inside a migration: build an index without blocking writes to ``table`` (PostgreSQL's
     ``CREATE INDEX CONCURRENTLY``, outside any transaction; an invalid index a failed attempt
-    left is dropped first). SQLite builds it plainly: one process writes at a time there anyway."""
+    left is dropped first). SQLite builds it plainly: one process writes at a time there anyway.
+    It commits what the migration did before it, so call it first (a retried migration must not
+    find half of itself done)."""
     if op.get_bind().dialect.name != "postgresql":
         with op.batch_alter_table(table) as batch_op:
             batch_op.create_index(name, list(columns), unique=False)

@@ -9,6 +9,8 @@ the insert goes through at once and the index is valid when the transaction ends
 from __future__ import annotations
 
 import ast
+import io
+import json
 import threading
 import time
 from pathlib import Path
@@ -118,3 +120,28 @@ def test_additive_migrations_build_indexes_on_existing_tables_concurrently() -> 
             assert table in created, f"{path.name}: {call} on {table}: use migrate.create_index_concurrently"
         checked += 1
     assert checked >= 4
+
+
+def test_a_migration_gives_up_a_lock_it_waits_for_and_tries_again(log_stream: io.StringIO) -> None:
+    """Waiting in line for a table lock blocks every later writer of that table behind it: the
+    migration waits at most ``LOCK_TIMEOUT_SECONDS``, steps out, and tries again."""
+    with postgres_database() as url:
+        store = Store(url)
+        try:
+            migrate.upgrade(store, "0014")
+            holder = store.engine.connect()  # e.g. a long report or a backup locking the table
+            holder.execute(text("LOCK TABLE revocation_ledger IN ACCESS EXCLUSIVE MODE"))
+            upgrade = threading.Thread(target=migrate.upgrade, args=(store,))
+            started = time.monotonic()
+            upgrade.start()
+            time.sleep(migrate.LOCK_TIMEOUT_SECONDS + 1)
+            holder.rollback()
+            holder.close()
+            upgrade.join(60)
+            took = time.monotonic() - started
+            assert migrate.current_revision(store) == migrate.head_revision()
+        finally:
+            store.dispose()
+    retried = [json.loads(line) for line in log_stream.getvalue().splitlines() if "table lock" in line]
+    assert [line["attempt"] for line in retried] == [1]
+    assert took < 30

@@ -29,6 +29,9 @@ additive = True
 
 
 def upgrade() -> None:
+    # First: the concurrent build commits what came before it, and a retry (lock timeout) must
+    # not find half of this migration done.
+    create_index_concurrently("ix_ledger_updated", "revocation_ledger", ["updated_at"])
     op.create_table(
         "heartbeats",
         sa.Column("process", sa.String(length=120), nullable=False),
@@ -45,7 +48,6 @@ def upgrade() -> None:
         sa.Column("oldest_revision", sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint("oldest_revision"),
     )
-    create_index_concurrently("ix_ledger_updated", "revocation_ledger", ["updated_at"])
 
 
 def downgrade() -> None:
