@@ -3,6 +3,7 @@
 OrchestratorError
 ├── ConfigError            a setting is missing or invalid (names the key)
 ├── StoreError             the store cannot be reached or refused a write
+│   └── SchemaError        the store's schema is one this release cannot run on
 ├── BrokerError            the broker cannot be reached
 ├── ValidationFailed       input does not fit its contract (names the field)
 │   ├── MalformedInput     input cannot even be parsed (bad JSON, bad encoding)
@@ -17,6 +18,7 @@ OrchestratorError
 from __future__ import annotations
 
 __all__ = [
+    "EXIT_SCHEMA",
     "ActionError",
     "AuthenticationFailed",
     "BrokerError",
@@ -25,6 +27,7 @@ __all__ = [
     "NotFound",
     "OrchestratorError",
     "PlaybookError",
+    "SchemaError",
     "StoreError",
     "TikTokError",
     "TooLarge",
@@ -42,6 +45,16 @@ class ConfigError(OrchestratorError):
 
 class StoreError(OrchestratorError):
     """The store cannot be reached or refused a write."""
+
+
+class SchemaError(StoreError):
+    """The store's schema is behind this release, or newer and not additive: restarting the
+    process changes nothing, so commands exit with ``EXIT_SCHEMA`` (78) and supervisors stop."""
+
+
+EXIT_SCHEMA = 78
+"""sysexits' EX_CONFIG: the worker's supervisor and systemd (RestartPreventExitStatus) do not
+restart a process that exits with it."""
 
 
 class BrokerError(OrchestratorError):

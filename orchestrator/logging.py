@@ -81,6 +81,9 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "httpx", "httpcore", "amqp", "kombu", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # Python's warnings (Celery's SecurityWarning, deprecations) become log records too: every
+    # line a process writes is then one record in the configured format, JSON for collectors.
+    logging.captureWarnings(True)
 
 
 def get_logger(name: str | None = None) -> Any:

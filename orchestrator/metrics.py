@@ -38,10 +38,14 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
+from orchestrator import clock
+from orchestrator.health_metrics import health_families
 from orchestrator.incidents import service as incidents
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.intake import access
+from orchestrator.logging import get_logger
 from orchestrator.store import outbox
+from orchestrator.store.outbox import OutboxRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline.models import TimelineEntryRow
 from orchestrator.worker.routing import QUEUES
@@ -57,6 +61,7 @@ __all__ = [
     "shared_counters",
 ]
 
+_log = get_logger(__name__)
 REGISTRY = CollectorRegistry(auto_describe=True)
 """The orchestrator's own registry (never prometheus_client's global one)."""
 
@@ -166,6 +171,14 @@ def _store_families(runtime: Runtime) -> list[Metric]:
             select(TimelineEntryRow.data).where(TimelineEntryRow.kind == kinds.REVOCATION_FINISHED)
         ).all()
         depth = outbox.pending_count(session)
+        oldest = session.scalar(  # the oldest owed row by id: a range of ix_outbox_pending
+            select(OutboxRow.created_at).where(OutboxRow.done_at.is_(None)).order_by(OutboxRow.id).limit(1)
+        )
+        failed_reports = session.scalar(
+            select(func.count())
+            .select_from(TimelineEntryRow)
+            .where(TimelineEntryRow.kind == kinds.REPORT_FAILED)
+        )
     gauge = GaugeMetricFamily(
         "orchestrator_incidents_open",
         "Incidents not yet resolved, by severity.",
@@ -195,6 +208,16 @@ def _store_families(runtime: Runtime) -> list[Metric]:
         ),
         revocations,
         GaugeMetricFamily("orchestrator_outbox_depth", "Outbox rows not yet done.", value=float(depth)),
+        GaugeMetricFamily(
+            "orchestrator_outbox_oldest_seconds",
+            "Age of the oldest outbox row not yet done (0 when none): grows through a stall.",
+            value=max(0.0, (clock.utcnow() - oldest).total_seconds()) if oldest else 0.0,
+        ),
+        CounterMetricFamily(
+            "orchestrator_report_failures",
+            "Attempts to deliver a report to TikTok that failed (each also logged at error).",
+            value=float(failed_reports or 0),
+        ),
     ]
 
 
@@ -203,31 +226,50 @@ def _count(value: Any) -> int:
 
 
 def _queue_depths(runtime: Runtime) -> list[Metric]:
-    """Messages waiting per queue; the embedded broker's are files, others are asked passively."""
+    """Messages waiting per queue, each queue asked on its own; the embedded broker's are files."""
     depth = GaugeMetricFamily(
         "orchestrator_queue_depth", "Messages waiting in each broker queue.", labels=["queue"]
     )
     known = GaugeMetricFamily(
-        "orchestrator_queue_depth_known", "1 when the broker answered the queue depth question, else 0."
+        "orchestrator_queue_depth_known",
+        "1 when the broker answered how many messages wait in the queue, else 0.",
+        labels=["queue"],
     )
-    try:
-        if runtime.settings.embedded_broker:
-            folder = Path(runtime.celery.conf.broker_transport_options["data_folder_in"])
-            names = [name.partition(".")[2] for name in _listdir(folder)]
-            for queue in QUEUES:
-                depth.add_metric([queue], float(names.count(f"{queue}.msg")))
-        else:
-            with runtime.celery.connection_for_read() as conn:
-                conn.ensure_connection(max_retries=1, timeout=2)
-                channel = conn.default_channel
-                for queue in QUEUES:
-                    answer = channel.queue_declare(queue=queue, passive=True)
-                    depth.add_metric([queue], float(answer.message_count))
-        known.add_metric([], 1.0)
-    except Exception:
-        known.add_metric([], 0.0)  # the broker is down or the queue does not exist yet: unknown
-        return [known]
+    for queue, size in _sizes(runtime).items():
+        known.add_metric([queue], 0.0 if size is None else 1.0)
+        if size is not None:
+            depth.add_metric([queue], size)
     return [depth, known]
+
+
+def _sizes(runtime: Runtime) -> dict[str, float | None]:
+    """Each queue's depth, or None when its question failed (the others are still answered)."""
+    sizes: dict[str, float | None] = dict.fromkeys(QUEUES)
+    if runtime.settings.embedded_broker:
+        folder = Path(runtime.celery.conf.broker_transport_options["data_folder_in"])
+        names = [name.partition(".")[2] for name in _listdir(folder)]
+        return {queue: float(names.count(f"{queue}.msg")) for queue in QUEUES}
+    try:
+        with runtime.celery.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            for queue in QUEUES:
+                sizes[queue] = _size(conn, queue)
+    except Exception as exc:
+        _log.warning("metrics: the broker did not answer", error=type(exc).__name__)
+    return sizes
+
+
+def _size(conn: Any, queue: str) -> float | None:
+    # A channel per queue: on AMQP a failed question closes its channel. A queue no one declared
+    # yet is empty: Redis keeps no key for an empty list, and kombu calls that NOT_FOUND.
+    try:
+        with conn.channel() as channel:
+            return float(channel.queue_declare(queue=queue, passive=True).message_count)
+    except Exception as exc:
+        if "NOT_FOUND" in str(exc) or getattr(exc, "reply_code", None) == 404:
+            return 0.0
+        _log.warning("metrics: queue depth unknown", queue=queue, error=type(exc).__name__)
+        return None
 
 
 def _listdir(folder: Path) -> list[str]:
@@ -245,10 +287,24 @@ class _Scrape(Collector):
         yield from self._families
 
 
+def _from_store(runtime: Runtime) -> list[Metric]:
+    """The store's figures and ``orchestrator_store_up`` 1; only that gauge, at 0, when the store
+    cannot answer: a scrape never fails, so an outage is a value to alert on, not a 500."""
+    up = GaugeMetricFamily("orchestrator_store_up", "1 when the store answered this scrape, else 0.")
+    try:
+        families = _store_families(runtime) + health_families(runtime.store, clock.utcnow())
+    except Exception as exc:
+        _log.error("metrics: the store did not answer", error=type(exc).__name__)
+        up.add_metric([], 0.0)
+        return [up]
+    up.add_metric([], 1.0)
+    return [up, *families]
+
+
 def scrape(runtime: Runtime) -> bytes:
     """The Prometheus text exposition of every metric (blocking: reads the store and broker)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Scrape(_store_families(runtime) + _queue_depths(runtime)))
+    registry.register(_Scrape(_from_store(runtime) + _queue_depths(runtime)))
     return generate_latest(registry)
 
 

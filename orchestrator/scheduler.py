@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from orchestrator import clock
+from orchestrator import clock, heartbeats
 from orchestrator.chatops import card_sync
 from orchestrator.drill import schedule as drill_schedule
 from orchestrator.evidence.sweep import CheckpointSweep
@@ -83,8 +83,15 @@ def every(seconds: float, job: Job) -> Job:
 
 
 def run_scheduler(runtime: Runtime, stop: threading.Event) -> None:
-    """Run every job each ``relay_interval_seconds`` until ``stop`` is set."""
-    jobs = jobs_for(runtime)
+    """Run every job each ``relay_interval_seconds`` until ``stop`` is set, beating the
+    scheduler's heartbeat (deleted when it stops)."""
+    me = heartbeats.Beat("scheduler")
+
+    def heartbeat() -> None:
+        # Beaten from the loop itself, not a thread: a wedged loop stops beating and /readyz says so.
+        heartbeats.beat(runtime.store, me)
+
+    jobs = [*jobs_for(runtime), every(heartbeats.BEAT_SECONDS, heartbeat)]
     log.info("scheduler started", jobs=[job.__name__ for job in jobs])
     while not stop.is_set():
         for job in jobs:
@@ -93,3 +100,7 @@ def run_scheduler(runtime: Runtime, stop: threading.Event) -> None:
             except Exception as exc:
                 log.warning("scheduled job failed; will retry", job=job.__name__, error=str(exc))
         stop.wait(runtime.settings.relay_interval_seconds)
+    try:
+        heartbeats.forget(runtime.store, me)
+    except Exception as exc:  # the row goes stale instead
+        log.warning("heartbeat not removed", error=type(exc).__name__)

@@ -26,6 +26,8 @@ COMMANDS = [
     ["config", "show"],
     ["config", "check"],
     ["switch", "mirror"],
+    ["heartbeat", "check"],
+    ["drain"],
 ]
 
 

@@ -77,7 +77,8 @@ def test_metrics_read_incidents_revocations_outbox_and_queues_from_the_store(
     assert samples[("orchestrator_outbox_depth", ())] == 1
     assert samples[("orchestrator_queue_depth", (("queue", "events"),))] == 1
     assert samples[("orchestrator_queue_depth", (("queue", "revocation"),))] == 0
-    assert samples[("orchestrator_queue_depth_known", ())] == 1
+    for queue in ("events", "playbooks", "revocation", "notifications"):
+        assert samples[("orchestrator_queue_depth_known", (("queue", queue),))] == 1
     for outcome, total in (("revoked", 2200), ("already_dead", 160), ("failed", 40)):
         assert samples[("orchestrator_revocations_total", (("outcome", outcome),))] == total
 

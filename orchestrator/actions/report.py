@@ -205,6 +205,9 @@ class TikTokReportAction(Action):
         return record
 
     def _failed(self, ctx: ActionContext, channel: str, exc: ActionError) -> None:
+        # At error: a report not delivered is a missed obligation (clause III.2(f)); counted in
+        # /metrics as orchestrator_report_failures_total from these timeline entries.
+        _log.error("report to TikTok failed", channel=channel, incident_id=ctx.incident_id, error=str(exc))
         ctx.timeline.append(
             kinds.REPORT_FAILED,
             f"Report to TikTok by {channel} failed: {exc}",

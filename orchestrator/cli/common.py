@@ -10,13 +10,14 @@ import click
 
 from orchestrator.config import Settings, load_settings
 from orchestrator.credentials import with_tokens
-from orchestrator.errors import StoreError
-from orchestrator.logging import configure_logging
+from orchestrator.logging import configure_logging, get_logger
 from orchestrator.store import migrate
 from orchestrator.store.db import Store
 from orchestrator.worker.runtime import Runtime, install
 
 __all__ = ["State", "ensure_schema", "fail", "pass_state"]
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -44,17 +45,16 @@ class State:
 
 
 def ensure_schema(store: Store, *, upgrade_if_empty: bool) -> None:
-    """Upgrade an empty store; refuse one that is behind, naming the command that fixes it."""
-    current = migrate.current_revision(store)
-    head = migrate.head_revision()
-    if current == head:
-        return
-    if current is None and upgrade_if_empty:
+    """Upgrade an empty store; run on a newer schema that is additive since this release (a
+    rolling upgrade); refuse one that is behind, or newer and not additive, saying what is true."""
+    status = migrate.schema_status(store)
+    if status.store is None and upgrade_if_empty:
         migrate.upgrade(store)
         return
-    raise StoreError(
-        f"the store is at schema {current}, this version needs {head}: run 'orchestrator db upgrade'"
-    )
+    if status.newer and status.runnable:
+        log.info("running on a newer schema", schema=status.store, release_schema=status.head)
+        return
+    status.require_runnable()
 
 
 pass_state = click.make_pass_decorator(State, ensure=True)

@@ -21,15 +21,19 @@ def db() -> None:
 def upgrade(state: State) -> None:
     """Migrate the store to this version's schema. Safe to run twice; never drops data."""
     store = Store.for_settings(state.settings())
-    before = migrate.current_revision(store)
+    status = migrate.schema_status(store)
+    if status.newer:  # a rolling upgrade's later release migrated it already
+        status.require_runnable()
+        click.echo(f"store schema: {status.describe()}; nothing to do")
+        return
     migrate.upgrade(store)
     after = migrate.current_revision(store)
-    click.echo(f"store schema: {before or 'empty'} -> {after}")
+    click.echo(f"store schema: {status.store or 'empty'} -> {after}")
 
 
 @db.command("current")
 @pass_state
 def current(state: State) -> None:
-    """Print the store's schema revision and the one this version needs."""
-    store = Store.for_settings(state.settings())
-    click.echo(f"store: {migrate.current_revision(store) or 'empty'}; needed: {migrate.head_revision()}")
+    """Print the store's schema revision against this release's, and whether this release runs on it."""
+    status = migrate.schema_status(Store.for_settings(state.settings()))
+    click.echo(f"store: {status.store or 'empty'}; this release: {status.head}; {status.describe()}")

@@ -16,6 +16,7 @@ from orchestrator.cli import (
     evidence,
     incidents,
     playbooks,
+    probes,
     processes,
     reports,
     simulate,
@@ -24,7 +25,7 @@ from orchestrator.cli import (
 from orchestrator.cli.common import State
 from orchestrator.cli.detect import detect
 from orchestrator.cli.slack import slack
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import EXIT_SCHEMA, OrchestratorError, SchemaError
 from orchestrator.switch.cli import switch
 
 __all__ = ["cli", "main"]
@@ -63,6 +64,8 @@ for group in (
     processes.serve,
     processes.worker,
     processes.scheduler,
+    probes.heartbeat,
+    probes.drain,
     events.event,
     detect,
     incidents.incident,
@@ -83,7 +86,8 @@ for group in (
 
 
 def main() -> None:
-    """Console-script entry: domain errors become one line on stderr and exit status 1."""
+    """Console-script entry: domain errors become one line on stderr and exit status 1 (78 for a
+    schema this release cannot run on: restarting changes nothing)."""
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -94,6 +98,6 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except OrchestratorError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_SCHEMA if isinstance(exc, SchemaError) else 1)
     except KeyboardInterrupt:
         sys.exit(130)

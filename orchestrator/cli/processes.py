@@ -15,7 +15,9 @@ import click
 
 from orchestrator.cli.common import State, pass_state
 from orchestrator.credentials import where_tokens_are
+from orchestrator.errors import EXIT_SCHEMA
 from orchestrator.heap import freeze_startup_heap
+from orchestrator.heartbeats import Beat, HeartbeatThread
 from orchestrator.logging import get_logger
 from orchestrator.playbooks.catalog import require_critical_handler
 from orchestrator.worker.routing import QUEUES
@@ -142,12 +144,25 @@ def worker(state: State, queues: str, concurrency: int | None) -> None:
     from celery.signals import worker_ready, worker_shutting_down
 
     _exit_on_unrecoverable_error(runtime.celery)
-    worker_ready.connect(lambda **_: freeze_startup_heap(), weak=False)
-    # Celery's warm shutdown waits for the running tasks: they hand back what they hold instead
-    # of finishing it (a batch of a slow revocation would outlast any grace), see Runtime.draining.
-    worker_shutting_down.connect(lambda **_: runtime.draining.set(), weak=False)
+    heartbeat = HeartbeatThread(runtime.store, Beat("worker", tuple(queues.split(","))))
+
+    def ready(**_: object) -> None:
+        freeze_startup_heap()
+        heartbeat.start()
+
+    worker_ready.connect(ready, weak=False)
+
+    def stopping(**_: object) -> None:
+        # Celery's warm shutdown waits for the running tasks: they hand back what they hold instead
+        # of finishing it (a slow revocation's batch would outlast any grace), see Runtime.draining.
+        # The heartbeat goes first: a draining worker takes no work, so /readyz must not count it.
+        runtime.draining.set()
+        heartbeat.stop()
+
+    worker_shutting_down.connect(stopping, weak=False)
     runtime.celery.worker_main(
         [
+            "--quiet",  # no banner: every line the worker writes is a log record (JSON if so set)
             "worker",
             "-Q",
             queues,
@@ -231,16 +246,23 @@ def up(state: State, host: str | None, port: int | None) -> None:
 
 def _supervise(commands: dict[str, list[str]], *, grace: float) -> None:
     """Start each child; restart one that dies; stop them all on SIGINT or SIGTERM, killing those
-    still running ``grace`` seconds later (a worker drains within ``worker_drain_seconds``)."""
+    still running ``grace`` seconds later (a worker drains within ``worker_drain_seconds``). A child
+    that exits with EXIT_SCHEMA stops them all and this process exits with it: restarting every
+    2.5 s against a schema it refuses would look alive and do nothing."""
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+    refused = False
     try:
         while not stopping.is_set():
             for name, child in list(children.items()):
                 code = child.poll()
-                if code is not None and not stopping.is_set():
+                if code == EXIT_SCHEMA:  # a restart would refuse the same schema: say so, stop
+                    log.error("child refused the store's schema; stopping", child=name, code=code)
+                    refused = True
+                    stopping.set()
+                elif code is not None and not stopping.is_set():
                     log.warning("child exited; restarting", child=name, code=code)
                     time.sleep(1)
                     children[name] = subprocess.Popen(commands[name])
@@ -255,3 +277,5 @@ def _supervise(commands: dict[str, list[str]], *, grace: float) -> None:
                 child.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
+    if refused:
+        sys.exit(EXIT_SCHEMA)

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.telemetry import TelemetryConfig
-from starlette.concurrency import run_in_threadpool
 
 from orchestrator import metrics
 from orchestrator.chatops import views as slack_views
-from orchestrator.errors import BrokerError, StoreError
 from orchestrator.incidents import views as incident_views
+from orchestrator.intake import health
 from orchestrator.intake import routes as intake_routes
 from orchestrator.intake.redirects import RelativeRedirects
 from orchestrator.proof import receipt as tiktok_receipt
 from orchestrator.switch import views as switch_views
 from orchestrator.timeline import pages as timeline_pages
-from orchestrator.worker.app import broker_ping
 from orchestrator.worker.runtime import Runtime
 
 __all__ = ["NO_TELEMETRY", "create_app"]
@@ -57,6 +53,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(tiktok_receipt.router)
     app.include_router(timeline_pages.router)
     app.include_router(metrics.router)
+    app.include_router(health.router)
 
     @app.exception_handler(HTTPException)
     async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
@@ -71,24 +68,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def docs(request: Request) -> HTMLResponse:
         timeline_pages.signed_in(request)
         return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title}: API")
-
-    @app.get("/healthz", summary="Store and broker health")
-    async def healthz() -> JSONResponse:
-        checks: dict[str, Any] = {}
-        try:
-            await run_in_threadpool(runtime.store.ping)
-            checks["store"] = "ok"
-        except StoreError as exc:
-            checks["store"] = str(exc)
-        try:
-            await run_in_threadpool(broker_ping, runtime.celery, runtime.settings)
-            checks["broker"] = "ok"
-        except BrokerError as exc:
-            checks["broker"] = str(exc)
-        healthy = all(value == "ok" for value in checks.values())
-        return JSONResponse(
-            {"status": "ok" if healthy else "degraded", **checks},
-            status_code=200 if healthy else 503,
-        )
 
     return app

@@ -275,7 +275,10 @@ async def _admit(
         except StoreError:
             log.error("store unavailable; event refused", source=plan.name)
             raise HTTPException(503, detail="store unavailable; retry later") from None
-    log.info("events accepted", source=plan.name, count=len(events))
+    # The ids are what a person greps for when a SIEM asks "did it arrive?": one line per request
+    # (a storm's body holds up to 2,000 events), ``event_id`` when it holds one.
+    ids = {"event_id": events[0].id} if len(events) == 1 else {"event_ids": [e.id for e in events]}
+    log.info("events accepted", source=plan.name, count=len(events), **ids)
     body: dict[str, Any] = {"accepted": len(events), "event_ids": [e.id for e in events]}
     if len(events) == 1:
         body["event_id"] = events[0].id

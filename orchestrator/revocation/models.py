@@ -95,6 +95,7 @@ class LedgerRow(Base):
         Index("ix_ledger_batch", "batch_id", "status"),
         Index("ix_ledger_status", "status", "first"),  # unsettled rows; named rows waiting
         Index("ix_ledger_open_id", "open_id"),  # TikTok's receipts name an open_id
+        Index("ix_ledger_updated", "updated_at"),  # the last token settled, for /metrics
     )
 
 

@@ -10,6 +10,7 @@ from orchestrator.chatops.models import (
     TikTokReportRow,
 )
 from orchestrator.events.models import EventRow
+from orchestrator.heartbeats import HeartbeatRow
 from orchestrator.incidents.models import CorrelationKey, IncidentRow
 from orchestrator.intake.replay import ReplayKeyRow
 from orchestrator.playbooks.models import RunRow, StepRunRow
@@ -30,6 +31,7 @@ __all__ = [
     "CorrelationKey",
     "DeliveryRow",
     "EventRow",
+    "HeartbeatRow",
     "IncidentRow",
     "KillSwitchRow",
     "LedgerRow",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.incidents.models import IncidentRow
+from orchestrator.metrics import scrape
 from orchestrator.switch import flows as switch_flows
 from orchestrator.timeline import checkpoints
 from orchestrator.timeline import service as timeline
@@ -123,7 +127,7 @@ def test_report_is_delivered_once_with_counts_and_no_secrets(world: World) -> No
     assert len(world.hook.bodies("/report")) == 1
 
 
-def test_smtp_down_at_first_then_delivered_once_it_returns(world: World) -> None:
+def test_smtp_down_at_first_then_delivered_once_it_returns(world: World, log_stream: io.StringIO) -> None:
     incident_id = _incident(world.engine)
     run_id = world.engine.start("report", incident_id=incident_id)
     wait_for(
@@ -131,6 +135,12 @@ def test_smtp_down_at_first_then_delivered_once_it_returns(world: World) -> None
         timeout=20,
         what="a failed delivery while SMTP is down",
     )
+    lines = log_stream.getvalue().splitlines()
+    logged = [json.loads(line) for line in lines if "report to TikTok failed" in line]
+    assert logged and logged[0]["level"] == "error" and logged[0]["incident_id"] == incident_id
+    exposed = scrape(world.engine.runtime).decode()
+    failures = re.search(r"^orchestrator_report_failures_total (\S+)$", exposed, re.M)
+    assert failures and float(failures[1]) >= 1
     with mailbox(world.port, Mailbox()) as box:
         assert world.engine.finished(run_id, timeout=30)["status"] == "succeeded"
     assert len(box.received()) == 1

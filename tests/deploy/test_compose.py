@@ -84,6 +84,9 @@ def test_every_service_command_exists_in_the_cli() -> None:
     assert entrypoint() == ["orchestrator"]
     queues: set[str] = set()
     for name, service in services.items():
+        probe = service.get("healthcheck", {}).get("test", [])
+        if probe[:2] == ["CMD", "orchestrator"]:
+            resolve(probe[2:])
         ctx = resolve(service["command"])
         if ctx.command.name == "worker":
             named = ctx.params["queues"].split(",")

@@ -64,5 +64,8 @@ def test_no_server_error_and_responses_fit_the_schema(configured: Runtime) -> No
         found = [result.ok() for result in schema.get_all_operations()]
         assert len(found) >= 10, "the document lists the API's operations"
         for operation in found:
+            if operation.path == "/readyz":  # with no worker or scheduler running, 503 is its answer
+                fuzz(operation, token=None, checks=[response_schema_conformance, content_type_conformance])
+                continue
             fuzz(operation, token=API_TOKEN, checks=CHECKS)
             fuzz(operation, token=None, checks=[not_a_server_error])

@@ -19,6 +19,7 @@ revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
+additive = True
 
 
 def upgrade() -> None:
