@@ -30,7 +30,8 @@ from orchestrator.chatops import card_sync
 from orchestrator.chatops.models import TikTokReportRow
 from orchestrator.config import Settings
 from orchestrator.errors import ActionError, ConfigError
-from orchestrator.incidents.models import IncidentRow, IncidentStatus
+from orchestrator.incidents import lifecycle
+from orchestrator.incidents.models import IncidentRow
 from orchestrator.logging import get_logger
 from orchestrator.timeline import checkpoints, kinds
 from orchestrator.timeline import service as timeline
@@ -197,10 +198,8 @@ class TikTokReportAction(Action):
                 at=sent.sent_at,
             )
             incident = session.get(IncidentRow, incident_id, with_for_update=True)
-            if incident is not None and incident.reported_at is None:
-                incident.reported_at = sent.sent_at
-                if incident.status in (IncidentStatus.DETECTED.value, IncidentStatus.CONTAINED.value):
-                    incident.status = IncidentStatus.REPORTED.value
+            if incident is not None:
+                lifecycle.mark_reported(incident, at=sent.sent_at)
 
         return record
 

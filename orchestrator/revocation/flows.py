@@ -17,6 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from orchestrator import clock
+from orchestrator.incidents import lifecycle
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.inventory.base import Scope, TokenInventory
 from orchestrator.playbooks.models import RunRow
@@ -332,7 +333,7 @@ def _finish(session: Session, row: RevocationRow, result: Tally, *, now: datetim
         )
     if row.incident_id:
         incident = session.get(IncidentRow, row.incident_id, with_for_update={"key_share": True})
-        if incident is not None and incident.revoked_at is None:
-            incident.revoked_at = now
+        if incident is not None:
+            lifecycle.mark_revoked(incident, at=now)
     halted = f"revocation {row.id} halted: {result.alarm}" if result.alarm else None
     finish_awaited_step(session, key=row.key, output=None if halted else summary, error=halted, now=now)
