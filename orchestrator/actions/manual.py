@@ -42,7 +42,7 @@ class ManualAction(Action):
     has_effects: ClassVar[bool] = False
 
     def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
-        runtime: Any = ctx.runtime
+        runtime = ctx.runtime
         if runtime is None or ctx.dry_run:
             return {"completed_by": "dry-run", "input": {}}
         with runtime.store.unit_of_work() as session:

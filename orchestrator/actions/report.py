@@ -140,11 +140,7 @@ class TikTokReportAction(Action):
         self._http = http or http_post.HttpPostAction()
 
     def run(self, ctx: ActionContext, params: TikTokReportParams) -> dict[str, Any]:
-        from orchestrator.worker.runtime import Runtime
-
-        runtime = ctx.runtime
-        if not isinstance(runtime, Runtime):
-            raise ActionError("tiktok.report needs the worker runtime (run it from a playbook)")
+        runtime = ctx.ports(self.name)
         if ctx.incident_id is None:
             raise ActionError("tiktok.report needs an incident (start the run for one)")
         settings = runtime.settings

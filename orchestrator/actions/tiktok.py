@@ -15,15 +15,8 @@ from orchestrator.purge import purge_from_settings
 from orchestrator.revocation import flows as revocation
 from orchestrator.switch import flows as switch_flows
 from orchestrator.timeline import kinds
-from orchestrator.worker.runtime import Runtime
 
 __all__ = ["KillSwitchAction", "PurgeAction", "RevokeTokensAction"]
-
-
-def _runtime(ctx: ActionContext) -> Runtime:
-    if not isinstance(ctx.runtime, Runtime):
-        raise ActionError(f"{ctx.step_id}: this action needs a worker runtime")
-    return ctx.runtime
 
 
 def _chain(ctx: ActionContext) -> str:
@@ -47,13 +40,13 @@ class KillSwitchAction(TransactionalAction):
     has_effects: ClassVar[bool] = True
 
     def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
-        with _runtime(ctx).store.unit_of_work() as session:
+        with ctx.ports(self.name).store.unit_of_work() as session:
             return self.run_in(session, ctx, params)
 
     def run_in(self, session: Session, ctx: ActionContext, params: Any) -> dict[str, Any]:
         change = switch_flows.engage_in(
             session,
-            _runtime(ctx).settings,
+            ctx.ports(self.name).settings,
             by=ctx.actor,
             reason=cast(KillSwitchParams, params).reason,
             incident_id=ctx.incident_id,
@@ -81,7 +74,7 @@ class RevokeTokensAction(Action):
     has_effects: ClassVar[bool] = True
 
     def run(self, ctx: ActionContext, params: Any) -> dict[str, Any] | Awaiting:
-        runtime = _runtime(ctx)
+        runtime = ctx.ports(self.name)
         wanted = cast(RevokeTokensParams, params)
         try:
             Scope.parse(wanted.scope)
@@ -122,7 +115,7 @@ class PurgeAction(Action):
     has_effects: ClassVar[bool] = True
 
     def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
-        runtime = _runtime(ctx)
+        runtime = ctx.ports(self.name)
         try:
             result = purge_from_settings(runtime.settings, scope=Scope.parse(cast(PurgeParams, params).scope))
         except ConfigError as exc:

@@ -22,12 +22,12 @@ from orchestrator.incidents import service as incidents
 from orchestrator.playbooks import flows as playbook_flows
 from orchestrator.playbooks import manual
 from orchestrator.playbooks import service as runs
+from orchestrator.ports import Ports
 from orchestrator.switch import flows as switch_flows
 from orchestrator.switch import service as switch
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.timeline.models import SYSTEM_CHAIN
-from orchestrator.worker.runtime import Runtime
 
 __all__ = ["USAGE", "Caller", "Reply", "handle_command", "record"]
 
@@ -80,7 +80,7 @@ class Reply:
 
 
 def record(
-    runtime: Runtime, *, caller: Caller, kind: str, chain: str | None, message: str, data: dict[str, Any]
+    runtime: Ports, *, caller: Caller, kind: str, chain: str | None, message: str, data: dict[str, Any]
 ) -> None:
     """One timeline entry for a Slack action, with the Slack user id."""
     with runtime.transaction() as session:
@@ -94,24 +94,24 @@ def record(
         )
 
 
-def _room_incident(runtime: Runtime, channel_id: str | None) -> str | None:
+def _room_incident(runtime: Ports, channel_id: str | None) -> str | None:
     if not channel_id:
         return None
     with runtime.store.unit_of_work() as session:
         return session.scalar(select(SlackRoomRow.incident_id).where(SlackRoomRow.channel_id == channel_id))
 
 
-def _incident_id(runtime: Runtime, given: str) -> str:
+def _incident_id(runtime: Ports, given: str) -> str:
     with runtime.store.unit_of_work() as session:
         return incidents.get_incident(session, incident_id=given).id
 
 
-def _help(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _help(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     lines = [USAGE[name] for name in USAGE]
     return Reply("*Incident response commands*\n" + "\n".join(lines))
 
 
-def _status(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _status(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     if args:
         incident_id = _incident_id(runtime, args[0])
         with runtime.store.unit_of_work() as session:
@@ -125,7 +125,7 @@ def _status(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Repl
     return Reply(f"Kill switch: {word}{since}\nOpen incidents: {open_count} (`/ir list`)")
 
 
-def _list(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _list(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     with runtime.store.unit_of_work() as session:
         rows = [
             i for i in incidents.list_incidents(session, limit=200) if i.status in incidents.OPEN_STATUSES
@@ -137,7 +137,7 @@ def _list(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
     return Reply(f"*Open incidents ({len(rows)})*\n" + "\n".join(lines) + more)
 
 
-def _timeline(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _timeline(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     if not args:
         raise ValidationFailed("name the incident: `/ir timeline INCIDENT` (see `/ir list`)")
     incident_id = _incident_id(runtime, args[0])
@@ -149,7 +149,7 @@ def _timeline(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Re
     )
 
 
-def _run(runtime: Runtime, caller: Caller, args: list[str], raw: str, access: Access) -> Reply:
+def _run(runtime: Ports, caller: Caller, args: list[str], raw: str, access: Access) -> Reply:
     manual = sorted(n for n, p in runtime.playbooks.items() if p.trigger.manual is not None)
     allowed = access.allowed_playbooks(manual)
     if not args:
@@ -182,7 +182,7 @@ def _run(runtime: Runtime, caller: Caller, args: list[str], raw: str, access: Ac
     )
 
 
-def _decide(runtime: Runtime, caller: Caller, args: list[str], approve: bool) -> Reply:
+def _decide(runtime: Ports, caller: Caller, args: list[str], approve: bool) -> Reply:
     verb = "approve" if approve else "deny"
     if len(args) != 2:
         raise ValidationFailed(f"`/ir {verb} RUN STEP`, e.g. `/ir {verb} run-1a2b3c4d5e6f disconnect`")
@@ -198,7 +198,7 @@ def _decide(runtime: Runtime, caller: Caller, args: list[str], approve: bool) ->
     )
 
 
-def _done(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _done(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     parts = raw.split(None, 3)
     if len(parts) < 3:
         raise ValidationFailed(
@@ -225,7 +225,7 @@ def _done(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
     )
 
 
-def _disconnect(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _disconnect(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     incident_id = None
     if args and args[0].startswith("inc-"):
         incident_id, args = _incident_id(runtime, args[0]), args[1:]
@@ -242,7 +242,7 @@ def _disconnect(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> 
     )
 
 
-def _release(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _release(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     reason = raw.partition(" ")[2].strip()
     if not reason:
         raise ValidationFailed("give a reason: `/ir release host rebuilt and secrets rotated`")
@@ -253,7 +253,7 @@ def _release(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Rep
     return Reply(text, blocks, public=True)
 
 
-def _note(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _note(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     parts = raw.split(None, 2)
     if len(parts) < 3:
         raise ValidationFailed("`/ir note INCIDENT TEXT`, e.g. `/ir note inc-1a2b3c secrets rotated on ci-7`")
@@ -271,7 +271,7 @@ def _note(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
     return Reply(f"📝 Noted on `{incident_id}`.", incident_id=incident_id)
 
 
-Handler = Callable[[Runtime, Caller, list[str], str], Reply]
+Handler = Callable[[Ports, Caller, list[str], str], Reply]
 _HANDLERS: dict[str, Handler] = {
     "help": _help,
     "status": _status,
@@ -290,7 +290,7 @@ def _named_incident(command: str, args: list[str]) -> str | None:
     return None
 
 
-def handle_command(runtime: Runtime, *, text: str, caller: Caller, access: Access) -> Reply:
+def handle_command(runtime: Ports, *, text: str, caller: Caller, access: Access) -> Reply:
     """Run one `/ir` command for ``caller``; never raises for the user's mistakes."""
     words = text.split()
     command = words[0].lower() if words else "help"

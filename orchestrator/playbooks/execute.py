@@ -29,10 +29,10 @@ from orchestrator.playbooks.flows import ADVANCE, Transaction
 from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.playbooks.schemas import Step
 from orchestrator.playbooks.templates import render_params
+from orchestrator.ports import Ports
 from orchestrator.store import outbox
 from orchestrator.store.lease import Lease, lease_seconds
 from orchestrator.timeline.writer import StoreTimeline
-from orchestrator.worker.runtime import Runtime
 
 __all__ = ["execute_step"]
 
@@ -87,7 +87,7 @@ def _claim(transaction: Transaction, outbox_id: int, lease: float) -> _Claim | N
         )
 
 
-def _cancel_check(runtime: Runtime, claim: _Claim) -> Callable[[], bool]:
+def _cancel_check(runtime: Ports, claim: _Claim) -> Callable[[], bool]:
     """True once the step's timeout passed or its run stopped (the store is read at most once a second)."""
     last = {"at": 0.0, "stopped": False}
 
@@ -105,7 +105,7 @@ def _cancel_check(runtime: Runtime, claim: _Claim) -> Callable[[], bool]:
     return cancelled
 
 
-def _run_action(runtime: Runtime, claim: _Claim) -> tuple[dict[str, Any] | Awaiting | None, str | None, bool]:
+def _run_action(runtime: Ports, claim: _Claim) -> tuple[dict[str, Any] | Awaiting | None, str | None, bool]:
     cancelled = _cancel_check(runtime, claim)
 
     try:
@@ -119,7 +119,6 @@ def _run_action(runtime: Runtime, claim: _Claim) -> tuple[dict[str, Any] | Await
             dry_run=claim.dry_run,
             actor=f"playbook:{claim.playbook_name}",
             timeline=StoreTimeline(runtime.store, claim.chain),
-            settings=runtime.settings,
             cancelled=cancelled,
             runtime=runtime,
         )
@@ -133,7 +132,7 @@ def _run_action(runtime: Runtime, claim: _Claim) -> tuple[dict[str, Any] | Await
         return None, redaction.redact_text(f"{type(exc).__name__}: {exc}"), True
 
 
-def execute_step(runtime: Runtime, *, outbox_id: int) -> None:
+def execute_step(runtime: Ports, *, outbox_id: int) -> None:
     """Worker entry for ``step.execute*``: claim, run the action, record the outcome."""
     lease = lease_seconds(runtime.settings.redeliver_after_seconds)
     claim = _claim(runtime.transaction, outbox_id, lease)

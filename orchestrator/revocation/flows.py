@@ -22,12 +22,12 @@ from orchestrator.incidents.models import IncidentRow
 from orchestrator.inventory.base import Scope, TokenInventory
 from orchestrator.playbooks.models import RunRow
 from orchestrator.playbooks.service import finish_awaited_step
+from orchestrator.ports import Ports
 from orchestrator.revocation import plan as planning
 from orchestrator.revocation.members import ledger_rows_of
 from orchestrator.revocation.models import FINAL_OUTCOMES, UNSETTLED, LedgerRow, RevocationRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
-from orchestrator.worker.runtime import Runtime
 
 _SENT = ("revoked", "already_dead", "failed", "grant_lost")  # outcomes a request to TikTok gave
 _NOTE_EVERY_S = 1.0
@@ -125,7 +125,7 @@ def tally(session: Session, *, revocation_id: str) -> Tally:
 
 
 def start(
-    runtime: Runtime,
+    runtime: Ports,
     *,
     key: str,
     scope_text: str,
