@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
+from orchestrator.actions.dry_run import dry_run_plan
 from orchestrator.cli.common import State, pass_state
 from orchestrator.errors import NotFound
 from orchestrator.playbooks import flows, service
 from orchestrator.playbooks.catalog import load_catalog, playbook_dirs
-from orchestrator.playbooks.engine import dry_run_plan
 from orchestrator.playbooks.json_schema import playbook_json_schema
 from orchestrator.playbooks.loader import load_playbook
 from orchestrator.playbooks.templates import build_context
