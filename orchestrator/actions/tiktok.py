@@ -13,6 +13,7 @@ from orchestrator.inventory.base import Scope
 from orchestrator.inventory.factory import inventory_from_settings
 from orchestrator.purge import purge_from_settings
 from orchestrator.revocation import flows as revocation
+from orchestrator.switch import KILL_SWITCH_ACTION
 from orchestrator.switch import flows as switch_flows
 from orchestrator.timeline import kinds
 
@@ -35,7 +36,7 @@ class KillSwitchAction(TransactionalAction):
     A playbook's engine pass does it in the transaction that starts the step (``run_in``).
     """
 
-    name: ClassVar[str] = "tiktok.kill_switch"
+    name: ClassVar[str] = KILL_SWITCH_ACTION
     params: ClassVar[type[KillSwitchParams]] = KillSwitchParams
     has_effects: ClassVar[bool] = True
 
