@@ -23,6 +23,7 @@ from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from orchestrator import redaction, settings_secrets
+from orchestrator.durations import parse_duration
 from orchestrator.errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings", "masked_dump"]
@@ -81,11 +82,8 @@ class DrillSettings(BaseModel):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str | None) -> str | None:
-        if value is not None:
-            from orchestrator.playbooks.schemas import parse_duration
-
-            if parse_duration(value) < 60:
-                raise ValueError("a drill schedule is at least a minute, e.g. '7d' or '24h'")
+        if value is not None and parse_duration(value) < 60:
+            raise ValueError("a drill schedule is at least a minute, e.g. '7d' or '24h'")
         return value
 
 

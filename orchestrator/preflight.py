@@ -17,6 +17,7 @@ from typing import Literal
 
 from orchestrator import redaction, retry
 from orchestrator.actions.email import mailer_for
+from orchestrator.actions.registry import default_registry
 from orchestrator.chatops.client import SlackClient, SlackError
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError, OrchestratorError
@@ -114,7 +115,7 @@ def _report_destination(settings: Settings) -> PartCheck:
 
 
 def _playbooks(settings: Settings) -> PartCheck:
-    books = load_catalog(settings)
+    books = load_catalog(settings, default_registry())
     handlers = critical_handlers(books)
     listed = ", ".join(sorted(books)) or "none"
     if not handlers:

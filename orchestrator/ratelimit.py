@@ -31,7 +31,10 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import redis
 from sqlalchemy import Float, String, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from orchestrator import clock
@@ -185,8 +188,6 @@ _clients_lock = threading.Lock()
 
 def _redis_client(url: str) -> Any:
     """One pooled client per URL per process, however many limiters are built."""
-    import redis
-
     with _clients_lock:
         client = _clients.get(url)
         if client is None:
@@ -256,12 +257,10 @@ class StoreRateLimiter(_Limiter):
         ).first()
         if row is None:
             if session.get_bind().dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-
-                session.execute(insert(RateLimitRow).values(name=self.name).on_conflict_do_nothing())
+                session.execute(
+                    postgresql_insert(RateLimitRow).values(name=self.name).on_conflict_do_nothing()
+                )
             else:
-                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
                 session.execute(sqlite_insert(RateLimitRow).values(name=self.name).on_conflict_do_nothing())
             row = session.scalars(
                 select(RateLimitRow).where(RateLimitRow.name == self.name).with_for_update()

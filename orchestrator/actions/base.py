@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import ActionError
+from orchestrator.ports import Ports
 
 __all__ = [
     "Action",
@@ -46,9 +47,16 @@ class ActionContext:
     dry_run: bool
     actor: str
     timeline: TimelineWriter
-    settings: object | None = None
     cancelled: Callable[[], bool] = _never_cancelled
-    runtime: object | None = None  # the worker's Runtime (store, settings) for actions that need it
+    runtime: Ports | None = None
+    """What the process built and hands down (settings, store, shared clients); None in a
+    bare unit test of an action that needs none of it."""
+
+    def ports(self, action: str) -> Ports:
+        """``runtime``, or ActionError naming ``action`` when the caller handed none down."""
+        if self.runtime is None:
+            raise ActionError(f"{action} needs the worker runtime (run it from a playbook)")
+        return self.runtime
 
 
 @dataclass(frozen=True)

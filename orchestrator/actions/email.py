@@ -232,11 +232,8 @@ class EmailSendAction(Action):
         self._mailer_factory = mailer_factory
 
     def run(self, ctx: ActionContext, params: EmailSendParams) -> dict[str, Any]:
-        from orchestrator.worker.runtime import Runtime
 
-        runtime = ctx.runtime
-        if not isinstance(runtime, Runtime):
-            raise ActionError("email.send needs the worker runtime (run it from a playbook)")
+        runtime = ctx.ports(self.name)
         to = params.recipients()
         if not to:
             raise ActionError("email.send: 'to' names no address")

@@ -5,6 +5,19 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from orchestrator.actions import (
+    email,
+    http_post,
+    log,
+    manual,
+    note,
+    proof,
+    report,
+    slack,
+    tiktok,
+    wait,
+    webhook,
+)
 from orchestrator.actions.base import Action
 from orchestrator.errors import NotFound
 
@@ -44,9 +57,6 @@ class ActionRegistry:
 
 def default_registry() -> ActionRegistry:
     """A registry of every shipped action; new action modules are added to this list."""
-    from orchestrator.actions import email, http_post, log, manual, note, report, slack, tiktok, wait, webhook
-    from orchestrator.proof import actions as proof
-
     return ActionRegistry(
         [
             note.NoteAction(),

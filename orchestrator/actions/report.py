@@ -30,7 +30,8 @@ from orchestrator.chatops import card_sync
 from orchestrator.chatops.models import TikTokReportRow
 from orchestrator.config import Settings
 from orchestrator.errors import ActionError, ConfigError
-from orchestrator.incidents.models import IncidentRow, IncidentStatus
+from orchestrator.incidents import lifecycle
+from orchestrator.incidents.models import IncidentRow
 from orchestrator.logging import get_logger
 from orchestrator.timeline import checkpoints, kinds
 from orchestrator.timeline import service as timeline
@@ -139,11 +140,7 @@ class TikTokReportAction(Action):
         self._http = http or http_post.HttpPostAction()
 
     def run(self, ctx: ActionContext, params: TikTokReportParams) -> dict[str, Any]:
-        from orchestrator.worker.runtime import Runtime
-
-        runtime = ctx.runtime
-        if not isinstance(runtime, Runtime):
-            raise ActionError("tiktok.report needs the worker runtime (run it from a playbook)")
+        runtime = ctx.ports(self.name)
         if ctx.incident_id is None:
             raise ActionError("tiktok.report needs an incident (start the run for one)")
         settings = runtime.settings
@@ -197,10 +194,8 @@ class TikTokReportAction(Action):
                 at=sent.sent_at,
             )
             incident = session.get(IncidentRow, incident_id, with_for_update=True)
-            if incident is not None and incident.reported_at is None:
-                incident.reported_at = sent.sent_at
-                if incident.status in (IncidentStatus.DETECTED.value, IncidentStatus.CONTAINED.value):
-                    incident.status = IncidentStatus.REPORTED.value
+            if incident is not None:
+                lifecycle.mark_reported(incident, at=sent.sent_at)
 
         return record
 

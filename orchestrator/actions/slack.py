@@ -17,7 +17,7 @@ from orchestrator.chatops.client import SlackClient, SlackError, SlackNameTaken,
 from orchestrator.chatops.models import SlackPostRow, SlackRoomRow
 from orchestrator.config import Settings
 from orchestrator.errors import ActionError
-from orchestrator.worker.runtime import Runtime
+from orchestrator.ports import Ports
 
 __all__ = [
     "SlackOpenChannelAction",
@@ -35,12 +35,6 @@ def channel_name(pattern: str, incident_id: str) -> str:
     """A valid Slack channel name from ``pattern`` (lower case, ``a-z0-9-_``, at most 80 chars)."""
     raw = pattern.replace("{incident_id}", incident_id).lower()
     return re.sub(r"[^a-z0-9_-]+", "-", raw).strip("-")[:80] or incident_id
-
-
-def _runtime(ctx: ActionContext) -> Runtime:
-    if not isinstance(ctx.runtime, Runtime):
-        raise ActionError("this action needs the worker runtime (run it from a playbook)")
-    return ctx.runtime
 
 
 def _skipped(ctx: ActionContext, action: str) -> dict[str, Any]:
@@ -80,7 +74,7 @@ class SlackOpenChannelAction(Action):
         self._client_factory = client_factory
 
     def run(self, ctx: ActionContext, params: SlackOpenChannelParams) -> dict[str, Any]:
-        runtime = _runtime(ctx)
+        runtime = ctx.ports(self.name)
         settings = runtime.settings
         if settings.slack_bot_token is None:
             return _skipped(ctx, self.name)
@@ -91,21 +85,21 @@ class SlackOpenChannelAction(Action):
         except SlackError as exc:
             raise _failed(exc) from exc
 
-    def _room(self, runtime: Runtime, incident_id: str) -> SlackRoomRow | None:
+    def _room(self, runtime: Ports, incident_id: str) -> SlackRoomRow | None:
         with runtime.store.unit_of_work() as session:
             room = session.get(SlackRoomRow, incident_id)
             if room is not None:
                 session.expunge(room)
             return room
 
-    def _save(self, runtime: Runtime, incident_id: str, **values: Any) -> None:
+    def _save(self, runtime: Ports, incident_id: str, **values: Any) -> None:
         with runtime.store.unit_of_work() as session:
             room = session.get(SlackRoomRow, incident_id, with_for_update=True)
             assert room is not None
             for key, value in values.items():
                 setattr(room, key, value)
 
-    def _create(self, runtime: Runtime, client: SlackClient, name: str, incident_id: str) -> SlackRoomRow:
+    def _create(self, runtime: Ports, client: SlackClient, name: str, incident_id: str) -> SlackRoomRow:
         try:
             channel = client.create_channel(name)
         except SlackNameTaken:
@@ -135,7 +129,7 @@ class SlackOpenChannelAction(Action):
     def _open(
         self,
         ctx: ActionContext,
-        runtime: Runtime,
+        runtime: Ports,
         client: SlackClient,
         params: SlackOpenChannelParams,
         incident_id: str,
@@ -204,7 +198,7 @@ class SlackPostAction(Action):
         self._client_factory = client_factory
 
     def run(self, ctx: ActionContext, params: SlackPostParams) -> dict[str, Any]:
-        runtime = _runtime(ctx)
+        runtime = ctx.ports(self.name)
         if runtime.settings.slack_bot_token is None:
             return _skipped(ctx, self.name)
         with runtime.store.unit_of_work() as session:

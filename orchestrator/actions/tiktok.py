@@ -13,17 +13,11 @@ from orchestrator.inventory.base import Scope
 from orchestrator.inventory.factory import inventory_from_settings
 from orchestrator.purge import purge_from_settings
 from orchestrator.revocation import flows as revocation
+from orchestrator.switch import KILL_SWITCH_ACTION
 from orchestrator.switch import flows as switch_flows
 from orchestrator.timeline import kinds
-from orchestrator.worker.runtime import Runtime
 
 __all__ = ["KillSwitchAction", "PurgeAction", "RevokeTokensAction"]
-
-
-def _runtime(ctx: ActionContext) -> Runtime:
-    if not isinstance(ctx.runtime, Runtime):
-        raise ActionError(f"{ctx.step_id}: this action needs a worker runtime")
-    return ctx.runtime
 
 
 def _chain(ctx: ActionContext) -> str:
@@ -42,18 +36,18 @@ class KillSwitchAction(TransactionalAction):
     A playbook's engine pass does it in the transaction that starts the step (``run_in``).
     """
 
-    name: ClassVar[str] = "tiktok.kill_switch"
+    name: ClassVar[str] = KILL_SWITCH_ACTION
     params: ClassVar[type[KillSwitchParams]] = KillSwitchParams
     has_effects: ClassVar[bool] = True
 
     def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
-        with _runtime(ctx).store.unit_of_work() as session:
+        with ctx.ports(self.name).store.unit_of_work() as session:
             return self.run_in(session, ctx, params)
 
     def run_in(self, session: Session, ctx: ActionContext, params: Any) -> dict[str, Any]:
         change = switch_flows.engage_in(
             session,
-            _runtime(ctx).settings,
+            ctx.ports(self.name).settings,
             by=ctx.actor,
             reason=cast(KillSwitchParams, params).reason,
             incident_id=ctx.incident_id,
@@ -81,7 +75,7 @@ class RevokeTokensAction(Action):
     has_effects: ClassVar[bool] = True
 
     def run(self, ctx: ActionContext, params: Any) -> dict[str, Any] | Awaiting:
-        runtime = _runtime(ctx)
+        runtime = ctx.ports(self.name)
         wanted = cast(RevokeTokensParams, params)
         try:
             Scope.parse(wanted.scope)
@@ -122,7 +116,7 @@ class PurgeAction(Action):
     has_effects: ClassVar[bool] = True
 
     def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
-        runtime = _runtime(ctx)
+        runtime = ctx.ports(self.name)
         try:
             result = purge_from_settings(runtime.settings, scope=Scope.parse(cast(PurgeParams, params).scope))
         except ConfigError as exc:

@@ -25,12 +25,12 @@ from orchestrator.logging import get_logger
 from orchestrator.playbooks import manual
 from orchestrator.playbooks import service as runs
 from orchestrator.playbooks.models import RunRow, StepRunRow
+from orchestrator.ports import Ports
 from orchestrator.proof import census
 from orchestrator.proof.summary import Exposure
 from orchestrator.switch import service as switch
 from orchestrator.timeline import checkpoints, kinds
 from orchestrator.timeline.models import TimelineEntryRow
-from orchestrator.worker.runtime import Runtime
 
 __all__ = ["card_state", "flusher", "refresh_card"]
 
@@ -148,7 +148,7 @@ def card_state(session: Session, incident_id: str) -> cards.CardState:
     )
 
 
-def _schedule(runtime: Runtime, incident_id: str, delay: float, client: SlackClient | None) -> None:
+def _schedule(runtime: Ports, incident_id: str, delay: float, client: SlackClient | None) -> None:
     with _timers_lock:
         if incident_id in _timers:
             return
@@ -165,7 +165,7 @@ def _schedule(runtime: Runtime, incident_id: str, delay: float, client: SlackCli
 
 
 def refresh_card(
-    runtime: Runtime, incident_id: str, *, client: SlackClient | None = None, only_if_dirty: bool = False
+    runtime: Ports, incident_id: str, *, client: SlackClient | None = None, only_if_dirty: bool = False
 ) -> bool:
     """Update the incident's card now if its interval allows, else later; True if sent now.
 
@@ -210,7 +210,7 @@ def refresh_card(
         return False
 
 
-def _mark_dirty(runtime: Runtime, incident_id: str) -> None:
+def _mark_dirty(runtime: Ports, incident_id: str) -> None:
     try:
         with runtime.store.unit_of_work() as session:
             room = session.get(SlackRoomRow, incident_id)
@@ -220,7 +220,7 @@ def _mark_dirty(runtime: Runtime, incident_id: str) -> None:
         _log.warning("slack_card_mark_failed", incident_id=incident_id, error=type(exc).__name__)
 
 
-def flusher(runtime: Runtime) -> Any:
+def flusher(runtime: Ports) -> Any:
     """A scheduler job sending every dirty card whose interval has passed (a lost timer's work)."""
 
     def flush_slack_cards() -> int:

@@ -21,12 +21,12 @@ from orchestrator.incidents import service as incidents
 from orchestrator.playbooks import flows as playbook_flows
 from orchestrator.playbooks import manual
 from orchestrator.playbooks import service as runs
+from orchestrator.ports import Ports
 from orchestrator.switch import flows as switch_flows
 from orchestrator.switch import service as switch
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.timeline.models import SYSTEM_CHAIN
-from orchestrator.worker.runtime import Runtime
 
 __all__ = ["USAGE", "Caller", "Reply", "handle_command", "record"]
 
@@ -84,7 +84,7 @@ class Reply:
 
 
 def record(
-    runtime: Runtime, *, caller: Caller, kind: str, chain: str | None, message: str, data: dict[str, Any]
+    runtime: Ports, *, caller: Caller, kind: str, chain: str | None, message: str, data: dict[str, Any]
 ) -> None:
     """One timeline entry for a Slack action, with the Slack user id."""
     with runtime.transaction() as session:
@@ -108,12 +108,12 @@ def _words(text: str) -> list[str]:
         raise ValidationFailed(f'{exc}: close the quote, e.g. `text="two words"`') from None
 
 
-def _help(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _help(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     lines = [USAGE[name] for name in USAGE]
     return Reply("*Incident response commands*\n" + "\n".join(lines))
 
 
-def _status(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _status(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     incident_id, _ = targets.incident_and_rest(runtime, caller.channel_id, raw)
     if incident_id is not None:
         with runtime.store.unit_of_work() as session:
@@ -127,7 +127,7 @@ def _status(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Repl
     return Reply(f"Kill switch: {word}{since}\nOpen incidents: {open_count} (`/ir list`)")
 
 
-def _list(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _list(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     with runtime.store.unit_of_work() as session:
         rows = [
             i for i in incidents.list_incidents(session, limit=200) if i.status in incidents.OPEN_STATUSES
@@ -139,7 +139,7 @@ def _list(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
     return Reply(f"*Open incidents ({len(rows)})*\n" + "\n".join(lines) + more)
 
 
-def _timeline(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _timeline(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     incident_id, _ = targets.incident_and_rest(runtime, caller.channel_id, raw)
     if incident_id is None:
         raise ValidationFailed("name the incident: `/ir timeline INCIDENT` (see `/ir list`), or use its room")
@@ -151,7 +151,7 @@ def _timeline(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Re
     )
 
 
-def _run(runtime: Runtime, caller: Caller, args: list[str], raw: str, access: Access) -> Reply:
+def _run(runtime: Ports, caller: Caller, args: list[str], raw: str, access: Access) -> Reply:
     manual = sorted(n for n, p in runtime.playbooks.items() if p.trigger.manual is not None)
     allowed = access.allowed_playbooks(manual)
     if not args:
@@ -186,7 +186,7 @@ def _run(runtime: Runtime, caller: Caller, args: list[str], raw: str, access: Ac
     )
 
 
-def _decide(runtime: Runtime, caller: Caller, args: list[str], approve: bool, people: StepPeople) -> Reply:
+def _decide(runtime: Ports, caller: Caller, args: list[str], approve: bool, people: StepPeople) -> Reply:
     verb = "approve" if approve else "deny"
     if len(args) != 2:
         raise ValidationFailed(f"`/ir {verb} RUN STEP`, e.g. `/ir {verb} run-1a2b3c4d5e6f disconnect`")
@@ -207,7 +207,7 @@ def _decide(runtime: Runtime, caller: Caller, args: list[str], approve: bool, pe
     )
 
 
-def _done(runtime: Runtime, caller: Caller, raw: str, people: StepPeople) -> Reply:
+def _done(runtime: Ports, caller: Caller, raw: str, people: StepPeople) -> Reply:
     parts = raw.split(None, 3)
     if len(parts) < 3:
         raise ValidationFailed(
@@ -239,7 +239,7 @@ def _done(runtime: Runtime, caller: Caller, raw: str, people: StepPeople) -> Rep
     )
 
 
-def _disconnect(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _disconnect(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     incident_id, given = targets.incident_and_rest(runtime, caller.channel_id, raw)
     reason = given or f"disconnect requested in Slack by {caller.actor}"
     change = switch_flows.engage_switch(
@@ -253,7 +253,7 @@ def _disconnect(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> 
     )
 
 
-def _release(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _release(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     reason = raw.partition(" ")[2].strip()
     if not reason:
         raise ValidationFailed("give a reason: `/ir release host rebuilt and secrets rotated`")
@@ -267,7 +267,7 @@ def _release(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Rep
     return Reply(text, blocks, public=True)
 
 
-def _note(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _note(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     incident_id, given = targets.incident_and_rest(runtime, caller.channel_id, raw)
     if incident_id is None or not given:
         raise ValidationFailed(
@@ -287,20 +287,20 @@ def _note(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
     return Reply(f"📝 Noted on `{incident_id}`.", incident_id=incident_id)
 
 
-def _declare(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _declare(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     title, severity = lifecycle_commands.declare(runtime, caller.actor, raw)
     opens = "its incident opens in a moment: `/ir list`"
     return Reply(f"🆕 <@{caller.user_id}> declared *{title}* ({severity}); {opens}.", public=True)
 
 
-def _end(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _end(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     verb = raw.split(None, 1)[0].lower()
     incident_id = lifecycle_commands.end(runtime, verb, caller.actor, caller.channel_id, raw)
     word = "✅ <@{}> resolved" if verb == "resolve" else "🔒 <@{}> closed"
     return Reply(f"{word.format(caller.user_id)} `{incident_id}`.", public=True, incident_id=incident_id)
 
 
-def _update(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Reply:
+def _update(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     incident_id, text, refused = updates.post_update(
         runtime, actor=caller.actor, user_id=caller.user_id, channel_id=caller.channel_id, raw=raw
     )
@@ -310,7 +310,7 @@ def _update(runtime: Runtime, caller: Caller, args: list[str], raw: str) -> Repl
     )
 
 
-Handler = Callable[[Runtime, Caller, list[str], str], Reply]
+Handler = Callable[[Ports, Caller, list[str], str], Reply]
 _HANDLERS: dict[str, Handler] = {
     "help": _help,
     "status": _status,
@@ -336,7 +336,7 @@ def _named_incident(command: str, args: list[str]) -> str | None:
     return None
 
 
-def handle_command(runtime: Runtime, *, text: str, caller: Caller, access: Access) -> Reply:
+def handle_command(runtime: Ports, *, text: str, caller: Caller, access: Access) -> Reply:
     """Run one `/ir` command for ``caller``; never raises for the user's mistakes."""
     words = text.split()
     command = words[0].lower() if words else "help"

@@ -26,7 +26,7 @@ from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.logging import get_logger
 from orchestrator.playbooks import manual
 from orchestrator.playbooks import service as runs
-from orchestrator.worker.runtime import Runtime
+from orchestrator.ports import Ports
 
 __all__ = ["Outcome", "command_outcome", "deliver", "interaction_outcome", "parse_payload"]
 
@@ -60,7 +60,7 @@ def deliver(outcome: Outcome) -> None:
         _log.warning("slack_response_url_failed", error=type(exc).__name__)
 
 
-def command_outcome(runtime: Runtime, form: Mapping[str, str], access: Access) -> Outcome:
+def command_outcome(runtime: Ports, form: Mapping[str, str], access: Access) -> Outcome:
     """A slash command: ``help`` answered at once, everything else acknowledged and finished later."""
     text = (form.get("text") or "").strip()
     caller = Caller(user_id=form.get("user_id", ""), channel_id=form.get("channel_id"))
@@ -76,7 +76,7 @@ def command_outcome(runtime: Runtime, form: Mapping[str, str], access: Access) -
 
 
 def _release_decision(
-    runtime: Runtime, caller: Caller, request_id: str, approve: bool, access: Access
+    runtime: Ports, caller: Caller, request_id: str, approve: bool, access: Access
 ) -> Reply:
     if not access.may_run(caller.user_id, "release"):
         record(
@@ -119,7 +119,7 @@ def _release_decision(
 
 
 def _open_release_modal(
-    runtime: Runtime,
+    runtime: Ports,
     caller: Caller,
     payload: Mapping[str, Any],
     incident_id: str,
@@ -140,7 +140,7 @@ def _open_release_modal(
 
 
 def _submit_release(
-    runtime: Runtime, caller: Caller, view: Mapping[str, Any], access: Access, factory: ClientFactory
+    runtime: Ports, caller: Caller, view: Mapping[str, Any], access: Access, factory: ClientFactory
 ) -> Outcome:
     values = ((view.get("state") or {}).get("values") or {}).get(cards.RELEASE_REASON_BLOCK) or {}
     reason = str((values.get(cards.RELEASE_REASON_ACTION) or {}).get("value") or "")
@@ -171,7 +171,7 @@ def _submit_release(
 
 
 def _open_done_modal(
-    runtime: Runtime,
+    runtime: Ports,
     caller: Caller,
     payload: Mapping[str, Any],
     value: str,
@@ -207,7 +207,7 @@ def _open_done_modal(
 
 
 def _submit_done(
-    runtime: Runtime, caller: Caller, view: Mapping[str, Any], access: Access, factory: ClientFactory
+    runtime: Ports, caller: Caller, view: Mapping[str, Any], access: Access, factory: ClientFactory
 ) -> Outcome:
     """The Done modal submitted: complete the step, or show why not inside the modal."""
     values = ((view.get("state") or {}).get("values") or {}).get(cards.MANUAL_INPUT_BLOCK) or {}
@@ -233,7 +233,7 @@ def _submit_done(
 
 
 def interaction_outcome(
-    runtime: Runtime, payload: Mapping[str, Any], access: Access, factory: ClientFactory = client_for
+    runtime: Ports, payload: Mapping[str, Any], access: Access, factory: ClientFactory = client_for
 ) -> Outcome:
     """A button click (``block_actions``) or a modal submission (``view_submission``)."""
     user = str((payload.get("user") or {}).get("id") or "")

@@ -14,7 +14,7 @@ from orchestrator.errors import ValidationFailed
 from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.incidents import lifecycle
 from orchestrator.intake.service import accept_events
-from orchestrator.worker.runtime import Runtime
+from orchestrator.ports import Ports
 
 __all__ = ["DECLARED_KIND", "declare", "end"]
 
@@ -23,7 +23,7 @@ _DEFAULT_SEVERITY = Severity.HIGH
 _SEVERITIES = {s.value: s for s in Severity}
 
 
-def declare(runtime: Runtime, actor: str, raw: str) -> tuple[str, str]:
+def declare(runtime: Ports, actor: str, raw: str) -> tuple[str, str]:
     """``/ir declare TITLE [SEVERITY]``: accept a hand-declared event; (title, severity) for the reply."""
     words = raw.split()[1:]
     severity = _DEFAULT_SEVERITY
@@ -53,7 +53,7 @@ def declare(runtime: Runtime, actor: str, raw: str) -> tuple[str, str]:
 _ENDINGS = {"resolve": lifecycle.resolve_incident, "close": lifecycle.close_incident}
 
 
-def end(runtime: Runtime, verb: str, actor: str, channel_id: str | None, raw: str) -> str:
+def end(runtime: Ports, verb: str, actor: str, channel_id: str | None, raw: str) -> str:
     """``/ir resolve|close [INCIDENT] SUMMARY`` (``verb``); the incident it resolved or closed
     (closing needs it resolved first)."""
     incident_id, summary = targets.incident_and_rest(runtime, channel_id, raw)

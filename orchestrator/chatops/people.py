@@ -15,7 +15,7 @@ from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.playbooks import manual
 from orchestrator.playbooks import service as runs
 from orchestrator.playbooks.people import is_named
-from orchestrator.worker.runtime import Runtime
+from orchestrator.ports import Ports
 
 __all__ = ["StepPeople", "step_people"]
 
@@ -33,7 +33,7 @@ class StepPeople:
         return bool(named) and is_named(actor, named, self.groups)
 
 
-def step_people(runtime: Runtime, access: Access, user_id: str, command: str, args: list[str]) -> StepPeople:
+def step_people(runtime: Ports, access: Access, user_id: str, command: str, args: list[str]) -> StepPeople:
     """The people named by the step of ``/ir approve|deny|done RUN STEP``; none for other commands
     or when the run or step does not exist (the command itself then says what is wrong)."""
     if command not in ("approve", "deny", "done") or len(args) < 2:

@@ -10,11 +10,11 @@ from orchestrator import clock, ids, redaction
 from orchestrator.chatops import kinds as slack_kinds
 from orchestrator.chatops.models import ReleaseRequestRow
 from orchestrator.errors import NotFound, ValidationFailed
+from orchestrator.ports import Ports
 from orchestrator.switch import flows as switch_flows
 from orchestrator.switch import service as switch
 from orchestrator.timeline import service as timeline
 from orchestrator.timeline.models import SYSTEM_CHAIN
-from orchestrator.worker.runtime import Runtime
 
 __all__ = ["REQUEST_TTL", "ReleaseDecision", "decide_release", "request_release"]
 
@@ -32,7 +32,7 @@ class ReleaseDecision:
     incident_id: str | None
 
 
-def request_release(runtime: Runtime, *, user_id: str, reason: str, incident_id: str | None = None) -> str:
+def request_release(runtime: Ports, *, user_id: str, reason: str, incident_id: str | None = None) -> str:
     """Record a release request (the switch stays engaged); its id. ValidationFailed if nothing to do."""
     why = redaction.redact_text(reason.strip())[:2000]
     if len(why) < 3:
@@ -67,7 +67,7 @@ def request_release(runtime: Runtime, *, user_id: str, reason: str, incident_id:
     return request_id
 
 
-def decide_release(runtime: Runtime, *, request_id: str, user_id: str, approve: bool) -> ReleaseDecision:
+def decide_release(runtime: Ports, *, request_id: str, user_id: str, approve: bool) -> ReleaseDecision:
     """Approve (releases the switch) or deny a pending request; the approver must be someone else.
 
     The request is bound to the switch version it was asked at: if the switch has changed

@@ -20,7 +20,7 @@ from orchestrator.chatops.client import client_for
 from orchestrator.chatops.interactions import Outcome, command_outcome, deliver, interaction_outcome
 from orchestrator.errors import ConfigError
 from orchestrator.logging import get_logger
-from orchestrator.worker.runtime import Runtime
+from orchestrator.ports import Ports
 
 __all__ = ["Acknowledger", "make_listener", "run_socket_mode"]
 
@@ -33,7 +33,7 @@ class Acknowledger(Protocol):
     def send_socket_mode_response(self, response: SocketModeResponse | dict[str, Any]) -> None: ...
 
 
-def make_listener(runtime: Runtime, access: Access) -> Callable[[Any, SocketModeRequest], None]:
+def make_listener(runtime: Ports, access: Access) -> Callable[[Any, SocketModeRequest], None]:
     """A Socket Mode listener: ack the envelope with the immediate answer, finish the rest in a thread."""
 
     def listen(client: Acknowledger, request: SocketModeRequest) -> None:
@@ -54,7 +54,7 @@ def make_listener(runtime: Runtime, access: Access) -> Callable[[Any, SocketMode
     return listen
 
 
-def run_socket_mode(runtime: Runtime, stop: threading.Event) -> None:
+def run_socket_mode(runtime: Ports, stop: threading.Event) -> None:
     """Connect with the app token and serve until ``stop`` is set."""
     settings = runtime.settings
     if settings.slack_bot_token is None or settings.slack_app_token is None:

@@ -16,9 +16,9 @@ from orchestrator.chatops.client import SlackError, client_for
 from orchestrator.chatops.models import SlackRoomRow
 from orchestrator.errors import ValidationFailed
 from orchestrator.incidents import service as incidents
+from orchestrator.ports import Ports
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
-from orchestrator.worker.runtime import Runtime
 
 __all__ = ["MAX_UPDATE_CHARS", "post_update"]
 
@@ -27,7 +27,7 @@ _log = structlog.get_logger(__name__)
 
 
 def post_update(
-    runtime: Runtime, *, actor: str, user_id: str, channel_id: str | None, raw: str
+    runtime: Ports, *, actor: str, user_id: str, channel_id: str | None, raw: str
 ) -> tuple[str, str, list[str]]:
     """Record and post the update; (incident id, the update as posted, channels Slack refused)."""
     incident_id, given = targets.incident_and_rest(runtime, channel_id, raw)

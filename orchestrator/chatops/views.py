@@ -29,7 +29,7 @@ from orchestrator.chatops.verify import SlackVerifier
 from orchestrator.errors import AuthenticationFailed, StoreError, ValidationFailed
 from orchestrator.intake.bodies import read_body
 from orchestrator.intake.replay import StoreReplayGuard
-from orchestrator.worker.runtime import Runtime
+from orchestrator.ports import Ports
 
 __all__ = ["SlackEndpoints", "endpoints_for", "router"]
 
@@ -45,7 +45,7 @@ class SlackEndpoints:
     access: Access
 
 
-def endpoints_for(runtime: Runtime) -> SlackEndpoints:
+def endpoints_for(runtime: Ports) -> SlackEndpoints:
     """Build the verifier (store-backed replay memory, shared by every API process) and access rules."""
     settings = runtime.settings
     if settings.slack_bot_token is None:
@@ -61,8 +61,8 @@ def endpoints_for(runtime: Runtime) -> SlackEndpoints:
     )
 
 
-async def _verified(request: Request) -> tuple[Runtime, SlackEndpoints, dict[str, str]]:
-    runtime: Runtime = request.app.state.runtime
+async def _verified(request: Request) -> tuple[Ports, SlackEndpoints, dict[str, str]]:
+    runtime: Ports = request.app.state.runtime
     endpoints: SlackEndpoints | None = getattr(request.app.state, "slack_endpoints", None)
     if endpoints is None:
         endpoints = endpoints_for(runtime)

@@ -25,8 +25,8 @@ from orchestrator.cli import (
 from orchestrator.cli.common import State
 from orchestrator.cli.detect import detect
 from orchestrator.cli.slack import slack
+from orchestrator.cli.switch import switch
 from orchestrator.errors import EXIT_SCHEMA, OrchestratorError, SchemaError
-from orchestrator.switch.cli import switch
 
 __all__ = ["cli", "main"]
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
+from orchestrator.actions.dry_run import dry_run_plan
+from orchestrator.actions.registry import default_registry
 from orchestrator.cli.common import State, pass_state
 from orchestrator.errors import NotFound
 from orchestrator.playbooks import flows, service
 from orchestrator.playbooks.catalog import load_catalog, playbook_dirs
-from orchestrator.playbooks.engine import dry_run_plan
 from orchestrator.playbooks.json_schema import playbook_json_schema
 from orchestrator.playbooks.loader import load_playbook
 from orchestrator.playbooks.templates import build_context
@@ -43,7 +44,7 @@ def playbook() -> None:
 def list_playbooks(state: State) -> None:
     """List every loaded playbook and what starts it."""
     settings = state.settings()
-    for name, book in sorted(load_catalog(settings).items()):
+    for name, book in sorted(load_catalog(settings, default_registry()).items()):
         trigger = "manual" if book.trigger.manual else "match"
         click.echo(f"{name:<28} {trigger:<7} {len(list(book.iter_steps())):>3} steps  {book.description}")
     click.echo(f"(from {', '.join(str(d) for d in playbook_dirs(settings)) or 'no folder'})", err=True)
@@ -54,7 +55,7 @@ def list_playbooks(state: State) -> None:
 @pass_state
 def show_playbook(state: State, name: str) -> None:
     """Print a playbook as loaded (JSON) with its content hash."""
-    books = load_catalog(state.settings())
+    books = load_catalog(state.settings(), default_registry())
     if name not in books:
         raise NotFound(f"no playbook named '{name}'; known: {', '.join(sorted(books)) or 'none'}")
     book = books[name]
@@ -69,7 +70,7 @@ def show_playbook(state: State, name: str) -> None:
 def validate(state: State, paths: tuple[Path, ...]) -> None:
     """Check playbook files (default: every configured folder); errors read file:line:column."""
     if not paths:
-        books = load_catalog(state.settings())
+        books = load_catalog(state.settings(), default_registry())
         click.echo(f"ok: {len(books)} playbooks valid")
         return
     files = [f for p in paths for f in (sorted(p.glob("*.y*ml")) if p.is_dir() else [p])]

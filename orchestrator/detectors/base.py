@@ -18,6 +18,8 @@ from orchestrator.intake.sources import SourceContext, parse_body
 from orchestrator.logging import get_logger
 from orchestrator.store.db import Store
 from orchestrator.store.outbox import Publisher
+from orchestrator.worker.app import publisher
+from orchestrator.worker.runtime import current
 
 __all__ = ["Emitter", "emit"]
 
@@ -57,8 +59,5 @@ class Emitter:
 
 def emit(event: CompromiseEvent | Mapping[str, Any], *, source: str = "detector") -> str:
     """Emit through the installed runtime (``orchestrator.worker.runtime.current()``)."""
-    from orchestrator.worker.app import publisher
-    from orchestrator.worker.runtime import current
-
     runtime = current()
     return Emitter(runtime.store, source=source, publish=publisher(runtime.celery)).emit(event)

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from orchestrator import clock
 from orchestrator.drill.run import DRILL_CHAIN
-from orchestrator.playbooks.schemas import parse_duration
+from orchestrator.durations import parse_duration
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.runtime import Runtime
 

@@ -17,6 +17,8 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
@@ -39,9 +41,6 @@ class Mailbox:
     ``.eml`` files in ``folder`` (a mail program opens them)."""
 
     def __init__(self, folder: Path) -> None:
-        from aiosmtpd.controller import Controller
-        from aiosmtpd.handlers import Message
-
         self.messages: list[Any] = []
         self.files: list[Path] = []
         folder.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,7 @@ class RedisSource:
 
     def read(self) -> Mapping[str, Any] | None:
         if self._client is None:
-            import redis
+            import redis  # optional: the guard imports the standard library only (guard/__init__.py)
 
             self._client = redis.Redis.from_url(
                 self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout

@@ -13,7 +13,7 @@ from orchestrator.guard.process import current
 
 if TYPE_CHECKING:
     import httpx
-    from requests.adapters import HTTPAdapter
+    from requests.adapters import HTTPAdapter  # optional: the guard is standard library only
 
 __all__ = ["httpx_async_transport", "httpx_transport", "requests_adapter"]
 
@@ -22,7 +22,7 @@ def httpx_transport(
     inner: httpx.BaseTransport | None = None, *, guard: Guard | None = None
 ) -> httpx.BaseTransport:
     """An httpx transport that raises ``Disconnected`` for TikTok hosts while engaged, before any I/O."""
-    import httpx
+    import httpx  # optional: the guard imports the standard library only (guard/__init__.py)
 
     class GuardedTransport(httpx.BaseTransport):
         def __init__(self, wrapped: httpx.BaseTransport) -> None:
@@ -42,7 +42,7 @@ def httpx_async_transport(
     inner: httpx.AsyncBaseTransport | None = None, *, guard: Guard | None = None
 ) -> httpx.AsyncBaseTransport:
     """The async twin of ``httpx_transport`` (a refresh may block up to a source's timeout)."""
-    import httpx
+    import httpx  # optional: the guard imports the standard library only (guard/__init__.py)
 
     class GuardedAsyncTransport(httpx.AsyncBaseTransport):
         def __init__(self, wrapped: httpx.AsyncBaseTransport) -> None:

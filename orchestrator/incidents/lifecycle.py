@@ -1,4 +1,6 @@
-"""Resolve and close an incident with a summary: set its time and status, and record it on the timeline."""
+"""The one owner of an incident's status and lifecycle times: disconnected, revoked, reported
+(each the first time only, the callers holding the row's lock), then resolved and closed with a
+summary recorded on the timeline."""
 
 from __future__ import annotations
 
@@ -12,9 +14,40 @@ from orchestrator.incidents.models import IncidentRow, IncidentStatus
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 
-__all__ = ["MAX_SUMMARY_CHARS", "close_incident", "resolve_incident"]
+__all__ = [
+    "MAX_SUMMARY_CHARS",
+    "close_incident",
+    "mark_disconnected",
+    "mark_reported",
+    "mark_revoked",
+    "resolve_incident",
+]
 
 MAX_SUMMARY_CHARS = 4000
+
+
+def mark_disconnected(incident: IncidentRow, *, at: datetime) -> None:
+    """The kill switch engaged for ``incident``: ``disconnected_at`` (the first time), and a
+    detected incident is contained."""
+    if incident.disconnected_at is None:
+        incident.disconnected_at = at
+        if incident.status == IncidentStatus.DETECTED.value:
+            incident.status = IncidentStatus.CONTAINED.value
+
+
+def mark_revoked(incident: IncidentRow, *, at: datetime) -> None:
+    """Every token of the incident's scope is settled: ``revoked_at`` (the first time)."""
+    if incident.revoked_at is None:
+        incident.revoked_at = at
+
+
+def mark_reported(incident: IncidentRow, *, at: datetime) -> None:
+    """The report reached TikTok's contact: ``reported_at`` (the first time), and an incident not
+    yet further along is reported."""
+    if incident.reported_at is None:
+        incident.reported_at = at
+        if incident.status in (IncidentStatus.DETECTED.value, IncidentStatus.CONTAINED.value):
+            incident.status = IncidentStatus.REPORTED.value
 
 
 def _summary(summary: str) -> str:

@@ -10,16 +10,16 @@ from starlette.concurrency import run_in_threadpool
 from orchestrator.errors import NotFound
 from orchestrator.incidents import service as incidents
 from orchestrator.intake import access
+from orchestrator.ports import Ports
 from orchestrator.timeline import service as timeline
-from orchestrator.worker.runtime import Runtime
 
 __all__ = ["router"]
 
 router = APIRouter()
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
+def _runtime(request: Request) -> Ports:
+    runtime: Ports = request.app.state.runtime
     access.require_operator(request, runtime.settings)
     return runtime
 

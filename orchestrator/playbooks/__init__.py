@@ -10,7 +10,6 @@ from orchestrator.playbooks.engine import (
     StepState,
     cancellable,
     decide_step,
-    dry_run_plan,
     next_actions,
     rerun_states,
 )
@@ -52,7 +51,6 @@ __all__ = [
     "cancellable",
     "check_template",
     "decide_step",
-    "dry_run_plan",
     "evaluate_condition",
     "load_playbook",
     "load_playbooks",

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator import clock
-from orchestrator.actions.registry import ActionRegistry, default_registry
-from orchestrator.actions.tiktok import KillSwitchAction
 from orchestrator.config import Settings
 from orchestrator.errors import PlaybookError
 from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.playbooks.loader import load_playbooks
 from orchestrator.playbooks.schemas import Playbook
+from orchestrator.switch import KILL_SWITCH_ACTION
+
+if TYPE_CHECKING:  # annotations only: the registry sits above the domain and is handed in
+    from orchestrator.actions.registry import ActionRegistry
 
 __all__ = [
     "CRITICAL_COMPROMISE_KIND",
@@ -43,9 +46,10 @@ def playbook_dirs(settings: Settings) -> list[Path]:
     return [*shipped, *(Path(d) for d in settings.playbook_dirs)]
 
 
-def load_catalog(settings: Settings, registry: ActionRegistry | None = None) -> dict[str, Playbook]:
-    """Every playbook by name; PlaybookError (file:line:column) when any is invalid."""
-    return load_playbooks(playbook_dirs(settings), registry=registry or default_registry())
+def load_catalog(settings: Settings, registry: ActionRegistry) -> dict[str, Playbook]:
+    """Every playbook by name, checked against ``registry``; PlaybookError (file:line:column)
+    when any is invalid."""
+    return load_playbooks(playbook_dirs(settings), registry=registry)
 
 
 def critical_handlers(playbooks: Mapping[str, Playbook]) -> list[str]:
@@ -64,7 +68,7 @@ def critical_handlers(playbooks: Mapping[str, Playbook]) -> list[str]:
     return sorted(
         name
         for name, book in playbooks.items()
-        if book.matches(probe) and any(step.action == KillSwitchAction.name for step in book.iter_steps())
+        if book.matches(probe) and any(step.action == KILL_SWITCH_ACTION for step in book.iter_steps())
     )
 
 
@@ -74,7 +78,7 @@ def require_critical_handler(playbooks: Mapping[str, Playbook], settings: Settin
         return
     folders = ", ".join(str(d) for d in playbook_dirs(settings)) or "no folder"
     raise PlaybookError(
-        f"no playbook engages the kill switch ({KillSwitchAction.name}) for a critical "
+        f"no playbook engages the kill switch ({KILL_SWITCH_ACTION}) for a critical "
         f"{CRITICAL_COMPROMISE_KIND} (playbooks from {folders}): a critical event would open an "
         "incident and disconnect nothing; load the shipped playbooks (shipped_playbooks: true) or add one"
     )

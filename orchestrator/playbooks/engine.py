@@ -27,15 +27,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from orchestrator.playbooks import templates
 from orchestrator.playbooks.schemas import ParallelBlock, Playbook, RunHandlers, Step, Unit
-
-if TYPE_CHECKING:
-    from orchestrator.actions.registry import ActionRegistry
 
 __all__ = [
     "ApprovalDecision",
@@ -49,7 +46,6 @@ __all__ = [
     "StepStatus",
     "cancellable",
     "decide_step",
-    "dry_run_plan",
     "next_actions",
     "rerun_states",
 ]
@@ -319,52 +315,3 @@ def rerun_states(playbook: Playbook, states: Mapping[str, StepState], step_id: s
         if st is not None and st.status == "cancelled":
             reset[step.id] = StepState()
     return reset
-
-
-def _dry_step(
-    step: Step, ctx: Mapping[str, Any], registry: ActionRegistry | None, **where: Any
-) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "step": step.id,
-        "action": step.action,
-        **where,
-        "would_skip": None,
-        "params": None,
-        "approval": step.approval.model_dump(mode="json") if step.approval else None,
-        "has_effects": None,
-        "error": None,
-    }
-    if registry is not None and step.action in registry:
-        entry["has_effects"] = registry.get(step.action).has_effects
-    try:
-        entry["would_skip"] = decide_step(step, ctx) == "skip"
-        entry["params"] = templates.render_params(step.with_, ctx, step_id=step.id)
-    except templates.TemplateFailed as exc:
-        entry["error"] = str(exc)
-    return entry
-
-
-def dry_run_plan(
-    playbook: Playbook, ctx: Mapping[str, Any], *, registry: ActionRegistry | None = None
-) -> list[dict[str, Any]]:
-    """What every step would do, in order, handlers last, calling no action.
-
-    Each entry: ``step``, ``action``, ``parallel`` (block id or None), ``handler``,
-    ``would_skip``, rendered ``params``, ``approval``, ``has_effects`` (from ``registry``,
-    the default registry when None) and ``error`` (a template that cannot be resolved yet, e.g. one reading
-    ``steps.<id>.output`` that only exists once that step ran).
-    """
-    if registry is None:
-        from orchestrator.actions.registry import default_registry
-
-        registry = default_registry()
-    plan: list[dict[str, Any]] = []
-    for unit in playbook.steps:
-        if isinstance(unit, ParallelBlock):
-            for step in unit.steps:
-                plan.append(_dry_step(step, ctx, registry, parallel=unit.id, handler=False))
-        else:
-            plan.append(_dry_step(unit, ctx, registry, parallel=None, handler=False))
-    for step in playbook.handlers:
-        plan.append(_dry_step(step, ctx, registry, parallel=None, handler=True))
-    return plan

@@ -20,7 +20,6 @@ from sqlalchemy import select
 
 from orchestrator import clock, redaction
 from orchestrator.actions.base import ActionContext, Awaiting, execute
-from orchestrator.chatops import card_sync
 from orchestrator.errors import ActionError, NotFound
 from orchestrator.logging import bind_ids, get_logger
 from orchestrator.playbooks import service
@@ -29,10 +28,10 @@ from orchestrator.playbooks.flows import ADVANCE, Transaction
 from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.playbooks.schemas import Step
 from orchestrator.playbooks.templates import render_params
+from orchestrator.ports import Ports
 from orchestrator.store import outbox
 from orchestrator.store.lease import Lease, lease_seconds
 from orchestrator.timeline.writer import StoreTimeline
-from orchestrator.worker.runtime import Runtime
 
 __all__ = ["execute_step"]
 
@@ -87,7 +86,7 @@ def _claim(transaction: Transaction, outbox_id: int, lease: float) -> _Claim | N
         )
 
 
-def _cancel_check(runtime: Runtime, claim: _Claim) -> Callable[[], bool]:
+def _cancel_check(runtime: Ports, claim: _Claim) -> Callable[[], bool]:
     """True once the step's timeout passed or its run stopped (the store is read at most once a second)."""
     last = {"at": 0.0, "stopped": False}
 
@@ -105,7 +104,7 @@ def _cancel_check(runtime: Runtime, claim: _Claim) -> Callable[[], bool]:
     return cancelled
 
 
-def _run_action(runtime: Runtime, claim: _Claim) -> tuple[dict[str, Any] | Awaiting | None, str | None, bool]:
+def _run_action(runtime: Ports, claim: _Claim) -> tuple[dict[str, Any] | Awaiting | None, str | None, bool]:
     cancelled = _cancel_check(runtime, claim)
 
     try:
@@ -119,7 +118,6 @@ def _run_action(runtime: Runtime, claim: _Claim) -> tuple[dict[str, Any] | Await
             dry_run=claim.dry_run,
             actor=f"playbook:{claim.playbook_name}",
             timeline=StoreTimeline(runtime.store, claim.chain),
-            settings=runtime.settings,
             cancelled=cancelled,
             runtime=runtime,
         )
@@ -133,12 +131,16 @@ def _run_action(runtime: Runtime, claim: _Claim) -> tuple[dict[str, Any] | Await
         return None, redaction.redact_text(f"{type(exc).__name__}: {exc}"), True
 
 
-def execute_step(runtime: Runtime, *, outbox_id: int) -> None:
-    """Worker entry for ``step.execute*``: claim, run the action, record the outcome."""
+def execute_step(runtime: Ports, *, outbox_id: int) -> str | None:
+    """Worker entry for ``step.execute*``: claim, run the action, record the outcome.
+
+    Returns the incident whose step recorded an outcome (its Slack card should follow: the
+    caller refreshes it, since the domain does not talk to Slack), else None.
+    """
     lease = lease_seconds(runtime.settings.redeliver_after_seconds)
     claim = _claim(runtime.transaction, outbox_id, lease)
     if claim is None:
-        return
+        return None
     bind_ids(run_id=claim.run_id, incident_id=claim.incident_id, step=claim.step.id)
     started = time.monotonic()
     renewal = Lease(
@@ -166,20 +168,20 @@ def execute_step(runtime: Runtime, *, outbox_id: int) -> None:
             if row is not None:
                 outbox.complete(row, now)
             log.info("late step result dropped", step=claim.step.id)
-            return
+            return None
         if past_deadline:
             # Stopped by its timeout before the run's advance recorded it: the advance records
             # ``timed_out`` (with its retry policy), not this action's "cancelled" failure.
             outbox.complete(row, now)
             outbox.enqueue(session, topic=ADVANCE, ref_id=claim.run_id, now=now)
             log.info("step stopped at its timeout", step=claim.step.id, duration_ms=duration_ms)
-            return
+            return None
         if isinstance(output, Awaiting):
             # Nobody holds the step now: what it awaits records its outcome and advances the run.
             step_row.lease_until = None
             outbox.complete(row, now)
             log.info("step awaits", step=claim.step.id, on=output.on, duration_ms=duration_ms)
-            return
+            return None
         service.record_outcome(
             session,
             run=service.get_run(session, run_id=claim.run_id),
@@ -194,5 +196,4 @@ def execute_step(runtime: Runtime, *, outbox_id: int) -> None:
         outbox.complete(row, now)
         outbox.enqueue(session, topic=ADVANCE, ref_id=claim.run_id, now=now)
     log.info("step finished", status="succeeded" if error is None else "failed", duration_ms=duration_ms)
-    if claim.incident_id:
-        card_sync.refresh_card(runtime, claim.incident_id)  # switch, revocation, report: the card follows
+    return claim.incident_id

@@ -21,8 +21,8 @@ from orchestrator.playbooks.models import RunRow
 from orchestrator.playbooks.schemas import Step
 from orchestrator.playbooks.service import run_chain
 from orchestrator.playbooks.templates import render_params
+from orchestrator.ports import Ports
 from orchestrator.timeline.writer import SessionTimeline
-from orchestrator.worker.runtime import Runtime
 
 __all__ = ["InlineOutcome", "InlineSteps", "inline_steps"]
 
@@ -45,7 +45,7 @@ class InlineSteps(Protocol):
     ) -> InlineOutcome | None: ...
 
 
-def inline_steps(runtime: Runtime) -> InlineSteps:
+def inline_steps(runtime: Ports) -> InlineSteps:
     """The worker's runner: the registry says which actions are transactional."""
 
     def run_inline(
@@ -65,7 +65,6 @@ def inline_steps(runtime: Runtime) -> InlineSteps:
             dry_run=run.dry_run,
             actor=f"playbook:{run.playbook_name}",
             timeline=SessionTimeline(session, run_chain(run)),
-            settings=runtime.settings,
             runtime=runtime,
         )
         try:

@@ -3,19 +3,38 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from orchestrator import clock
-from orchestrator.actions.manual import MANUAL_ACTION, ManualParams
 from orchestrator.errors import ValidationFailed
 from orchestrator.playbooks import service
 from orchestrator.playbooks.models import RunRow, StepRunRow
-from orchestrator.playbooks.schemas import Step
+from orchestrator.playbooks.schemas import Duration, Step
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 
-__all__ = ["is_manual", "manual_params", "params_of", "request"]
+__all__ = ["MANUAL_ACTION", "ManualParams", "is_manual", "manual_params", "params_of", "request"]
+
+MANUAL_ACTION = "manual"
+
+
+class ManualParams(BaseModel):
+    """A manual step's params (an action's params, defined here because the engine reads them):
+    what the person must do, who may mark it done, the input it needs, how often to remind."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    title: str = Field(min_length=1, max_length=300)
+    instructions: str = Field(default="", max_length=10_000)
+    input: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    assignees: list[str] = Field(default_factory=lambda: ["any"], min_length=1)
+    remind_every: Duration | None = None
+    evidence: Literal["report"] | None = None
+    """What completing the step proves: ``report`` makes its input (a TikTok support ticket id)
+    the compliance report's evidence that the compromise was reported to TikTok."""
 
 
 def is_manual(step: Step) -> bool:

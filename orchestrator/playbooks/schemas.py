@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator.durations import parse_duration
 from orchestrator.errors import ValidationFailed
 from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.playbooks.people import is_named
@@ -40,30 +41,12 @@ __all__ = [
     "StepRetry",
     "Trigger",
     "Unit",
-    "parse_duration",
 ]
 
 STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 EntityKind = Literal["hosts", "ips", "users", "open_ids", "client_keys"]
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from a number or a string such as ``"30s"``, ``"5m"``, ``"1h"``, ``"250ms"``."""
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or a string like '30s' or '5m'")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (found := _DURATION.match(value)):
-        seconds = float(found.group(1)) * _UNIT_SECONDS[found.group(2) or "s"]
-    else:
-        raise ValueError(f"invalid duration {value!r}: use seconds or a string like '30s' or '5m'")
-    if seconds < 0:
-        raise ValueError("a duration cannot be negative")
-    return seconds
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]

@@ -29,12 +29,12 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.intake.bodies import read_body
 from orchestrator.intake.replay import StoreReplayGuard
 from orchestrator.logging import get_logger
+from orchestrator.ports import Ports
 from orchestrator.proof.models import ProofRow
 from orchestrator.revocation.models import LedgerRow, MemberRow, RevocationRow
 from orchestrator.store.db import Store
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
-from orchestrator.worker.runtime import Runtime
 
 __all__ = [
     "REASONS",
@@ -199,7 +199,7 @@ def record_receipt(store: Store, event: TikTokEvent, *, actor: str = "tiktok:web
 
 @router.post("/v1/tiktok/webhook", summary="TikTok's signed webhook events (authorization.removed)")
 async def tiktok_webhook(request: Request) -> JSONResponse:
-    runtime: Runtime = request.app.state.runtime
+    runtime: Ports = request.app.state.runtime
     secret = runtime.settings.tiktok_client_secret
     if secret is None:
         raise HTTPException(503, detail="tiktok_client_secret is not set: cannot verify TikTok's signature")

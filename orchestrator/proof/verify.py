@@ -24,6 +24,7 @@ from orchestrator.config import Settings
 from orchestrator.inventory.base import Scope, TokenInventory, TokenRecord
 from orchestrator.inventory.fingerprint import fingerprint
 from orchestrator.logging import get_logger
+from orchestrator.ports import Ports
 from orchestrator.proof.models import ProofRow, VerificationRow
 from orchestrator.ratelimit import REVOKE_LIMITER, RateLimiter, RedisRateLimiter, StoreRateLimiter
 from orchestrator.retry import RetryPolicy, next_delay
@@ -35,7 +36,6 @@ from orchestrator.tiktok.client import TikTokClient
 from orchestrator.tiktok.errors import ProbeResult, RevokeResult
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
-from orchestrator.worker.runtime import Runtime
 
 __all__ = [
     "USERINFO_LIMITER",
@@ -130,7 +130,7 @@ class Verification:
         }
 
 
-def _find_revocation(runtime: Runtime, *, revocation_id: str | None, run_id: str, chain: str) -> str | None:
+def _find_revocation(runtime: Ports, *, revocation_id: str | None, run_id: str, chain: str) -> str | None:
     with runtime.store.unit_of_work() as session:
         if revocation_id:
             return revocation_id if session.get(RevocationRow, revocation_id) is not None else None
@@ -146,9 +146,7 @@ def _find_revocation(runtime: Runtime, *, revocation_id: str | None, run_id: str
     return None
 
 
-def _start(
-    runtime: Runtime, *, key: str, chain: str, revocation_id: str, wanted: Callable[[int], int]
-) -> int:
+def _start(runtime: Ports, *, key: str, chain: str, revocation_id: str, wanted: Callable[[int], int]) -> int:
     """The verification row of ``key`` with its sample stored (created once); returns its id."""
     with runtime.store.unit_of_work() as session:
         row = session.scalars(select(VerificationRow).where(VerificationRow.key == key)).first()
@@ -195,7 +193,7 @@ def _records(inventory: TokenInventory, open_ids: list[str], batch_size: int) ->
 class _Prober:
     """Probes the pending proofs of one verification, committing each result."""
 
-    def __init__(self, runtime: Runtime, client: TikTokClient, *, chain: str, actor: str) -> None:
+    def __init__(self, runtime: Ports, client: TikTokClient, *, chain: str, actor: str) -> None:
         settings = runtime.settings
         self.runtime, self.client, self.chain, self.actor = runtime, client, chain, actor
         self.userinfo = limiter_with_rate(
@@ -279,7 +277,7 @@ class _Prober:
 
 
 def _results(
-    runtime: Runtime, verification_id: int
+    runtime: Ports, verification_id: int
 ) -> tuple[dict[str, int], list[dict[str, Any]], list[dict[str, Any]]]:
     counts: dict[str, int] = {}
     results: list[dict[str, Any]] = []
@@ -298,7 +296,7 @@ def _results(
 
 
 def verify_revocation(
-    runtime: Runtime,
+    runtime: Ports,
     *,
     key: str,
     chain: str,
@@ -351,7 +349,7 @@ def verify_revocation(
 
 
 def _finish(
-    runtime: Runtime,
+    runtime: Ports,
     verification_id: int,
     result: Verification,
     results: list[dict[str, Any]],

@@ -26,6 +26,7 @@ from orchestrator.inventory.base import Scope, TokenRecord
 from orchestrator.inventory.factory import inventory_from_settings
 from orchestrator.inventory.fingerprint import fingerprint
 from orchestrator.logging import get_logger
+from orchestrator.ports import Ports
 from orchestrator.ratelimit import RateLimiter, limiter_for
 from orchestrator.retry import RetryPolicy, next_delay
 from orchestrator.revocation import flows, ledger
@@ -37,7 +38,6 @@ from orchestrator.tiktok.business import BusinessClient
 from orchestrator.tiktok.client import TikTokClient
 from orchestrator.tiktok.errors import ProbeResult, RevokeOutcome, RevokeResult
 from orchestrator.tiktok.provider import provider_from_settings
-from orchestrator.worker.runtime import Runtime
 
 __all__ = ["STATUS_FOR", "revoke_batch"]
 
@@ -84,7 +84,7 @@ def _revoke_one(
 class _Batch:
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: Ports,
         batch_id: int,
         revocation_id: str,
         open_ids: Sequence[str],
@@ -258,7 +258,7 @@ class _Batch:
                 log.error("revocation halted: credentials refused", error_code=outcome.error_code)
 
 
-def revoke_batch(runtime: Runtime, *, outbox_id: int, on_noted: Callable[[list[str]], object]) -> None:
+def revoke_batch(runtime: Ports, *, outbox_id: int, on_noted: Callable[[list[str]], object]) -> None:
     """Worker entry for ``revocation.batch``: revoke a batch; the row completes when it is done.
 
     The commit that ends a pass also takes stock of the revocations (``flows.take_stock``): the

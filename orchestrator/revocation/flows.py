@@ -17,16 +17,17 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from orchestrator import clock
+from orchestrator.incidents import lifecycle
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.inventory.base import Scope, TokenInventory
 from orchestrator.playbooks.models import RunRow
 from orchestrator.playbooks.service import finish_awaited_step
+from orchestrator.ports import Ports
 from orchestrator.revocation import plan as planning
 from orchestrator.revocation.members import ledger_rows_of
 from orchestrator.revocation.models import FINAL_OUTCOMES, UNSETTLED, LedgerRow, RevocationRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
-from orchestrator.worker.runtime import Runtime
 
 _SENT = ("revoked", "already_dead", "failed", "grant_lost")  # outcomes a request to TikTok gave
 _NOTE_EVERY_S = 1.0
@@ -124,7 +125,7 @@ def tally(session: Session, *, revocation_id: str) -> Tally:
 
 
 def start(
-    runtime: Runtime,
+    runtime: Ports,
     *,
     key: str,
     scope_text: str,
@@ -332,7 +333,7 @@ def _finish(session: Session, row: RevocationRow, result: Tally, *, now: datetim
         )
     if row.incident_id:
         incident = session.get(IncidentRow, row.incident_id, with_for_update={"key_share": True})
-        if incident is not None and incident.revoked_at is None:
-            incident.revoked_at = now
+        if incident is not None:
+            lifecycle.mark_revoked(incident, at=now)
     halted = f"revocation {row.id} halted: {result.alarm}" if result.alarm else None
     finish_awaited_step(session, key=row.key, output=None if halted else summary, error=halted, now=now)

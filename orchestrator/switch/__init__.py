@@ -2,4 +2,8 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+__all__ = ["KILL_SWITCH_ACTION"]
+
+KILL_SWITCH_ACTION = "tiktok.kill_switch"
+"""The playbook action that engages the switch (``actions/tiktok.KillSwitchAction``); the playbook
+catalog refuses to start a worker unless a critical compromise runs one."""

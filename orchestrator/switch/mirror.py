@@ -16,6 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
+import redis
+
 from orchestrator.config import Settings
 
 __all__ = [
@@ -63,8 +65,6 @@ class RedisMirror:
         self.key = key
 
     def _client(self) -> Any:
-        import redis
-
         with self._lock:
             client = self._clients.get(self.url)
             if client is None:

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from orchestrator import clock, redaction
 from orchestrator.errors import NotFound, ValidationFailed
-from orchestrator.incidents.models import IncidentRow, IncidentStatus
+from orchestrator.incidents import lifecycle
+from orchestrator.incidents.models import IncidentRow
 from orchestrator.switch.models import SWITCH_ROW_ID, KillSwitchRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
@@ -140,10 +141,8 @@ def engage(
         row.version = int(row.version or 0) + 1
         session.flush()
     state = _state(row)
-    if incident is not None and incident.disconnected_at is None:
-        incident.disconnected_at = now
-        if incident.status == IncidentStatus.DETECTED.value:
-            incident.status = IncidentStatus.CONTAINED.value
+    if incident is not None:
+        lifecycle.mark_disconnected(incident, at=now)
     message = "kill switch engaged" if changed else "kill switch already engaged"
     timeline.append_entry(
         session,

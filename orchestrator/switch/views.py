@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from orchestrator.intake import access
+from orchestrator.ports import Ports
 from orchestrator.switch import flows
-from orchestrator.worker.runtime import Runtime
 
 __all__ = ["router"]
 
@@ -24,7 +24,7 @@ router = APIRouter()
 
 @router.get("/v1/switch", summary="Kill switch state: engaged, and for operators who, when and why")
 async def get_switch(request: Request) -> JSONResponse:
-    runtime: Runtime = request.app.state.runtime
+    runtime: Ports = request.app.state.runtime
     operator = access.holds(request, runtime.settings, "api_token")
     if not operator:
         access.require(request, runtime.settings, "guard_token", what="guard or operator token")

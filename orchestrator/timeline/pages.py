@@ -28,9 +28,9 @@ from orchestrator.errors import NotFound
 from orchestrator.incidents import service as incidents
 from orchestrator.intake import access
 from orchestrator.intake.bodies import read_body
+from orchestrator.ports import Ports
 from orchestrator.timeline import charts, export
 from orchestrator.timeline.figures import load_record
-from orchestrator.worker.runtime import Runtime
 
 __all__ = ["COOKIE", "COOKIE_HOURS", "router", "signed_in"]
 
@@ -42,7 +42,7 @@ _MAX_LOGIN_BODY = 8 * 1024
 _PAGES = ("/incidents", "/docs")
 
 
-def _api_token(runtime: Runtime) -> str | None:
+def _api_token(runtime: Ports) -> str | None:
     token = runtime.settings.api_token
     return token.get_secret_value() if token is not None else None
 
@@ -60,9 +60,9 @@ def _cookie_ok(request: Request, api_token: str) -> bool:
     return hmac.compare_digest(value.encode(), _cookie_value(api_token, int(expires_text)).encode())
 
 
-def signed_in(request: Request) -> Runtime:
+def signed_in(request: Request) -> Ports:
     """The runtime when the caller is an operator; else 401, or a redirect to the login form."""
-    runtime: Runtime = request.app.state.runtime
+    runtime: Ports = request.app.state.runtime
     token = _api_token(runtime)
     if token is not None and _cookie_ok(request, token):
         return runtime
@@ -104,7 +104,7 @@ async def login_form(next: str | None = None) -> HTMLResponse:
 
 @router.post("/incidents/login")
 async def login(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime: Ports = request.app.state.runtime
     form = parse_qs((await read_body(request, _MAX_LOGIN_BODY)).decode("utf-8", "replace"))
     given = (form.get("token") or [""])[0].strip()
     target = _safe_next((form.get("next") or [""])[0])

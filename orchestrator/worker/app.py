@@ -68,6 +68,8 @@ def make_celery(settings: Settings) -> Celery:
         task_create_missing_queues=False,
         broker_heartbeat=10 if settings.broker_url.startswith("amqp") else 0,
     )
+    # Debt, issue 23: tasks.py reads the installed runtime, which builds this app; imported here
+    # so that importing either module first works (docs/architecture.md, Layers).
     from orchestrator.worker import tasks
 
     tasks.register(app)

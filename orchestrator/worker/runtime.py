@@ -10,22 +10,24 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from celery import Celery
 from sqlalchemy.orm import Session
 
 from orchestrator import clock
+from orchestrator.actions.registry import ActionRegistry, default_registry
 from orchestrator.config import Settings, load_settings
+from orchestrator.evidence import keys
+from orchestrator.evidence.keys import EvidenceKey
 from orchestrator.logging import get_logger
+from orchestrator.playbooks.catalog import load_catalog
+from orchestrator.playbooks.schemas import Playbook
 from orchestrator.store import outbox
 from orchestrator.store.db import Store
 from orchestrator.store.private import private_folder
-
-if TYPE_CHECKING:
-    from orchestrator.actions.registry import ActionRegistry
-    from orchestrator.evidence.keys import EvidenceKey
-    from orchestrator.playbooks.schemas import Playbook
+from orchestrator.worker.app import make_celery, publisher
+from orchestrator.worker.routing import FOLLOW_UP_TOPICS
 
 __all__ = ["Runtime", "current", "install", "running_follow_ups"]
 
@@ -70,10 +72,6 @@ class Runtime:
     _shared_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        from orchestrator.actions.registry import default_registry
-        from orchestrator.playbooks.catalog import load_catalog
-        from orchestrator.worker.app import make_celery
-
         private_folder(self.settings.data_dir)
         self.store = Store.for_settings(self.settings)
         self.celery = make_celery(self.settings)
@@ -95,9 +93,6 @@ class Runtime:
 
     def _hand_on(self, created: list[tuple[str, int]]) -> None:
         """Publish new rows (the fast path; the relay covers a failure), or do follow-ups here."""
-        from orchestrator.worker.app import publisher
-        from orchestrator.worker.routing import FOLLOW_UP_TOPICS
-
         runner: FollowUp | None = getattr(_follow_ups, "runner", None)
         here = [(t, i) for t, i in created if runner is not None and t in FOLLOW_UP_TOPICS]
         publish = publisher(self.celery)
@@ -134,8 +129,6 @@ class Runtime:
 
     def evidence_key(self) -> EvidenceKey:
         """The key that signs checkpoints and evidence bundles (made in data_dir on first use)."""
-        from orchestrator.evidence import keys
-
         return self.shared("evidence.key", lambda: keys.load_or_create(self.settings))
 
     def close(self) -> None:

@@ -63,8 +63,11 @@ def advance_run(outbox_id: int) -> None:
 def execute_step(outbox_id: int) -> None:
     """Run one step's action and record its outcome."""
     _fresh_context(outbox_id)
+    rt = runtime.current()
     with runtime.running_follow_ups(_follow_up):
-        step_execution.execute_step(runtime.current(), outbox_id=outbox_id)
+        incident_id = step_execution.execute_step(rt, outbox_id=outbox_id)
+        if incident_id:
+            card_sync.refresh_card(rt, incident_id)  # switch, revocation, report: the card follows
 
 
 def revoke_batch(outbox_id: int) -> None:

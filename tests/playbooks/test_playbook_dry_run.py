@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.playbooks import dry_run_plan, load_playbook
+from orchestrator.actions.dry_run import dry_run_plan
+from orchestrator.playbooks import load_playbook
 
 VALID = Path(__file__).parent / "valid"
 

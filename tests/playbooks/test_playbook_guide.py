@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.playbooks import build_context, dry_run_plan, parse_playbook
+from orchestrator.actions.dry_run import dry_run_plan
+from orchestrator.playbooks import build_context, parse_playbook
 from orchestrator.playbooks.json_schema import validation_errors
 
 GUIDE = Path(__file__).parents[2] / "docs" / "playbooks.md"

@@ -10,8 +10,8 @@ import threading
 import click
 
 from orchestrator.cli.common import State, pass_state
+from orchestrator.durations import parse_duration
 from orchestrator.logging import get_logger
-from orchestrator.playbooks.schemas import parse_duration
 from orchestrator.switch import flows, service
 from orchestrator.switch.mirror import FILE_NAME
 from orchestrator.switch.service import SwitchState

@@ -14,15 +14,8 @@ from orchestrator.proof import census as census_flows
 from orchestrator.proof import verify
 from orchestrator.tiktok.client import TikTokClient
 from orchestrator.tiktok.provider import provider_from_settings
-from orchestrator.worker.runtime import Runtime
 
 __all__ = ["CensusAction", "CensusParams", "VerifyRevokedAction", "VerifyRevokedParams"]
-
-
-def _runtime(ctx: ActionContext) -> Runtime:
-    if not isinstance(ctx.runtime, Runtime):
-        raise ActionError(f"{ctx.step_id}: this action needs a worker runtime")
-    return ctx.runtime
 
 
 class VerifyRevokedParams(ActionParams):
@@ -46,7 +39,7 @@ class VerifyRevokedAction(Action):
     has_effects: ClassVar[bool] = True
 
     def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
-        runtime = _runtime(ctx)
+        runtime = ctx.ports(self.name)
         wanted = cast(VerifyRevokedParams, params)
         settings = runtime.settings
         try:
@@ -96,7 +89,7 @@ class CensusAction(Action):
     has_effects: ClassVar[bool] = True
 
     def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
-        runtime = _runtime(ctx)
+        runtime = ctx.ports(self.name)
         wanted = cast(CensusParams, params)
         try:
             scope = Scope.parse(wanted.scope)
