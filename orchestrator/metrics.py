@@ -166,6 +166,7 @@ def _store_families(runtime: Runtime) -> list[Metric]:
             select(TimelineEntryRow.data).where(TimelineEntryRow.kind == kinds.REVOCATION_FINISHED)
         ).all()
         depth = outbox.pending_count(session)
+        dead = outbox.dead_count(session)
     gauge = GaugeMetricFamily(
         "orchestrator_incidents_open",
         "Incidents not yet resolved, by severity.",
@@ -195,6 +196,11 @@ def _store_families(runtime: Runtime) -> list[Metric]:
         ),
         revocations,
         GaugeMetricFamily("orchestrator_outbox_depth", "Outbox rows not yet done.", value=float(depth)),
+        GaugeMetricFamily(
+            "orchestrator_outbox_dead",
+            "Outbox rows dead-lettered after too many sends, waiting for 'orchestrator outbox retry'.",
+            value=float(dead),
+        ),
     ]
 
 
