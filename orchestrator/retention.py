@@ -3,8 +3,9 @@
 Kept ``retention_days`` (90 by default: long enough to answer an auditor; ``load_settings``
 refuses less than the outbox's redelivery window), then deleted: done outbox rows, the raw
 bodies of correlated events (the event row stays, its ``raw`` emptied: the timeline's
-``event.received`` entries already hold what an investigation reads), and settled ledger rows
-with their revocation memberships, once no unfinished revocation counts them. Replay keys go
+``event.received`` entries already hold what an investigation reads), settled ledger rows
+with their revocation memberships, once no unfinished revocation counts them, and the entity
+digests of incidents closed that long ago (their counts stay on the incident). Replay keys go
 as soon as their own replay window ends. The timeline and its checkpoints are never deleted.
 
 Each batch is one short transaction of at most ``retention_batch_size`` rows, so the intake
@@ -15,18 +16,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, exists, null, select, update
+from sqlalchemy import delete, exists, null, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from orchestrator import clock
 from orchestrator.events.models import EventRow
+from orchestrator.incidents.models import IncidentEntityRow, IncidentRow
 from orchestrator.intake import replay
 from orchestrator.revocation.models import FINAL_OUTCOMES, LedgerRow, MemberRow, RevocationRow
 from orchestrator.store import outbox
 from orchestrator.store.db import Store
 
-__all__ = ["EVERY_SECONDS", "SWEEP_SECONDS", "forget_event_bodies", "forget_settled_ledger", "sweep"]
+__all__ = [
+    "EVERY_SECONDS",
+    "SWEEP_SECONDS",
+    "forget_closed_entity_digests",
+    "forget_event_bodies",
+    "forget_settled_ledger",
+    "sweep",
+]
 
 EVERY_SECONDS = 10.0
 """How often the scheduler sweeps."""
@@ -72,6 +82,16 @@ def forget_settled_ledger(session: Session, *, settled_before: datetime, batch: 
     return len(ids)
 
 
+def forget_closed_entity_digests(session: Session, *, closed_before: datetime, batch: int) -> int:
+    """Delete up to ``batch`` entity digests of incidents closed before the cut-off: a closed
+    incident takes no more events, so its counts are final."""
+    closed = select(IncidentRow.id).where(IncidentRow.closed_at < closed_before)
+    columns = (IncidentEntityRow.incident_id, IncidentEntityRow.kind, IncidentEntityRow.digest)
+    doomed = select(*columns).where(IncidentEntityRow.incident_id.in_(closed)).limit(batch)
+    result: Any = session.execute(delete(IncidentEntityRow).where(tuple_(*columns).in_(doomed)))
+    return int(result.rowcount or 0)
+
+
 def sweep(
     store: Store, *, now: datetime, keep: timedelta, batch: int, seconds: float = SWEEP_SECONDS
 ) -> dict[str, int]:
@@ -92,6 +112,9 @@ def sweep(
             lambda s: forget_event_bodies(s, received_before=cutoff, batch=batch)
         ),
         "ledger": in_one_transaction(lambda s: forget_settled_ledger(s, settled_before=cutoff, batch=batch)),
+        "entity_digests": in_one_transaction(
+            lambda s: forget_closed_entity_digests(s, closed_before=cutoff, batch=batch)
+        ),
         "replay_keys": lambda: replay.purge_expired(store, now=now, batch=batch),
     }
     purged = dict.fromkeys(kinds, 0)

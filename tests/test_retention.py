@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from orchestrator.config import load_settings
 from orchestrator.errors import ConfigError
 from orchestrator.events.models import EventRow
+from orchestrator.incidents.models import IncidentEntityRow
 from orchestrator.intake.replay import ReplayKeyRow
 from orchestrator.retention import sweep
 from orchestrator.revocation.models import LedgerRow, MemberRow, RevocationRow
@@ -27,7 +28,7 @@ from tests.support.services import postgres_database
 from tests.timeline.story import T0, build_incident
 
 KEEP = timedelta(days=90)
-NOW = T0 + KEEP + timedelta(days=1)
+NOW = T0 + KEEP + timedelta(days=2)  # the story closes its incident 27 hours after T0
 OLD, RECENT = T0, NOW - timedelta(days=1)
 
 
@@ -79,6 +80,10 @@ def _fill(store: Store, incident_id: str) -> dict[str, Any]:
         session.add(MemberRow(revocation_id="rev-running", ledger_id=counted.id))
         session.add_all(ReplayKeyRow(key=f"k{i}", expires_at=NOW - timedelta(minutes=1)) for i in range(5))
         session.add(ReplayKeyRow(key="live", expires_at=NOW + timedelta(minutes=5)))
+        # the story's incident was closed long ago: its digests go; an open incident's stay
+        digests = [IncidentEntityRow(incident_id=incident_id, kind="ips", digest=str(i)) for i in range(5)]
+        session.add_all(digests)
+        session.add(IncidentEntityRow(incident_id="inc-open", kind="ips", digest="d0"))
         return {"outbox": {done_recent.id, owed_old.id}, "ledger": {"counted", "pending", "fresh"}}
 
 
@@ -90,13 +95,14 @@ def test_a_sweep_deletes_what_is_past_retention_in_small_batches_and_keeps_the_r
 
     purged = sweep(store, now=NOW, keep=KEEP, batch=2)  # three batches of each kind
 
-    assert purged == {"outbox": 5, "event_bodies": 5, "ledger": 5, "replay_keys": 5}
+    assert purged == {"outbox": 5, "event_bodies": 5, "ledger": 5, "entity_digests": 5, "replay_keys": 5}
     with store.unit_of_work() as session:
         assert set(session.scalars(select(OutboxRow.id))) == kept["outbox"]
         bodies = {e.id: e.raw for e in session.scalars(select(EventRow))}
         assert set(session.scalars(select(LedgerRow.fingerprint))) == kept["ledger"]
         assert session.scalar(select(func.count()).select_from(MemberRow)) == 1
         assert list(session.scalars(select(ReplayKeyRow.key))) == ["live"]
+        assert list(session.scalars(select(IncidentEntityRow.incident_id))) == ["inc-open"]
         assert session.scalar(select(func.count()).select_from(TimelineEntryRow)) == timeline_before
     assert bodies == {f"old-{i}": None for i in range(5)} | {
         "recent": {"body": "recent"},
@@ -108,9 +114,9 @@ def test_a_sweep_deletes_what_is_past_retention_in_small_batches_and_keeps_the_r
 def test_a_sweep_stops_when_its_time_is_up_and_the_next_goes_on(store: Store) -> None:
     _fill(store, build_incident(store))
     assert sweep(store, now=NOW, keep=KEEP, batch=2, seconds=0) == dict.fromkeys(
-        ["outbox", "event_bodies", "ledger", "replay_keys"], 0
+        ["outbox", "event_bodies", "ledger", "entity_digests", "replay_keys"], 0
     )
-    assert sum(sweep(store, now=NOW, keep=KEEP, batch=2).values()) == 20
+    assert sum(sweep(store, now=NOW, keep=KEEP, batch=2).values()) == 25
 
 
 def test_retention_shorter_than_the_redelivery_window_is_refused() -> None:
