@@ -127,7 +127,7 @@ class Settings(BaseSettings):
     redeliver_after_seconds: float = Field(30.0, gt=0, description="Re-enqueue unfinished work after.")
     relay_interval_seconds: float = Field(0.5, gt=0)
     outbox_max_attempts: int = Field(
-        10, ge=2, le=1000, description="Sends of an outbox row before it is dead-lettered for a person."
+        10, ge=2, le=1000, description="Sends of a failing outbox row before it is dead-lettered."
     )
     retention_days: float = Field(
         90.0, gt=0, description="Done work, raw event bodies and settled ledger rows are deleted after."

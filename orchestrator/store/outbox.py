@@ -9,11 +9,13 @@ work is never lost and never done twice. Each further resend waits twice as long
 ``MAX_BACKOFF`` times ``redeliver_after``): under a storm the queue is long, not lost, and
 resending all of it every ``redeliver_after`` would only make it longer.
 
-A row sent ``max_attempts`` times and still not done is dead-lettered instead of sent again
-(``dead_at`` set, ``last_error`` kept or filled in): it stops costing the broker and a worker each
-round, and waits for a person (``orchestrator outbox list --dead``, ``outbox retry ID``). A worker
-whose task raised writes the error to its rows (``record_failure``). Done rows are deleted after
-the retention (``purge_done``).
+A worker whose task raised writes the error to its rows (``record_failure``). A row sent
+``max_attempts`` times, still not done and with an error recorded is dead-lettered instead of sent
+again (``dead_at`` set): it stops costing the broker and a worker each round, and waits for a
+person (``orchestrator outbox list --dead``, ``outbox retry ID``). A row with no error is not
+failing, only waiting (a mass revocation's batches queue for hours behind the rate limit) or
+lost with a killed worker: it is sent again as before. Done rows are deleted after the retention
+(``purge_done``).
 """
 
 from __future__ import annotations
@@ -223,7 +225,8 @@ def relay_once(
 
     A row younger than ``FAST_PATH_GRACE`` that was never sent is left to the fast path that
     owes it (its process publishes it after the commit). A stale row already sent
-    ``max_attempts`` times is dead-lettered instead (``on_dead`` records it in that transaction).
+    ``max_attempts`` times whose worker recorded an error is dead-lettered instead (``on_dead``
+    records it in that transaction).
     On PostgreSQL the rows stay locked (skip locked) while they are published, so two schedulers
     never send the same row; on SQLite the lock would be the whole database, which the intake
     waits for, so the rows are read in one short transaction, published outside any, and marked
@@ -234,7 +237,7 @@ def relay_once(
     stale = case(*doubling, else_=_before(now, redeliver_after * MAX_BACKOFF))
     never_sent = and_(OutboxRow.dispatched_at.is_(None), OutboxRow.created_at < _before(now, FAST_PATH_GRACE))
     query = (
-        select(OutboxRow.id, OutboxRow.topic, OutboxRow.attempts)
+        select(OutboxRow.id, OutboxRow.topic, OutboxRow.attempts, OutboxRow.last_error)
         .where(
             OutboxRow.done_at.is_(None),
             OutboxRow.dead_at.is_(None),
@@ -244,19 +247,23 @@ def relay_once(
         .limit(batch)
     )
     cap = max_attempts if max_attempts is not None else float("inf")
+
+    def failing(row: Any) -> bool:
+        return bool(row.attempts >= cap and row.last_error)
+
     if store.is_sqlite:
         with store.unit_of_work() as session:
             rows = session.execute(query).all()
-        sent = _send(publish, [(r.id, r.topic) for r in rows if r.attempts < cap])
+        sent = _send(publish, [(r.id, r.topic) for r in rows if not failing(r)])
         with store.unit_of_work() as session:
             mark_dispatched(session, sent, now)
-            _dead_letter(session, [r.id for r in rows if r.attempts >= cap], now, on_dead)
+            _dead_letter(session, [r.id for r in rows if failing(r)], now, on_dead)
         return len(sent)
     with store.unit_of_work() as session:
         rows = session.execute(query.with_for_update(**store.for_update())).all()
-        sent = _send(publish, [(r.id, r.topic) for r in rows if r.attempts < cap])
+        sent = _send(publish, [(r.id, r.topic) for r in rows if not failing(r)])
         mark_dispatched(session, sent, now)
-        _dead_letter(session, [r.id for r in rows if r.attempts >= cap], now, on_dead)
+        _dead_letter(session, [r.id for r in rows if failing(r)], now, on_dead)
     return len(sent)
 
 
@@ -269,7 +276,6 @@ def _dead_letter(session: Session, ids: list[int], now: datetime, on_dead: OnDea
     ).all()
     for row in rows:
         row.dead_at = now
-        row.last_error = row.last_error or f"sent {row.attempts} times and never done (no error recorded)"
     if on_dead is not None and rows:
         on_dead(session, [DeadRow(r.id, r.topic, r.ref_id, r.attempts, r.last_error or "") for r in rows])
 
