@@ -124,6 +124,15 @@ class Settings(BaseSettings):
     correlation_window_seconds: int = Field(3600, ge=1)
     redeliver_after_seconds: float = Field(30.0, gt=0, description="Re-enqueue unfinished work after.")
     relay_interval_seconds: float = Field(0.5, gt=0)
+    outbox_max_attempts: int = Field(
+        10, ge=2, le=1000, description="Sends of a failing outbox row before it is dead-lettered."
+    )
+    retention_days: float = Field(
+        90.0, gt=0, description="Done work, raw event bodies and settled ledger rows are deleted after."
+    )
+    retention_batch_size: int = Field(
+        1000, ge=1, le=100_000, description="Rows one retention transaction deletes at most."
+    )
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     worker_concurrency: int = Field(8, ge=1, le=256)
     worker_drain_seconds: float = Field(
@@ -338,6 +347,20 @@ def _describe(error: Any) -> str:
     return f"{key} ({env}): {error['msg']}"
 
 
+def _check_retention(settings: Settings) -> None:
+    """Retention shorter than the outbox's redelivery window would delete a row's history while
+    the relay may still be sending it: refused, naming the floor."""
+    from orchestrator.store.outbox import redelivery_window  # the relay owns the backoff
+
+    floor = redelivery_window(settings.redeliver_after_seconds, settings.outbox_max_attempts)
+    if settings.retention_days * 86400 < floor:
+        raise ConfigError(
+            f"invalid config: retention_days ({ENV_PREFIX}RETENTION_DAYS): {settings.retention_days:g} days "
+            f"is less than the outbox's redelivery window ({floor / 86400:.4g} days: "
+            "redeliver_after_seconds and outbox_max_attempts)"
+        )
+
+
 def load_settings(
     config_path: str | Path | None = None, *, overrides: dict[str, Any] | None = None
 ) -> Settings:
@@ -356,6 +379,7 @@ def load_settings(
         raise ConfigError("invalid config: " + "; ".join(_describe(e) for e in exc.errors())) from exc
     except SettingsError as exc:
         raise _unparsable(exc) from exc
+    _check_retention(settings)
     for secret in settings_secrets.scrub(settings, frozenset(_secret_fields())).secrets:
         redaction.register_secret(secret)
     return settings

@@ -179,6 +179,7 @@ def _store_families(runtime: Runtime) -> list[Metric]:
             .select_from(TimelineEntryRow)
             .where(TimelineEntryRow.kind == kinds.REPORT_FAILED)
         )
+        dead = outbox.dead_count(session)
     gauge = GaugeMetricFamily(
         "orchestrator_incidents_open",
         "Incidents not yet resolved, by severity.",
@@ -217,6 +218,11 @@ def _store_families(runtime: Runtime) -> list[Metric]:
             "orchestrator_report_failures",
             "Attempts to deliver a report to TikTok that failed (each also logged at error).",
             value=float(failed_reports or 0),
+        ),
+        GaugeMetricFamily(
+            "orchestrator_outbox_dead",
+            "Outbox rows dead-lettered after too many sends, waiting for 'orchestrator outbox retry'.",
+            value=float(dead),
         ),
     ]
 

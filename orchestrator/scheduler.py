@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
-from orchestrator import clock, heartbeats
+from orchestrator import clock, dead_letters, heartbeats, retention
 from orchestrator.chatops import card_sync
 from orchestrator.drill import schedule as drill_schedule
 from orchestrator.evidence.sweep import CheckpointSweep
-from orchestrator.intake import replay
 from orchestrator.logging import get_logger
 from orchestrator.playbooks import flows as playbook_flows
 from orchestrator.store import outbox
@@ -38,6 +38,8 @@ def jobs_for(runtime: Runtime) -> list[Job]:
             publish,
             now=clock.utcnow(),
             redeliver_after=runtime.settings.redeliver_after_seconds,
+            max_attempts=runtime.settings.outbox_max_attempts,
+            on_dead=dead_letters.note_dead,
         )
 
     def wake_runs() -> int:
@@ -50,6 +52,17 @@ def jobs_for(runtime: Runtime) -> list[Job]:
         # The guard fails closed: keep its file (and Redis key) present and true.
         return switch_flows.sync_mirrors(runtime.store, runtime.settings)
 
+    def apply_retention() -> dict[str, int]:
+        purged = retention.sweep(
+            runtime.store,
+            now=clock.utcnow(),
+            keep=timedelta(days=runtime.settings.retention_days),
+            batch=runtime.settings.retention_batch_size,
+        )
+        if any(purged.values()):
+            log.info("retention: deleted what is past it", **purged)
+        return purged
+
     sweep = CheckpointSweep(runtime.store, runtime.evidence_key, lambda c: card_sync.refresh_card(runtime, c))
 
     def sign_checkpoints() -> int:
@@ -59,7 +72,7 @@ def jobs_for(runtime: Runtime) -> list[Job]:
         relay,
         wake_runs,
         every(5.0, remind_manual_steps),
-        replay.sweeper(runtime.store),
+        every(retention.EVERY_SECONDS, apply_retention),
         every(10.0, sync_switch_mirrors),
         every(2.0, card_sync.flusher(runtime)),
         every(1.0, sign_checkpoints),

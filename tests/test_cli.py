@@ -23,6 +23,8 @@ COMMANDS = [
     ["incident", "show"],
     ["timeline"],
     ["db", "upgrade"],
+    ["outbox", "list"],
+    ["outbox", "retry"],
     ["config", "show"],
     ["config", "check"],
     ["switch", "mirror"],

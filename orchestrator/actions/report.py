@@ -67,7 +67,7 @@ def report_context(session: Session, incident: IncidentRow, contact: str) -> dic
             .order_by(TimelineEntryRow.seq)
         )
     )
-    entities = incident.entities or {}
+    counts = incident.entity_totals()
     revocation = next((r.data for r in reversed(rows) if r.kind == kinds.REVOCATION_FINISHED), None)
     minutes = None
     if incident.disconnected_at is not None:
@@ -87,7 +87,7 @@ def report_context(session: Session, incident: IncidentRow, contact: str) -> dic
         "minutes_to_disconnect": minutes,
         "scope": {
             "events": incident.event_count,
-            **{name: len(entities.get(name) or []) for name in _ENTITY_KINDS},
+            **{name: counts.get(name, 0) for name in _ENTITY_KINDS},
             "revocation": {
                 k: int((revocation or {}).get(k) or 0) for k in ("revoked", "already_dead", "failed")
             }

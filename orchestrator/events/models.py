@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from orchestrator.events.schemas import CompromiseEvent, Entities, Severity
@@ -39,7 +39,16 @@ class EventRow(Base):
     # Never read: it tells the unit of work to insert a new incident before the rows naming it.
     incident: Mapped[IncidentRow | None] = relationship("IncidentRow", lazy="raise")
 
-    __table_args__ = (Index("ix_events_incident", "incident_id"),)
+    __table_args__ = (
+        Index("ix_events_incident", "incident_id"),
+        # the retention sweep's: events whose raw body is still kept, oldest first
+        Index(
+            "ix_events_raw_kept",
+            "received_at",
+            sqlite_where=text("raw IS NOT NULL"),
+            postgresql_where=text("raw IS NOT NULL"),
+        ),
+    )
 
     @classmethod
     def from_event(cls, event: CompromiseEvent) -> EventRow:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from orchestrator.store.db import Base, UTCDateTime
 
-__all__ = ["CorrelationKey", "IncidentRow", "IncidentStatus"]
+__all__ = ["CorrelationKey", "IncidentEntityRow", "IncidentRow", "IncidentStatus"]
 
 
 class IncidentStatus(StrEnum):
@@ -25,7 +25,11 @@ class IncidentStatus(StrEnum):
 
 
 class IncidentRow(Base):
-    """One incident; ``aware_at`` is when the first event was received (clause III.2(f))."""
+    """One incident; ``aware_at`` is when the first event was received (clause III.2(f)).
+
+    ``entities`` holds the first values of each kind (at most ``entities.LIST_MAX``: a storm of a
+    million addresses keeps the row small); ``entity_counts`` the exact number of distinct values
+    of each kind, kept through ``incident_entities``."""
 
     __tablename__ = "incidents"
 
@@ -37,6 +41,7 @@ class IncidentRow(Base):
     status: Mapped[str] = mapped_column(String(16), default=IncidentStatus.DETECTED.value)
     source: Mapped[str] = mapped_column(String(64))
     entities: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    entity_counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict, server_default="{}")
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     resolved_signals: Mapped[int] = mapped_column(Integer, default=0)
     is_drill: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -48,6 +53,11 @@ class IncidentRow(Base):
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    def entity_totals(self) -> dict[str, int]:
+        """Distinct values of each kind: the exact counts, or a list's length where none is kept."""
+        listed = {name: len(values) for name, values in (self.entities or {}).items()}
+        return listed | (self.entity_counts or {})
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the API and CLI (times as RFC 3339)."""
@@ -64,6 +74,7 @@ class IncidentRow(Base):
             "source": self.source,
             "dedup_key": self.dedup_key,
             "entities": self.entities,
+            "entity_counts": self.entity_counts or {},
             "event_count": self.event_count,
             "is_drill": self.is_drill,
             "summary": self.summary,
@@ -75,6 +86,18 @@ class IncidentRow(Base):
             "resolved_at": iso(self.resolved_at),
             "closed_at": iso(self.closed_at),
         }
+
+
+class IncidentEntityRow(Base):
+    """A distinct entity value an incident has seen, by SHA-256 digest (the value itself is in the
+    event that named it): what keeps ``entity_counts`` exact once the lists stop growing. No
+    foreign key: its rows are written before the flush that inserts a new incident."""
+
+    __tablename__ = "incident_entities"
+
+    incident_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class CorrelationKey(Base):

@@ -2,7 +2,8 @@
 
 ``seen_before`` is one atomic statement, ``INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE
 the old key has expired``, on SQLite and PostgreSQL alike: exactly one of two processes racing
-on the same key gets ``False``. Expired rows are swept by the scheduler (``sweeper``).
+on the same key gets ``False``. Expired rows are deleted by the scheduler's retention sweep
+(orchestrator/retention.py, through ``purge_expired``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from orchestrator import clock
 from orchestrator.store.db import Base, Store, UTCDateTime
 
-__all__ = ["ReplayKeyRow", "StoreReplayGuard", "purge_expired", "sweeper"]
+__all__ = ["ReplayKeyRow", "StoreReplayGuard", "purge_expired"]
 
 _MAX_KEY: Final = 200
 
@@ -85,17 +86,3 @@ def purge_expired(store: Store, *, now: datetime, batch: int = 10_000) -> int:
         doomed = select(ReplayKeyRow.key).where(ReplayKeyRow.expires_at <= now).limit(batch)
         result: Any = session.execute(delete(ReplayKeyRow).where(ReplayKeyRow.key.in_(doomed)))
         return int(result.rowcount or 0)
-
-
-def sweeper(store: Store, *, every_seconds: float = 60.0) -> Callable[[], int]:
-    """A scheduler job that purges expired keys at most once per ``every_seconds``."""
-    last: list[float] = []
-
-    def purge_expired_replay_keys() -> int:
-        tick = clock.monotonic()
-        if last and tick - last[0] < every_seconds:
-            return 0
-        last[:] = [tick]
-        return purge_expired(store, now=clock.utcnow())
-
-    return purge_expired_replay_keys

@@ -64,7 +64,10 @@ def _claim(transaction: Transaction, outbox_id: int, lease: float) -> _Claim | N
             outbox.complete(row, now)  # superseded: timed out, cancelled or rerun meanwhile
             return None
         if step_row.lease_until is not None and step_row.lease_until > now:
-            return None  # another worker holds it; the relay asks again later
+            # another worker holds it: the relay asks again later, and a row a live worker holds
+            # is not failing, so its sends are not counted towards the dead-letter cap
+            outbox.resend_later(session, row.id, now)
+            return None
         step_row.lease_until = now + timedelta(seconds=lease)
         run = service.get_run(session, run_id=step_row.run_id)
         step = service.snapshot(run).step(step_row.step_id)

@@ -276,7 +276,9 @@ def revoke_batch(runtime: Ports, *, outbox_id: int, on_noted: Callable[[list[str
             outbox.complete(row, now)
             return
         if batch.lease_until is not None and batch.lease_until > now:
-            return  # another worker is on it; the relay asks again later
+            # another worker is on it: the relay asks again later, not counted towards the cap
+            outbox.resend_later(session, row.id, now)
+            return
         lease = lease_seconds(runtime.settings.redeliver_after_seconds)
         batch.lease_until = now + timedelta(seconds=lease)
         batch_id, revocation_id, open_ids = batch.id, revocation.id, list(batch.open_ids)

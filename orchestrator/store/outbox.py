@@ -8,13 +8,21 @@ it, or the broker was down), and a claimed row that is already done is dropped, 
 work is never lost and never done twice. Each further resend waits twice as long (up to
 ``MAX_BACKOFF`` times ``redeliver_after``): under a storm the queue is long, not lost, and
 resending all of it every ``redeliver_after`` would only make it longer.
+
+A worker whose task raised writes the error to its rows (``record_failure``). A row sent
+``max_attempts`` times, still not done and with an error recorded is dead-lettered instead of sent
+again (``dead_at`` set): it stops costing the broker and a worker each round, and waits for a
+person (``orchestrator outbox list --dead``, ``outbox retry ID``). A row with no error is not
+failing, only waiting (a mass revocation's batches queue for hours behind the rate limit) or
+lost with a killed worker: it is sent again as before. Done rows are deleted after the retention
+(``purge_done``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     JSON,
@@ -26,6 +34,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    delete,
     func,
     insert,
     literal,
@@ -38,15 +47,21 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from orchestrator.store.db import Base, Store, UTCDateTime
 
 __all__ = [
+    "DeadRow",
+    "OnDead",
     "OutboxRow",
     "Publisher",
     "claim",
     "complete",
+    "dead_count",
     "enqueue",
     "enqueue_many",
     "mark_dispatched",
     "mark_unsent",
     "pending_count",
+    "purge_done",
+    "record_failure",
+    "redelivery_window",
     "relay_once",
     "resend_later",
 ]
@@ -64,9 +79,31 @@ RELAY_CHUNK = 100
 NEW_ROWS = "outbox_new_rows"
 """Key in ``Session.info`` listing (topic, id) of rows enqueued in the transaction."""
 
+MAX_ERROR = 500
+"""Characters of an error kept in ``last_error``."""
+
 Publisher = Callable[..., None]
 """``publish(topic, *row_ids)``: sends rows of one topic to the broker (one message for a
 topic whose task takes a batch, see ``worker/routing.BATCHED_TOPICS``); raises when it cannot."""
+
+
+class DeadRow(NamedTuple):
+    """A row the relay has just dead-lettered, for whoever records it (the incident's timeline)."""
+
+    id: int
+    topic: str
+    ref_id: str
+    attempts: int
+    last_error: str
+
+
+OnDead = Callable[[Session, list[DeadRow]], None]
+"""Called in the transaction that dead-letters rows, to record them beside the work they stood for."""
+
+
+def redelivery_window(redeliver_after: float, max_attempts: int) -> float:
+    """Seconds from a row's first send to its dead-lettering, if no worker ever finishes it."""
+    return float(sum(redeliver_after * min(2 ** (n - 1), MAX_BACKOFF) for n in range(1, max_attempts + 1)))
 
 
 class OutboxRow(Base):
@@ -83,6 +120,7 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (Index("ix_outbox_pending", "done_at", "id"),)
 
@@ -174,37 +212,72 @@ def resend_later(session: Session, row_id: int, now: datetime) -> None:
 
 
 def relay_once(
-    store: Store, publish: Publisher, *, now: datetime, redeliver_after: float, batch: int = 500
+    store: Store,
+    publish: Publisher,
+    *,
+    now: datetime,
+    redeliver_after: float,
+    batch: int = 500,
+    max_attempts: int | None = None,
+    on_dead: OnDead | None = None,
 ) -> int:
     """Publish every row that was never sent or whose last send is stale; return the count.
 
     A row younger than ``FAST_PATH_GRACE`` that was never sent is left to the fast path that
-    owes it (its process publishes it after the commit). On PostgreSQL the rows stay locked
-    (skip locked) while they are published, so two schedulers never send the same row; on SQLite
-    the lock would be the whole database, which the intake waits for, so the rows are read in
-    one short transaction, published outside any, and marked in another.
+    owes it (its process publishes it after the commit). A stale row already sent
+    ``max_attempts`` times whose worker recorded an error is dead-lettered instead (``on_dead``
+    records it in that transaction).
+    On PostgreSQL the rows stay locked (skip locked) while they are published, so two schedulers
+    never send the same row; on SQLite the lock would be the whole database, which the intake
+    waits for, so the rows are read in one short transaction, published outside any, and marked
+    in another.
     """
     # sent n times: due again redeliver_after * 2**(n-1) seconds after the last send, at most * 8
     doubling = [(OutboxRow.attempts <= n, _before(now, redeliver_after * 2 ** (n - 1))) for n in (1, 2, 3)]
     stale = case(*doubling, else_=_before(now, redeliver_after * MAX_BACKOFF))
     never_sent = and_(OutboxRow.dispatched_at.is_(None), OutboxRow.created_at < _before(now, FAST_PATH_GRACE))
     query = (
-        select(OutboxRow.id, OutboxRow.topic)
-        .where(OutboxRow.done_at.is_(None), or_(never_sent, OutboxRow.dispatched_at < stale))
+        select(OutboxRow.id, OutboxRow.topic, OutboxRow.attempts, OutboxRow.last_error)
+        .where(
+            OutboxRow.done_at.is_(None),
+            OutboxRow.dead_at.is_(None),
+            or_(never_sent, OutboxRow.dispatched_at < stale),
+        )
         .order_by(OutboxRow.id)
         .limit(batch)
     )
+    cap = max_attempts if max_attempts is not None else float("inf")
+
+    def failing(row: Any) -> bool:
+        return bool(row.attempts >= cap and row.last_error)
+
     if store.is_sqlite:
         with store.unit_of_work() as session:
             rows = session.execute(query).all()
-        sent = _send(publish, rows)
+        sent = _send(publish, [(r.id, r.topic) for r in rows if not failing(r)])
         with store.unit_of_work() as session:
             mark_dispatched(session, sent, now)
+            _dead_letter(session, [r.id for r in rows if failing(r)], now, on_dead)
         return len(sent)
     with store.unit_of_work() as session:
-        sent = _send(publish, session.execute(query.with_for_update(**store.for_update())).all())
+        rows = session.execute(query.with_for_update(**store.for_update())).all()
+        sent = _send(publish, [(r.id, r.topic) for r in rows if not failing(r)])
         mark_dispatched(session, sent, now)
+        _dead_letter(session, [r.id for r in rows if failing(r)], now, on_dead)
     return len(sent)
+
+
+def _dead_letter(session: Session, ids: list[int], now: datetime, on_dead: OnDead | None) -> None:
+    """Mark rows dead (those still not done) and hand them to ``on_dead``."""
+    if not ids:
+        return
+    rows = session.scalars(
+        select(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.done_at.is_(None)).with_for_update()
+    ).all()
+    for row in rows:
+        row.dead_at = now
+    if on_dead is not None and rows:
+        on_dead(session, [DeadRow(r.id, r.topic, r.ref_id, r.attempts, r.last_error or "") for r in rows])
 
 
 def _send(publish: Publisher, rows: Sequence[Any]) -> list[int]:
@@ -238,13 +311,45 @@ def claim(session: Session, row_id: int) -> OutboxRow | None:
 
 
 def complete(row: OutboxRow, now: datetime) -> None:
-    """Mark a claimed row done; commits with the work it stood for."""
+    """Mark a claimed row done (a dead row a late delivery did after all too); commits with the
+    work it stood for."""
     row.done_at = now
+    row.dead_at = None
     row.last_error = None
 
 
+def record_failure(store: Store, ids: Sequence[int], error: str) -> None:
+    """Write why a worker's task on these rows failed, in a transaction of its own (the task's
+    rolled back); rows already done keep no error. The caller redacts ``error``."""
+    with store.unit_of_work() as session:
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(list(ids)), OutboxRow.done_at.is_(None))
+            .values(last_error=error[:MAX_ERROR])
+        )
+
+
 def pending_count(session: Session) -> int:
-    """Rows not yet done (the outbox depth)."""
-    return int(
-        session.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.done_at.is_(None))) or 0
+    """Rows not yet done and not dead (the outbox depth)."""
+    query = select(func.count()).where(OutboxRow.done_at.is_(None), OutboxRow.dead_at.is_(None))
+    return int(session.scalar(query) or 0)
+
+
+def dead_count(session: Session) -> int:
+    """Rows dead-lettered and not retried yet."""
+    query = select(func.count()).where(OutboxRow.done_at.is_(None), OutboxRow.dead_at.is_not(None))
+    return int(session.scalar(query) or 0)
+
+
+def purge_done(session: Session, *, done_before: datetime, batch: int) -> int:
+    """Delete up to ``batch`` rows done before ``done_before``, oldest first; how many went."""
+    doomed = (
+        select(OutboxRow.id)
+        .where(OutboxRow.done_at.is_not(None), OutboxRow.done_at < done_before)
+        .order_by(OutboxRow.done_at)
+        .limit(batch)
     )
+    ids = list(session.scalars(doomed))
+    if ids:
+        session.execute(delete(OutboxRow).where(OutboxRow.id.in_(ids)))
+    return len(ids)

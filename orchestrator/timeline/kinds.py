@@ -22,6 +22,8 @@ __all__ = [
     "MANUAL_REMINDER",
     "MANUAL_REQUESTED",
     "NOTE",
+    "OUTBOX_DEAD",
+    "OUTBOX_RETRIED",
     "PURGE_FINISHED",
     "REPORT_DELIVERED",
     "REPORT_FAILED",
@@ -91,3 +93,6 @@ TIKTOK_RECEIPT: Final = "tiktok.receipt"
 # phase, connected, revoked, already_dead, failed, gone, pending, confirmed_dead, still_live, purged,
 # exposed_at_awareness, still_exposed, escalate
 CENSUS: Final = "census"
+# Work the relay stopped sending (store/outbox.py's attempt cap), and its retry by hand.
+OUTBOX_DEAD: Final = "outbox.dead"  # outbox_id, topic, ref_id, attempts, last_error
+OUTBOX_RETRIED: Final = "outbox.retried"  # outbox_id, topic, ref_id

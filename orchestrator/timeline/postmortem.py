@@ -98,8 +98,8 @@ def render_postmortem(
     exposure = exposure_from_entries(record.entries)
     if exposure is not None:
         lines += exposure.lines()
-    entities = incident.entities or {}
-    named = ", ".join(f"{key}: {len(value)}" for key, value in sorted(entities.items()) if value)
+    counts = incident.entity_totals()
+    named = ", ".join(f"{key}: {count}" for key, count in sorted(counts.items()) if count)
     lines.append(f"- Entities named by the events: {named or 'none'}")
     lines += ["", "## Key times and durations", "", "| Moment | Time (UTC) |", "|---|---|"]
     for name, label in KEY_TIMES:

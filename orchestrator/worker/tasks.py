@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import structlog
 from celery import Celery
 
+from orchestrator import redaction
 from orchestrator.chatops import card_sync
 from orchestrator.incidents import flows as incident_flows
-from orchestrator.logging import bind_ids
+from orchestrator.logging import bind_ids, get_logger
 from orchestrator.playbooks import execute as step_execution
 from orchestrator.playbooks import flows as playbook_flows
 from orchestrator.playbooks.inline import inline_steps
 from orchestrator.revocation import batch as revocation_batch
+from orchestrator.store import outbox
 from orchestrator.worker import runtime
 from orchestrator.worker.routing import ROUTES
 
 __all__ = ["register"]
+
+log = get_logger(__name__)
 
 
 def _fresh_context(outbox_id: int) -> None:
@@ -83,12 +90,39 @@ def revoke_batch(outbox_id: int) -> None:
         revocation_batch.revoke_batch(rt, outbox_id=outbox_id, on_noted=refresh_cards)
 
 
-def register(app: Celery) -> None:
-    """Bind every task to ``app`` under its stable name (one task may serve several queues)."""
+def _recording_failures(function: Callable[..., None]) -> Callable[..., None]:
+    """The task, writing why it failed to its outbox rows (``last_error``, redacted) before the
+    error goes on to Celery: the relay resends the rows, and the operator who finds them
+    dead-lettered reads the cause there, not in some worker's log."""
+
+    @functools.wraps(function)
+    def task(*outbox_ids: int) -> None:
+        try:
+            function(*outbox_ids)
+        except Exception as exc:
+            error = redaction.redact_text(f"{type(exc).__name__}: {exc}")
+            try:
+                outbox.record_failure(runtime.current().store, outbox_ids, error)
+            except Exception as unrecorded:  # the store is what failed: the log has to do
+                log.warning("task failure not recorded", error=error, why=type(unrecorded).__name__)
+            raise
+
+    return task
+
+
+_TASKS = tuple(
+    (_recording_failures(function), topic)
     for function, topic in (
         (correlate_event, "event.received"),
         (advance_run, "run.advance"),
         (execute_step, "step.execute"),
         (revoke_batch, "revocation.batch"),
-    ):
+    )
+)
+"""Wrapped once: Celery tells a task's callable by identity, and every app registers the same."""
+
+
+def register(app: Celery) -> None:
+    """Bind every task to ``app`` under its stable name (one task may serve several queues)."""
+    for function, topic in _TASKS:
         app.task(name=ROUTES[topic].task, acks_late=True, ignore_result=True)(function)

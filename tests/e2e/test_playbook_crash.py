@@ -1,5 +1,7 @@
-"""A worker SIGKILLed in the middle of a step: after a restart the run completes and every
-step's effect happened exactly once."""
+"""A worker SIGKILLed in the middle of an effectful step, its webhook sent and unanswered: after a
+restart the run completes, the interrupted call is redone under the same ``Idempotency-Key`` (the
+receiver's dedup key: the worker cannot know whether it landed) and every other effect happened
+exactly once."""
 
 from __future__ import annotations
 
@@ -24,7 +26,6 @@ trigger: {manual: {inputs: {url: {type: string, required: true}}}}
 steps:
   - {id: mark, action: note, with: {message: "started"}}
   - {id: before, action: http.post, with: {url: "{{ inputs.url }}/before", json: {}}}
-  - {id: nap, action: wait, with: {seconds: 4}}
   - {id: after, action: http.post, with: {url: "{{ inputs.url }}/after", json: {}}}
 """
 
@@ -58,7 +59,7 @@ def test_run_survives_a_worker_killed_mid_step(tmp_path: Path) -> None:
         )
     )
     try:
-        with receiver() as hooks:
+        with receiver(hold=frozenset({"/before"})) as hooks:
             start("scheduler")
             victim = start("worker")
             wait_schema(runtime.settings.store_url)
@@ -75,8 +76,11 @@ def test_run_survives_a_worker_killed_mid_step(tmp_path: Path) -> None:
                 with runtime.store.unit_of_work() as session:
                     return service.get_step(session, run_id=run_id, step_id=step_id).status
 
-            wait_for(lambda: step("nap") == "running", timeout=30, what="the nap step to run")
+            assert hooks.held.wait(30), "the before step never sent its webhook"
+            # the fault lands inside the effect: the call is at the receiver, its answer not back
+            assert step("before") == "running"
             victim.kill()
+            hooks.release.set()
             start("worker")
 
             def finished() -> str | None:
@@ -85,12 +89,15 @@ def test_run_survives_a_worker_killed_mid_step(tmp_path: Path) -> None:
                 return status if status != "running" else None
 
             assert wait_for(finished, timeout=60, what="the run to finish after the restart") == "succeeded"
-            assert sorted(c["path"] for c in hooks.calls) == ["/after", "/before"]
+            paths = sorted(c["path"] for c in hooks.calls)
+            assert paths == ["/after", "/before", "/before"]  # the interrupted call, redone once
+            keys = {c["headers"]["idempotency-key"] for c in hooks.calls if c["path"] == "/before"}
+            assert len(keys) == 1
             with runtime.store.unit_of_work() as session:
                 entries = timeline.entries(session, run_id)
             assert [e.message for e in entries if e.kind == "note"] == ["started"]
-            nap_starts = [e for e in entries if e.kind == "step.succeeded" and e.data["step"] == "nap"]
-            assert len(nap_starts) == 1
+            succeeded = [e.data["step"] for e in entries if e.kind == "step.succeeded"]
+            assert sorted(succeeded) == ["after", "before", "mark"]
     finally:
         for proc in procs:
             proc.stop()

@@ -30,14 +30,17 @@ from orchestrator.worker.runtime import Runtime
 from tests.timeline.story import build_incident
 from tests.timeline.test_verify import FORGERIES, INCIDENT, _guard_off, _store, operator_cli
 
-ENTRIES = 33  # the story's incident
+ENTRIES = 35  # the story's incident
 
 
 def _truncate(conn: Connection) -> None:
     conn.execute(text(f"DELETE FROM timeline_entries WHERE chain = '{INCIDENT}' AND seq > 29"))
 
 
-CUT_OFF = "entries 30..33 are missing: the chain was cut off after entry 29, but entry 33 was checkpointed"
+CUT_OFF = (
+    f"entries 30..{ENTRIES} are missing: the chain was cut off after entry 29, "
+    f"but entry {ENTRIES} was checkpointed"
+)
 TAMPERING = {name: (forge, expected.seq, expected.reason) for name, (forge, expected) in FORGERIES.items()}
 TAMPERING["truncate"] = (_truncate, 30, CUT_OFF)
 

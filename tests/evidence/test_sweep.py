@@ -32,7 +32,7 @@ def test_heads_are_signed_at_milestones_at_once_and_within_a_minute_otherwise(ru
     sweep = CheckpointSweep(runtime.store, runtime.evidence_key, published.append, now=fixed.now)
 
     assert sweep() == 1  # first pass: every chain whose head is unsigned (a restart leaves none)
-    assert _signed(runtime) == [(33, "unsigned at start")]
+    assert _signed(runtime) == [(35, "unsigned at start")]
     _append(runtime, kinds.NOTE)
     fixed.advance(30)
     assert sweep() == 0
@@ -43,7 +43,7 @@ def test_heads_are_signed_at_milestones_at_once_and_within_a_minute_otherwise(ru
     _append(runtime, kinds.REPORT_DELIVERED)
     assert sweep() == 1
     assert sweep() == 0
-    assert _signed(runtime) == [(33, "unsigned at start"), (34, "every minute"), (36, "milestone")]
+    assert _signed(runtime) == [(35, "unsigned at start"), (36, "every minute"), (38, "milestone")]
     assert published == [INCIDENT, INCIDENT, INCIDENT]
     key = runtime.evidence_key().public
     with runtime.store.unit_of_work() as session:

@@ -14,11 +14,11 @@ import pytest
 
 from orchestrator.config import load_settings
 from orchestrator.intake.app import create_app
-from tests.support.faults import RedisServer, TcpProxy
+from tests.support.faults import RedisServer, TcpProxy, rabbitmq_vhost
 from tests.support.processes import free_port
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
 from tests.support.server import serve_app
-from tests.support.services import postgres_database
+from tests.support.services import AMQP_URL, postgres_database
 
 pytestmark = [pytest.mark.services]
 
@@ -76,3 +76,12 @@ def test_healthz_is_503_while_redis_is_down(tmp_path: Path) -> None:
         stack.callback(redis.kill)
         base_url = _serve(stack, tmp_path, broker_url=redis.url)
         _assert_503_while_down(base_url, "broker", redis.kill, redis.start)
+
+
+def test_healthz_is_503_while_rabbitmq_is_unreachable(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        url = stack.enter_context(rabbitmq_vhost(AMQP_URL))
+        where = urlsplit(url)
+        proxy = stack.enter_context(TcpProxy(where.hostname or "127.0.0.1", where.port or 5672))
+        base_url = _serve(stack, tmp_path, broker_url=proxy.url(url))
+        _assert_503_while_down(base_url, "broker", proxy.cut, proxy.restore)

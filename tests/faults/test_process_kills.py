@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -26,13 +24,21 @@ from orchestrator.chatops.models import TikTokReportRow
 from orchestrator.events.models import EventRow
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.playbooks.models import RunRow, StepRunRow
-from orchestrator.revocation.models import LedgerRow, RevocationRow
+from orchestrator.revocation.models import RevocationRow
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
 from orchestrator.timeline import kinds
 from orchestrator.timeline.models import TimelineEntryRow
 from tests.chatops.mailbox import mailbox
-from tests.support.kills import Site, SlowSmtp, count_entries
+from tests.support.kills import (
+    KillingSenders,
+    Site,
+    SlowSmtp,
+    count_entries,
+    in_flight_bound,
+    kill_mid_revocation,
+    ledger_count,
+)
 from tests.support.processes import free_port, wait_for
 
 pytestmark = pytest.mark.slow
@@ -86,22 +92,11 @@ def _succeeded(site: Site, step_id: str, *, timeout: float) -> None:
     wait_for(probe, timeout=timeout, what=f"step {step_id} to succeed")
 
 
-def _ledger(session: Session, *statuses: str) -> int:
-    query = select(func.count()).select_from(LedgerRow).where(LedgerRow.status.in_(statuses))
-    return int(session.scalar(query) or 0)
-
-
 def test_up_killed_mid_mass_revocation_resumes_by_itself(tmp_path: Path) -> None:
     """The whole ``orchestrator up`` (API, worker and its Celery child, scheduler) SIGKILLed in the
     middle of the revocation a critical event started; ``up`` again on the same store finishes it.
-
-    Only a ledger row in ``sending`` at the kill can reach TikTok twice (its outcome was not
-    committed); the redo probes such tokens before sending. A batch task claims ``WIDTH`` rows
-    at a time and waits once ``2*WIDTH`` are in flight, so it holds at most ``3*WIDTH - 1``
-    claimed rows plus fewer than ``2*WIDTH`` answered but uncommitted ones: ``5*WIDTH - 2``, and
-    never more than its batch. At most ``THREADS`` batch tasks run at once (worker threads).
-    """
-    bound = THREADS * min(BATCH, 5 * WIDTH - 2)
+    Tokens sent twice are at most those in ``sending`` at the kill (``in_flight_bound``)."""
+    bound = in_flight_bound(threads=THREADS, batch=BATCH, width=WIDTH)
     smtp_port = free_port()
     with TikTokSimulator(SimulatorOptions(latency_ms=5, seed=11)) as sim, mailbox(smtp_port) as box:
         records, tiktok = _tiktok(sim, tmp_path, TOKENS)
@@ -120,7 +115,7 @@ def test_up_killed_mid_mass_revocation_resumes_by_itself(tmp_path: Path) -> None
             site.healthy()
             assert site.post(_critical([r["open_id"] for r in records[:3]])) == 202
             wait_for(
-                lambda: site.read(lambda s: _ledger(s, "revoked", "already_dead")) >= TOKENS // 3,
+                lambda: site.read(lambda s: ledger_count(s, "revoked", "already_dead")) >= TOKENS // 3,
                 timeout=60,
                 what="a third of the tokens revoked",
             )
@@ -129,9 +124,7 @@ def test_up_killed_mid_mass_revocation_resumes_by_itself(tmp_path: Path) -> None
                 timeout=30,
                 what="the report to TikTok recorded",
             )
-            first.kill()
-            at_kill = site.read(lambda s: _ledger(s, "revoked", "already_dead"))
-            in_flight = site.read(lambda s: _ledger(s, "sending"))
+            at_kill, in_flight = kill_mid_revocation(site, first)
             restarted = time.monotonic()
             site.start("up")
             _succeeded(site, "revoke", timeout=80)
@@ -148,7 +141,7 @@ def test_up_killed_mid_mass_revocation_resumes_by_itself(tmp_path: Path) -> None
                     s, chain, kinds.REVOCATION_STARTED, kinds.REVOCATION_FINISHED, kinds.REVOCATION_ALARM
                 )
             )
-            settled = site.read(lambda s: _ledger(s, "revoked", "already_dead"))
+            settled = site.read(lambda s: ledger_count(s, "revoked", "already_dead"))
         finally:
             site.close()
         calls = [sim.revoke_calls(r["access_token"]) for r in records]
@@ -195,12 +188,11 @@ def test_api_killed_with_events_in_the_outbox_relays_each_once(tmp_path: Path) -
     keys = [f"outbox-{i}" for i in range(240)]
     published, kill_after = 80, 80
     site = Site(tmp_path)
-    accepted: set[str] = set()
-    unanswered: set[str] = set()
-    lock, killed = threading.Lock(), threading.Event()
     try:
         api = site.start("serve")
         site.healthy()
+        senders = KillingSenders(site, api, kill_at=published + kill_after, event=_low)
+        accepted, unanswered = senders.accepted, senders.unanswered
         with ThreadPoolExecutor(8) as pool:
             assert set(pool.map(lambda k: site.post(_low(k)), keys[:published])) == {202}
         accepted.update(keys[:published])
@@ -217,26 +209,9 @@ def test_api_killed_with_events_in_the_outbox_relays_each_once(tmp_path: Path) -
         staging = site.data / "broker" / "queue" / ".staging"
         shutil.rmtree(staging)
         staging.write_text("not a folder: the broker cannot take a message")
-
-        def send(key: str) -> None:
-            if killed.is_set():
-                return
-            try:
-                status = site.post(_low(key))
-            except httpx.TransportError:
-                with lock:
-                    unanswered.add(key)
-                return
-            assert status == 202, status
-            with lock:
-                accepted.add(key)
-                if len(accepted) >= published + kill_after and not killed.is_set():
-                    killed.set()
-                    api.kill()
-
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(send, keys[published:]))
-        assert killed.is_set()
+            list(pool.map(senders.send, keys[published:]))
+        assert senders.killed.is_set()
         unsent = [k for k in keys if k not in accepted and k not in unanswered]
         unpublished = site.read(
             lambda s: int(s.scalar(select(func.count()).where(OutboxRow.dispatched_at.is_(None))) or 0)

@@ -2,7 +2,8 @@
 exactly once (the outbox relays what the broker never got or lost).
 
 The broker is a real ``redis-server`` this test starts on a free port (never the shared one),
-kills with SIGKILL mid-burst and restarts empty, so queued messages are really lost.
+SIGKILLed mid-burst while it holds messages the (paused) worker has not taken, and restarted
+empty, so queued messages are really lost; the test fails if none were queued at the kill.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ BURST = 60  # events; a third before the outage, a third during, a third after
 
 
 @pytest.fixture
-def outage(tmp_path: Path) -> Iterator[tuple[Runtime, str, RedisServer]]:
+def outage(tmp_path: Path) -> Iterator[tuple[Runtime, str, RedisServer, Proc]]:
     server = RedisServer(free_port(), tmp_path)
     server.start()
     with ExitStack() as stack:
@@ -62,12 +63,21 @@ def outage(tmp_path: Path) -> Iterator[tuple[Runtime, str, RedisServer]]:
         )
         worker = Proc(["worker"], env=env, cwd=tmp_path, log=tmp_path / "worker.log")
         stack.callback(worker.stop)
-        yield runtime, stack.enter_context(serve_app(create_app(runtime))), server
+        stack.callback(worker.resume)  # a paused worker would not stop
+        yield runtime, stack.enter_context(serve_app(create_app(runtime))), server, worker
 
 
 def _post(client: httpx.Client, n: int) -> int:
     event = {"title": f"Burst {n}", "kind": "host.anomaly", "severity": "low", "dedup_key": f"burst-{n}"}
     return client.post("/v1/events", json=event, headers=AUTH).status_code
+
+
+def _queued(server: RedisServer) -> int:
+    """Messages waiting in the broker's queues (kombu keeps each queue as a Redis list)."""
+    import redis
+
+    with redis.Redis(port=server.port, socket_timeout=2) as client:
+        return sum(int(client.llen(key)) for key in client.keys("*") if client.type(key) == b"list")
 
 
 def _all_done(runtime: Runtime) -> bool:
@@ -81,9 +91,9 @@ def _all_done(runtime: Runtime) -> bool:
 
 
 def test_a_broker_outage_mid_burst_delays_but_never_loses_or_doubles(
-    outage: tuple[Runtime, str, RedisServer],
+    outage: tuple[Runtime, str, RedisServer, Proc],
 ) -> None:
-    runtime, url, server = outage
+    runtime, url, server, worker = outage
     stop = threading.Event()
 
     def relay_forever() -> None:  # the scheduler's outbox relay, as `orchestrator scheduler` runs it
@@ -100,10 +110,13 @@ def test_a_broker_outage_mid_burst_delays_but_never_loses_or_doubles(
         with httpx.Client(base_url=url, timeout=30) as client:
             third = BURST // 3
             statuses += [_post(client, n) for n in range(third)]
-            # Kill it between acks: a kill mid-ack is Celery's own reconnect path, not ours.
             wait_for(lambda: _all_done(runtime), timeout=60, what="the first third correlated")
+            worker.pause()  # the second third's messages wait in Redis, untaken
+            statuses += [_post(client, n) for n in range(third, third + third // 2)]
+            queued_at_kill = wait_for(lambda: _queued(server), timeout=30, what="messages queued in Redis")
             server.kill()
-            statuses += [_post(client, n) for n in range(third, 2 * third)]
+            worker.resume()
+            statuses += [_post(client, n) for n in range(third + third // 2, 2 * third)]
             server.start()  # back, empty: whatever it held is gone
             statuses += [_post(client, n) for n in range(2 * third, BURST)]
         assert statuses == [202] * BURST
@@ -111,6 +124,7 @@ def test_a_broker_outage_mid_burst_delays_but_never_loses_or_doubles(
     finally:
         stop.set()
         scheduler.join()
+    print(f"FIGURE: Redis SIGKILLed mid-burst: events={BURST} messages_queued_at_kill={queued_at_kill}")
 
     with runtime.store.unit_of_work() as session:
         rows = incidents.list_incidents(session, limit=1000)

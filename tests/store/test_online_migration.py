@@ -1,6 +1,6 @@
 """Migrations on PostgreSQL do not stall the writers of a running deployment (issue 30, item 2).
 
-Migration 0030 builds an index on the token ledger while a worker's transaction on it is still
+Migration 0015 builds an index on the token ledger while a worker's transaction on it is still
 open. A plain CREATE INDEX waits for that transaction holding a SHARE lock, and every insert
 queues behind it (an outbox index rebuild made an intake insert wait 17 s); built CONCURRENTLY,
 the insert goes through at once and the index is valid when the transaction ends.

@@ -11,6 +11,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
@@ -22,12 +23,22 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from orchestrator.config import load_settings
+from orchestrator.revocation.models import LedgerRow
 from orchestrator.store.db import Store
 from orchestrator.timeline.models import TimelineEntryRow
 from tests.support.processes import Proc, free_port, orchestrator_env, wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN
 
-__all__ = ["SENDER", "Site", "SlowSmtp", "count_entries"]
+__all__ = [
+    "SENDER",
+    "KillingSenders",
+    "Site",
+    "SlowSmtp",
+    "count_entries",
+    "in_flight_bound",
+    "kill_mid_revocation",
+    "ledger_count",
+]
 
 T = TypeVar("T")
 SENDER = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
@@ -88,6 +99,64 @@ class Site:
             proc.stop()
         if self._store is not None:
             self._store.dispose()
+
+
+@dataclass
+class KillingSenders:
+    """Senders posting ``event(key)`` to ``site`` from many threads (``send`` is one thread's
+    call) that SIGKILL ``victim`` once ``kill_at`` events were answered 202: what was accepted,
+    and what got no answer because the kill cut it."""
+
+    site: Site
+    victim: Proc
+    kill_at: int
+    event: Callable[[str], dict[str, Any]]
+    accepted: set[str] = field(default_factory=set)
+    unanswered: set[str] = field(default_factory=set)
+    killed: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, key: str) -> None:
+        if self.killed.is_set():
+            return
+        try:
+            status = self.site.post(self.event(key))
+        except httpx.TransportError:
+            with self.lock:
+                self.unanswered.add(key)
+            return
+        assert status == 202, status
+        with self.lock:
+            self.accepted.add(key)
+            if len(self.accepted) >= self.kill_at and not self.killed.is_set():
+                self.killed.set()
+                self.victim.kill()
+
+
+def ledger_count(session: Session, *statuses: str) -> int:
+    """Ledger rows (tokens) in any of ``statuses``."""
+    return int(session.scalar(select(func.count()).where(LedgerRow.status.in_(statuses))) or 0)
+
+
+def kill_mid_revocation(site: Site, victim: Proc) -> tuple[int, int]:
+    """SIGKILL ``victim`` and read the ledger as the kill left it: (tokens settled, tokens in
+    ``sending``, the only ones a redo may send twice)."""
+    victim.kill()
+    return (
+        site.read(lambda s: ledger_count(s, "revoked", "already_dead")),
+        site.read(lambda s: ledger_count(s, "sending")),
+    )
+
+
+def in_flight_bound(*, threads: int, batch: int, width: int) -> int:
+    """The most tokens one killed worker process can leave in ``sending``: the only ones a redo may
+    send to TikTok twice (their outcome was not committed; the redo probes them first).
+
+    A batch task claims ``width`` rows at a time and waits once ``2 * width`` are in flight, so it
+    holds at most ``3 * width - 1`` claimed rows plus fewer than ``2 * width`` answered but
+    uncommitted ones: ``5 * width - 2``, and never more than its batch. At most ``threads`` batch
+    tasks run at once in a worker process. The one bound every fault test holds repeats to."""
+    return threads * min(batch, 5 * width - 2)
 
 
 def count_entries(session: Session, chain: str, *kinds: str) -> dict[str, int]:

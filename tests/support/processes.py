@@ -44,6 +44,13 @@ class Proc:
             os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait(10)
 
+    def pause(self) -> None:
+        """SIGSTOP the process group: it holds its connections but takes nothing more."""
+        os.killpg(self.popen.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.killpg(self.popen.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGTERM)

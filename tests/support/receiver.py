@@ -1,7 +1,9 @@
-"""A real local webhook receiver: records every POST and answers with scripted statuses."""
+"""A real local webhook receiver: records every POST and answers with scripted statuses; it can
+hold the first POST to a path unanswered, so a test can kill the sender while its call is open."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -19,12 +21,18 @@ from tests.support.server import serve_app
 
 @dataclass
 class Receiver:
-    """What arrived (path, headers, JSON) and the statuses still to answer (then 200)."""
+    """What arrived (path, headers, JSON) and the statuses still to answer (then 200).
+
+    The first POST to a path in ``hold`` is recorded, then ``held`` is set and its answer waits
+    for ``release`` (at most a minute): the sender is caught between its send and the answer."""
 
     url: str = ""
     calls: list[dict[str, Any]] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    hold: set[str] = field(default_factory=set)
+    held: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
 
     def bodies(self, path: str | None = None) -> list[Any]:
         with self.lock:
@@ -32,8 +40,8 @@ class Receiver:
 
 
 @contextmanager
-def receiver() -> Iterator[Receiver]:
-    state = Receiver()
+def receiver(hold: frozenset[str] = frozenset()) -> Iterator[Receiver]:
+    state = Receiver(hold=set(hold))
 
     async def record(request: Request) -> JSONResponse:
         raw = await request.body()
@@ -46,9 +54,17 @@ def receiver() -> Iterator[Receiver]:
                 }
             )
             status = state.statuses.pop(0) if state.statuses else 200
+            stall = request.url.path in state.hold and not state.held.is_set()
+            if stall:
+                state.held.set()
+        if stall:
+            await asyncio.to_thread(state.release.wait, 60)
         return JSONResponse({"ok": status < 400}, status_code=status)
 
     app = Starlette(routes=[Route("/{path:path}", record, methods=["POST"])])
     with serve_app(app) as base_url:
         state.url = base_url
-        yield state
+        try:
+            yield state
+        finally:
+            state.release.set()

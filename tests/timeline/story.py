@@ -249,6 +249,26 @@ _STEPS: list[tuple[timedelta, str, str, str, dict[str, Any]]] = [
     (
         timedelta(minutes=8),
         "system",
+        kinds.OUTBOX_DEAD,
+        "step.execute.notifications 41 stopped after 10 sends: ConnectionError: SMTP down",
+        {
+            "outbox_id": 311,
+            "topic": "step.execute.notifications",
+            "ref_id": "41",
+            "attempts": 10,
+            "last_error": "ConnectionError: SMTP down",
+        },
+    ),
+    (
+        timedelta(minutes=8),
+        "cli:alice",
+        kinds.OUTBOX_RETRIED,
+        "step.execute.notifications 41 sent again by hand after 10 sends",
+        {"outbox_id": 311, "topic": "step.execute.notifications", "ref_id": "41"},
+    ),
+    (
+        timedelta(minutes=8),
+        "system",
         kinds.STEP_RETRY,
         "Step notify will retry",
         {"run_id": _RUN, "step": "notify", "attempt": 2, "at": (T0 + timedelta(minutes=9)).isoformat()},

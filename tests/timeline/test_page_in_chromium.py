@@ -195,8 +195,8 @@ def test_incident_page_in_chromium_shows_key_times_every_entry_and_filters(
         _assert_time_axis_drawn_at_the_right_times(page)
         assert page.evaluate("document.getElementById('chain').dataset.verified") == "true"
         assert (
-            len(_visible_kinds(page)) == 33
-            and page.evaluate("document.getElementById('shown-count').textContent") == "33"
+            len(_visible_kinds(page)) == 35
+            and page.evaluate("document.getElementById('shown-count').textContent") == "35"
         )
 
         page.evaluate(

@@ -1,6 +1,6 @@
 """heartbeats of workers and the scheduler; the schema window; the ledger by update time
 
-Revision ID: 0030
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-06 22:30:00.000000
 
@@ -21,7 +21,7 @@ from alembic import op
 import orchestrator.store.db
 from orchestrator.store.migrate import create_index_concurrently
 
-revision = "0030"
+revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None

@@ -1,0 +1,129 @@
+"""Faults on the layouts operators deploy: PostgreSQL with Redis, PostgreSQL with RabbitMQ, the API,
+two workers and the scheduler as separate processes (tests/revocation/concurrent.py ``deployment``).
+
+The embedded default (SQLite, the folder broker, ``orchestrator up``) has the same scenarios in
+test_process_kills.py. Each test asserts that its fault landed on work in progress, or fails;
+repeats are held to ``in_flight_bound``, the one bound every fault test uses.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from orchestrator.events.models import EventRow
+from orchestrator.incidents.models import IncidentRow
+from orchestrator.store.outbox import OutboxRow
+from orchestrator.timeline import kinds
+from orchestrator.timeline.models import TimelineEntryRow
+from tests.revocation.concurrent import Setup, deployment
+from tests.support.kills import KillingSenders, in_flight_bound, kill_mid_revocation, ledger_count
+from tests.support.processes import wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.services]
+
+DEPLOYED: list[Setup] = ["redis", "rabbitmq"]
+TOKENS, RATE = 3000, 200.0
+BATCH, WIDTH, THREADS = 250, 8, 4  # revocation_batch_size, revocation_concurrency, worker_concurrency
+
+
+@pytest.mark.parametrize("setup", DEPLOYED)
+def test_a_worker_killed_mid_revocation_leaves_every_token_revoked_once(tmp_path: Path, setup: Setup) -> None:
+    """One of two workers SIGKILLed a third of the way into the revocation a critical event
+    started, a replacement started: every grant revoked, tokens sent twice at most those in
+    ``sending`` at the kill (at most ``in_flight_bound`` for each of the two workers)."""
+    with deployment(
+        tmp_path,
+        setup,
+        tokens=TOKENS,
+        rate=RATE,
+        workers=2,
+        revocation_batch_size=str(BATCH),
+        revocation_concurrency=str(WIDTH),
+        worker_concurrency=str(THREADS),
+    ) as incidents:
+        site = incidents.site
+        victim = next(p for p in site.procs if p.log.name.startswith("worker"))
+        incidents.post_critical(1)
+        wait_for(
+            lambda: site.read(lambda s: ledger_count(s, "revoked", "already_dead")) >= TOKENS // 3,
+            timeout=90,
+            what="a third of the tokens revoked",
+        )
+        at_kill, in_flight = kill_mid_revocation(site, victim)
+        restarted = time.monotonic()
+        site.start("worker")
+        incidents.revoked_at_all(1, timeout=180)
+        seconds = time.monotonic() - restarted
+        settled = incidents.settled()
+        repeats = incidents.repeats()
+        revoked = all(incidents.sim.is_grant_revoked(g["access_token"]) for g in incidents.grants)
+    bound = in_flight_bound(threads=THREADS, batch=BATCH, width=WIDTH)
+    print(
+        f"FIGURE: {setup}: a worker of two SIGKILLed mid-revocation: tokens={TOKENS} "
+        f"settled_at_kill={at_kill} sending_at_kill={in_flight} in_flight_bound={bound} "
+        f"sent_twice={repeats} kill_to_revoked_s={seconds:.1f}"
+    )
+    assert 0 < at_kill < TOKENS  # the kill landed mid-revocation
+    assert revoked and settled == TOKENS
+    # ``sending`` counts both workers' claims; only the killed one's can be sent twice
+    assert repeats <= in_flight <= 2 * bound
+
+
+def _low(key: str) -> dict[str, Any]:
+    return {"title": f"burst {key}", "kind": "host.compromise", "severity": "low", "dedup_key": key}
+
+
+@pytest.mark.parametrize("setup", DEPLOYED)
+def test_the_api_killed_mid_burst_loses_and_doubles_no_accepted_event(tmp_path: Path, setup: Setup) -> None:
+    """The API SIGKILLed while eight senders post a burst, with requests in flight: every event it
+    answered 202 is correlated exactly once after a restart; nothing unanswered is stored twice."""
+    keys = [f"burst-{i}" for i in range(400)]
+    with deployment(tmp_path, setup, tokens=1, rate=RATE, workers=2) as incidents:
+        site = incidents.site
+        senders = KillingSenders(site, site.procs[0], kill_at=len(keys) // 3, event=_low)
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(senders.send, keys))
+        assert senders.killed.is_set()
+        accepted, unanswered = senders.accepted, senders.unanswered
+        site.start("serve")
+        site.healthy()
+        for key in keys:  # the senders retry what was never answered and send what they had left
+            if key not in accepted:
+                assert site.post(_low(key)) == 202
+                accepted.add(key)
+
+        def settled() -> bool:
+            owed = site.read(lambda s: s.scalar(select(func.count()).where(OutboxRow.done_at.is_(None))))
+            return owed == 0
+
+        wait_for(settled, timeout=120, what="every outbox row done")
+        stored = site.read(lambda s: list(s.scalars(select(EventRow.dedup_key))))
+        incidents_by_key = site.read(
+            lambda s: list(s.execute(select(IncidentRow.dedup_key, IncidentRow.event_count)))
+        )
+        received = site.read(
+            lambda s: list(
+                s.scalars(
+                    select(func.count())
+                    .where(TimelineEntryRow.kind == kinds.EVENT_RECEIVED)
+                    .group_by(TimelineEntryRow.chain)
+                )
+            )
+        )
+    retried = len(unanswered)
+    print(
+        f"FIGURE: {setup}: API SIGKILLed mid-burst: sent={len(keys)} unanswered_at_kill={retried} "
+        f"stored={len(stored)} incidents={len(incidents_by_key)}"
+    )
+    assert retried > 0  # the kill cut requests in flight
+    assert sorted({key for key, _ in incidents_by_key}) == sorted(keys)
+    assert len(incidents_by_key) == len(keys) and {n for _, n in incidents_by_key} <= {1, 2}
+    # an unanswered event may have been stored before the kill and sent again: two events, one incident
+    assert sum(n for _, n in incidents_by_key) == len(stored) <= len(keys) + retried
+    assert received and set(received) <= {1, 2} and len(received) == len(keys)
