@@ -37,6 +37,7 @@ from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.intake import access
 from orchestrator.intake.auth import SourceAuth, Verified, strip_secret_params, verify
 from orchestrator.intake.bodies import read_body
+from orchestrator.intake.critical import CriticalFirst
 from orchestrator.intake.replay import StoreReplayGuard
 from orchestrator.intake.sources import FieldMapping, SourceContext, parse_body, source_names
 from orchestrator.intake.writer import GroupCommit
@@ -133,7 +134,8 @@ def _group_commit(request: Request, runtime: Runtime) -> GroupCommit:
     writer: GroupCommit | None = getattr(request.app.state, "intake_writer", None)
     if writer is None:
         connect = partial(publisher, runtime.celery, fail_fast=True)
-        writer = request.app.state.intake_writer = GroupCommit(runtime.store, connect)
+        critical = CriticalFirst(runtime.settings, runtime.playbooks)
+        writer = request.app.state.intake_writer = GroupCommit(runtime.store, connect, before_commit=critical)
     return writer
 
 

@@ -78,9 +78,15 @@ class GroupCommit:
     ``BROKER_PAUSE`` seconds, so a broker that is down never holds up a commit for long."""
 
     def __init__(
-        self, store: Store, connect: Callable[[], ClosablePublisher], *, max_events: int = 2000
+        self,
+        store: Store,
+        connect: Callable[[], ClosablePublisher],
+        *,
+        max_events: int = 2000,
+        before_commit: intake.BeforeCommit | None = None,
     ) -> None:
         self._store = store
+        self._before_commit = before_commit
         self._connect = connect
         self._max = max_events
         self._pending: list[_Request] = []
@@ -164,7 +170,12 @@ class GroupCommit:
         try:
             with self._store.ahead():  # senders wait for this commit; workers can wait a little
                 return intake.accept_events(
-                    self._store, events, now=clock.utcnow(), publishing=publishing, unsent=unsent
+                    self._store,
+                    events,
+                    now=clock.utcnow(),
+                    publishing=publishing,
+                    unsent=unsent,
+                    before_commit=self._before_commit,
                 )
         except SQLAlchemyError as exc:  # a connection lost mid-commit: the store is down, 503 not 500
             raise StoreError(f"the store failed the commit: {type(exc).__name__}") from exc
