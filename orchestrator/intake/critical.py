@@ -62,6 +62,10 @@ class CriticalFirst:
         self._settings = settings
         self._playbooks = playbooks
 
+    def urgent(self, events: Sequence[CompromiseEvent]) -> bool:
+        """Whether ``events`` hold one that engages the switch (the writer commits them first)."""
+        return any(switch_playbook(event, self._playbooks) for event in events)
+
     def __call__(self, session: Session, events: Sequence[CompromiseEvent], now: datetime) -> None:
         due = [(event, name) for event in events if (name := switch_playbook(event, self._playbooks))]
         if not due or switch.status(session).engaged:

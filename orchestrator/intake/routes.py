@@ -135,7 +135,9 @@ def _group_commit(request: Request, runtime: Runtime) -> GroupCommit:
     if writer is None:
         connect = partial(publisher, runtime.celery, fail_fast=True)
         critical = CriticalFirst(runtime.settings, runtime.playbooks)
-        writer = request.app.state.intake_writer = GroupCommit(runtime.store, connect, before_commit=critical)
+        writer = request.app.state.intake_writer = GroupCommit(
+            runtime.store, connect, before_commit=critical, urgent=critical.urgent
+        )
     return writer
 
 

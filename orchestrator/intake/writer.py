@@ -9,7 +9,9 @@ one broker message. Its rows are written already marked dispatched, so a batch c
 transaction of three statements; rows whose publish failed are handed back to the relay
 (unmarked) in the next batch's transaction, or one of their own when no batch follows. A process
 that dies between a commit and its publish leaves those rows to the relay's redelivery
-(``redeliver_after_seconds``) instead of its one-second grace.
+(``redeliver_after_seconds``) instead of its one-second grace. Requests that are ``urgent`` (an
+event that engages the kill switch, ``intake/critical.py``) skip the queue: the next batch is
+theirs alone, so they wait for at most the commit under way, not for a storm's pending alerts.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -84,9 +86,12 @@ class GroupCommit:
         *,
         max_events: int = 2000,
         before_commit: intake.BeforeCommit | None = None,
+        urgent: Callable[[Sequence[CompromiseEvent]], bool] | None = None,
     ) -> None:
         self._store = store
         self._before_commit = before_commit
+        self._urgent = urgent
+        self._first: list[_Request] = []
         self._connect = connect
         self._max = max_events
         self._pending: list[_Request] = []
@@ -99,8 +104,9 @@ class GroupCommit:
         """Wait until ``events`` are durable; return their outbox ids (``StoreError`` if not)."""
         loop = asyncio.get_running_loop()
         request = _Request(events, loop, loop.create_future())
+        first = self._urgent is not None and self._urgent(events)
         with self._wake:
-            self._pending.append(request)
+            (self._first if first else self._pending).append(request)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
                 self._thread.start()
@@ -111,11 +117,16 @@ class GroupCommit:
     def _take(self) -> tuple[list[_Request], list[int]] | None:
         """The next batch and the rows to unmark, or None once idle ``IDLE_SECONDS`` (the thread ends)."""
         with self._wake:
-            while not self._pending and not self._unsent:
-                if not self._wake.wait(timeout=IDLE_SECONDS) and not self._pending and not self._unsent:
+            while not self._first and not self._pending and not self._unsent:
+                idle = not self._wake.wait(timeout=IDLE_SECONDS)
+                if idle and not self._first and not self._pending and not self._unsent:
                     self._thread = None
                     return None
-            batch: list[_Request] = []
+            if self._first:  # urgent requests alone: a small commit, at once
+                batch, self._first = self._first, []
+                unsent, self._unsent = self._unsent, []
+                return batch, unsent
+            batch = []
             count = 0
             while self._pending and (not batch or count + len(self._pending[0].events) <= self._max):
                 batch.append(self._pending.pop(0))

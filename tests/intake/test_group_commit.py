@@ -5,6 +5,7 @@ that is down holds up no commit."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from orchestrator import clock
 from orchestrator.config import load_settings
 from orchestrator.errors import BrokerError
-from orchestrator.events.schemas import CompromiseEvent
+from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.intake.service import EVENT_TOPIC
 from orchestrator.intake.writer import BROKER_PAUSE, MESSAGE_EVENTS, GroupCommit
 from orchestrator.store.outbox import OutboxRow
@@ -123,3 +124,32 @@ def test_one_message_of_several_events_correlates_each(runtime: Runtime) -> None
     with runtime.store.unit_of_work() as session:
         owed = session.scalars(select(OutboxRow.id).where(OutboxRow.done_at.is_(None))).all()
     assert owed == []
+
+
+def test_an_urgent_request_is_committed_before_the_alerts_queued_ahead_of_it(runtime: Runtime) -> None:
+    broker = Broker()
+    critical = _event(999).model_copy(update={"severity": Severity.CRITICAL})
+    writer = GroupCommit(runtime.store, lambda: broker, urgent=lambda events: events == [critical])
+    release = threading.Event()
+
+    def hold_the_write_lock() -> None:  # the writer's first commit waits for it
+        with runtime.store.engine.begin():  # the store begins SQLite transactions IMMEDIATE
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    time.sleep(0.1)
+
+    async def run() -> list[list[int]]:
+        first = asyncio.ensure_future(writer.accept([_event(0)]))
+        await asyncio.sleep(0.2)  # the writer took it and waits for the lock
+        later = [asyncio.ensure_future(writer.accept([_event(n)])) for n in range(1, 200)]
+        later.append(asyncio.ensure_future(writer.accept([critical])))
+        await asyncio.sleep(0.1)  # every request queued, the critical one last
+        release.set()
+        return list(await asyncio.gather(first, *later))
+
+    ids = [row_id for answer in asyncio.run(run()) for row_id in answer]
+    holder.join()
+    # Committed right after the commit under way, before the 199 alerts queued ahead of it.
+    assert ids[-1] == ids[0] + 1 and ids[-1] < min(ids[1:-1])
