@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -35,6 +35,8 @@ from benchmarks.common import Figure
 from benchmarks.loadgen import Call, paced
 
 __all__ = ["BENCHMARKS", "NOTES", "run"]
+
+T = TypeVar("T")
 
 STORM_RATE = 600.0
 """Low alerts a second the issue's storm offers."""
@@ -152,18 +154,26 @@ def _spread(values: list[float]) -> str:
     return f"min {min(values):.1f}, max {max(values):.1f}, {len(values)} runs"
 
 
+def _command(part: str, quick: bool) -> str:
+    return f".venv/bin/python -m benchmarks {'--quick ' if quick else ''}switch:{part}"
+
+
+def _runs(quick: bool, size: float, once: Callable[[str, float], T]) -> Iterator[tuple[str, float, list[T]]]:
+    """Each deployment, the size of its runs (``size``, or 5 when ``quick``) and their results."""
+    size, runs = (5.0, 1) if quick else (size, RUNS)
+    for kind in DEPLOYMENTS:
+        yield kind, size, [once(kind, size) for _ in range(runs)]
+
+
 def storm(quick: bool) -> list[Figure]:
     """Critical events during a storm of ``STORM_RATE`` low alerts a second, both deployments."""
-    seconds, runs = (5.0, 1) if quick else (STORM_SECONDS, RUNS)
-    command = f".venv/bin/python -m benchmarks {'--quick ' if quick else ''}switch:storm"
+    command = _command("storm", quick)
     figures: list[Figure] = []
-    for kind in DEPLOYMENTS:
+    for kind, seconds, results in _runs(quick, STORM_SECONDS, _storm_once):
         name = f"storm ({LABELS[kind]}, {STORM_RATE:.0f} low alerts/s for {seconds:.0f} s)"
-        results = [_storm_once(kind, seconds) for _ in range(runs)]
-        cuts = [_cuts(r["latencies"]) for r in results]
-        p50 = [c[0] for c in cuts]
-        p99 = [c[1] for c in cuts]
-        worst = [c[2] for c in cuts]
+        p50, p99, worst = (
+            list(column) for column in zip(*(_cuts(r["latencies"]) for r in results), strict=True)
+        )
         rates = [r["storm"]["per_second"] for r in results]
         storm_p99 = [r["storm"]["p99_ms"] for r in results]
         count = sum(len(r["latencies"]) for r in results)
@@ -208,15 +218,11 @@ def _cold_once(kind: str, idle: float) -> tuple[float, float, float]:
 
 def cold(quick: bool) -> list[Figure]:
     """The first event after start-up, and after ``COLD_IDLE`` s idle, against the tenth."""
-    idle, runs = (5.0, 1) if quick else (COLD_IDLE, RUNS)
-    command = f".venv/bin/python -m benchmarks {'--quick ' if quick else ''}switch:cold"
+    command = _command("cold", quick)
     figures: list[Figure] = []
-    for kind in DEPLOYMENTS:
+    for kind, idle, results in _runs(quick, COLD_IDLE, _cold_once):
         name = f"cold ({LABELS[kind]})"
-        results = [_cold_once(kind, idle) for _ in range(runs)]
-        first = [r[0] for r in results]
-        tenth = [r[1] for r in results]
-        after = [r[2] for r in results]
+        first, tenth, after = (list(column) for column in zip(*results, strict=True))
         ratio = [r[0] / r[1] for r in results]
         idle_ratio = [r[2] / r[1] for r in results]
         figures += [
