@@ -30,10 +30,14 @@ from orchestrator.playbooks.schemas import ParallelBlock, Playbook
 from orchestrator.switch import flows as switch_flows
 from orchestrator.switch import service as switch
 
-__all__ = ["CriticalFirst", "switch_playbook"]
+__all__ = ["CriticalFirst", "Rehearsed", "switch_playbook"]
 
 BY = "intake"
 """Who the switch row names when the intake engaged it."""
+
+
+class Rehearsed(Exception):
+    """Ends the start-up rehearsal (``CriticalFirst.rehearse``): its transaction rolls back."""
 
 
 def switch_playbook(event: CompromiseEvent, playbooks: Mapping[str, Playbook]) -> str | None:
@@ -75,6 +79,15 @@ class CriticalFirst:
                 reason = f"critical first, playbook {name}: {event.severity} {event.kind}: {event.title}"
                 switch_flows.engage_in(session, self._settings, by=BY, reason=reason)
                 return
+
+    def rehearse(self, session: Session, events: Sequence[CompromiseEvent], now: datetime) -> None:
+        """A critical event's commit at start-up, rolled back (``Rehearsed``): its reads, the
+        switch row's update and the timeline entry, so their statements are compiled and cached
+        and the first real event is not the slow one. No mirror hears of it."""
+        for event in events:
+            self._starts(session, event, "", now)
+        switch.engage(session, by=BY, reason="start-up rehearsal, rolled back")
+        raise Rehearsed
 
     def _starts(self, session: Session, event: CompromiseEvent, playbook: str, now: datetime) -> bool:
         """Whether correlating ``event`` will start ``playbook``: it opens an incident, or raises

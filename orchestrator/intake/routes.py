@@ -40,7 +40,7 @@ from orchestrator.intake.bodies import read_body
 from orchestrator.intake.critical import CriticalFirst
 from orchestrator.intake.replay import StoreReplayGuard
 from orchestrator.intake.sources import FieldMapping, SourceContext, parse_body, source_names
-from orchestrator.intake.writer import GroupCommit
+from orchestrator.intake.writer import IDLE_SECONDS, GroupCommit
 from orchestrator.logging import get_logger
 from orchestrator.ratelimit import RateLimiter, limiter_for
 from orchestrator.store.db import Store
@@ -131,12 +131,17 @@ def _plan(request: Request, runtime: Runtime, source: str) -> SourcePlan:
 
 
 def _group_commit(request: Request, runtime: Runtime) -> GroupCommit:
-    writer: GroupCommit | None = getattr(request.app.state, "intake_writer", None)
+    return group_commit(request.app.state, runtime)
+
+
+def group_commit(state: Any, runtime: Runtime, *, idle_seconds: float | None = IDLE_SECONDS) -> GroupCommit:
+    """The app's one writer (``state`` is ``app.state``), built on first use."""
+    writer: GroupCommit | None = getattr(state, "intake_writer", None)
     if writer is None:
         connect = partial(publisher, runtime.celery, fail_fast=True)
-        critical = CriticalFirst(runtime.settings, runtime.playbooks)
-        writer = request.app.state.intake_writer = GroupCommit(
-            runtime.store, connect, before_commit=critical, urgent=critical.urgent
+        state.intake_critical = critical = CriticalFirst(runtime.settings, runtime.playbooks)
+        writer = state.intake_writer = GroupCommit(
+            runtime.store, connect, before_commit=critical, urgent=critical.urgent, idle_seconds=idle_seconds
         )
     return writer
 

@@ -47,10 +47,11 @@ def accept_events(
         outbox.mark_unsent(session, unsent)
         if events:  # Core, not ORM objects: per-object bookkeeping cost more than the INSERT
             session.execute(_INSERT_EVENTS, [EventRow.values_of(event) for event in events])
+        refs = [e.id for e in events]
+        ids = outbox.enqueue_many(session, topic=EVENT_TOPIC, ref_ids=refs, now=now, sent=publishing)
         if before_commit is not None and events:
             before_commit(session, events, now)
-        refs = [e.id for e in events]
-        return outbox.enqueue_many(session, topic=EVENT_TOPIC, ref_ids=refs, now=now, sent=publishing)
+        return ids
 
 
 def dispatch_now(store: Store, publish: outbox.Publisher, outbox_ids: Sequence[int], *, now: datetime) -> int:

@@ -47,7 +47,9 @@ class ClosablePublisher(Protocol):
 
 
 IDLE_SECONDS = 60.0
-"""An idle writer thread ends after this long (an app built per test must not leave one each)."""
+"""An idle writer thread ends after this long (an app built per test must not leave one each);
+a served app's writer (``intake/app.prepare``) never ends, so an event after an idle hour does not
+wait for a new thread and broker connection."""
 BROKER_PAUSE = 2.0
 """Seconds the writer leaves publishing to the relay after the broker failed it."""
 MESSAGE_EVENTS = 100
@@ -87,6 +89,7 @@ class GroupCommit:
         max_events: int = 2000,
         before_commit: intake.BeforeCommit | None = None,
         urgent: Callable[[Sequence[CompromiseEvent]], bool] | None = None,
+        idle_seconds: float | None = IDLE_SECONDS,
     ) -> None:
         self._store = store
         self._before_commit = before_commit
@@ -99,6 +102,18 @@ class GroupCommit:
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._broker_back_at = 0.0
+        self._idle_seconds = idle_seconds
+
+    def start(self) -> None:
+        """Start the writer thread (and its broker connection) now rather than on the first
+        request, so the first event waits for neither; with ``idle_seconds`` None it never ends."""
+        with self._wake:
+            self._start()
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
+            self._thread.start()
 
     async def accept(self, events: list[CompromiseEvent]) -> list[int]:
         """Wait until ``events`` are durable; return their outbox ids (``StoreError`` if not)."""
@@ -107,18 +122,15 @@ class GroupCommit:
         first = self._urgent is not None and self._urgent(events)
         with self._wake:
             (self._first if first else self._pending).append(request)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
-                self._thread.start()
-            else:
-                self._wake.notify()
+            self._start()
+            self._wake.notify()
         return await request.future
 
     def _take(self) -> tuple[list[_Request], list[int]] | None:
-        """The next batch and the rows to unmark, or None once idle ``IDLE_SECONDS`` (the thread ends)."""
+        """The next batch and the rows to unmark, or None once idle ``idle_seconds`` (the thread ends)."""
         with self._wake:
             while not self._first and not self._pending and not self._unsent:
-                idle = not self._wake.wait(timeout=IDLE_SECONDS)
+                idle = not self._wake.wait(timeout=self._idle_seconds)
                 if idle and not self._first and not self._pending and not self._unsent:
                     self._thread = None
                     return None

@@ -9,20 +9,27 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from orchestrator import clock
 from orchestrator.config import load_settings
 from orchestrator.errors import BrokerError
+from orchestrator.events.models import EventRow
 from orchestrator.events.schemas import CompromiseEvent, Severity
+from orchestrator.intake.app import create_app, prepare
 from orchestrator.intake.service import EVENT_TOPIC
 from orchestrator.intake.writer import BROKER_PAUSE, MESSAGE_EVENTS, GroupCommit
 from orchestrator.store.outbox import OutboxRow
+from orchestrator.switch import service as switch
+from orchestrator.timeline.models import TimelineEntryRow
 from orchestrator.worker import tasks
 from orchestrator.worker.app import make_celery, publisher
 from orchestrator.worker.runtime import Runtime
 from tests.support.processes import free_port, wait_for
+from tests.support.runtime import INTAKE_TOKEN
+from tests.support.server import serve_app
 from tests.support.statements import recorded_statements
 
 
@@ -153,3 +160,24 @@ def test_an_urgent_request_is_committed_before_the_alerts_queued_ahead_of_it(run
     holder.join()
     # Committed right after the commit under way, before the 199 alerts queued ahead of it.
     assert ids[-1] == ids[0] + 1 and ids[-1] < min(ids[1:-1])
+
+
+def test_a_served_app_is_ready_before_the_first_event_and_stays_so(runtime: Runtime) -> None:
+    def writers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "intake-writer"}
+
+    earlier = writers()  # other tests' writers, ending once idle
+    app = create_app(runtime)
+    prepare(app)  # as `serve` does
+    (mine,) = writers() - earlier  # its broker connection made, before any event
+    with runtime.store.unit_of_work() as session:  # a critical event's commit rehearsed, rolled back
+        tables = (EventRow, OutboxRow, TimelineEntryRow)
+        assert [session.scalar(select(func.count()).select_from(t)) for t in tables] == [0, 0, 0]
+        state = switch.status(session)
+        assert (state.engaged, state.by, state.changed_at, state.version) == (False, None, None, 0)
+    with serve_app(app) as url:
+        event = {"title": "Odd login", "kind": "auth.anomaly", "severity": "low"}
+        auth = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+        answer = httpx.post(f"{url}/v1/events", json=event, headers=auth)
+    assert answer.status_code == 202
+    assert mine.is_alive() and writers() - earlier == {mine}  # the same writer took the event
