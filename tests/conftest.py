@@ -11,8 +11,9 @@ import pytest
 
 from orchestrator.config import Settings, load_settings
 from orchestrator.logging import configure_logging
-from orchestrator.worker.runtime import Runtime
+from orchestrator.worker.runtime import Runtime, install
 from tests.support.runtime import API_TOKEN, GUARD_TOKEN, INTAKE_TOKEN, make_runtime
+from tests.support.services import postgres_database
 
 
 @pytest.fixture
@@ -44,6 +45,20 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     rt = make_runtime(settings)
     yield rt
     rt.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def either_store(request: pytest.FixtureRequest, runtime: Runtime, tmp_path: Path) -> Iterator[Runtime]:
+    """The embedded store, or a fresh PostgreSQL database with the same test tokens."""
+    if request.param == "sqlite":
+        yield runtime
+        return
+    with postgres_database() as url:
+        overrides = {"data_dir": tmp_path / "pg", "database_url": url, "intake_token": INTAKE_TOKEN}
+        other = make_runtime(load_settings(overrides=overrides))
+        yield other
+        other.close()
+        install(runtime)
 
 
 @pytest.fixture(autouse=True)

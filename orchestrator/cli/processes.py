@@ -64,7 +64,7 @@ def serve(state: State, host: str | None, port: int | None, processes: int | Non
     """
     import uvicorn
 
-    from orchestrator.intake.app import create_app
+    from orchestrator.intake.app import create_app, prepare
 
     runtime = state.runtime(**_listen(state, host, port))  # migrations and tokens happen here, once
     settings = runtime.settings
@@ -83,6 +83,7 @@ def serve(state: State, host: str | None, port: int | None, processes: int | Non
     }
     if count == 1:
         app = create_app(runtime)
+        prepare(app)
         freeze_startup_heap()
         uvicorn.run(app, **listen)
         return
@@ -98,10 +99,11 @@ def serve(state: State, host: str | None, port: int | None, processes: int | Non
 
 def api_process_app() -> FastAPI:
     """The app in one of `serve --processes N`'s processes, from ORCH_CONFIG and ORCH_* as inherited."""
-    from orchestrator.intake.app import create_app
+    from orchestrator.intake.app import create_app, prepare
 
     config = os.environ.get("ORCH_CONFIG")
     app = create_app(State(config_path=Path(config) if config else None).runtime())
+    prepare(app)
     freeze_startup_heap()
     return app
 

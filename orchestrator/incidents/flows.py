@@ -40,7 +40,13 @@ from orchestrator.timeline import service as timeline
 if TYPE_CHECKING:
     from orchestrator.playbooks.inline import InlineSteps
 
-__all__ = ["EVENTS_RECORDED_IN_FULL", "Correlation", "correlate_event", "process_received_events"]
+__all__ = [
+    "EVENTS_RECORDED_IN_FULL",
+    "Correlation",
+    "correlate_event",
+    "process_received_events",
+    "still_fed",
+]
 
 log = get_logger(__name__)
 
@@ -88,7 +94,7 @@ class Correlation:
 def correlate_event(session: Session, *, event: EventRow, now: datetime, window_seconds: int) -> Correlation:
     """Attach ``event`` to the open incident of its dedup key, or open one."""
     key = incidents.correlation_key(session, dedup_key=event.dedup_key)
-    incident = _still_fed(session, key, now, window_seconds)
+    incident = still_fed(session, key, now, window_seconds)
     opened = incident is None
     if incident is None:
         incident = incidents.open_incident(session, event=event, now=now)
@@ -152,14 +158,14 @@ def correlate_event(session: Session, *, event: EventRow, now: datetime, window_
     return Correlation(incident_id=incident.id, opened=opened, escalated=escalated)
 
 
-def _still_fed(
-    session: Session, key: CorrelationKey | None, now: datetime, window_seconds: int
+def still_fed(
+    session: Session, key: CorrelationKey | None, now: datetime, window_seconds: int, *, lock: bool = True
 ) -> IncidentRow | None:
-    """The incident ``key`` still feeds (seen within the window, not yet resolved), locked; None
-    when its next event opens a new incident."""
+    """The incident ``key`` still feeds (seen within the window, not yet resolved), locked unless
+    ``lock`` is off (the intake only asks); None when its next event opens a new incident."""
     if key is None or key.last_seen_at < now - timedelta(seconds=window_seconds):
         return None
-    incident = incidents.get_incident(session, incident_id=key.incident_id, for_update=True)
+    incident = incidents.get_incident(session, incident_id=key.incident_id, for_update=lock)
     return incident if incident.status in incidents.OPEN_STATUSES else None
 
 
@@ -229,7 +235,7 @@ def _chains_appended(
     chains: set[str] = set()
     for _, event in claimed:
         key = incidents.correlation_key(session, dedup_key=event.dedup_key)
-        incident = _still_fed(session, key, now, window_seconds)
+        incident = still_fed(session, key, now, window_seconds)
         if incident is None:
             continue  # it opens a new incident
         if (

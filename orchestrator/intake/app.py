@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.telemetry import TelemetryConfig
 
-from orchestrator import metrics
+from orchestrator import clock, metrics
 from orchestrator.chatops import views as slack_views
+from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.incidents import views as incident_views
 from orchestrator.intake import health
 from orchestrator.intake import routes as intake_routes
+from orchestrator.intake import service as intake_service
+from orchestrator.intake.critical import Rehearsed
 from orchestrator.intake.redirects import RelativeRedirects
 from orchestrator.proof import receipt as tiktok_receipt
 from orchestrator.switch import views as switch_views
 from orchestrator.timeline import pages as timeline_pages
 from orchestrator.worker.runtime import Runtime
 
-__all__ = ["NO_TELEMETRY", "create_app"]
+__all__ = ["NO_TELEMETRY", "create_app", "prepare"]
 
 NO_TELEMETRY: TelemetryConfig = {
     "tracing": False,
@@ -70,3 +75,20 @@ def create_app(runtime: Runtime) -> FastAPI:
         return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title}: API")
 
     return app
+
+
+def prepare(app: FastAPI) -> None:
+    """Connect and warm up at start-up instead of on the first event (``serve``): the intake's
+    writer thread and its broker connection, kept for good (no idle end), and a store connection
+    on which a critical event's commit is rehearsed and rolled back (``CriticalFirst.rehearse``).
+    The first event after start-up or an idle hour then waits for none of it."""
+    runtime: Runtime = app.state.runtime
+    intake_routes.group_commit(app.state, runtime, idle_seconds=None).start()
+    now = clock.utcnow()
+    probe = CompromiseEvent(source="generic", kind="host.compromise", severity=Severity.CRITICAL,
+                            title="start-up rehearsal", observed_at=now, received_at=now,
+                            dedup_key="start-up-rehearsal")  # fmt: skip
+    with suppress(Rehearsed):  # rolled back: nothing of it stays
+        intake_service.accept_events(
+            runtime.store, [probe], now=now, before_commit=app.state.intake_critical.rehearse
+        )

@@ -37,9 +37,10 @@ from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.intake import access
 from orchestrator.intake.auth import SourceAuth, Verified, strip_secret_params, verify
 from orchestrator.intake.bodies import read_body
+from orchestrator.intake.critical import CriticalFirst
 from orchestrator.intake.replay import StoreReplayGuard
 from orchestrator.intake.sources import FieldMapping, SourceContext, parse_body, source_names
-from orchestrator.intake.writer import GroupCommit
+from orchestrator.intake.writer import IDLE_SECONDS, GroupCommit
 from orchestrator.logging import get_logger
 from orchestrator.ratelimit import RateLimiter, limiter_for
 from orchestrator.store.db import Store
@@ -130,10 +131,18 @@ def _plan(request: Request, runtime: Runtime, source: str) -> SourcePlan:
 
 
 def _group_commit(request: Request, runtime: Runtime) -> GroupCommit:
-    writer: GroupCommit | None = getattr(request.app.state, "intake_writer", None)
+    return group_commit(request.app.state, runtime)
+
+
+def group_commit(state: Any, runtime: Runtime, *, idle_seconds: float | None = IDLE_SECONDS) -> GroupCommit:
+    """The app's one writer (``state`` is ``app.state``), built on first use."""
+    writer: GroupCommit | None = getattr(state, "intake_writer", None)
     if writer is None:
         connect = partial(publisher, runtime.celery, fail_fast=True)
-        writer = request.app.state.intake_writer = GroupCommit(runtime.store, connect)
+        state.intake_critical = critical = CriticalFirst(runtime.settings, runtime.playbooks)
+        writer = state.intake_writer = GroupCommit(
+            runtime.store, connect, before_commit=critical, urgent=critical.urgent, idle_seconds=idle_seconds
+        )
     return writer
 
 

@@ -9,7 +9,9 @@ one broker message. Its rows are written already marked dispatched, so a batch c
 transaction of three statements; rows whose publish failed are handed back to the relay
 (unmarked) in the next batch's transaction, or one of their own when no batch follows. A process
 that dies between a commit and its publish leaves those rows to the relay's redelivery
-(``redeliver_after_seconds``) instead of its one-second grace.
+(``redeliver_after_seconds``) instead of its one-second grace. Requests that are ``urgent`` (an
+event that engages the kill switch, ``intake/critical.py``) skip the queue: the next batch is
+theirs alone, so they wait for at most the commit under way, not for a storm's pending alerts.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,7 +47,9 @@ class ClosablePublisher(Protocol):
 
 
 IDLE_SECONDS = 60.0
-"""An idle writer thread ends after this long (an app built per test must not leave one each)."""
+"""An idle writer thread ends after this long (an app built per test must not leave one each);
+a served app's writer (``intake/app.prepare``) never ends, so an event after an idle hour does not
+wait for a new thread and broker connection."""
 BROKER_PAUSE = 2.0
 """Seconds the writer leaves publishing to the relay after the broker failed it."""
 MESSAGE_EVENTS = 100
@@ -78,9 +82,19 @@ class GroupCommit:
     ``BROKER_PAUSE`` seconds, so a broker that is down never holds up a commit for long."""
 
     def __init__(
-        self, store: Store, connect: Callable[[], ClosablePublisher], *, max_events: int = 2000
+        self,
+        store: Store,
+        connect: Callable[[], ClosablePublisher],
+        *,
+        max_events: int = 2000,
+        before_commit: intake.BeforeCommit | None = None,
+        urgent: Callable[[Sequence[CompromiseEvent]], bool] | None = None,
+        idle_seconds: float | None = IDLE_SECONDS,
     ) -> None:
         self._store = store
+        self._before_commit = before_commit
+        self._urgent = urgent
+        self._first: list[_Request] = []
         self._connect = connect
         self._max = max_events
         self._pending: list[_Request] = []
@@ -88,28 +102,43 @@ class GroupCommit:
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._broker_back_at = 0.0
+        self._idle_seconds = idle_seconds
+
+    def start(self) -> None:
+        """Start the writer thread (and its broker connection) now rather than on the first
+        request, so the first event waits for neither; with ``idle_seconds`` None it never ends."""
+        with self._wake:
+            self._start()
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
+            self._thread.start()
 
     async def accept(self, events: list[CompromiseEvent]) -> list[int]:
         """Wait until ``events`` are durable; return their outbox ids (``StoreError`` if not)."""
         loop = asyncio.get_running_loop()
         request = _Request(events, loop, loop.create_future())
+        first = self._urgent is not None and self._urgent(events)
         with self._wake:
-            self._pending.append(request)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
-                self._thread.start()
-            else:
-                self._wake.notify()
+            (self._first if first else self._pending).append(request)
+            self._start()
+            self._wake.notify()
         return await request.future
 
     def _take(self) -> tuple[list[_Request], list[int]] | None:
-        """The next batch and the rows to unmark, or None once idle ``IDLE_SECONDS`` (the thread ends)."""
+        """The next batch and the rows to unmark, or None once idle ``idle_seconds`` (the thread ends)."""
         with self._wake:
-            while not self._pending and not self._unsent:
-                if not self._wake.wait(timeout=IDLE_SECONDS) and not self._pending and not self._unsent:
+            while not self._first and not self._pending and not self._unsent:
+                idle = not self._wake.wait(timeout=self._idle_seconds)
+                if idle and not self._first and not self._pending and not self._unsent:
                     self._thread = None
                     return None
-            batch: list[_Request] = []
+            if self._first:  # urgent requests alone: a small commit, at once
+                batch, self._first = self._first, []
+                unsent, self._unsent = self._unsent, []
+                return batch, unsent
+            batch = []
             count = 0
             while self._pending and (not batch or count + len(self._pending[0].events) <= self._max):
                 batch.append(self._pending.pop(0))
@@ -164,7 +193,12 @@ class GroupCommit:
         try:
             with self._store.ahead():  # senders wait for this commit; workers can wait a little
                 return intake.accept_events(
-                    self._store, events, now=clock.utcnow(), publishing=publishing, unsent=unsent
+                    self._store,
+                    events,
+                    now=clock.utcnow(),
+                    publishing=publishing,
+                    unsent=unsent,
+                    before_commit=self._before_commit,
                 )
         except SQLAlchemyError as exc:  # a connection lost mid-commit: the store is down, 503 not 500
             raise StoreError(f"the store failed the commit: {type(exc).__name__}") from exc

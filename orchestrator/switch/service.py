@@ -2,7 +2,8 @@
 
 Every change locks the one switch row, bumps its ``version`` and appends a timeline entry in
 the same transaction, so the switch and its history never disagree. Engaging for an incident
-also sets that incident's ``disconnected_at`` the first time (clause III.2(f) evidence).
+also sets that incident's ``disconnected_at`` the first time (clause III.2(f) evidence): the
+moment the switch was engaged if that was after the incident's awareness, else now.
 Release always needs a reason and a person: nothing in the orchestrator releases on its own.
 """
 
@@ -142,7 +143,11 @@ def engage(
         session.flush()
     state = _state(row)
     if incident is not None:
-        lifecycle.mark_disconnected(incident, at=now)
+        # Engaged since awareness (the intake engages it for a critical event, critical first,
+        # before the worker correlates it): the incident was disconnected then, not now.
+        since = row.changed_at
+        engaged_for_it = not changed and since is not None and since >= incident.aware_at
+        lifecycle.mark_disconnected(incident, at=since if engaged_for_it and since is not None else now)
     message = "kill switch engaged" if changed else "kill switch already engaged"
     timeline.append_entry(
         session,

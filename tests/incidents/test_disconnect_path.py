@@ -3,15 +3,12 @@ event starts the run and engages the kill switch in the commit that opens the in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from orchestrator import clock
-from orchestrator.config import load_settings
 from orchestrator.events.models import EventRow
 from orchestrator.events.schemas import CompromiseEvent
 from orchestrator.incidents import flows as incident_flows
@@ -27,21 +24,7 @@ from orchestrator.switch.mirror import FILE_NAME, FileMirror
 from orchestrator.timeline import service as timeline
 from orchestrator.worker import tasks
 from orchestrator.worker.runtime import Runtime
-from tests.support.runtime import make_runtime
-from tests.support.services import postgres_database
 from tests.support.statements import recorded_statements
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def either_store(request: pytest.FixtureRequest, runtime: Runtime, tmp_path: Path) -> Iterator[Runtime]:
-    """The embedded store, or a fresh PostgreSQL database (skip locked rows: a join of two tables)."""
-    if request.param == "sqlite":
-        yield runtime
-        return
-    with postgres_database() as url:
-        other = make_runtime(load_settings(overrides={"data_dir": tmp_path / "pg", "database_url": url}))
-        yield other
-        other.close()
 
 
 def _critical(key: str, now: datetime, severity: str = "critical") -> CompromiseEvent:

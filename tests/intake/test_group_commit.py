@@ -5,23 +5,31 @@ that is down holds up no commit."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from orchestrator import clock
 from orchestrator.config import load_settings
 from orchestrator.errors import BrokerError
-from orchestrator.events.schemas import CompromiseEvent
+from orchestrator.events.models import EventRow
+from orchestrator.events.schemas import CompromiseEvent, Severity
+from orchestrator.intake.app import create_app, prepare
 from orchestrator.intake.service import EVENT_TOPIC
 from orchestrator.intake.writer import BROKER_PAUSE, MESSAGE_EVENTS, GroupCommit
 from orchestrator.store.outbox import OutboxRow
+from orchestrator.switch import service as switch
+from orchestrator.timeline.models import TimelineEntryRow
 from orchestrator.worker import tasks
 from orchestrator.worker.app import make_celery, publisher
 from orchestrator.worker.runtime import Runtime
 from tests.support.processes import free_port, wait_for
+from tests.support.runtime import INTAKE_TOKEN
+from tests.support.server import serve_app
 from tests.support.statements import recorded_statements
 
 
@@ -123,3 +131,53 @@ def test_one_message_of_several_events_correlates_each(runtime: Runtime) -> None
     with runtime.store.unit_of_work() as session:
         owed = session.scalars(select(OutboxRow.id).where(OutboxRow.done_at.is_(None))).all()
     assert owed == []
+
+
+def test_an_urgent_request_is_committed_before_the_alerts_queued_ahead_of_it(runtime: Runtime) -> None:
+    broker = Broker()
+    critical = _event(999).model_copy(update={"severity": Severity.CRITICAL})
+    writer = GroupCommit(runtime.store, lambda: broker, urgent=lambda events: events == [critical])
+    release = threading.Event()
+
+    def hold_the_write_lock() -> None:  # the writer's first commit waits for it
+        with runtime.store.engine.begin():  # the store begins SQLite transactions IMMEDIATE
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    time.sleep(0.1)
+
+    async def run() -> list[list[int]]:
+        first = asyncio.ensure_future(writer.accept([_event(0)]))
+        await asyncio.sleep(0.2)  # the writer took it and waits for the lock
+        later = [asyncio.ensure_future(writer.accept([_event(n)])) for n in range(1, 200)]
+        later.append(asyncio.ensure_future(writer.accept([critical])))
+        await asyncio.sleep(0.1)  # every request queued, the critical one last
+        release.set()
+        return list(await asyncio.gather(first, *later))
+
+    ids = [row_id for answer in asyncio.run(run()) for row_id in answer]
+    holder.join()
+    # Committed right after the commit under way, before the 199 alerts queued ahead of it.
+    assert ids[-1] == ids[0] + 1 and ids[-1] < min(ids[1:-1])
+
+
+def test_a_served_app_is_ready_before_the_first_event_and_stays_so(runtime: Runtime) -> None:
+    def writers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "intake-writer"}
+
+    earlier = writers()  # other tests' writers, ending once idle
+    app = create_app(runtime)
+    prepare(app)  # as `serve` does
+    (mine,) = writers() - earlier  # its broker connection made, before any event
+    with runtime.store.unit_of_work() as session:  # a critical event's commit rehearsed, rolled back
+        tables = (EventRow, OutboxRow, TimelineEntryRow)
+        assert [session.scalar(select(func.count()).select_from(t)) for t in tables] == [0, 0, 0]
+        state = switch.status(session)
+        assert (state.engaged, state.by, state.changed_at, state.version) == (False, None, None, 0)
+    with serve_app(app) as url:
+        event = {"title": "Odd login", "kind": "auth.anomaly", "severity": "low"}
+        auth = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+        answer = httpx.post(f"{url}/v1/events", json=event, headers=auth)
+    assert answer.status_code == 202
+    assert mine.is_alive() and writers() - earlier == {mine}  # the same writer took the event

@@ -1,0 +1,103 @@
+"""Critical first: the intake engages the kill switch for an event that would engage it, in the
+commit that makes the event durable, so a disconnect never waits behind a backlog of alerts.
+
+Events are correlated first in, first out, and must be: the events of one incident go in the
+order accepted. During a storm a critical alert would therefore wait for every alert before it
+(seconds), although the disconnect needs nothing the backlog holds: the switch is one row. So the
+intake engages it exactly when the worker will, on correlating the event: a playbook matches the
+event and its first step engages the switch with no condition or approval, and the event opens an
+incident or raises one's severity to a playbook that has not run on it yet. The worker's step then
+finds the switch engaged and records it on the incident, whose ``disconnected_at`` is the moment
+the intake engaged it (``switch/service.engage``). A switch a person released for an incident
+already handled stays released, as it would without this lane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from orchestrator.actions.tiktok import KillSwitchAction
+from orchestrator.config import Settings
+from orchestrator.events.schemas import CompromiseEvent, Severity
+from orchestrator.incidents import flows as incident_flows
+from orchestrator.incidents import service as incidents
+from orchestrator.playbooks.models import RunRow
+from orchestrator.playbooks.schemas import ParallelBlock, Playbook
+from orchestrator.switch import flows as switch_flows
+from orchestrator.switch import service as switch
+
+__all__ = ["CriticalFirst", "Rehearsed", "switch_playbook"]
+
+BY = "intake"
+"""Who the switch row names when the intake engaged it."""
+
+
+class Rehearsed(Exception):
+    """Ends the start-up rehearsal (``CriticalFirst.rehearse``): its transaction rolls back."""
+
+
+def switch_playbook(event: CompromiseEvent, playbooks: Mapping[str, Playbook]) -> str | None:
+    """The first playbook (by name) that ``event`` starts and that engages the switch as soon as
+    it starts (its first step, or a step of its first parallel block, with no ``when`` or
+    approval); None when no playbook does."""
+    if event.status != "firing":
+        return None  # a resolved signal starts no playbook
+    for name in sorted(playbooks):
+        book = playbooks[name]
+        first = book.steps[0]
+        starting = first.steps if isinstance(first, ParallelBlock) else (first,)
+        if any(
+            step.action == KillSwitchAction.name and step.when is None and step.approval is None
+            for step in starting
+        ) and book.matches(event):
+            return name
+    return None
+
+
+class CriticalFirst:
+    """``(session, events, now)``: engage the switch in the intake's transaction when one of
+    ``events`` would have its playbook engage it (see the module docstring)."""
+
+    def __init__(self, settings: Settings, playbooks: Mapping[str, Playbook]) -> None:
+        self._settings = settings
+        self._playbooks = playbooks
+
+    def urgent(self, events: Sequence[CompromiseEvent]) -> bool:
+        """Whether ``events`` hold one that engages the switch (the writer commits them first)."""
+        return any(switch_playbook(event, self._playbooks) for event in events)
+
+    def __call__(self, session: Session, events: Sequence[CompromiseEvent], now: datetime) -> None:
+        due = [(event, name) for event in events if (name := switch_playbook(event, self._playbooks))]
+        if not due or switch.status(session).engaged:
+            return  # a batch of alerts costs no statement; an engaged switch, one
+        for event, name in due:
+            if self._starts(session, event, name, now):
+                reason = f"critical first, playbook {name}: {event.severity} {event.kind}: {event.title}"
+                switch_flows.engage_in(session, self._settings, by=BY, reason=reason)
+                return
+
+    def rehearse(self, session: Session, events: Sequence[CompromiseEvent], now: datetime) -> None:
+        """A critical event's commit at start-up, rolled back (``Rehearsed``): its reads, the
+        switch row's update and the timeline entry, so their statements are compiled and cached
+        and the first real event is not the slow one. No mirror hears of it."""
+        for event in events:
+            self._starts(session, event, "", now)
+        switch.engage(session, by=BY, reason="start-up rehearsal, rolled back")
+        raise Rehearsed
+
+    def _starts(self, session: Session, event: CompromiseEvent, playbook: str, now: datetime) -> bool:
+        """Whether correlating ``event`` will start ``playbook``: it opens an incident, or raises
+        the severity of one that ``playbook`` has not run on (the worker's rule, read unlocked)."""
+        key = incidents.correlation_key(session, dedup_key=event.dedup_key)
+        window = self._settings.correlation_window_seconds
+        incident = incident_flows.still_fed(session, key, now, window, lock=False)
+        if incident is None:
+            return True
+        if event.severity.rank <= Severity(incident.severity).rank:
+            return False
+        once_key = f"{incident.id}:{playbook}"
+        return session.scalar(select(RunRow.id).where(RunRow.once_key == once_key)) is None
