@@ -211,10 +211,16 @@ def test_incident_page_in_chromium_shows_key_times_every_entry_and_filters(
         page.wait_for(
             "document.getElementById('filter-actor') && document.getElementById('filter-actor').value !== ''"
         )
-        assert _visible_kinds(page) == ["approval.decided", "report.delivered", "note", "switch.released"]
+        assert _visible_kinds(page) == [
+            "approval.decided",
+            "report.delivered",
+            "note",
+            "status.update",
+            "switch.released",
+        ]
         assert page.evaluate("document.getElementById('filter-kind').value") == ""
 
         page.evaluate("window.loadedBefore = true")
         page.send("Page.reload")
         page.wait_for("window.loadedBefore === undefined && document.readyState === 'complete'")
-        assert page.evaluate("document.getElementById('shown-count').textContent") == "4"  # applied on load
+        assert page.evaluate("document.getElementById('shown-count').textContent") == "5"  # applied on load
