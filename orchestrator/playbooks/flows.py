@@ -208,8 +208,7 @@ def decide_approval(
     actor: str,
     groups: frozenset[str] = frozenset(),
 ) -> None:
-    """Record a person's approval or denial of a waiting step, then advance the run; ``groups``
-    are the named user groups the actor belongs to (the caller asked Slack)."""
+    """Record a person's approval or denial, then advance the run; ``groups``: the actor's (from Slack)."""
     now = clock.utcnow()
     with transaction() as session:
         run = service.get_run(session, run_id=run_id, for_update=True)
