@@ -15,6 +15,7 @@ from orchestrator.chatops import card_sync
 from orchestrator.drill import schedule as drill_schedule
 from orchestrator.evidence.sweep import CheckpointSweep
 from orchestrator.logging import get_logger
+from orchestrator.playbooks import decisions
 from orchestrator.playbooks import flows as playbook_flows
 from orchestrator.store import outbox
 from orchestrator.switch import flows as switch_flows
@@ -46,7 +47,7 @@ def jobs_for(runtime: Runtime) -> list[Job]:
         return playbook_flows.wake_due_runs(runtime.transaction)
 
     def remind_manual_steps() -> int:
-        return playbook_flows.remind_due_steps(runtime.transaction)
+        return decisions.remind_due_steps(runtime.transaction)
 
     def sync_switch_mirrors() -> object:
         # The guard fails closed: keep its file (and Redis key) present and true.

@@ -19,8 +19,9 @@ from orchestrator.chatops import card_sync, cards, release
 from orchestrator.chatops import kinds as slack_kinds
 from orchestrator.chatops.access import Access
 from orchestrator.chatops.client import SlackClient, SlackError, client_for
-from orchestrator.chatops.commands import Caller, Reply, handle_command, record
+from orchestrator.chatops.commands import handle_command
 from orchestrator.chatops.people import step_people
+from orchestrator.chatops.replies import Caller, Reply, record
 from orchestrator.config import Settings
 from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.logging import get_logger

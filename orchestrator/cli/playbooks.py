@@ -12,7 +12,7 @@ from orchestrator.actions.dry_run import dry_run_plan
 from orchestrator.actions.registry import default_registry
 from orchestrator.cli.common import State, pass_state
 from orchestrator.errors import NotFound
-from orchestrator.playbooks import flows, service
+from orchestrator.playbooks import decisions, flows, service
 from orchestrator.playbooks.catalog import load_catalog, playbook_dirs
 from orchestrator.playbooks.json_schema import playbook_json_schema
 from orchestrator.playbooks.loader import load_playbook
@@ -180,7 +180,7 @@ def show_run(state: State, run_id: str, as_json: bool) -> None:
 def _decide(state: State, run_id: str, step: str, approve: bool, as_person: str | None) -> None:
     runtime = state.runtime()
     actor = _actor(as_person)
-    flows.decide_approval(runtime.transaction, run_id=run_id, step_id=step, approve=approve, actor=actor)
+    decisions.decide_approval(runtime.transaction, run_id=run_id, step_id=step, approve=approve, actor=actor)
     click.echo(f"{'approved' if approve else 'denied'} {step} of {run_id} as {actor}")
 
 
@@ -249,7 +249,7 @@ def done(state: State, run_id: str, step: str, inputs: tuple[str, ...], as_perso
         if not sep:
             raise click.BadParameter(f"{item!r}: write --input KEY=VALUE")
         given[key.strip()] = value
-    flows.complete_manual_step(
+    decisions.complete_manual_step(
         state.runtime().transaction, run_id=run_id, step_id=step, actor=_actor(as_person), inputs=given
     )
     click.echo(f"completed {step} of {run_id}")

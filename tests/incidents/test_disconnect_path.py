@@ -14,7 +14,7 @@ from orchestrator.events.schemas import CompromiseEvent
 from orchestrator.incidents import flows as incident_flows
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.intake import service as intake
-from orchestrator.playbooks import flows
+from orchestrator.playbooks import decisions, flows
 from orchestrator.playbooks import service as runs
 from orchestrator.playbooks.loader import parse_playbook
 from orchestrator.playbooks.models import RunRow
@@ -90,7 +90,9 @@ def test_a_kill_switch_step_behind_an_approval_waits_for_it(runtime: Runtime) ->
         assert not switch.status(session).engaged
         run = session.scalars(select(RunRow)).one()
         assert runs.step_rows(session, run_id=run.id)["disconnect"].status == "waiting_approval"
-    flows.decide_approval(runtime.transaction, run_id=run.id, step_id="disconnect", approve=True, actor="ana")
+    decisions.decide_approval(
+        runtime.transaction, run_id=run.id, step_id="disconnect", approve=True, actor="ana"
+    )
     (advance_id,) = _owed(runtime, "run.advance")
     tasks.advance_run(advance_id)  # the pass after the approval does the step in its own commit
     with runtime.store.unit_of_work() as session:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.playbooks import flows, service
+from orchestrator.playbooks import decisions, flows, service
 from orchestrator.timeline import service as timeline
 from tests.support.engine import Engine, running_engine
 from tests.support.processes import wait_for
@@ -172,7 +172,7 @@ def test_approval_approved_runs_the_step(engine: Engine, hooks: Receiver) -> Non
     run_id = engine.start("gated", url=hooks.url)
     engine.wait(run_id, lambda r: r["steps"]["disconnect"] == "waiting_approval", "the approval request")
     assert hooks.calls == []
-    flows.decide_approval(
+    decisions.decide_approval(
         engine.runtime.transaction, run_id=run_id, step_id="disconnect", approve=True, actor="cli:alice"
     )
     assert engine.finished(run_id)["status"] == "succeeded"
@@ -185,7 +185,7 @@ def test_approval_approved_runs_the_step(engine: Engine, hooks: Receiver) -> Non
 def test_approval_denied_fails_and_calls_nothing(engine: Engine, hooks: Receiver) -> None:
     run_id = engine.start("gated", url=hooks.url)
     engine.wait(run_id, lambda r: r["steps"]["disconnect"] == "waiting_approval", "the approval request")
-    flows.decide_approval(
+    decisions.decide_approval(
         engine.runtime.transaction, run_id=run_id, step_id="disconnect", approve=False, actor="cli:bob"
     )
     assert engine.finished(run_id)["status"] == "failed"
@@ -292,10 +292,10 @@ def test_manual_step_waits_reminds_and_needs_its_input(engine: Engine) -> None:
     engine.wait(run_id, lambda r: r["steps"]["file_report"] == "waiting_approval", "the manual step")
     wait_for(lambda: "manual.reminder" in engine.kinds(run_id), timeout=20, what="a reminder")
     with pytest.raises(ValidationFailed, match="needs its ticket_id: add --input ticket_id=VALUE"):
-        flows.complete_manual_step(
+        decisions.complete_manual_step(
             engine.runtime.transaction, run_id=run_id, step_id="file_report", actor="cli:alice", inputs={}
         )
-    flows.complete_manual_step(
+    decisions.complete_manual_step(
         engine.runtime.transaction,
         run_id=run_id,
         step_id="file_report",

@@ -1,0 +1,61 @@
+"""`/ir note`, `/ir declare`, `/ir resolve|close` and `/ir update`: what people add to an incident.
+
+The incident is the one named, or the room's; text is redacted before it reaches the
+hash-chained timeline, where nothing can be taken back.
+"""
+
+from __future__ import annotations
+
+from orchestrator import redaction
+from orchestrator.chatops import lifecycle_commands as lifecycle
+from orchestrator.chatops import targets, updates
+from orchestrator.chatops.replies import Caller, Reply
+from orchestrator.errors import ValidationFailed
+from orchestrator.ports import Ports
+from orchestrator.timeline import kinds
+from orchestrator.timeline import service as timeline
+
+__all__ = ["declare", "end", "note", "update"]
+
+
+def note(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
+    incident_id, given = targets.incident_and_rest(runtime, caller.channel_id, raw)
+    if incident_id is None or not given:
+        raise ValidationFailed(
+            "`/ir note INCIDENT TEXT`, e.g. `/ir note inc-1a2b3c secrets rotated on ci-7` "
+            "(in an incident's room: `/ir note TEXT`)"
+        )
+    text = redaction.redact_text(given)[:10_000]
+    with runtime.transaction() as session:
+        timeline.append_entry(
+            session,
+            chain=incident_id,
+            actor=caller.actor,
+            kind=kinds.NOTE,
+            message=text,
+            data={"slack_user": caller.user_id, "via": "slack"},
+        )
+    return Reply(f"📝 Noted on `{incident_id}`.", incident_id=incident_id)
+
+
+def declare(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
+    title, severity = lifecycle.declare(runtime, caller.actor, raw)
+    opens = "its incident opens in a moment: `/ir list`"
+    return Reply(f"🆕 <@{caller.user_id}> declared *{title}* ({severity}); {opens}.", public=True)
+
+
+def end(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
+    verb = raw.split(None, 1)[0].lower()
+    incident_id = lifecycle.end(runtime, verb, caller.actor, caller.channel_id, raw)
+    word = "✅ <@{}> resolved" if verb == "resolve" else "🔒 <@{}> closed"
+    return Reply(f"{word.format(caller.user_id)} `{incident_id}`.", public=True, incident_id=incident_id)
+
+
+def update(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
+    incident_id, text, refused = updates.post_update(
+        runtime, actor=caller.actor, user_id=caller.user_id, channel_id=caller.channel_id, raw=raw
+    )
+    missed = f"\n⚠️ Slack refused it in {', '.join(f'<#{c}>' for c in refused)}." if refused else ""
+    return Reply(
+        f"📣 <@{caller.user_id}> on `{incident_id}`: {text}{missed}", public=True, incident_id=incident_id
+    )
