@@ -271,7 +271,9 @@ class StoreRateLimiter(_Limiter):
         with self._lock:
             now = self._now()
             start = max(self._window_next, now)
-            if start + interval <= self._window_end + 1e-6:  # 1e-6: sums of intervals round
+            # Half a slot of slack: at Unix-time magnitudes (1.8e9 s) each sum of intervals
+            # rounds by up to 2.4e-7 s, and a window's last slot was being dropped (1 in 10).
+            if start + interval <= self._window_end + interval / 2:
                 self._window_next = start + interval
                 return start - now
             span = max(interval, _WINDOW_SECONDS)

@@ -123,6 +123,28 @@ def test_many_threads_in_two_workers_get_the_whole_rate_and_never_more(make_limi
     assert min(window) >= 0.25 * 0.8  # no burst beyond thread-scheduling jitter
 
 
+def test_a_store_limit_hands_out_every_slot_at_todays_unix_times(tmp_path: Path) -> None:
+    """Issue 21: the embedded deployment sustained 0.87 of the limit. Each window's last slot
+    was lost to rounding (sums of 5 ms at 1.8e9 s round by 2.4e-7 s each), 1 slot in 10.
+    On a clock that moves only when the limiter sleeps, 1,000 requests at 200/s take 999 slots."""
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    migrate.upgrade(store)
+    now = [1_796_600_000.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    limiter = StoreRateLimiter(store, rate=200.0, name="test", sleep=sleep, now=lambda: now[0])
+    try:
+        started = now[0]
+        for _ in range(1000):
+            limiter.acquire()
+        took = now[0] - started
+    finally:
+        store.dispose()
+    assert took == pytest.approx(999 / 200, abs=0.001), f"{1000 / 200 / took:.3f} of the limit"
+
+
 def test_rate_zero_is_unlimited_but_still_honours_a_pause(make_limiter: Factory) -> None:
     unlimited = make_limiter(0)
     started = time.monotonic()
