@@ -11,9 +11,9 @@ from __future__ import annotations
 from orchestrator import clock, ids, redaction
 from orchestrator.chatops import targets
 from orchestrator.errors import ValidationFailed
+from orchestrator.events.accept import accept_events
 from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.incidents import lifecycle
-from orchestrator.intake.service import accept_events
 from orchestrator.ports import Ports
 
 __all__ = ["DECLARED_KIND", "declare", "end"]

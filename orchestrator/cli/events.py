@@ -11,8 +11,8 @@ import httpx
 from orchestrator import clock
 from orchestrator.cli.common import State, pass_state
 from orchestrator.errors import ValidationFailed
+from orchestrator.events import accept as intake
 from orchestrator.events.schemas import Severity
-from orchestrator.intake import service as intake
 from orchestrator.intake.sources import SourceContext, parse_body, source_names
 from orchestrator.worker.app import publisher
 

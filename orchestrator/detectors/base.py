@@ -1,7 +1,7 @@
 """The in-process detector API: ``Emitter.emit(event)`` makes an event durable like the intake does.
 
 A detector builds a generic-schema dict (or a ``CompromiseEvent``) and emits it; the event and
-its outbox row commit together through ``intake.service.accept_events``, then the row is
+its outbox row commit together through ``events.accept.accept_events``, then the row is
 published at once (the scheduler's relay publishes it later if the broker is down).
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator import clock
+from orchestrator.events import accept as intake
 from orchestrator.events.schemas import CompromiseEvent, Severity
-from orchestrator.intake import service as intake
 from orchestrator.intake.sources import SourceContext, parse_body
 from orchestrator.logging import get_logger
 from orchestrator.store.db import Store

@@ -22,11 +22,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
 from orchestrator import clock
+from orchestrator.events.accept import EVENT_TOPIC
 from orchestrator.events.models import EventRow
 from orchestrator.events.schemas import Severity
 from orchestrator.incidents import service as incidents
 from orchestrator.incidents.models import CorrelationKey, IncidentRow
-from orchestrator.intake.service import EVENT_TOPIC
 from orchestrator.logging import bind_ids, get_logger
 from orchestrator.playbooks import flows as playbook_flows
 from orchestrator.playbooks.flows import Transaction

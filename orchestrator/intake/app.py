@@ -11,11 +11,11 @@ from fastapi.telemetry import TelemetryConfig
 
 from orchestrator import clock, metrics
 from orchestrator.chatops import views as slack_views
+from orchestrator.events import accept
 from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.incidents import views as incident_views
 from orchestrator.intake import health
 from orchestrator.intake import routes as intake_routes
-from orchestrator.intake import service as intake_service
 from orchestrator.intake.critical import Rehearsed
 from orchestrator.intake.redirects import RelativeRedirects
 from orchestrator.proof import receipt as tiktok_receipt
@@ -89,6 +89,6 @@ def prepare(app: FastAPI) -> None:
                             title="start-up rehearsal", observed_at=now, received_at=now,
                             dedup_key="start-up-rehearsal")  # fmt: skip
     with suppress(Rehearsed):  # rolled back: nothing of it stays
-        intake_service.accept_events(
+        accept.accept_events(
             runtime.store, [probe], now=now, before_commit=app.state.intake_critical.rehearse
         )

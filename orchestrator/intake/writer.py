@@ -27,8 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator import clock
 from orchestrator.errors import StoreError
+from orchestrator.events import accept as intake
 from orchestrator.events.schemas import CompromiseEvent
-from orchestrator.intake import service as intake
 from orchestrator.logging import get_logger
 from orchestrator.store.db import Store
 from orchestrator.store.outbox import Publisher

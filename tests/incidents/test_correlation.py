@@ -9,12 +9,12 @@ import pytest
 import sqlalchemy
 from sqlalchemy import select
 
+from orchestrator.events import accept as intake
 from orchestrator.events.models import EventRow
 from orchestrator.events.schemas import CompromiseEvent, Entities, Severity
 from orchestrator.incidents import flows
 from orchestrator.incidents.flows import EVENTS_RECORDED_IN_FULL, correlate_event
 from orchestrator.incidents.models import IncidentRow
-from orchestrator.intake import service as intake
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.store.turns import WriteTurns
 from orchestrator.timeline import service as timeline

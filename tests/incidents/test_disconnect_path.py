@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator import clock
+from orchestrator.events import accept as intake
 from orchestrator.events.models import EventRow
 from orchestrator.events.schemas import CompromiseEvent
 from orchestrator.incidents import flows as incident_flows
 from orchestrator.incidents.models import IncidentRow
-from orchestrator.intake import service as intake
 from orchestrator.playbooks import decisions, flows
 from orchestrator.playbooks import service as runs
 from orchestrator.playbooks.loader import parse_playbook

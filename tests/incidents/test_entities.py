@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from orchestrator.config import load_settings
+from orchestrator.events import accept as intake
 from orchestrator.events.schemas import CompromiseEvent, Entities, Severity
 from orchestrator.incidents import entities, flows
 from orchestrator.incidents.models import IncidentEntityRow, IncidentRow
-from orchestrator.intake import service as intake
 from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
 from tests.support.services import postgres_database

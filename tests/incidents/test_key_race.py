@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from orchestrator import clock
 from orchestrator.config import load_settings
+from orchestrator.events import accept as intake
 from orchestrator.events.schemas import CompromiseEvent
 from orchestrator.incidents import flows as incident_flows
 from orchestrator.incidents.models import CorrelationKey, IncidentRow
-from orchestrator.intake import service as intake
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import make_runtime

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import event, func, insert, select, text
 
 from orchestrator.config import load_settings
+from orchestrator.events import accept as intake
 from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.incidents import flows
-from orchestrator.intake import service as intake
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import make_runtime

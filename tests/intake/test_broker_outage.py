@@ -20,9 +20,9 @@ from sqlalchemy import func, select
 
 from orchestrator import clock
 from orchestrator.config import load_settings
+from orchestrator.events.accept import EVENT_TOPIC
 from orchestrator.incidents import service as incidents
 from orchestrator.intake.app import create_app
-from orchestrator.intake.service import EVENT_TOPIC
 from orchestrator.store.outbox import OutboxRow, relay_once
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.app import publisher

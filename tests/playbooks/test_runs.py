@@ -231,8 +231,8 @@ def test_rerun_a_failed_step(engine: Engine, hooks: Receiver) -> None:
 
 def _post(engine: Engine, severity: str, key: str = "web-1") -> None:
     from orchestrator import clock
+    from orchestrator.events import accept as intake
     from orchestrator.events.schemas import CompromiseEvent
-    from orchestrator.intake import service as intake
 
     now = clock.utcnow()
     event = CompromiseEvent(

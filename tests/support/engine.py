@@ -14,9 +14,9 @@ from celery.contrib.testing.worker import start_worker
 
 from orchestrator import clock
 from orchestrator.config import load_settings
+from orchestrator.events import accept as intake
 from orchestrator.events.schemas import CompromiseEvent
 from orchestrator.incidents import service as incidents
-from orchestrator.intake import service as intake
 from orchestrator.playbooks import flows, service
 from orchestrator.scheduler import run_scheduler
 from orchestrator.timeline import service as timeline

@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy import func, select
 
+from orchestrator.events.accept import EVENT_TOPIC
 from orchestrator.events.models import EventRow
 from orchestrator.incidents.models import IncidentRow
-from orchestrator.intake.service import EVENT_TOPIC
 from orchestrator.store.db import Store
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.timeline import kinds

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import clock
+from orchestrator.events import accept as intake
 from orchestrator.events.schemas import CompromiseEvent, Entities
 from orchestrator.incidents.models import IncidentRow
-from orchestrator.intake import service as intake
 from orchestrator.intake.app import create_app
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
 from orchestrator.timeline.models import TimelineEntryRow

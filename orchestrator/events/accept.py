@@ -1,4 +1,8 @@
-"""Make accepted events durable (event row + outbox row, one commit) and hand them on."""
+"""Accept events: the event row and its outbox row in one commit, then hand them on.
+
+In `events/` (the domain), not the intake: the HTTP intake, detectors, `/ir declare` and
+`orchestrator events` all accept events the same way, and none should reach up into the API.
+"""
 
 from __future__ import annotations
 
