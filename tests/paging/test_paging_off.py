@@ -11,6 +11,7 @@ from orchestrator import redaction
 from orchestrator.actions import ActionContext
 from orchestrator.actions.registry import default_registry
 from orchestrator.config import load_settings, masked_dump
+from orchestrator.errors import ConfigError
 from orchestrator.preflight import check_parts
 from orchestrator.worker.runtime import Runtime
 from tests.actions.fakes import FakeTimeline
@@ -60,3 +61,11 @@ def test_paging_keys_are_masked_and_redacted(monkeypatch: pytest.MonkeyPatch, tm
     assert (shown["pagerduty_routing_key"], shown["opsgenie_api_key"]) == ("********", "********")
     said = redaction.redact_text("keys planted-routing-key-5e3f4a9b and planted-genie-key-7c1e5f2a")
     assert "planted" not in said
+
+
+def test_a_mention_slack_cannot_read_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ORCH_PAGING__SLACK_MENTION", "@oncall")
+    with pytest.raises(ConfigError, match=r"paging\.slack_mention \(ORCH_PAGING__SLACK_MENTION\)"):
+        load_settings(overrides={"data_dir": tmp_path})
