@@ -78,11 +78,11 @@ def test_a_critical_incident_pages_the_oncall_and_its_resolution_resolves_the_pa
             assert httpx.post(f"{base}/v1/events", json=event, headers=headers).status_code == 202
             api = {"Authorization": f"Bearer {API_TOKEN}"}
 
-            def incident_id() -> str | None:
+            def incident_id() -> str | None:  # once disconnected: the page never holds the switch
                 found = httpx.get(f"{base}/v1/incidents", headers=api, timeout=5).json()["incidents"]
-                return str(found[0]["id"]) if found else None
+                return str(found[0]["id"]) if found and found[0]["disconnected_at"] else None
 
-            incident = wait_for(incident_id, timeout=60, what="the incident")
+            incident = wait_for(incident_id, timeout=60, what="the incident disconnected")
             key = f"orchestrator-{incident}"
             wait_for(
                 lambda: key in pagerduty.alerts and key in opsgenie.alerts, timeout=90, what="both pages"
