@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from orchestrator import redaction, settings_secrets
 from orchestrator.durations import parse_duration
 from orchestrator.errors import ConfigError
+from orchestrator.settings_paging import PagingSettings
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings", "masked_dump"]
 
@@ -150,6 +151,7 @@ class Settings(BaseSettings):
         16, ge=1, le=256, description="Revoke requests in flight per batch task."
     )
     drill: DrillSettings = Field(default_factory=lambda: DrillSettings())
+    paging: PagingSettings = Field(default_factory=lambda: PagingSettings())
     revocation_batch_size: int = Field(
         500, ge=1, le=10000, description="Tokens per batch on the revocation queue."
     )

@@ -4,8 +4,9 @@ A deployment that starts healthy can still fail the one time it matters: a TikTo
 rotated away, a Slack token revoked, no address to send the report to, no playbook that
 disconnects. Each check here does what the orchestrator will do when a compromise comes
 (connects, asks TikTok for a client token, calls Slack's ``auth.test``, logs in to SMTP), sends
-nothing, and says ``ok``, ``missing`` (not configured) or ``failed`` (configured, but it does not
-work). A detail never holds a secret: URLs lose their passwords and error text is redacted.
+nothing, and says ``ok``, ``missing`` (not configured), ``failed`` (configured, but it does not
+work) or ``off`` (an optional part, paging, not configured). A detail never holds a secret:
+URLs lose their passwords and error text is redacted.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from orchestrator.worker.app import broker_ping, make_celery
 
 __all__ = ["PART_CHECKS", "PartCheck", "check_parts"]
 
-Status = Literal["ok", "missing", "failed"]
+Status = Literal["ok", "missing", "failed", "off"]
+"""``off``: an optional part (paging) left unconfigured on purpose; not a reason to fail."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,29 @@ def _smtp(settings: Settings) -> PartCheck:
     return PartCheck("smtp", "ok", f"{where}: connected, NOOP answered")
 
 
+def _paging(settings: Settings) -> PartCheck:
+    """Says who a critical incident pages; sends nothing (neither service has a dry-run call)."""
+    paging = settings.paging
+    where = [
+        f"{label} at {url}"
+        for label, key, url in (
+            ("PagerDuty", paging.pagerduty_routing_key, paging.pagerduty_url),
+            ("Opsgenie", paging.opsgenie_api_key, paging.opsgenie_url),
+        )
+        if key is not None
+    ]
+    if not where:
+        return PartCheck(
+            "paging",
+            "off",
+            "paging is off: set paging.pagerduty_routing_key (ORCH_PAGING__PAGERDUTY_ROUTING_KEY) "
+            "or paging.opsgenie_api_key (ORCH_PAGING__OPSGENIE_API_KEY)",
+        )
+    if paging.mention:
+        where.append(f"the room mentions @{paging.slack_mention}")
+    return PartCheck("paging", "ok", "; ".join(scrub_url(w) for w in where))
+
+
 def _report_destination(settings: Settings) -> PartCheck:
     if not settings.tiktok_report_to:
         detail = "tiktok_report_to (ORCH_TIKTOK_REPORT_TO) is not set: the report to TikTok goes nowhere"
@@ -131,6 +156,7 @@ PART_CHECKS: tuple[Callable[[Settings], PartCheck], ...] = (
     _tiktok,
     _slack,
     _smtp,
+    _paging,
     _report_destination,
     _playbooks,
 )

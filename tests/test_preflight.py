@@ -16,6 +16,7 @@ from tests.support.slack_standin import slack_standin
 
 SLACK_TOKEN = "xoxb-planted-slack-token-41"
 TIKTOK_SECRET = "planted-tiktok-secret-42"
+PAGING_KEY = "planted-pagerduty-routing-key-46"
 
 
 def config_check(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
@@ -56,6 +57,7 @@ def test_check_names_every_missing_part_and_the_missing_report_destination(tmp_p
         "tiktok": "MISSING",
         "slack": "MISSING",
         "smtp": "FAILED",
+        "paging": "OFF",
         "report destination": "MISSING",
         "playbooks": "OK",
     }
@@ -86,6 +88,7 @@ def test_check_passes_against_a_fully_configured_setup(tmp_path: Path) -> None:
             "slack_api_url": slack.url,
             "smtp_url": f"smtp://127.0.0.1:{smtp_port}",
             "tiktok_report_to": "security@tiktok.example",
+            "paging__pagerduty_routing_key": PAGING_KEY,
         }
         env = orchestrator_env(tmp_path / "data", **settings)
         migrated = subprocess.run(
@@ -95,11 +98,11 @@ def test_check_passes_against_a_fully_configured_setup(tmp_path: Path) -> None:
         result = config_check(tmp_path, **settings)
         assert (result.returncode, result.stderr) == (0, ""), result.stdout
         assert set(rows(result.stdout).values()) == {"OK"}
-        assert len(rows(result.stdout)) == 7
+        assert len(rows(result.stdout)) == 8
         assert "auth.test: team Stand-in, user ir-bot" in result.stdout
         assert slack.methods() == ["auth.test"]
         assert box.received() == []  # checked, nothing sent
-        for planted in (SLACK_TOKEN, TIKTOK_SECRET):
+        for planted in (SLACK_TOKEN, TIKTOK_SECRET, PAGING_KEY):
             assert planted not in result.stdout
 
         wrong = config_check(tmp_path, **{**settings, "tiktok_client_secret": "planted-rotated-away-45"})

@@ -11,6 +11,7 @@ from orchestrator.actions import (
     log,
     manual,
     note,
+    page,
     proof,
     report,
     slack,
@@ -74,5 +75,6 @@ def default_registry() -> ActionRegistry:
             email.EmailSendAction(),
             report.TikTokReportAction(),
             webhook.WebhookPostAction(),
+            page.PageOncallAction(),
         ]
     )

@@ -17,6 +17,7 @@ from orchestrator.chatops.client import SlackClient, SlackError, SlackNameTaken,
 from orchestrator.chatops.models import SlackPostRow, SlackRoomRow
 from orchestrator.config import Settings
 from orchestrator.errors import ActionError
+from orchestrator.incidents.models import IncidentRow
 from orchestrator.ports import Ports
 
 __all__ = [
@@ -52,11 +53,13 @@ def _failed(exc: SlackError) -> ActionError:
 
 
 class SlackOpenChannelParams(ActionParams):
-    """``name`` overrides the channel pattern; ``invite`` adds people; ``usergroup`` the on-call group."""
+    """``name`` overrides the channel pattern; ``invite`` adds people; ``usergroup`` the on-call
+    group; ``mention`` calls ``paging.slack_mention`` (``@here`` or a user group) into the room."""
 
     name: str | None = Field(default=None, max_length=80)
     invite: list[str] = Field(default_factory=list)
     usergroup: str | None = None
+    mention: bool = False
 
 
 class SlackOpenChannelAction(Action):
@@ -163,6 +166,8 @@ class SlackOpenChannelAction(Action):
         if not room.pinned:
             client.pin(room.channel_id, card_ts)
             self._save(runtime, incident_id, pinned=True)
+        if params.mention and settings.paging.mention:
+            self._mention(ctx, runtime, client, room.channel_id, incident_id, settings.paging.mention)
         ctx.timeline.append(
             slack_kinds.SLACK_CHANNEL_OPENED,
             f"Slack channel #{room.channel_name} opened with the incident card",
@@ -177,6 +182,40 @@ class SlackOpenChannelAction(Action):
             ctx.actor,
         )
         return {"channel_id": room.channel_id, "channel_name": room.channel_name, "card_ts": card_ts}
+
+    def _mention(
+        self,
+        ctx: ActionContext,
+        runtime: Ports,
+        client: SlackClient,
+        channel: str,
+        incident_id: str,
+        who: str,
+    ) -> None:
+        """Call the on-call into the room with ``who`` (Slack's markup), once per step."""
+        key = f"{ctx.idempotency_key}:mention"
+        with runtime.store.unit_of_work() as session:
+            if session.get(SlackPostRow, key) is not None:
+                return
+            incident = session.get(IncidentRow, incident_id)
+            about = (
+                f"{incident.severity} incident: {incident.title}" if incident else f"incident {incident_id}"
+            )
+        tag = f"<!{who}>" if who in ("here", "channel") else f"<!subteam^{who}>"
+        text = (
+            f"{tag} you are paged for this {redaction.redact_text(about)}. The pinned card says what is done."
+        )
+        ts = client.post(channel, text=text)
+        with runtime.store.unit_of_work() as session:
+            session.merge(
+                SlackPostRow(idempotency_key=key, channel_id=channel, ts=ts, posted_at=clock.utcnow())
+            )
+        ctx.timeline.append(
+            slack_kinds.SLACK_POSTED,
+            f"Posted to Slack: {text[:200]}",
+            {"channel_id": channel, "ts": ts, "mention": who, "idempotency_key": key},
+            ctx.actor,
+        )
 
 
 class SlackPostParams(ActionParams):

@@ -62,6 +62,6 @@ def end(runtime: Ports, verb: str, actor: str, channel_id: str | None, raw: str)
             f"`/ir {verb} INCIDENT SUMMARY` (in the incident's room: `/ir {verb} SUMMARY`), "
             f"e.g. `/ir {verb} inc-1a2b3c secret rotated, tokens revoked, TikTok informed`"
         )
-    with runtime.store.unit_of_work() as session:
+    with runtime.transaction() as session:  # a resolution's pages are resolved once it commits
         _ENDINGS[verb](session, incident_id=incident_id, summary=summary, actor=actor, now=clock.utcnow())
     return incident_id

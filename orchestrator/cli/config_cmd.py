@@ -35,8 +35,9 @@ def check(state: State) -> None:
     """Try every part a compromise needs; exit 1 naming each one missing or failing.
 
     Loads the settings, connects to the store and the broker, asks TikTok for a client token,
-    calls Slack's auth.test, logs in to SMTP, needs a report destination (ORCH_TIKTOK_REPORT_TO)
-    and lists the playbooks (one must engage the kill switch on a critical compromise).
+    calls Slack's auth.test, logs in to SMTP, says who a critical incident pages (paging is
+    optional: OFF is no failure), needs a report destination (ORCH_TIKTOK_REPORT_TO) and lists
+    the playbooks (one must engage the kill switch on a critical compromise).
     Sends nothing and changes nothing.
     """
     settings = state.settings()
@@ -44,6 +45,6 @@ def check(state: State) -> None:
     parts = check_parts(settings)
     for part in parts:
         click.echo(f"{part.status.upper():<8} {part.part:<19} {part.detail}")
-    bad = [part.part for part in parts if part.status != "ok"]
+    bad = [part.part for part in parts if part.status in ("missing", "failed")]
     if bad:
         raise ConfigError(f"missing or failing: {', '.join(bad)}")

@@ -193,7 +193,7 @@ _summary = click.option("--summary", required=True, help="What happened and how 
 def resolve(state: State, incident_id: str, summary: str) -> None:
     """Mark an incident resolved with a summary (recorded on its timeline)."""
     runtime = state.runtime()
-    with runtime.store.unit_of_work() as session:
+    with runtime.transaction() as session:  # its pages are resolved as soon as it commits
         row = lifecycle.resolve_incident(
             session, incident_id=incident_id, summary=summary, actor=_cli_actor(), now=clock.utcnow()
         )

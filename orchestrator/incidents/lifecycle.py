@@ -1,6 +1,7 @@
 """The one owner of an incident's status and lifecycle times: disconnected, revoked, reported
 (each the first time only, the callers holding the row's lock), then resolved and closed with a
-summary recorded on the timeline."""
+summary recorded on the timeline. The resolution of an incident someone was paged about is news
+for the pages: an outbox row ``incident.resolved`` in the same commit resolves them."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from sqlalchemy.orm import Session
 from orchestrator.errors import ValidationFailed
 from orchestrator.incidents import service as incidents
 from orchestrator.incidents.models import IncidentRow, IncidentStatus
+from orchestrator.store import outbox
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 
 __all__ = [
     "MAX_SUMMARY_CHARS",
+    "PAGED_KIND",
+    "RESOLVED_TOPIC",
     "close_incident",
     "mark_disconnected",
     "mark_reported",
@@ -24,6 +28,10 @@ __all__ = [
 ]
 
 MAX_SUMMARY_CHARS = 4000
+RESOLVED_TOPIC = "incident.resolved"
+"""The outbox topic a resolution writes (ref_id: the incident) when someone was paged about it."""
+PAGED_KIND = "page.sent"
+"""The timeline kind that says someone was paged about the incident (``paging/``)."""
 
 
 def mark_disconnected(incident: IncidentRow, *, at: datetime) -> None:
@@ -62,7 +70,8 @@ def _summary(summary: str) -> str:
 def resolve_incident(
     session: Session, *, incident_id: str, summary: str, actor: str, now: datetime
 ) -> IncidentRow:
-    """Mark an open incident resolved with a summary; append ``incident.resolved``."""
+    """Mark an open incident resolved with a summary; append ``incident.resolved``, and owe the
+    news to its pages, if any (``RESOLVED_TOPIC``)."""
     text = _summary(summary)
     incident = incidents.get_incident(session, incident_id=incident_id, for_update=True)
     if incident.status not in incidents.OPEN_STATUSES:
@@ -79,6 +88,8 @@ def resolve_incident(
         data={"summary": text},
         at=now,
     )
+    if timeline.data_of(session, chain=incident.id, kind=PAGED_KIND):
+        outbox.enqueue(session, topic=RESOLVED_TOPIC, ref_id=incident.id, now=now)
     return incident
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "ChainBreak",
     "append_entry",
     "count",
+    "data_of",
     "entries",
     "entry_hash",
     "new_chain",
@@ -172,6 +173,16 @@ def entries(session: Session, chain: str) -> list[TimelineEntryRow]:
             select(TimelineEntryRow).where(TimelineEntryRow.chain == chain).order_by(TimelineEntryRow.id)
         )
     )
+
+
+def data_of(session: Session, *, chain: str, kind: str) -> list[dict[str, Any]]:
+    """The ``data`` of a chain's entries of ``kind``, in order (a chain's facts of one kind)."""
+    query = (
+        select(TimelineEntryRow.data)
+        .where(TimelineEntryRow.chain == chain, TimelineEntryRow.kind == kind)
+        .order_by(TimelineEntryRow.id)
+    )
+    return [data or {} for data in session.scalars(query)]
 
 
 def count(session: Session, chain: str) -> int:

@@ -25,6 +25,7 @@ ROUTES: dict[str, Route] = {
     "step.execute.revocation": Route(EXECUTE_STEP, "revocation"),
     "step.execute.notifications": Route(EXECUTE_STEP, "notifications"),
     "revocation.batch": Route("orchestrator.revoke_batch", "revocation"),
+    "incident.resolved": Route("orchestrator.resolve_pages", "notifications"),
 }
 
 BATCHED_TOPICS = frozenset({"event.received"})
@@ -38,7 +39,7 @@ skips the broker (two hops, up to a poll interval each). The kill switch needs n
 its step runs inside the engine pass that starts it (``playbooks/inline.py``)."""
 
 _REVOCATION_ACTIONS = frozenset({"tiktok.revoke_tokens", "tiktok.purge", "tiktok.verify_revoked"})
-_NOTIFICATION_PREFIXES = ("slack.", "email.", "webhook.", "http.")
+_NOTIFICATION_PREFIXES = ("slack.", "email.", "webhook.", "http.", "page.")
 
 
 def step_topic(action: str) -> str:

@@ -12,6 +12,7 @@ from orchestrator import redaction
 from orchestrator.chatops import card_sync
 from orchestrator.incidents import flows as incident_flows
 from orchestrator.logging import bind_ids, get_logger
+from orchestrator.paging import flows as paging_flows
 from orchestrator.playbooks import execute as step_execution
 from orchestrator.playbooks import flows as playbook_flows
 from orchestrator.playbooks.inline import inline_steps
@@ -90,6 +91,12 @@ def revoke_batch(outbox_id: int) -> None:
         revocation_batch.revoke_batch(rt, outbox_id=outbox_id, on_noted=refresh_cards)
 
 
+def resolve_pages(outbox_id: int) -> None:
+    """Resolve the pages of an incident that was resolved."""
+    _fresh_context(outbox_id)
+    paging_flows.resolve_pages(runtime.current(), outbox_id=outbox_id)
+
+
 def _recording_failures(function: Callable[..., None]) -> Callable[..., None]:
     """The task, writing why it failed to its outbox rows (``last_error``, redacted) before the
     error goes on to Celery: the relay resends the rows, and the operator who finds them
@@ -117,6 +124,7 @@ _TASKS = tuple(
         (advance_run, "run.advance"),
         (execute_step, "step.execute"),
         (revoke_batch, "revocation.batch"),
+        (resolve_pages, "incident.resolved"),
     )
 )
 """Wrapped once: Celery tells a task's callable by identity, and every app registers the same."""
