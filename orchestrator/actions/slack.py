@@ -168,7 +168,9 @@ class SlackOpenChannelAction(Action):
         if card_ts is None:
             with runtime.store.unit_of_work() as session:
                 state = card_sync.card_state(session, incident_id)
-            text, blocks = cards.incident_card(state, names_for(settings))
+            # An on-call group's names could hold the room's first card back a second: only those
+            # already known; the refresh when this step finishes names everyone.
+            text, blocks = cards.incident_card(state, names_for(settings).cached_only())
             card_ts = client.post(room.channel_id, text=text, blocks=blocks)
             self._save(runtime, incident_id, card_ts=card_ts, card_updated_at=clock.utcnow())
         if not room.pinned:

@@ -56,6 +56,13 @@ class Names:
             self._cache[user_id] = (self._now() + keep, found)
         return found
 
+    def cached_only(self) -> Names:
+        """The same cache, asking Slack nothing: for a message that must not wait on lookups
+        (a room's first card; its next refresh names everyone)."""
+        view = Names(None, self._now)
+        view._cache, view._lock = self._cache, self._lock
+        return view
+
     def text(self, text: str) -> str:
         """``text`` with every ``slack:U…`` read as the person's name (unchanged when unknown);
         other actors (``cli:alice``, ``system``) stay as they are."""
