@@ -112,7 +112,8 @@ def handle_command(runtime: Ports, *, text: str, caller: Caller, access: Access)
         if not may_start:
             why = f"run playbook {args[0]}: it is not among the playbooks Slack may start."
         else:
-            why = f"{command}. {place.who_can(command, people, access, names)}"
+            what = f"mark `{args[1]}` done" if command == "done" and len(args) > 1 else command
+            why = f"{what}. {place.who_can(command, people, access, names)}"
         return Reply(
             f"⛔ You are not allowed to {why} Anyone may use "
             f"{', '.join(f'`/ir {c}`' for c in sorted(OPEN_COMMANDS))}.",

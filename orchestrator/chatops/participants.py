@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from orchestrator.chatops.models import ParticipantRow
+from orchestrator.incidents import service as incidents
 from orchestrator.ports import Ports
 
 __all__ = ["ACTED", "INVITED", "LEAD", "Roster", "add", "note_acted", "roster", "set_lead"]
@@ -54,12 +55,10 @@ def add(session: Session, *, incident_id: str, user_ids: Iterable[str], joined: 
 
 
 def set_lead(session: Session, *, incident_id: str, user_id: str, now: datetime) -> str | None:
-    """Make ``user_id`` the incident's lead (involved from now on if not yet); the previous lead."""
-    rows = list(
-        session.scalars(
-            select(ParticipantRow).where(ParticipantRow.incident_id == incident_id).with_for_update()
-        )
-    )
+    """Make ``user_id`` the incident's lead (involved from now on if not yet); the previous lead.
+    The incident's row lock keeps two lead changes from both winning."""
+    incidents.get_incident(session, incident_id=incident_id, for_update=True)
+    rows = list(session.scalars(select(ParticipantRow).where(ParticipantRow.incident_id == incident_id)))
     previous = next((r.user_id for r in rows if r.lead), None)
     for row in rows:
         row.lead = row.user_id == user_id

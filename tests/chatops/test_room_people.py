@@ -131,7 +131,7 @@ def test_the_people_in_the_room_add_notes_and_mark_their_steps_done(room: Room) 
     assert (completed.actor, completed.data["input"]) == ("slack:UDAVE", {"note": "nightly ok"})
     room.waiting(run, "rotate")
     not_his = room.driver.ir("UDAVE", f"done {run} rotate", channel=channel)["text"]
-    assert not_his.startswith("⛔ You are not allowed to done.")
+    assert not_his.startswith("⛔ You are not allowed to mark `rotate` done. Who can: ")
     assert "the people the step names (Erin Brockovich)" in not_his
     assert room.driver.ir("UERIN", f"done {run} rotate", channel=channel)["text"].startswith("✅")
     assert room.engine.finished(run)["status"] == "succeeded"
