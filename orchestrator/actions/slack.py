@@ -11,10 +11,11 @@ from sqlalchemy.exc import IntegrityError
 
 from orchestrator import clock, redaction
 from orchestrator.actions.base import Action, ActionContext, ActionParams
-from orchestrator.chatops import card_sync, cards
+from orchestrator.chatops import card_sync, cards, participants
 from orchestrator.chatops import kinds as slack_kinds
 from orchestrator.chatops.client import SlackClient, SlackError, SlackNameTaken, client_for
 from orchestrator.chatops.models import SlackPostRow, SlackRoomRow
+from orchestrator.chatops.names import names_for
 from orchestrator.config import Settings
 from orchestrator.errors import ActionError
 from orchestrator.incidents.models import IncidentRow
@@ -156,11 +157,23 @@ class SlackOpenChannelAction(Action):
                 if exc.retryable:
                     raise
                 invite_error = exc.code  # a wrong group or user id must not cost the room its card
+            if invite_error is None:  # the people in the room may act in it (chatops/roles.py)
+                with runtime.store.unit_of_work() as session:
+                    participants.add(
+                        session,
+                        incident_id=incident_id,
+                        user_ids=invited,
+                        joined=participants.INVITED,
+                        now=clock.utcnow(),
+                    )
             self._save(runtime, incident_id, invited=True)
         card_ts = room.card_ts
         if card_ts is None:
             with runtime.store.unit_of_work() as session:
-                text, blocks = cards.incident_card(card_sync.card_state(session, incident_id))
+                state = card_sync.card_state(session, incident_id)
+            # An on-call group's names could hold the room's first card back a second: only those
+            # already known; the refresh when this step finishes names everyone.
+            text, blocks = cards.incident_card(state, names_for(settings).cached_only())
             card_ts = client.post(room.channel_id, text=text, blocks=blocks)
             self._save(runtime, incident_id, card_ts=card_ts, card_updated_at=clock.utcnow())
         if not room.pinned:

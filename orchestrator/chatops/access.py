@@ -56,6 +56,13 @@ class Access:
             return True
         return any(user_id in self._group(g) for g in sorted(self._admins) if g.startswith("S"))
 
+    def admin_users(self) -> list[str]:
+        """Every admin, named directly or through a user group (for a refusal that says who can)."""
+        users = [a for a in sorted(self._admins) if not a.startswith("S")]
+        for group in sorted(a for a in self._admins if a.startswith("S")):
+            users += sorted(self._group(group))
+        return list(dict.fromkeys(users))
+
     def groups_of(self, user_id: str, names: Sequence[str]) -> frozenset[str]:
         """The user groups (``S...``) among ``names`` that ``user_id`` belongs to."""
         return frozenset(g for g in names if g.startswith("S") and user_id in self._group(g))

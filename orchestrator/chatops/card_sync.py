@@ -17,9 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator import clock
-from orchestrator.chatops import cards
+from orchestrator.chatops import cards, participants
 from orchestrator.chatops.client import SlackClient, SlackError, client_for
 from orchestrator.chatops.models import SlackRoomRow, TikTokReportRow
+from orchestrator.chatops.names import names_for
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.logging import get_logger
 from orchestrator.playbooks import manual
@@ -130,6 +131,7 @@ def card_state(session: Session, incident_id: str) -> cards.CardState:
     incident = session.get(IncidentRow, incident_id)
     if incident is None:
         raise LookupError(incident_id)
+    people = participants.roster(session, incident_id)
     return cards.CardState(
         incident_id=incident.id,
         title=incident.title,
@@ -145,6 +147,8 @@ def card_state(session: Session, incident_id: str) -> cards.CardState:
         approvals=_waiting(session, incident_id),
         exposure=_exposure(session, incident_id),
         checkpoint=checkpoints.latest(session, incident_id),
+        lead=people.lead,
+        involved=people.involved,
     )
 
 
@@ -195,10 +199,11 @@ def refresh_card(
             if wait is None:
                 room.card_updated_at, room.card_dirty = now, False
                 channel, ts = room.channel_id, room.card_ts
-                text, blocks = cards.incident_card(card_state(session, incident_id))
+                state = card_state(session, incident_id)
         if wait is not None or channel is None or ts is None:
             _schedule(runtime, incident_id, wait or interval, client)
             return False
+        text, blocks = cards.incident_card(state, names_for(settings))  # names asked outside the lock
         (client or client_for(settings)).update(channel, ts, text=text, blocks=blocks)
         return True
     except SlackError as exc:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from orchestrator import redaction
+from orchestrator.chatops.names import Names
 from orchestrator.proof.summary import Exposure
 from orchestrator.timeline.checkpoints import Checkpoint
 
@@ -94,6 +95,8 @@ class CardState:
     approvals: Sequence[PendingApproval] = field(default_factory=tuple)
     exposure: Exposure | None = None
     checkpoint: Checkpoint | None = None
+    lead: str | None = None  # the incident commander's Slack user id
+    involved: Sequence[str] = field(default_factory=tuple)  # Slack user ids, by arrival
 
 
 def _time(value: datetime | None) -> str:
@@ -164,8 +167,15 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return button
 
 
-def incident_card(state: CardState) -> tuple[str, list[dict[str, Any]]]:
-    """The card's fallback text and blocks; every free text is redacted."""
+def _people_text(state: CardState, names: Names) -> str:
+    lead = names.name(state.lead) if state.lead else "nobody yet (`/ir lead @person`)"
+    involved = names.listed(state.involved, limit=12) if state.involved else "nobody yet"
+    return f"*Lead*: {lead}\n*Involved* ({len(state.involved)}): {involved}"
+
+
+def incident_card(state: CardState, names: Names | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """The card's fallback text and blocks; every free text is redacted; people by ``names``
+    (their Slack ids without it)."""
     title = redaction.redact_text(state.title)[:150]
     mark = _SEVERITY_MARK.get(state.severity, "⚪")
     switch = "🛑 ENGAGED (disconnected from TikTok)" if state.switch_engaged else "🟢 released"
@@ -189,6 +199,7 @@ def incident_card(state: CardState) -> tuple[str, list[dict[str, Any]]]:
             "text": {"type": "mrkdwn", "text": f"*Token revocation*: {_revocation_text(state.revocation)}"},
         },
     ]
+    blocks.append(_mrkdwn(_people_text(state, names or Names(None))))
     blocks.append(_mrkdwn(_exposure_text(state.exposure)))
     if state.checkpoint is not None:  # published outside the store: a cut-off timeline shows
         blocks.append(_mrkdwn(f"*Evidence* {state.checkpoint.line()}"))

@@ -253,6 +253,17 @@ class SlackClient:
         )
         return [str(u) for u in data.get("users", [])]
 
+    def user_name(self, user: str) -> str:
+        """How Slack shows ``user``: the display name, else the real name, else the handle
+        (``users.info``, scope ``users:read``)."""
+        data = self._call("users.info", lambda: self.web.users_info(user=user))
+        found: dict[str, Any] = data.get("user") or {}
+        profile: dict[str, Any] = found.get("profile") or {}
+        for name in (profile.get("display_name"), profile.get("real_name"), found.get("real_name")):
+            if name:
+                return str(name)
+        return str(found.get("name") or user)
+
     def post(
         self,
         channel: str,

@@ -9,10 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from orchestrator import redaction
-from orchestrator.chatops import card_sync, incident_commands, read_commands, run_commands, switch_commands
+from orchestrator import clock, redaction
+from orchestrator.chatops import (
+    card_sync,
+    incident_commands,
+    participants,
+    read_commands,
+    roles,
+    run_commands,
+    switch_commands,
+)
 from orchestrator.chatops import kinds as slack_kinds
 from orchestrator.chatops.access import OPEN_COMMANDS, Access
+from orchestrator.chatops.names import names_for
 from orchestrator.chatops.people import step_people
 from orchestrator.chatops.replies import Caller, Reply, record
 from orchestrator.errors import NotFound, OrchestratorError, ValidationFailed
@@ -35,7 +44,10 @@ USAGE: Final = {
     "resolve": "`/ir resolve INCIDENT SUMMARY`: mark an incident resolved",
     "close": "`/ir close INCIDENT SUMMARY`: close a resolved incident",
     "update": "`/ir update INCIDENT TEXT`: a stakeholder update, to the room and the announcements channel",
-    "timeline": "`/ir timeline INCIDENT`: an incident's latest timeline entries",
+    "lead": "`/ir lead [INCIDENT] @person`: name the incident commander (shown on the card)",
+    "severity": "`/ir severity [INCIDENT] LEVEL`: set the severity (critical, high, medium, low, info)",
+    "timeline": "`/ir timeline [INCIDENT] [page N] [all]`: the timeline, latest page first; "
+    "`all` shows the step noise too",
 }
 
 
@@ -57,12 +69,15 @@ _HANDLERS: dict[str, Handler] = {
     "resolve": incident_commands.end,
     "close": incident_commands.end,
     "update": incident_commands.update,
+    "lead": incident_commands.lead,
+    "severity": incident_commands.severity,
 }
 
 
 def _named_incident(command: str, args: list[str]) -> str | None:
     if (
-        command in ("status", "timeline", "note", "disconnect", "resolve", "close", "update")
+        command
+        in ("status", "timeline", "note", "disconnect", "resolve", "close", "update", "lead", "severity")
         and args
         and args[0].startswith("inc-")
     ):
@@ -80,25 +95,27 @@ def handle_command(runtime: Ports, *, text: str, caller: Caller, access: Access)
         return Reply(f"Unknown command `{command[:30]}`. Try `/ir help`:\n" + "\n".join(USAGE.values()))
     named = _named_incident(command, args)
     people = step_people(runtime, access, caller.user_id, command, args)
-    if not (access.may_run(caller.user_id, command) or people.admit(caller.actor)) or (
+    allowed, place = roles.may_act(runtime, access, caller, command, text, people)
+    names = names_for(runtime.settings)
+    may_start = not (
         command == "run" and args and args[0] in runtime.playbooks and not access.may_start(args[0])
-    ):
-        what = (
-            f"run playbook {args[0]}"
-            if command == "run" and access.may_run(caller.user_id, command)
-            else command
-        )
+    )
+    if not allowed or not may_start:
         record(
             runtime,
             caller=caller,
             kind=slack_kinds.SLACK_REFUSED,
-            chain=named,
+            chain=named or place.incident_id,
             message=f"{caller.actor} was refused `/ir {command}`: not authorised",
             data={"command": command, "args": shown_args, "reason": "not authorised"},
         )
-        named_here = f" Step `{args[1]}` is for {', '.join(people.names)}." if people.names else ""
+        if not may_start:
+            why = f"run playbook {args[0]}: it is not among the playbooks Slack may start."
+        else:
+            what = f"mark `{args[1]}` done" if command == "done" and len(args) > 1 else command
+            why = f"{what}. {place.who_can(command, people, access, names)}"
         return Reply(
-            f"⛔ You are not allowed to {what}.{named_here} Ask an incident commander, or use "
+            f"⛔ You are not allowed to {why} Anyone may use "
             f"{', '.join(f'`/ir {c}`' for c in sorted(OPEN_COMMANDS))}.",
             error="not authorised",
         )
@@ -127,5 +144,10 @@ def handle_command(runtime: Ports, *, text: str, caller: Caller, access: Access)
         data={"command": command, "args": shown_args, "outcome": outcome[:300]},
     )
     if reply.incident_id and command not in OPEN_COMMANDS:
+        if outcome == "ok":
+            participants.note_acted(
+                runtime, incident_id=reply.incident_id, user_id=caller.user_id, now=clock.utcnow()
+            )
         card_sync.refresh_card(runtime, reply.incident_id)
+    reply.text = names.text(reply.text)
     return reply

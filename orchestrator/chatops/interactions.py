@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from orchestrator import redaction
-from orchestrator.chatops import card_sync, cards, release
+from orchestrator.chatops import card_sync, cards, release, roles
 from orchestrator.chatops import kinds as slack_kinds
 from orchestrator.chatops.access import Access
 from orchestrator.chatops.client import SlackClient, SlackError, client_for
@@ -183,7 +183,7 @@ def _open_done_modal(
     run_id, _, step_id = value.partition("|")
     response_url = payload.get("response_url")
     people = step_people(runtime, access, caller.user_id, "done", [run_id, step_id])
-    if not (access.may_run(caller.user_id, "done") or people.admit(caller.actor)):
+    if not roles.may_act(runtime, access, caller, "done", f"done {run_id} {step_id}", people)[0]:
         refused = handle_command(runtime, text=f"done {run_id} {step_id}", caller=caller, access=access)
         return Outcome(ack=None, later=lambda: refused, response_url=response_url)
     try:

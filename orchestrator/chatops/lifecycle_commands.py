@@ -1,4 +1,4 @@
-"""`/ir declare`, `/ir resolve` and `/ir close`: an incident's life from Slack, not only the CLI.
+"""`/ir declare`, `/ir resolve|close` and `/ir severity`: an incident's life from Slack, not only the CLI.
 
 A declared incident is an event like any detector's (source ``slack``, kind
 ``incident.declared``, its own alert identity), accepted in one commit: it correlates and runs
@@ -16,7 +16,7 @@ from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.incidents import lifecycle
 from orchestrator.ports import Ports
 
-__all__ = ["DECLARED_KIND", "declare", "end"]
+__all__ = ["DECLARED_KIND", "change_severity", "declare", "end"]
 
 DECLARED_KIND = "incident.declared"
 _DEFAULT_SEVERITY = Severity.HIGH
@@ -65,3 +65,21 @@ def end(runtime: Ports, verb: str, actor: str, channel_id: str | None, raw: str)
     with runtime.transaction() as session:  # a resolution's pages are resolved once it commits
         _ENDINGS[verb](session, incident_id=incident_id, summary=summary, actor=actor, now=clock.utcnow())
     return incident_id
+
+
+def change_severity(
+    runtime: Ports, actor: str, channel_id: str | None, raw: str
+) -> tuple[str, Severity, Severity]:
+    """``/ir severity [INCIDENT] LEVEL``: (incident, severity before, severity now)."""
+    incident_id, given = targets.incident_and_rest(runtime, channel_id, raw)
+    level = _SEVERITIES.get(given.strip().lower())
+    if incident_id is None or level is None:
+        raise ValidationFailed(
+            f"`/ir severity [INCIDENT] LEVEL`, LEVEL one of {', '.join(_SEVERITIES)}, e.g. "
+            "`/ir severity inc-1a2b3c critical` (in the incident's room: `/ir severity critical`)"
+        )
+    with runtime.store.unit_of_work() as session:
+        before = lifecycle.set_severity(
+            session, incident_id=incident_id, severity=level, actor=actor, now=clock.utcnow()
+        )
+    return incident_id, before, level

@@ -1,4 +1,4 @@
-"""Tables of the chat and report parts: Slack rooms, sent Slack posts, release requests, deliveries."""
+"""Tables of the chat and report parts: rooms and their people, posts, release requests, deliveries."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from orchestrator.store.db import Base, UTCDateTime
 
-__all__ = ["DeliveryRow", "ReleaseRequestRow", "SlackPostRow", "SlackRoomRow", "TikTokReportRow"]
+__all__ = [
+    "DeliveryRow",
+    "ParticipantRow",
+    "ReleaseRequestRow",
+    "SlackPostRow",
+    "SlackRoomRow",
+    "TikTokReportRow",
+]
 
 
 class SlackRoomRow(Base):
@@ -26,6 +33,19 @@ class SlackRoomRow(Base):
     card_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     card_dirty: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ParticipantRow(Base):
+    """A person involved in an incident: invited to its room, named its lead, or acted on it from
+    Slack (``joined`` says which came first). ``lead`` marks the incident commander (one at most)."""
+
+    __tablename__ = "incident_participants"
+
+    incident_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    joined: Mapped[str] = mapped_column(String(16))
+    lead: Mapped[bool] = mapped_column(Boolean, default=False)
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class SlackPostRow(Base):

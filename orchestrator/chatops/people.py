@@ -26,6 +26,12 @@ class StepPeople:
 
     names: tuple[str, ...] = ()
     groups: frozenset[str] = frozenset()
+    incident_id: str | None = None  # the incident of the step's run
+
+    @property
+    def open_to_all(self) -> bool:
+        """The step names ``any``: anyone involved in its incident may act (chatops/roles.py)."""
+        return "any" in self.names
 
     def admit(self, actor: str) -> bool:
         """True when the caller is named (not merely covered by ``any``)."""
@@ -41,6 +47,7 @@ def step_people(runtime: Ports, access: Access, user_id: str, command: str, args
     try:
         with runtime.store.unit_of_work() as session:
             run = runs.get_run(session, run_id=args[0])
+            incident_id = run.incident_id
             if command == "done":
                 names: tuple[str, ...] = tuple(manual.params_of(run, args[1]).assignees)
             else:
@@ -48,4 +55,4 @@ def step_people(runtime: Ports, access: Access, user_id: str, command: str, args
                 names = approval.approvers if approval is not None else ()
     except (NotFound, ValidationFailed, KeyError):
         return StepPeople()
-    return StepPeople(names, access.groups_of(user_id, names))
+    return StepPeople(names, access.groups_of(user_id, names), incident_id)

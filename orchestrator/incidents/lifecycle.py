@@ -1,7 +1,8 @@
 """The one owner of an incident's status and lifecycle times: disconnected, revoked, reported
 (each the first time only, the callers holding the row's lock), then resolved and closed with a
-summary recorded on the timeline. The resolution of an incident someone was paged about is news
-for the pages: an outbox row ``incident.resolved`` in the same commit resolves them."""
+summary recorded on the timeline; and its severity when a person changes it. The resolution
+of an incident someone was paged about is news for the pages: an outbox row
+``incident.resolved`` in the same commit resolves them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import ValidationFailed
+from orchestrator.events.schemas import Severity
 from orchestrator.incidents import service as incidents
 from orchestrator.incidents.models import IncidentRow, IncidentStatus
 from orchestrator.store import outbox
@@ -25,6 +27,7 @@ __all__ = [
     "mark_reported",
     "mark_revoked",
     "resolve_incident",
+    "set_severity",
 ]
 
 MAX_SUMMARY_CHARS = 4000
@@ -117,3 +120,31 @@ def close_incident(
         at=now,
     )
     return incident
+
+
+def set_severity(
+    session: Session, *, incident_id: str, severity: Severity, actor: str, now: datetime
+) -> Severity:
+    """A person sets an open incident's severity; the one it had. A raise is ``incident.escalated`` (``from``,
+    ``to``, ``by``), as when a more severe event arrives, but starts no playbooks: those follow
+    events, and a person who wants the switch engaged says so. A lowering is a ``note`` with the
+    same data. Either names who changed it."""
+    incident = incidents.get_incident(session, incident_id=incident_id, for_update=True)
+    if incident.status not in incidents.OPEN_STATUSES:
+        raise ValidationFailed(f"incident {incident.id} is {incident.status}; only open ones change severity")
+    previous = Severity(incident.severity)
+    if severity == previous:
+        raise ValidationFailed(f"incident {incident.id} is already {severity.value}")
+    raised = severity.rank > previous.rank
+    word = "raised" if raised else "lowered"
+    incident.severity = severity.value
+    timeline.append_entry(
+        session,
+        chain=incident.id,
+        actor=actor,
+        kind=kinds.INCIDENT_ESCALATED if raised else kinds.NOTE,
+        message=f"Severity {word} from {previous.value} to {severity.value} by {actor}",
+        data={"from": previous.value, "to": severity.value, "by": actor},
+        at=now,
+    )
+    return previous

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -30,6 +30,7 @@ __all__ = [
     "entries",
     "entry_hash",
     "new_chain",
+    "page",
     "prime_tails",
     "verify_against",
     "verify_chain",
@@ -183,6 +184,25 @@ def data_of(session: Session, *, chain: str, kind: str) -> list[dict[str, Any]]:
         .order_by(TimelineEntryRow.id)
     )
     return [data or {} for data in session.scalars(query)]
+
+
+def page(
+    session: Session, chain: str, *, number: int, size: int, without: Collection[str] = ()
+) -> tuple[list[TimelineEntryRow], int]:
+    """Page ``number`` of a chain counted from its end (1: the latest ``size`` entries), in order,
+    leaving out the kinds ``without``; and how many entries all its pages hold."""
+    where = [TimelineEntryRow.chain == chain]
+    if without:
+        where.append(TimelineEntryRow.kind.not_in(sorted(without)))
+    total = session.scalar(select(func.count()).select_from(TimelineEntryRow).where(*where)) or 0
+    rows = session.scalars(
+        select(TimelineEntryRow)
+        .where(*where)
+        .order_by(TimelineEntryRow.id.desc())
+        .offset((max(number, 1) - 1) * size)
+        .limit(size)
+    )
+    return list(rows)[::-1], int(total)
 
 
 def count(session: Session, chain: str) -> int:

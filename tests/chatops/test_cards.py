@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from orchestrator.chatops import cards
+from orchestrator.chatops.names import Names
 from orchestrator.proof.summary import Exposure
 from orchestrator.timeline.checkpoints import Checkpoint
 
@@ -129,3 +130,16 @@ def test_card_publishes_the_latest_signed_checkpoint_outside_the_store() -> None
         "*Evidence* checkpoint: entry 27, head ab12ab12ab12ab12…, signed 2026-11-26T17:03:00Z by key "
         "sha256:9f9f9f9f9f9f9f9f…"
     ) in str(cards.incident_card(_state(checkpoint=signed))[1])
+
+
+def test_card_names_its_lead_and_everyone_involved_capped_at_twelve() -> None:
+    people = [f"U{i:03d}" for i in range(14)]
+    names = Names({"U000": "Ann", **{u: f"Person {u[1:]}" for u in people[1:]}}.__getitem__)
+    _, blocks = cards.incident_card(_state(lead="U000", involved=people), names)
+    shown = [b["text"]["text"] for b in blocks if "Lead" in str(b)]
+    listed = ", ".join(["Ann", *(f"Person {i:03d}" for i in range(1, 12))])
+    assert shown == [f"*Lead*: Ann\n*Involved* (14): {listed} and 2 more"]
+    _, without = cards.incident_card(_state())  # nobody yet, and no names asked for
+    assert [b["text"]["text"] for b in without if "Lead" in str(b)] == [
+        "*Lead*: nobody yet (`/ir lead @person`)\n*Involved* (0): nobody yet"
+    ]

@@ -43,6 +43,7 @@ class SlackStandIn:
     messages: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     pins: dict[str, list[str]] = field(default_factory=dict)
     usergroups: dict[str, list[str]] = field(default_factory=dict)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
     views: list[dict[str, Any]] = field(default_factory=list)
     ephemeral: list[dict[str, Any]] = field(default_factory=list)
     raw_bodies: list[str] = field(default_factory=list)
@@ -140,6 +141,20 @@ class SlackStandIn:
         if group not in self.usergroups:
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": list(self.usergroups[group])}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Slack's user object: ``name`` (the handle), ``real_name`` and ``profile`` with
+        ``display_name`` (may be empty) and ``real_name``; ``user_not_found`` otherwise."""
+        user = self.users.get(str(args.get("user", "")))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": user}
+
+    def add_user(self, user_id: str, real_name: str, display_name: str = "") -> None:
+        """A member of the workspace, as ``users.info`` describes one."""
+        handle = real_name.lower().replace(" ", ".")
+        profile = {"real_name": real_name, "display_name": display_name}
+        self.users[user_id] = {"id": user_id, "name": handle, "real_name": real_name, "profile": profile}
 
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args)
