@@ -89,6 +89,7 @@ class Correlation:
     incident_id: str
     opened: bool
     escalated: bool
+    reaches: bool = False  # firing and at least as severe as the incident was: playbooks may start
 
 
 def correlate_event(session: Session, *, event: EventRow, now: datetime, window_seconds: int) -> Correlation:
@@ -155,7 +156,8 @@ def correlate_event(session: Session, *, event: EventRow, now: datetime, window_
             data={"from": previous_severity, "to": incident.severity, "event_id": event.id},
             at=now,
         )
-    return Correlation(incident_id=incident.id, opened=opened, escalated=escalated)
+    reaches = event.status == "firing" and Severity(event.severity).rank >= Severity(previous_severity).rank
+    return Correlation(incident_id=incident.id, opened=opened, escalated=escalated, reaches=reaches)
 
 
 def still_fed(
@@ -192,13 +194,26 @@ def _correlate_one(
     inline: InlineSteps | None,
 ) -> Correlation:
     result = correlate_event(session, event=event, now=now, window_seconds=window_seconds)
-    if (result.opened or result.escalated) and event.status == "firing":
+    # Not only when it opened or raised the incident: a person may have raised it first (`/ir
+    # severity critical`), and the critical event that follows must still start what matches it.
+    # A storm's repeats at the incident's level pass here too: the severity check keeps them cheap.
+    if result.reaches and (result.opened or result.escalated or _severe_enough(event, playbooks)):
         incident = incidents.get_incident(session, incident_id=result.incident_id, for_update=True)  # held
         playbook_flows.start_matching_runs(
             session, incident=incident, event=event, playbooks=playbooks, now=now, inline=inline
         )
     outbox.complete(row, now)
     return result
+
+
+def _severe_enough(event: EventRow, playbooks: Mapping[str, Playbook]) -> bool:
+    """Whether some playbook's trigger admits the event's severity (before reading anything)."""
+    severity = Severity(event.severity)
+    return any(
+        book.trigger.match is not None
+        and (book.trigger.match.min_severity is None or severity.at_least(book.trigger.match.min_severity))
+        for book in playbooks.values()
+    )
 
 
 def _claim(session: Session, outbox_ids: Sequence[int]) -> list[tuple[OutboxRow, EventRow | None]]:

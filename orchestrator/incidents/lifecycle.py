@@ -127,7 +127,8 @@ def set_severity(
 ) -> Severity:
     """A person sets an open incident's severity; the one it had. A raise is ``incident.escalated`` (``from``,
     ``to``, ``by``), as when a more severe event arrives, but starts no playbooks: those follow
-    events, and a person who wants the switch engaged says so. A lowering is a ``note`` with the
+    events (the next event at the new level starts what matches it), and a person who wants the
+    switch engaged now says so. A lowering is a ``note`` with the
     same data. Either names who changed it."""
     incident = incidents.get_incident(session, incident_id=incident_id, for_update=True)
     if incident.status not in incidents.OPEN_STATUSES:

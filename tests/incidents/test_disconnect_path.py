@@ -11,8 +11,9 @@ from sqlalchemy import select
 from orchestrator import clock
 from orchestrator.events import accept as intake
 from orchestrator.events.models import EventRow
-from orchestrator.events.schemas import CompromiseEvent
+from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.incidents import flows as incident_flows
+from orchestrator.incidents import lifecycle
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.playbooks import decisions, flows
 from orchestrator.playbooks import service as runs
@@ -184,3 +185,27 @@ def test_matching_playbooks_to_new_incidents_reads_no_raw_body(runtime: Runtime)
         assert len(session.scalars(select(IncidentRow)).all()) == 5
         assert not session.scalars(select(RunRow)).all()
         assert sorted(e.raw["n"] for e in session.scalars(select(EventRow))) == list(range(5))
+
+
+def test_a_critical_event_after_a_person_raised_the_incident_to_critical_still_disconnects(
+    runtime: Runtime,
+) -> None:
+    """`/ir severity critical` makes the incident critical before any critical event: the event
+    that then arrives raises nothing, yet the critical playbooks must still run for it."""
+    now = clock.utcnow()
+    tasks.correlate_event(
+        intake.accept_events(runtime.store, [_critical("raised", now, "medium")], now=now)[0]
+    )
+    with runtime.transaction() as session:
+        incident = session.scalars(select(IncidentRow)).one()
+        lifecycle.set_severity(
+            session, incident_id=incident.id, severity=Severity.CRITICAL, actor="slack:U0LEAD", now=now
+        )
+    with runtime.store.unit_of_work() as session:
+        assert not switch.status(session).engaged  # a person's raise starts no playbook by itself
+
+    tasks.correlate_event(intake.accept_events(runtime.store, [_critical("raised", now)], now=now)[0])
+
+    with runtime.store.unit_of_work() as session:
+        assert switch.status(session).engaged
+        assert session.scalars(select(RunRow).where(RunRow.playbook_name == "tiktok-compromise")).one()
