@@ -10,7 +10,14 @@ from collections.abc import Callable
 from typing import Final
 
 from orchestrator import redaction
-from orchestrator.chatops import card_sync, incident_commands, read_commands, run_commands, switch_commands
+from orchestrator.chatops import (
+    card_sync,
+    incident_commands,
+    read_commands,
+    room_news,
+    run_commands,
+    switch_commands,
+)
 from orchestrator.chatops import kinds as slack_kinds
 from orchestrator.chatops.access import OPEN_COMMANDS, Access
 from orchestrator.chatops.people import step_people
@@ -126,6 +133,10 @@ def handle_command(runtime: Ports, *, text: str, caller: Caller, access: Access)
         message=f"{caller.actor} ran `/ir {command}`",
         data={"command": command, "args": shown_args, "outcome": outcome[:300]},
     )
+    if reply.incident_id and reply.to_room and outcome == "ok":
+        room_news.repeat_in_room(
+            runtime, incident_id=reply.incident_id, text=reply.text, typed_in=caller.channel_id
+        )
     if reply.incident_id and command not in OPEN_COMMANDS:
         card_sync.refresh_card(runtime, reply.incident_id)
     return reply

@@ -25,6 +25,7 @@ ROUTES: dict[str, Route] = {
     "step.execute.revocation": Route(EXECUTE_STEP, "revocation"),
     "step.execute.notifications": Route(EXECUTE_STEP, "notifications"),
     "revocation.batch": Route("orchestrator.revoke_batch", "revocation"),
+    "incident.news": Route("orchestrator.tell_room", "notifications"),  # incidents/news.py
 }
 
 BATCHED_TOPICS = frozenset({"event.received"})
