@@ -196,3 +196,16 @@ def test_a_release_decided_by_button_replaces_the_request_buttons(world: World) 
     assert request["text"].startswith("🟢 Release approved by <@UALICE> at ")
     assert request["text"].endswith("the kill switch is released (asked by <@UBOB>).")
     assert not _has_buttons(request)
+
+
+def test_slack_down_delays_the_news_and_holds_up_no_run(world: World) -> None:
+    incident, room = world.room("Slack is down")
+    world.slack.outage("5xx")
+    try:
+        run = world.engine.start("hello", incident_id=incident)
+        assert world.engine.finished(run)["status"] == "succeeded"  # the run never waits for Slack
+        wait_for(lambda: world.slack.failed_calls("chat.postMessage"), timeout=20, what="a refused post")
+    finally:
+        world.slack.outage(None)
+    told = world.posted(room, f"✅ Playbook *hello* (`{run}`", timeout=30)  # the relay sends it again
+    assert [m["text"] for m in world.slack.messages[room].values()].count(told["text"]) == 1
