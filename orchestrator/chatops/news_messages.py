@@ -20,7 +20,6 @@ __all__ = [
     "approval_asked",
     "decided",
     "manual_asked",
-    "person",
     "release_decided",
     "reminder",
     "run_finished",
@@ -40,7 +39,7 @@ _DEADLINES: Final = {
 _DECISIONS: Final = {"approved": "✅ approved", "denied": "❌ denied", "aborted": "⛔ aborted"}
 
 
-def person(actor: str | None) -> str:
+def _person(actor: str | None) -> str:
     """How Slack shows who acted: a Slack user as a mention, the deadline as such, others by name."""
     if not actor:
         return "someone"
@@ -89,7 +88,7 @@ def run_finished(
     *, playbook: str, run_id: str, status: str, started_by: str, failures: Sequence[tuple[str, str]]
 ) -> Message:
     """A run's end; a failed run names each failed step and its error."""
-    head = f"*{playbook}* (`{run_id}`, started by {person(started_by)})"
+    head = f"*{playbook}* (`{run_id}`, started by {_person(started_by)})"
     if status == "succeeded":
         return said(f"✅ Playbook {head} succeeded.")
     if status == "cancelled":
@@ -140,10 +139,10 @@ def decided(
     """What replaces the buttons once a step is decided or done: the outcome, who and when."""
     if title is not None:
         shown = f" ({given})" if given else ""
-        text = f"✅ *{title}*{shown} done by {person(by)} at {_clock(at)} (step `{step_id}` of `{run_id}`)"
+        text = f"✅ *{title}*{shown} done by {_person(by)} at {_clock(at)} (step `{step_id}` of `{run_id}`)"
     else:
         word = _DECISIONS.get(decision, decision)
-        text = f"{word}: step `{step_id}` of *{playbook}* (`{run_id}`), by {person(by)} at {_clock(at)}"
+        text = f"{word}: step `{step_id}` of *{playbook}* (`{run_id}`), by {_person(by)} at {_clock(at)}"
     return _with_section(text, [])
 
 

@@ -26,7 +26,6 @@ from orchestrator.chatops import news_messages as say
 from orchestrator.chatops.client import SlackError, client_for
 from orchestrator.chatops.models import SlackPostRow, SlackRoomRow
 from orchestrator.incidents import news
-from orchestrator.incidents.news import NEWS
 from orchestrator.logging import get_logger
 from orchestrator.playbooks import manual
 from orchestrator.playbooks import service as runs
@@ -35,7 +34,7 @@ from orchestrator.ports import Ports
 from orchestrator.store import outbox
 from orchestrator.store.outbox import OutboxRow
 
-__all__ = ["NEWS", "ask_key", "post_news", "repeat_in_room"]
+__all__ = ["post_news", "repeat_in_room"]
 
 _log = get_logger(__name__)
 
@@ -96,7 +95,7 @@ def _send(runtime: Ports, post: _Post) -> str | None:
         return None
 
 
-def ask_key(run_id: str, step_id: str, asked_at: datetime | None) -> str:
+def _ask_key(run_id: str, step_id: str, asked_at: datetime | None) -> str:
     """The key of the message asking for a step's decision (a rerun asks anew)."""
     return f"ask:{run_id}:{step_id}:{asked_at.isoformat() if asked_at else '-'}"[:255]
 
@@ -118,7 +117,7 @@ def _plan(session: Session, row: OutboxRow) -> _Post | None:
     if what == "run.finished":
         return _Post(room.channel_id, _finished(session, run), own_key)
     step_row = runs.get_step(session, run_id=run.id, step_id=str(payload.get("step")))
-    key = ask_key(run.id, step_row.step_id, step_row.approval_requested_at)
+    key = _ask_key(run.id, step_row.step_id, step_row.approval_requested_at)
     asked = session.get(SlackPostRow, key)
     waiting = step_row.status == "waiting_approval" and step_row.approval is None
     at = datetime.fromisoformat(str(payload["at"])) if payload.get("at") else clock.utcnow()

@@ -11,10 +11,11 @@ import httpx
 import pytest
 
 from tests.chatops.slack_driver import SlackDriver
+from tests.chatops.up_env import slack_up_env
 from tests.support.engine import BOT_TOKEN, SIGNING_SECRET
-from tests.support.processes import Proc, free_port, orchestrator_env, wait_for, wait_healthy
+from tests.support.processes import Proc, free_port, wait_for, wait_healthy
 from tests.support.receiver import receiver
-from tests.support.runtime import API_TOKEN, INTAKE_TOKEN
+from tests.support.runtime import API_TOKEN
 from tests.support.slack_standin import SlackStandIn, slack_standin
 
 pytestmark = pytest.mark.slow
@@ -40,16 +41,11 @@ def test_a_failed_run_and_a_note_typed_elsewhere_reach_the_room_of_a_running_up(
     books.mkdir()
     (books / "room.yaml").write_text(ROOM)
     with slack_standin(BOT_TOKEN) as slack, receiver() as replies:
-        env = orchestrator_env(
+        env = slack_up_env(
             tmp_path / "data",
-            port=str(api_port),
-            intake_token=INTAKE_TOKEN,
-            api_token=API_TOKEN,
-            playbook_dirs=json.dumps([str(books)]),
-            relay_interval_seconds="0.2",
-            slack_bot_token=BOT_TOKEN,
-            slack_signing_secret=SIGNING_SECRET,
-            slack_api_url=slack.url,
+            port=api_port,
+            books=books,
+            slack_url=slack.url,
             slack_admins=json.dumps(["UALICE"]),
             slack_playbooks_allowed=json.dumps(["room", "revoke-tokens"]),
         )
