@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.errors import NotFound
 from orchestrator.events.models import EventRow
+from orchestrator.incidents import news
 from orchestrator.incidents.lifecycle import RESOLVED_TOPIC
 from orchestrator.playbooks import service as runs
 from orchestrator.playbooks.models import RunRow, StepRunRow
@@ -47,6 +48,8 @@ def chain_of(session: Session, topic: str, ref_id: str) -> str:
         revocation = session.get(RevocationRow, batch.revocation_id) if batch else None
         if revocation is not None:
             chain = revocation.incident_id or _run_chain(session, revocation.run_id)
+    elif topic == news.NEWS:
+        chain = ref_id  # the incident whose room was to be told
     return chain or SYSTEM_CHAIN
 
 

@@ -14,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator import dead_letters
+from orchestrator.incidents import news
 from orchestrator.intake.app import create_app
 from orchestrator.store import outbox
 from orchestrator.store.outbox import OutboxRow
@@ -138,6 +139,16 @@ def test_a_task_that_keeps_raising_writes_its_error_and_dies_with_it(runtime: Ru
             "last_error": error,
         }
     ]
+
+
+def test_news_slack_never_took_is_told_on_its_incident(runtime: Runtime) -> None:
+    incident_id = build_incident(runtime.store)
+    with runtime.store.unit_of_work() as session:
+        payload = {"what": "run.finished", "run_id": "run-gone"}
+        row_id = outbox.enqueue(session, topic=news.NEWS, ref_id=incident_id, now=T0, payload=payload).id
+    outbox.record_failure(runtime.store, [row_id], "SlackUnavailable: Slack chat.postMessage: HTTP 503")
+    _relay_for(runtime, 2000, [])
+    assert [kind for kind, _, _ in _told(runtime, incident_id, row_id)] == [kinds.OUTBOX_DEAD]
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

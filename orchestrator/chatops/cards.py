@@ -32,6 +32,7 @@ __all__ = [
     "Revocation",
     "incident_card",
     "manual_modal",
+    "pending_blocks",
     "release_modal",
     "release_request_message",
 ]
@@ -131,7 +132,8 @@ def _exposure_text(exposure: Exposure | None) -> str:
     return text
 
 
-def _pending_blocks(pending: PendingApproval) -> list[dict[str, Any]]:
+def pending_blocks(pending: PendingApproval) -> list[dict[str, Any]]:
+    """A step waiting for a person: what it waits for and its buttons (the card and the room's ask)."""
     value = f"{pending.run_id}|{pending.step_id}"
     if pending.manual_title is not None:
         title = redaction.redact_text(pending.manual_title)[:300]
@@ -204,7 +206,7 @@ def incident_card(state: CardState, names: Names | None = None) -> tuple[str, li
     if state.checkpoint is not None:  # published outside the store: a cut-off timeline shows
         blocks.append(_mrkdwn(f"*Evidence* {state.checkpoint.line()}"))
     for pending in list(state.approvals)[:10]:
-        blocks += _pending_blocks(pending)
+        blocks += pending_blocks(pending)
     controls = [
         _button("Release kill switch", ACTION_RELEASE, state.incident_id)
         if state.switch_engaged

@@ -16,6 +16,7 @@ from orchestrator.chatops import (
     participants,
     read_commands,
     roles,
+    room_news,
     run_commands,
     switch_commands,
 )
@@ -143,6 +144,10 @@ def handle_command(runtime: Ports, *, text: str, caller: Caller, access: Access)
         message=f"{caller.actor} ran `/ir {command}`",
         data={"command": command, "args": shown_args, "outcome": outcome[:300]},
     )
+    if reply.incident_id and reply.to_room and outcome == "ok":
+        room_news.repeat_in_room(
+            runtime, incident_id=reply.incident_id, text=reply.text, typed_in=caller.channel_id
+        )
     if reply.incident_id and command not in OPEN_COMMANDS:
         if outcome == "ok":
             participants.note_acted(

@@ -42,7 +42,9 @@ def note(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
             message=text,
             data={"slack_user": caller.user_id, "via": "slack"},
         )
-    return Reply(f"📝 Noted on `{incident_id}`.", incident_id=incident_id)
+    in_room = targets.room_incident(runtime, caller.channel_id) == incident_id
+    said = f"📝 Noted on `{incident_id}` by <@{caller.user_id}>: {text}"
+    return Reply(said, public=in_room, incident_id=incident_id, to_room=True)
 
 
 def declare(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
@@ -55,7 +57,8 @@ def end(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     verb = raw.split(None, 1)[0].lower()
     incident_id = lifecycle.end(runtime, verb, caller.actor, caller.channel_id, raw)
     word = "✅ <@{}> resolved" if verb == "resolve" else "🔒 <@{}> closed"
-    return Reply(f"{word.format(caller.user_id)} `{incident_id}`.", public=True, incident_id=incident_id)
+    said = f"{word.format(caller.user_id)} `{incident_id}`."
+    return Reply(said, public=True, incident_id=incident_id, to_room=True)
 
 
 def update(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:

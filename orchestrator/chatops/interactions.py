@@ -14,9 +14,10 @@ from typing import Any
 
 import httpx
 
-from orchestrator import redaction
+from orchestrator import clock, redaction
 from orchestrator.chatops import card_sync, cards, release, roles
 from orchestrator.chatops import kinds as slack_kinds
+from orchestrator.chatops import news_messages as say
 from orchestrator.chatops.access import Access
 from orchestrator.chatops.client import SlackClient, SlackError, client_for
 from orchestrator.chatops.commands import handle_command
@@ -76,8 +77,34 @@ def command_outcome(runtime: Ports, form: Mapping[str, str], access: Access) -> 
     return Outcome(ack=ack, later=finish, response_url=form.get("response_url"))
 
 
+def _clicked_message(payload: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(channel, ts) of the message whose button was clicked, as Slack's payload names it."""
+    container = payload.get("container") or {}
+    channel = container.get("channel_id") or (payload.get("channel") or {}).get("id")
+    ts = container.get("message_ts") or (payload.get("message") or {}).get("ts")
+    return (str(channel), str(ts)) if channel and ts else None
+
+
+def _replace_buttons(
+    runtime: Ports, factory: ClientFactory, clicked: tuple[str, str] | None, message: say.Message
+) -> None:
+    """The decided message shows the decision instead of its buttons (``chat.update``)."""
+    if clicked is None:
+        return
+    text, blocks = message
+    try:
+        factory(runtime.settings).update(clicked[0], clicked[1], text=text, blocks=blocks or [])
+    except SlackError as exc:
+        _log.warning("slack_decided_update_failed", error=exc.code)
+
+
 def _release_decision(
-    runtime: Ports, caller: Caller, request_id: str, approve: bool, access: Access
+    runtime: Ports,
+    caller: Caller,
+    request_id: str,
+    approve: bool,
+    access: Access,
+    replace: Callable[[say.Message], None],
 ) -> Reply:
     if not access.may_run(caller.user_id, "release"):
         record(
@@ -109,6 +136,7 @@ def _release_decision(
     )
     if decision.incident_id:
         card_sync.refresh_card(runtime, decision.incident_id)
+    replace(say.release_decided(approve, caller.user_id, decision.requested_by, clock.utcnow()))
     if approve:
         return Reply(
             f"🟢 Kill switch released: asked by <@{decision.requested_by}>, approved by <@{caller.user_id}>.",
@@ -258,8 +286,13 @@ def interaction_outcome(
         return _open_done_modal(runtime, caller, payload, value, access, factory)
     if action_id in (cards.ACTION_RELEASE_APPROVE, cards.ACTION_RELEASE_DENY):
         approve = action_id == cards.ACTION_RELEASE_APPROVE
+        clicked = _clicked_message(payload)
+
+        def replace(message: say.Message) -> None:
+            _replace_buttons(runtime, factory, clicked, message)
+
         return Outcome(
-            later=lambda: _release_decision(runtime, caller, value, approve, access),
+            later=lambda: _release_decision(runtime, caller, value, approve, access, replace),
             response_url=response_url,
         )
     texts = {

@@ -43,6 +43,8 @@ class Reply:
     chain: str | None = field(default=None, repr=False)
     incident_id: str | None = field(default=None, repr=False)
     error: str | None = field(default=None, repr=False)  # set when the command was refused or failed
+    to_room: bool = field(default=False, repr=False)
+    """Typed outside the incident's room, the reply is told in the room too (``room_news``)."""
 
     def as_slack(self) -> dict[str, Any]:
         body: dict[str, Any] = {

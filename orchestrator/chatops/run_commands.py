@@ -52,7 +52,10 @@ def run(runtime: Ports, caller: Caller, args: list[str], raw: str, access: Acces
         actor=caller.actor,
     )
     return Reply(
-        f"▶️ <@{caller.user_id}> started *{name}* as run `{run_id}`", public=True, incident_id=incident_id
+        f"▶️ <@{caller.user_id}> started *{name}* as run `{run_id}`",
+        public=True,
+        incident_id=incident_id,
+        to_room=True,
     )
 
 

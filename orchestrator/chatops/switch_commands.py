@@ -26,6 +26,7 @@ def disconnect(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Rep
         f"🛑 <@{caller.user_id}>: kill switch {word}. No TikTok call leaves the app.",
         public=True,
         incident_id=incident_id,
+        to_room=True,
     )
 
 

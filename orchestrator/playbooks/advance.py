@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator import clock
 from orchestrator.events.models import EventRow
+from orchestrator.incidents import news
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.playbooks import manual, service
 from orchestrator.playbooks.engine import decide_step, next_actions
@@ -66,6 +67,11 @@ class _Applier:
             data={"run_id": self.run.id, **data},
             at=self.now,
         )
+
+    def tell(self, what: news.News, **facts: str) -> None:
+        """News for the incident's room, committed with the fact."""
+        incident_id = service.followed_incident(self.run)
+        news.tell(self.session, incident_id=incident_id, what=what, at=self.now, run_id=self.run.id, **facts)
 
     def start(self, row: StepRunRow, attempt: int) -> None:
         step = self.playbook.step(row.step_id)
@@ -145,6 +151,7 @@ class _Applier:
                 approvers=approvers,
                 timeout_s=step.approval.timeout,
             )
+            self.tell("approval.requested", step=step_id)
         elif manual.is_manual(step) and row.approval is None:
             manual.request(self.session, run=self.run, row=row, step=step, actor=self.actor)
         else:
@@ -188,6 +195,7 @@ class _Applier:
                 by="system:timeout",
                 waited_ms=self.waited(row),
             )
+            self.tell("approval.decided", step=decided.step_id)
         for step_id in plan.cancel:
             self.rows[step_id].status = "cancelled"
         return True
@@ -211,6 +219,7 @@ class _Applier:
             status=status,
             duration_ms=duration,
         )
+        self.tell("run.finished")
 
 
 def advance(session: Session, *, run: RunRow, now: datetime, inline: InlineSteps | None = None) -> str:

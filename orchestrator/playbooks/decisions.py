@@ -7,12 +7,14 @@ outbox (``ADVANCE``); who may act is the step's named approvers or assignees (or
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from orchestrator import clock
 from orchestrator.errors import ValidationFailed
+from orchestrator.incidents import news
 from orchestrator.playbooks import manual, service
 from orchestrator.playbooks.flows import Transaction
 from orchestrator.playbooks.models import RunRow, StepRunRow
@@ -24,6 +26,13 @@ from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 
 __all__ = ["complete_manual_step", "decide_approval", "remind_due_steps"]
+
+
+def _tell(session: Session, run: RunRow, what: news.News, step_id: str, at: datetime) -> None:
+    """The incident's room hears of it (``incidents/news.py``), in the transaction of the fact."""
+    news.tell(
+        session, incident_id=service.followed_incident(run), what=what, at=at, run_id=run.id, step=step_id
+    )
 
 
 def decide_approval(
@@ -73,6 +82,7 @@ def decide_approval(
             data={"run_id": run.id, "step": step_id, "decision": decision, "by": actor, "waited_ms": waited},
             at=now,
         )
+        _tell(session, run, "approval.decided", step_id, now)
         outbox.enqueue(session, topic=ADVANCE, ref_id=run.id, now=now)
 
 
@@ -128,6 +138,7 @@ def complete_manual_step(
             },
             at=now,
         )
+        _tell(session, run, "manual.completed", step_id, now)
         outbox.enqueue(session, topic=ADVANCE, ref_id=run.id, now=now)
 
 
@@ -171,5 +182,6 @@ def remind_due_steps(transaction: Transaction) -> int:
                 data={"run_id": run.id, "step": row.step_id, "title": params.title, "waiting_s": waiting},
                 at=now,
             )
+            _tell(session, run, "manual.reminder", row.step_id, now)
             reminded += 1
     return reminded

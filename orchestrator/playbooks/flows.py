@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from orchestrator import clock
 from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.events.models import EventRow
+from orchestrator.incidents import news
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.playbooks import service
 from orchestrator.playbooks.advance import advance
@@ -215,6 +216,8 @@ def cancel_run(transaction: Transaction, *, run_id: str, actor: str) -> None:
             data={"run_id": run.id, "playbook": run.playbook_name, "status": "cancelled"},
             at=now,
         )
+        incident_id = service.followed_incident(run)
+        news.tell(session, incident_id=incident_id, what="run.finished", at=now, run_id=run.id)
 
 
 def rerun_step(transaction: Transaction, *, run_id: str, step_id: str, actor: str) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator import clock
 from orchestrator.errors import ValidationFailed
+from orchestrator.incidents import news
 from orchestrator.playbooks import service
 from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.playbooks.schemas import Duration, Step
@@ -82,3 +83,5 @@ def request(session: Session, *, run: RunRow, row: StepRunRow, step: Step, actor
         },
         at=now,
     )
+    incident_id = service.followed_incident(run)
+    news.tell(session, incident_id=incident_id, what="manual.requested", at=now, run_id=run.id, step=step.id)

@@ -23,6 +23,7 @@ ADVANCE = "run.advance"
 __all__ = [
     "ADVANCE",
     "finish_awaited_step",
+    "followed_incident",
     "get_run",
     "get_step",
     "list_runs",
@@ -38,6 +39,11 @@ __all__ = [
 
 def new_run_id() -> str:
     return "run-" + ids.random_hex(12)
+
+
+def followed_incident(run: RunRow) -> str | None:
+    """The incident whose people hear the run's news (``incidents/news.py``); none for a dry run."""
+    return None if run.dry_run else run.incident_id
 
 
 def run_chain(run: RunRow) -> str:

@@ -26,6 +26,7 @@ ROUTES: dict[str, Route] = {
     "step.execute.notifications": Route(EXECUTE_STEP, "notifications"),
     "revocation.batch": Route("orchestrator.revoke_batch", "revocation"),
     "incident.resolved": Route("orchestrator.resolve_pages", "notifications"),
+    "incident.news": Route("orchestrator.tell_room", "notifications"),  # incidents/news.py
 }
 
 BATCHED_TOPICS = frozenset({"event.received"})

@@ -9,7 +9,7 @@ import structlog
 from celery import Celery
 
 from orchestrator import redaction
-from orchestrator.chatops import card_sync
+from orchestrator.chatops import card_sync, room_news
 from orchestrator.incidents import flows as incident_flows
 from orchestrator.logging import bind_ids, get_logger
 from orchestrator.paging import flows as paging_flows
@@ -97,6 +97,12 @@ def resolve_pages(outbox_id: int) -> None:
     paging_flows.resolve_pages(runtime.current(), outbox_id=outbox_id)
 
 
+def tell_room(outbox_id: int) -> None:
+    """Post one piece of an incident's news in its Slack room (or drop it: no room, Slack off)."""
+    _fresh_context(outbox_id)
+    room_news.post_news(runtime.current(), outbox_id=outbox_id)
+
+
 def _recording_failures(function: Callable[..., None]) -> Callable[..., None]:
     """The task, writing why it failed to its outbox rows (``last_error``, redacted) before the
     error goes on to Celery: the relay resends the rows, and the operator who finds them
@@ -125,6 +131,7 @@ _TASKS = tuple(
         (execute_step, "step.execute"),
         (revoke_batch, "revocation.batch"),
         (resolve_pages, "incident.resolved"),
+        (tell_room, "incident.news"),
     )
 )
 """Wrapped once: Celery tells a task's callable by identity, and every app registers the same."""

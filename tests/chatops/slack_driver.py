@@ -70,10 +70,18 @@ class SlackDriver:
         return ack
 
     def click(
-        self, user: str, action_id: str, value: str, channel: str = "CROOM", *, wait: bool = True
+        self,
+        user: str,
+        action_id: str,
+        value: str,
+        channel: str = "CROOM",
+        *,
+        wait: bool = True,
+        message_ts: str | None = None,
     ) -> dict[str, Any] | None:
+        """Click a button; ``message_ts``: the message it sits in (Slack's ``container``)."""
         reply_path = f"/reply/{uuid.uuid4().hex}"
-        payload = {
+        payload: dict[str, Any] = {
             "type": "block_actions",
             "user": {"id": user},
             "channel": {"id": channel},
@@ -81,6 +89,9 @@ class SlackDriver:
             "response_url": self.replies.url + reply_path,
             "actions": [{"action_id": action_id, "value": value, "type": "button"}],
         }
+        if message_ts is not None:
+            payload["container"] = {"type": "message", "message_ts": message_ts, "channel_id": channel}
+            payload["message"] = {"ts": message_ts}
         response = self.signed_post(
             "/slack/interactions", urlencode({"payload": json.dumps(payload)}).encode()
         )

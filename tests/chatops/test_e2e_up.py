@@ -12,8 +12,9 @@ import pytest
 
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
 from tests.chatops.mailbox import mailbox, text_body
-from tests.support.engine import BOT_TOKEN, SIGNING_SECRET
-from tests.support.processes import Proc, free_port, orchestrator_env, wait_for
+from tests.chatops.up_env import slack_up_env
+from tests.support.engine import BOT_TOKEN
+from tests.support.processes import Proc, free_port, wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN
 from tests.support.slack_standin import slack_standin
 
@@ -44,21 +45,16 @@ def test_critical_event_disconnects_revokes_opens_a_room_and_reports(tmp_path: P
         slack.usergroups["SONCALL"] = ["UONCALL"]
         records = [r.as_json() for r in sim.iter_issue_tokens(40, open_id_prefix="e2e-user-")]
         (tmp_path / "tokens.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-        env = orchestrator_env(
+        env = slack_up_env(
             tmp_path / "data",
-            port=str(api_port),
-            intake_token=INTAKE_TOKEN,
-            api_token=API_TOKEN,
-            playbook_dirs=json.dumps([str(books)]),
-            relay_interval_seconds="0.2",
+            port=api_port,
+            books=books,
+            slack_url=slack.url,
             tiktok_api_base=sim.base_url,
             tiktok_client_key=sim.options.client_key,
             tiktok_client_secret=sim.options.client_secret,
             tiktok_revoke_rate="0",
             token_inventory=str(tmp_path / "tokens.jsonl"),
-            slack_bot_token=BOT_TOKEN,
-            slack_signing_secret=SIGNING_SECRET,
-            slack_api_url=slack.url,
             slack_oncall_usergroup="SONCALL",
             smtp_url=f"smtp://127.0.0.1:{smtp_port}",
             smtp_from="ir@app.example",
