@@ -64,7 +64,7 @@ def test_critical_event_disconnects_revokes_opens_a_room_and_reports(tmp_path: P
         try:
             base = f"http://127.0.0.1:{api_port}"
             wait_for(
-                lambda: httpx.get(f"{base}/healthz", timeout=2).status_code == 200, timeout=30, what="up"
+                lambda: httpx.get(f"{base}/healthz", timeout=2).status_code == 200, timeout=90, what="up"
             )
             event = {
                 "title": "TikTok client secret found in a public repository",
