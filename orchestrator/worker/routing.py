@@ -25,6 +25,7 @@ ROUTES: dict[str, Route] = {
     "step.execute.revocation": Route(EXECUTE_STEP, "revocation"),
     "step.execute.notifications": Route(EXECUTE_STEP, "notifications"),
     "revocation.batch": Route("orchestrator.revoke_batch", "revocation"),
+    "switch.changed": Route("orchestrator.refresh_open_cards", "notifications"),
 }
 
 BATCHED_TOPICS = frozenset({"event.received"})

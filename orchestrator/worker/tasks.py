@@ -90,6 +90,12 @@ def revoke_batch(outbox_id: int) -> None:
         revocation_batch.revoke_batch(rt, outbox_id=outbox_id, on_noted=refresh_cards)
 
 
+def refresh_open_cards(outbox_id: int) -> None:
+    """The kill switch changed: every open incident's card shows it (the switch is global)."""
+    _fresh_context(outbox_id)
+    card_sync.refresh_open_cards(runtime.current(), outbox_id=outbox_id)
+
+
 def _recording_failures(function: Callable[..., None]) -> Callable[..., None]:
     """The task, writing why it failed to its outbox rows (``last_error``, redacted) before the
     error goes on to Celery: the relay resends the rows, and the operator who finds them
@@ -117,6 +123,7 @@ _TASKS = tuple(
         (advance_run, "run.advance"),
         (execute_step, "step.execute"),
         (revoke_batch, "revocation.batch"),
+        (refresh_open_cards, "switch.changed"),
     )
 )
 """Wrapped once: Celery tells a task's callable by identity, and every app registers the same."""
