@@ -6,6 +6,8 @@ stand-in: the card is read where a person reads it, in the stand-in's channel.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +23,9 @@ from orchestrator.playbooks.schemas import ParallelBlock
 from orchestrator.switch import flows
 from orchestrator.switch import service as switch
 from tests.chatops.slack_driver import SlackDriver
+from tests.support import services
 from tests.support.engine import BOT_TOKEN, SIGNING_SECRET, Engine, running_engine
-from tests.support.processes import wait_for
+from tests.support.processes import orchestrator_env, wait_for
 from tests.support.receiver import receiver
 from tests.support.runtime import INTAKE_TOKEN
 from tests.support.server import serve_app
@@ -238,3 +241,51 @@ def test_the_shipped_compromise_playbook_asks_both_people_steps_at_once(world: W
     last = book.steps[-1]
     assert isinstance(last, ParallelBlock)
     assert [s.id for s in last.steps] == ["rotate_client_secret", "file_tiktok_report"]
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_on_postgresql_and_redis_a_change_from_the_cli_process_reaches_every_open_card(
+    tmp_path: Path,
+) -> None:
+    """Deployed: PostgreSQL store, Redis broker, a worker and a scheduler; the switch changed by the
+    CLI, a process of its own that publishes nothing: the outbox row it committed reaches a worker."""
+    services.require(services.REDIS_URL, "Redis")
+    services.flush_redis()
+    with (
+        services.postgres_database() as database_url,
+        slack_standin(BOT_TOKEN) as slack,
+        running_engine(
+            tmp_path,
+            {"room": PLAYBOOKS["room"]},
+            broker_url=services.REDIS_URL,
+            database_url=database_url,
+            slack_bot_token=BOT_TOKEN,
+            slack_api_url=slack.url,
+            slack_card_min_interval_seconds=0.5,
+            shipped_playbooks=False,
+        ) as engine,
+    ):
+        rooms = []
+        for title in ("Build host compromised", "Token dump on a pastebin"):
+            run = engine.start("room", incident_id=engine.open_incident(title))
+            assert engine.finished(run)["status"] == "succeeded"
+            [channel] = [
+                c for c in slack.channels.values() if c["name"].endswith(title.lower().replace(" ", "-"))
+            ]
+            rooms.append(channel)
+
+        def cards_say(text: str) -> bool:
+            return all(text in str(slack.messages[c["id"]][slack.pins[c["id"]][0]]["blocks"]) for c in rooms)
+
+        env = orchestrator_env(tmp_path / "data", database_url=database_url, broker_url=services.REDIS_URL)
+
+        def switch(*args: str) -> None:
+            command = [sys.executable, "-m", "orchestrator", "switch", *args]
+            cli = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+            assert cli.returncode == 0, cli.stderr
+
+        switch("engage", "--reason", "attacker on ci-7")
+        wait_for(lambda: cards_say(ENGAGED), timeout=20, what="both cards engaged")
+        switch("release", "--reason", "host rebuilt")
+        wait_for(lambda: cards_say(RELEASED), timeout=20, what="both cards released")
