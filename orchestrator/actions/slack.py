@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -28,6 +29,9 @@ __all__ = [
 
 ClientFactory = Callable[[Settings], SlackClient]
 NOT_CONFIGURED = "Slack not configured"
+_UNMARKED_LOOKS = 8
+_UNMARKED_WAIT = 0.25
+"""A taken channel without a topic is looked at this often, this many seconds apart (``_holder``)."""
 
 
 def _skipped(ctx: ActionContext, action: str) -> dict[str, Any]:
@@ -105,12 +109,12 @@ class SlackOpenChannelAction(Action):
             try:
                 channel = client.create_channel(name)
             except SlackNameTaken:
-                found = client.find_channel(name)
-                if found is None:
-                    raise ActionError(f"channel #{name} exists but the bot cannot see it") from None
-                if not naming.is_own_room(name=name, topic=found.topic, incident_id=incident_id):
+                holder = self._holder(runtime, client, name, incident_id)
+                if holder is None:
                     continue
-                channel = found.id
+                if isinstance(holder, SlackRoomRow):
+                    return holder, True  # another step for this incident opened it: its topic too
+                channel = holder
             else:  # the topic first: it marks the room ours if this process dies before storing it
                 try:
                     client.set_topic(channel, topic)
@@ -138,6 +142,27 @@ class SlackOpenChannelAction(Action):
         room = self._room(runtime, incident_id)
         assert room is not None
         return room, topic_set
+
+    def _holder(
+        self, runtime: Ports, client: SlackClient, name: str, incident_id: str
+    ) -> SlackRoomRow | str | None:
+        """Whose is the taken channel ``name``: this incident's stored room, this incident's channel
+        id (its name or topic names the incident), or None (a namesake's). Two playbooks may open
+        one incident's room at once: a channel with no topic yet may be the other's, which sets it
+        next, so it is looked at again for a moment before it counts as a namesake's."""
+        for _ in range(_UNMARKED_LOOKS):
+            stored = self._room(runtime, incident_id)
+            if stored is not None:
+                return stored
+            found = client.find_channel(name)
+            if found is None:
+                raise ActionError(f"channel #{name} exists but the bot cannot see it")
+            if naming.is_own_room(name=name, topic=found.topic, incident_id=incident_id):
+                return found.id
+            if found.topic:
+                return None
+            time.sleep(_UNMARKED_WAIT)
+        return None
 
     @staticmethod
     def _set_topic(client: SlackClient, channel: str, topic: str) -> str | None:

@@ -38,6 +38,16 @@ trigger: {manual: {}}
 steps:
   - {id: open, action: slack.open_channel}
 """,
+    "two-rooms": """
+name: two-rooms
+trigger: {manual: {}}
+steps:
+  - parallel:
+      id: both
+      steps:
+        - {id: one, action: slack.open_channel}
+        - {id: two, action: slack.open_channel}
+""",
     "contain": """
 name: contain
 trigger: {match: {kinds: ["*"], min_severity: critical}}
@@ -192,6 +202,17 @@ def test_the_card_and_the_room_read_at_a_glance(world: World) -> None:
     assert [c["name"] for c in world.slack.channels.values()].count(channel["name"]) == 1
     topics = [a["channel"] for a in world.slack.answered("conversations.setTopic")]
     assert (topics.count(channel["id"]), topics.count(second["id"])) == (1, 1)  # set once, not on a redo
+
+
+def test_two_steps_opening_one_incidents_room_at_once_open_one_room(world: World) -> None:
+    """Two playbooks (or two steps) race to open the room: the loser finds the winner's channel,
+    never a second one with a suffix."""
+    incident_id = world.post_event(title="Racing rooms", severity="low")
+    run = world.engine.start("two-rooms", incident_id=incident_id)
+    assert world.engine.finished(run)["status"] == "succeeded"
+    rooms = [c for c in world.slack.channels.values() if incident_id in c["topic"]]
+    assert [c["name"].endswith("-racing-rooms") for c in rooms] == [True]
+    assert not [c for c in world.slack.channels.values() if c["name"].endswith("-racing-rooms-2")]
 
 
 def _finished(step: str) -> Callable[[dict[str, Any]], bool]:
