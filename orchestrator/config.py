@@ -204,7 +204,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(None, description="Verifies Slack's signed HTTP requests.")
     slack_app_token: SecretStr | None = Field(None, description="App-level token (xapp-...) for Socket Mode.")
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL.")
-    slack_channel_pattern: str = Field("ir-{incident_id}", description="Incident channel name pattern.")
+    slack_channel_pattern: str = Field(
+        "ir-{date}-{title}", description="Incident channel name: {date}, {title}, {incident_id}."
+    )
     slack_oncall_usergroup: str | None = Field(None, description="User group (S...) invited to rooms.")
     slack_invite_users: list[str] = Field(default_factory=list, description="Users (U...) invited to rooms.")
     slack_announcements_channel: str | None = Field(

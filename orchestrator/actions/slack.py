@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from orchestrator import clock, redaction
 from orchestrator.actions.base import Action, ActionContext, ActionParams
-from orchestrator.chatops import card_sync, cards, participants
+from orchestrator.chatops import card_sync, cards, naming, participants
 from orchestrator.chatops import kinds as slack_kinds
 from orchestrator.chatops.client import SlackClient, SlackError, SlackNameTaken, client_for
 from orchestrator.chatops.models import SlackPostRow, SlackRoomRow
@@ -26,17 +26,13 @@ __all__ = [
     "SlackOpenChannelParams",
     "SlackPostAction",
     "SlackPostParams",
-    "channel_name",
 ]
 
 ClientFactory = Callable[[Settings], SlackClient]
 NOT_CONFIGURED = "Slack not configured"
-
-
-def channel_name(pattern: str, incident_id: str) -> str:
-    """A valid Slack channel name from ``pattern`` (lower case, ``a-z0-9-_``, at most 80 chars)."""
-    raw = pattern.replace("{incident_id}", incident_id).lower()
-    return re.sub(r"[^a-z0-9_-]+", "-", raw).strip("-")[:80] or incident_id
+_UNMARKED_LOOKS = 8
+_UNMARKED_WAIT = 0.25
+"""A taken channel without a topic is looked at this often, this many seconds apart (``_holder``)."""
 
 
 def _skipped(ctx: ActionContext, action: str) -> dict[str, Any]:
@@ -103,14 +99,34 @@ class SlackOpenChannelAction(Action):
             for key, value in values.items():
                 setattr(room, key, value)
 
-    def _create(self, runtime: Ports, client: SlackClient, name: str, incident_id: str) -> SlackRoomRow:
-        try:
-            channel = client.create_channel(name)
-        except SlackNameTaken:
-            found = client.find_channel(name)
-            if found is None:
-                raise ActionError(f"channel #{name} exists but the bot cannot see it") from None
-            channel = found
+    def _create(
+        self, runtime: Ports, client: SlackClient, wanted: str, incident_id: str, topic: str
+    ) -> tuple[SlackRoomRow, bool]:
+        """Create the room under the first free name, set its topic, store it; (room, topic set).
+
+        A taken name is this incident's own room when its name or topic names the incident (a
+        create redone after a crash); else another incident's namesake, and the next name is tried.
+        """
+        topic_set = False
+        for name in naming.candidates(wanted):
+            try:
+                channel = client.create_channel(name)
+            except SlackNameTaken:
+                holder = self._holder(runtime, client, name, incident_id)
+                if holder is None:
+                    continue
+                if isinstance(holder, SlackRoomRow):
+                    return holder, True  # another step for this incident opened it: its topic too
+                channel = holder
+            else:  # the topic first: it marks the room ours if this process dies before storing it
+                try:
+                    client.set_topic(channel, topic)
+                    topic_set = True
+                except SlackError:
+                    pass  # set again once the room is stored
+            break
+        else:
+            raise ActionError(f"no free channel name: #{wanted} and its {naming.MAX_SUFFIXES - 1} suffixes")
         try:
             with runtime.store.unit_of_work() as session:
                 session.add(
@@ -128,7 +144,40 @@ class SlackOpenChannelAction(Action):
             pass  # another worker stored the same room first
         room = self._room(runtime, incident_id)
         assert room is not None
-        return room
+        return room, topic_set
+
+    def _holder(
+        self, runtime: Ports, client: SlackClient, name: str, incident_id: str
+    ) -> SlackRoomRow | str | None:
+        """Whose is the taken channel ``name``: this incident's stored room, this incident's channel
+        id (its name or topic names the incident), or None (a namesake's). Two playbooks may open
+        one incident's room at once: a channel with no topic yet may be the other's, which sets it
+        next, so it is looked at again for a moment before it counts as a namesake's."""
+        for _ in range(_UNMARKED_LOOKS):
+            stored = self._room(runtime, incident_id)
+            if stored is not None:
+                return stored
+            found = client.find_channel(name)
+            if found is None:
+                raise ActionError(f"channel #{name} exists but the bot cannot see it")
+            if naming.is_own_room(name=name, topic=found.topic, incident_id=incident_id):
+                return found.id
+            if found.topic:
+                return None
+            time.sleep(_UNMARKED_WAIT)
+        return None
+
+    @staticmethod
+    def _set_topic(client: SlackClient, channel: str, topic: str) -> str | None:
+        """Set the topic; Slack's refusal code when it refused (a topic must not cost the room its
+        card). Slack down raises: the step's retry sets it later."""
+        try:
+            client.set_topic(channel, topic)
+        except SlackError as exc:
+            if exc.retryable:
+                raise
+            return exc.code
+        return None
 
     def _open(
         self,
@@ -139,10 +188,27 @@ class SlackOpenChannelAction(Action):
         incident_id: str,
     ) -> dict[str, Any]:
         settings = runtime.settings
+        with runtime.store.unit_of_work() as session:
+            incident = session.get(IncidentRow, incident_id)
+            if incident is None:
+                raise ActionError(f"no incident {incident_id}")
+            wanted = naming.channel_name(
+                params.name or settings.slack_channel_pattern,
+                incident_id=incident_id,
+                title=incident.title,
+                aware_at=incident.aware_at,
+            )
+            topic = naming.room_topic(
+                incident_id=incident_id, severity=incident.severity, title=incident.title, kind=incident.kind
+            )
         room = self._room(runtime, incident_id)
+        topic_error: str | None = None
         if room is None:
-            name = channel_name(params.name or settings.slack_channel_pattern, incident_id)
-            room = self._create(runtime, client, name, incident_id)
+            room, topic_set = self._create(runtime, client, wanted, incident_id, topic)
+        else:
+            topic_set = room.pinned  # set before the card was pinned, or set again now
+        if not topic_set:
+            topic_error = self._set_topic(client, room.channel_id, topic)
         invited: list[str] = []
         invite_error: str | None = None
         if not room.invited:
@@ -190,6 +256,7 @@ class SlackOpenChannelAction(Action):
                 "card_ts": card_ts,
                 "invited": invited,
                 "invite_error": invite_error,
+                "topic_error": topic_error,
                 "idempotency_key": ctx.idempotency_key,
             },
             ctx.actor,

@@ -16,11 +16,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator import clock
+from orchestrator import clock, redaction
 from orchestrator.chatops import cards, participants
 from orchestrator.chatops.client import SlackClient, SlackError, client_for
 from orchestrator.chatops.models import SlackRoomRow, TikTokReportRow
 from orchestrator.chatops.names import names_for
+from orchestrator.events.models import EventRow
+from orchestrator.incidents import service as incidents
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.logging import get_logger
 from orchestrator.playbooks import manual
@@ -29,11 +31,12 @@ from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.ports import Ports
 from orchestrator.proof import census
 from orchestrator.proof.summary import Exposure
+from orchestrator.store import outbox
 from orchestrator.switch import service as switch
 from orchestrator.timeline import checkpoints, kinds
 from orchestrator.timeline.models import TimelineEntryRow
 
-__all__ = ["card_state", "flusher", "refresh_card"]
+__all__ = ["card_state", "flusher", "refresh_card", "refresh_open_cards"]
 
 _log = get_logger(__name__)
 _timers_lock = threading.Lock()
@@ -70,10 +73,11 @@ def _revocation(session: Session, incident_id: str) -> cards.Revocation | None:
         already_dead=dead,
         failed=failed,
         finished=row.kind == kinds.REVOCATION_FINISHED,
+        at=row.at,
     )
 
 
-def _report_state(session: Session, incident: IncidentRow) -> str:
+def _sent_state(session: Session, incident: IncidentRow) -> str:
     rows = list(session.scalars(select(TikTokReportRow).where(TikTokReportRow.incident_id == incident.id)))
     sent = [r for r in rows if r.status == "sent"]
     if sent:
@@ -83,6 +87,24 @@ def _report_state(session: Session, incident: IncidentRow) -> str:
     if rows:
         return f"⏳ sending (attempt {max(r.attempts for r in rows)})"
     return "not sent"
+
+
+def _report_state(session: Session, incident: IncidentRow, waiting: tuple[cards.PendingApproval, ...]) -> str:
+    """The automatic report's state, then the filing in TikTok's portal when a playbook asks a
+    person for it: the two are different acts, and the card says which one is still to do."""
+    state = _sent_state(session, incident)
+    filed = session.scalars(
+        select(TimelineEntryRow)
+        .where(TimelineEntryRow.chain == incident.id, TimelineEntryRow.kind == kinds.MANUAL_COMPLETED)
+        .order_by(TimelineEntryRow.seq)
+    ).all()
+    tickets = [e.data.get("evidence_value") for e in filed if (e.data or {}).get("evidence") == "report"]
+    if any(tickets):
+        ticket = redaction.redact_text(str(next(t for t in tickets if t)))[:64]
+        return f"{state}\n🎫 filed in TikTok's portal: ticket {ticket}"
+    if any(p.files_report for p in waiting):
+        return f"{state}\n🖐 filing in TikTok's portal: to do by a person (below)"
+    return state
 
 
 def _waiting(session: Session, incident_id: str) -> tuple[cards.PendingApproval, ...]:
@@ -107,13 +129,14 @@ def _waiting(session: Session, incident_id: str) -> tuple[cards.PendingApproval,
                 playbook=run.playbook_name,
                 manual_title=params.title if params else None,
                 needs=params.input if params else None,
+                instructions=params.instructions if params else "",
+                files_report=bool(params and params.evidence == "report"),
             )
         )
     return tuple(waiting)
 
 
-def _exposure(session: Session, incident_id: str) -> Exposure | None:
-    latest = census.latest_census(session, chain=incident_id)
+def _exposure(session: Session, incident_id: str, latest: census.Census | None) -> Exposure | None:
     if latest is None:
         return None
     return Exposure(
@@ -126,12 +149,24 @@ def _exposure(session: Session, incident_id: str) -> Exposure | None:
     )
 
 
+def _source_ref(session: Session, incident_id: str) -> str | None:
+    """The SIEM's reference of the incident's first event that has one."""
+    return session.scalars(
+        select(EventRow.source_ref)
+        .where(EventRow.incident_id == incident_id, EventRow.source_ref.is_not(None))
+        .order_by(EventRow.received_at)
+        .limit(1)
+    ).first()
+
+
 def card_state(session: Session, incident_id: str) -> cards.CardState:
     """What the card of ``incident_id`` shows now."""
     incident = session.get(IncidentRow, incident_id)
     if incident is None:
         raise LookupError(incident_id)
     people = participants.roster(session, incident_id)
+    waiting = _waiting(session, incident_id)
+    latest_census = census.latest_census(session, chain=incident_id)
     return cards.CardState(
         incident_id=incident.id,
         title=incident.title,
@@ -139,13 +174,18 @@ def card_state(session: Session, incident_id: str) -> cards.CardState:
         status=incident.status,
         switch_engaged=switch.status(session).engaged,
         aware_at=incident.aware_at,
+        kind=incident.kind,
+        hosts=tuple((incident.entities or {}).get("hosts") or ()),
+        source=incident.source,
+        source_ref=_source_ref(session, incident_id),
         disconnected_at=incident.disconnected_at,
         revoked_at=incident.revoked_at,
         reported_at=incident.reported_at,
         revocation=_revocation(session, incident_id),
-        report_state=_report_state(session, incident),
-        approvals=_waiting(session, incident_id),
-        exposure=_exposure(session, incident_id),
+        report_state=_report_state(session, incident, waiting),
+        approvals=waiting,
+        exposure=_exposure(session, incident_id, latest_census),
+        census_at=latest_census.taken_at if latest_census else None,
         checkpoint=checkpoints.latest(session, incident_id),
         lead=people.lead,
         involved=people.involved,
@@ -223,6 +263,38 @@ def _mark_dirty(runtime: Ports, incident_id: str) -> None:
                 room.card_dirty = True
     except Exception as exc:
         _log.warning("slack_card_mark_failed", incident_id=incident_id, error=type(exc).__name__)
+
+
+def refresh_open_cards(runtime: Ports, *, outbox_id: int) -> int:
+    """The kill switch changed (``switch.changed`` row ``outbox_id``): refresh the card of every
+    open incident; how many were sent now (the others follow within their interval).
+
+    The cards are marked dirty in the transaction that completes the row, so a process killed
+    after it still leaves them to the ``flusher``; a redelivered row finds its work done.
+    """
+    with runtime.store.unit_of_work() as session:
+        row = outbox.claim(session, outbox_id)
+        if row is None:
+            return 0
+        rooms = list(
+            session.scalars(
+                select(SlackRoomRow)
+                .join(IncidentRow, IncidentRow.id == SlackRoomRow.incident_id)
+                .where(
+                    IncidentRow.status.in_(sorted(incidents.OPEN_STATUSES)),
+                    SlackRoomRow.card_ts.is_not(None),
+                )
+                .order_by(SlackRoomRow.incident_id)
+                .with_for_update()
+            )
+        )
+        for room in rooms:
+            room.card_dirty = True
+        ids = [room.incident_id for room in rooms]
+        outbox.complete(row, clock.utcnow())
+    if runtime.settings.slack_bot_token is None:
+        return 0
+    return sum(refresh_card(runtime, incident_id, only_if_dirty=True) for incident_id in ids)
 
 
 def flusher(runtime: Ports) -> Any:

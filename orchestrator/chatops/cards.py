@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +54,13 @@ RELEASE_REASON_BLOCK: Final = "reason"
 RELEASE_REASON_ACTION: Final = "reason_input"
 
 _SEVERITY_MARK = {"critical": "🔴", "high": "🟠", "medium": "🟡", "low": "🔵", "info": "⚪"}
+_LINKABLE = re.compile(r"https?://[^\s<>|]+")
+_HOSTS_SHOWN = 3
+_INSTRUCTIONS_SHOWN = 1200
+_FILING_NOTE = (
+    "_The automatic report to TikTok is sent on its own (see *Report to TikTok*); this step is"
+    " the filing in TikTok's developer portal, which no API can do: both are expected._"
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,8 @@ class PendingApproval:
     playbook: str
     manual_title: str | None = None
     needs: str | None = None  # the input a manual step asks for, e.g. ticket_id
+    instructions: str = ""
+    files_report: bool = False  # the step files the report in TikTok's portal (``evidence: report``)
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,7 @@ class Revocation:
     already_dead: int
     failed: int
     finished: bool
+    at: datetime | None = None  # when this progress was recorded
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,10 @@ class CardState:
     status: str
     switch_engaged: bool
     aware_at: datetime
+    kind: str = ""
+    hosts: Sequence[str] = ()
+    source: str = ""
+    source_ref: str | None = None  # the SIEM's link to the alert, shown when it is http(s)
     disconnected_at: datetime | None = None
     revoked_at: datetime | None = None
     reported_at: datetime | None = None
@@ -95,6 +110,7 @@ class CardState:
     report_state: str = "not sent"
     approvals: Sequence[PendingApproval] = field(default_factory=tuple)
     exposure: Exposure | None = None
+    census_at: datetime | None = None  # when the exposure census was taken
     checkpoint: Checkpoint | None = None
     lead: str | None = None  # the incident commander's Slack user id
     involved: Sequence[str] = field(default_factory=tuple)  # Slack user ids, by arrival
@@ -104,18 +120,36 @@ def _time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
 
 
+def _escape(text: str) -> str:
+    """Text safe inside Slack mrkdwn: ``&``, ``<`` and ``>`` are control characters there."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clock(value: datetime | None) -> str:
+    return value.strftime("%H:%M:%S UTC") if value else "—"
+
+
 def _revocation_text(progress: Revocation | None) -> str:
     if progress is None:
         return "not started"
     total = "?" if progress.total is None else f"{progress.total:,}"
     state = "finished" if progress.finished else "in progress"
+    as_of = f" as of {_clock(progress.at)}" if progress.at and not progress.finished else ""
     return (
-        f"{state}: {progress.done:,}/{total} (revoked {progress.revoked:,}, "
+        f"{state}: {progress.done:,}/{total}{as_of} (revoked {progress.revoked:,}, "
         f"already dead {progress.already_dead:,}, failed {progress.failed:,})"
     )
 
 
-def _exposure_text(exposure: Exposure | None) -> str:
+def _census_is_older(state: CardState) -> bool:
+    """Whether the census was taken before the revocation's latest progress (its counts are then
+    of an earlier moment and must not read as now)."""
+    progress = state.revocation
+    return bool(progress and progress.at and state.census_at and state.census_at < progress.at)
+
+
+def _exposure_text(state: CardState) -> str:
+    exposure = state.exposure
     if exposure is None:
         return "*Exposure census*: not taken yet"
     shown = ("revoked", "already_dead", "failed", "pending", "confirmed_dead", "still_live", "purged")
@@ -124,7 +158,12 @@ def _exposure_text(exposure: Exposure | None) -> str:
         for key in shown
         if exposure.counts.get(key) is not None
     )
-    text = f"*Exposure census* (after {exposure.phase}): {exposure.sentence()}"
+    taken = f", a probe taken {_time(state.census_at)}" if state.census_at else ""
+    sentence = exposure.sentence()
+    if _census_is_older(state):
+        taken += ", before the revocation progress above"
+        sentence = sentence.replace("still exposed now", "still exposed then")
+    text = f"*Exposure census* (after {exposure.phase}{taken}): {sentence}"
     if counts:
         text += f"\n{counts}"
     if exposure.escalate:
@@ -136,12 +175,16 @@ def pending_blocks(pending: PendingApproval) -> list[dict[str, Any]]:
     """A step waiting for a person: what it waits for and its buttons (the card and the room's ask)."""
     value = f"{pending.run_id}|{pending.step_id}"
     if pending.manual_title is not None:
-        title = redaction.redact_text(pending.manual_title)[:300]
+        title = _escape(redaction.redact_text(pending.manual_title)[:300])
         needs = f" (needs its {pending.needs})" if pending.needs else ""
-        text = (
-            f"🖐 *To do by a person*: {title}{needs}\n"
-            f"step `{pending.step_id}` of {pending.playbook} (`{pending.run_id}`)"
-        )
+        text = f"🖐 *To do by a person*: {title}{needs}\n"
+        about = _escape(redaction.redact_text(pending.instructions))
+        if about:
+            cut = about[:_INSTRUCTIONS_SHOWN]
+            text += "> " + (cut if cut == about else cut + "… (all of it under *Done*)") + "\n"
+        if pending.files_report:
+            text += _FILING_NOTE + "\n"
+        text += f"step `{pending.step_id}` of {pending.playbook} (`{pending.run_id}`)"
         elements = [_button("Done", ACTION_MANUAL_DONE, value, "primary")]
         block_id = f"manual:{value}"
     else:
@@ -175,6 +218,26 @@ def _people_text(state: CardState, names: Names) -> str:
     return f"*Lead*: {lead}\n*Involved* ({len(state.involved)}): {involved}"
 
 
+def _about(state: CardState) -> str:
+    """The line under the title: the incident id, what happened where, and the way back to the
+    SIEM's alert (a link when ``source_ref`` is a web address)."""
+    parts = [f"`{state.incident_id}`"]
+    if state.kind:
+        what = f"`{_escape(redaction.redact_text(state.kind)[:128])}`"
+        if state.hosts:
+            hosts = ", ".join(_escape(redaction.redact_text(h)[:100]) for h in state.hosts[:_HOSTS_SHOWN])
+            more = len(state.hosts) - _HOSTS_SHOWN
+            what += f" on {hosts}" + (f" and {more:,} more" if more > 0 else "")
+        parts.append(what)
+    if state.source:
+        parts.append(f"from {_escape(state.source[:64])}")
+    if state.source_ref:
+        ref = redaction.redact_text(state.source_ref)[:2000]
+        link = f"<{_escape(ref)}|Open the alert in the SIEM>"
+        parts.append(link if _LINKABLE.fullmatch(ref) else f"SIEM ref `{_escape(ref)}`")
+    return " · ".join(parts)
+
+
 def incident_card(state: CardState, names: Names | None = None) -> tuple[str, list[dict[str, Any]]]:
     """The card's fallback text and blocks; every free text is redacted; people by ``names``
     (their Slack ids without it)."""
@@ -193,16 +256,13 @@ def incident_card(state: CardState, names: Names | None = None) -> tuple[str, li
         f"*Reported*\n{_time(state.reported_at)}",
     ]
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"{mark} {state.incident_id}"[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*"}},
+        {"type": "header", "text": {"type": "plain_text", "text": f"{mark} {title}"[:150]}},
+        _mrkdwn(_about(state)),
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": f"*Token revocation*: {_revocation_text(state.revocation)}"},
-        },
+        _mrkdwn(f"*Token revocation*: {_revocation_text(state.revocation)}"),
+        _mrkdwn(_exposure_text(state)),
     ]
     blocks.append(_mrkdwn(_people_text(state, names or Names(None))))
-    blocks.append(_mrkdwn(_exposure_text(state.exposure)))
     if state.checkpoint is not None:  # published outside the store: a cut-off timeline shows
         blocks.append(_mrkdwn(f"*Evidence* {state.checkpoint.line()}"))
     for pending in list(state.approvals)[:10]:

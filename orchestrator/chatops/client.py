@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from slack_sdk import WebClient
@@ -28,6 +29,7 @@ __all__ = [
     "ERRORS",
     "SlackAlreadyDone",
     "SlackAuthError",
+    "SlackChannel",
     "SlackClient",
     "SlackError",
     "SlackInvalidRequest",
@@ -40,6 +42,15 @@ __all__ = [
     "client_for",
     "error_for",
 ]
+
+
+@dataclass(frozen=True)
+class SlackChannel:
+    """A channel as ``conversations.list`` shows it: enough to tell whose room it is."""
+
+    id: str
+    name: str
+    topic: str
 
 
 class SlackError(OrchestratorError):
@@ -123,6 +134,7 @@ ERRORS: dict[str, type[SlackError]] = {
     "invalid_arguments": SlackInvalidRequest,
     "invalid_arg_name": SlackInvalidRequest,
     "msg_too_long": SlackInvalidRequest,
+    "too_long": SlackInvalidRequest,
     "no_text": SlackInvalidRequest,
     "too_many_attachments": SlackInvalidRequest,
     "cant_update_message": SlackInvalidRequest,
@@ -219,8 +231,8 @@ class SlackClient:
         data = self._call("conversations.create", lambda: self.web.conversations_create(name=name))
         return str(data["channel"]["id"])
 
-    def find_channel(self, name: str) -> str | None:
-        """The id of the channel called ``name`` (for a create that raced or was redone)."""
+    def find_channel(self, name: str) -> SlackChannel | None:
+        """The channel called ``name`` (for a create that raced, was redone, or met a namesake)."""
         cursor: str | None = None
         while True:
 
@@ -230,10 +242,19 @@ class SlackClient:
             data = self._call("conversations.list", page)
             for channel in data.get("channels", []):
                 if channel.get("name") == name:
-                    return str(channel["id"])
+                    topic = channel.get("topic")
+                    value = topic.get("value") if isinstance(topic, dict) else None
+                    return SlackChannel(id=str(channel["id"]), name=name, topic=str(value or ""))
             cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
             if not cursor:
                 return None
+
+    def set_topic(self, channel: str, topic: str) -> None:
+        """Set the channel's topic (Slack keeps at most 250 characters)."""
+        self._call(
+            "conversations.setTopic",
+            lambda: self.web.conversations_setTopic(channel=channel, topic=topic[:250]),
+        )
 
     def invite(self, channel: str, users: Sequence[str]) -> None:
         """Invite ``users``; people already there are not an error."""

@@ -53,8 +53,12 @@ class PersonTime:
 
 
 def manual_steps(playbook: dict[str, Any]) -> list[str]:
-    """The ids of a playbook's manual steps (as ``orchestrator playbook show`` prints it)."""
-    return [str(step["id"]) for step in playbook.get("steps", []) if step.get("action") == "manual"]
+    """The ids of a playbook's manual steps (as ``orchestrator playbook show`` prints it), those
+    of its parallel blocks included."""
+    steps: list[dict[str, Any]] = []
+    for item in playbook.get("steps", []):
+        steps += item["parallel"]["steps"] if "parallel" in item else [item]
+    return [str(step["id"]) for step in steps if step.get("action") == "manual"]
 
 
 def _entries(stage: Stage, incident_id: str) -> list[dict[str, Any]]:

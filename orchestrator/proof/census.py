@@ -10,6 +10,7 @@ an attacker may still use: not yet revoked, failed to revoke, or found still wor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -39,6 +40,7 @@ class Census:
     exposed_at_awareness: int | None = None
     still_exposed: int | None = None
     escalate: bool = False
+    taken_at: datetime | None = None  # set on a stored census (``latest_census``)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -187,4 +189,5 @@ def latest_census(session: Session, *, chain: str) -> Census | None:
         exposed_at_awareness=data.get("exposed_at_awareness"),
         still_exposed=data.get("still_exposed"),
         escalate=bool(data.get("escalate")),
+        taken_at=row.taken_at,
     )

@@ -5,6 +5,8 @@ the same transaction, so the switch and its history never disagree. Engaging for
 also sets that incident's ``disconnected_at`` the first time (clause III.2(f) evidence): the
 moment the switch was engaged if that was after the incident's awareness, else now.
 Release always needs a reason and a person: nothing in the orchestrator releases on its own.
+A change also owes a ``switch.changed`` outbox row in that transaction: the switch is global, so
+every open incident's card must show it, and the row makes that survive a killed process.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ from orchestrator import clock, redaction
 from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.incidents import lifecycle
 from orchestrator.incidents.models import IncidentRow
+from orchestrator.store import outbox
 from orchestrator.switch.models import SWITCH_ROW_ID, KillSwitchRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.timeline.models import SYSTEM_CHAIN, TimelineEntryRow
 
-__all__ = ["SwitchChange", "SwitchState", "engage", "history", "release", "status"]
+__all__ = ["CHANGED_TOPIC", "SwitchChange", "SwitchState", "engage", "history", "release", "status"]
+
+CHANGED_TOPIC = "switch.changed"
+"""Outbox topic owed by every change (``ref_id`` the new version): refresh every open card."""
 
 _MAX_REASON = 2000
 _MAX_NAME = 128
@@ -141,6 +147,7 @@ def engage(
         row.changed_at = now
         row.version = int(row.version or 0) + 1
         session.flush()
+        outbox.enqueue(session, topic=CHANGED_TOPIC, ref_id=str(row.version), now=now)
     state = _state(row)
     if incident is not None:
         # Engaged since awareness (the intake engages it for a critical event, critical first,
@@ -192,6 +199,7 @@ def release(
     row.changed_at = now
     row.version = int(row.version or 0) + 1
     session.flush()
+    outbox.enqueue(session, topic=CHANGED_TOPIC, ref_id=str(row.version), now=now)
     state = _state(row)
     timeline.append_entry(
         session,

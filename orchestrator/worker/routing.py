@@ -27,6 +27,7 @@ ROUTES: dict[str, Route] = {
     "revocation.batch": Route("orchestrator.revoke_batch", "revocation"),
     "incident.resolved": Route("orchestrator.resolve_pages", "notifications"),
     "incident.news": Route("orchestrator.tell_room", "notifications"),  # incidents/news.py
+    "switch.changed": Route("orchestrator.refresh_open_cards", "notifications"),
 }
 
 BATCHED_TOPICS = frozenset({"event.received"})

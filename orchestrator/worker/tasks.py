@@ -101,6 +101,10 @@ def tell_room(outbox_id: int) -> None:
     """Post one piece of an incident's news in its Slack room (or drop it: no room, Slack off)."""
     _fresh_context(outbox_id)
     room_news.post_news(runtime.current(), outbox_id=outbox_id)
+def refresh_open_cards(outbox_id: int) -> None:
+    """The kill switch changed: every open incident's card shows it (the switch is global)."""
+    _fresh_context(outbox_id)
+    card_sync.refresh_open_cards(runtime.current(), outbox_id=outbox_id)
 
 
 def _recording_failures(function: Callable[..., None]) -> Callable[..., None]:
@@ -132,6 +136,7 @@ _TASKS = tuple(
         (revoke_batch, "revocation.batch"),
         (resolve_pages, "incident.resolved"),
         (tell_room, "incident.news"),
+        (refresh_open_cards, "switch.changed"),
     )
 )
 """Wrapped once: Celery tells a task's callable by identity, and every app registers the same."""

@@ -143,3 +143,108 @@ def test_card_names_its_lead_and_everyone_involved_capped_at_twelve() -> None:
     assert [b["text"]["text"] for b in without if "Lead" in str(b)] == [
         "*Lead*: nobody yet (`/ir lead @person`)\n*Involved* (0): nobody yet"
     ]
+
+
+def test_the_card_reads_at_a_glance_title_kind_hosts_and_a_link_back_to_the_siem() -> None:
+    state = _state(
+        title="TikTok secret leaked",
+        kind="credential.leak",
+        hosts=["ci-7", "ci-8", "build-1", "build-2"],
+        source="splunk",
+        source_ref="https://splunk.example/app/search?sid=42&view=<x>",
+    )
+    text, blocks = cards.incident_card(state)
+    assert blocks[0]["text"]["text"] == "🔴 TikTok secret leaked"
+    assert blocks[1]["text"]["text"] == (
+        "`inc-1` · `credential.leak` on ci-7, ci-8, build-1 and 1 more · from splunk · "
+        "SIEM ref `https://splunk.example/app/search?sid=42&amp;view=&lt;x&gt;`"
+    )  # not a clean web address: shown, never a link
+    linked = cards.incident_card(_state(kind="k", source_ref="https://siem.example/a?b=1&c=2"))[1]
+    assert (
+        linked[1]["text"]["text"]
+        == "`inc-1` · `k` · <https://siem.example/a?b=1&amp;c=2|Open the alert in the SIEM>"
+    )
+    assert text == "🔴 CRITICAL incident inc-1: TikTok secret leaked (contained)"
+
+
+def test_a_census_taken_before_the_revocation_progress_says_when_and_does_not_read_as_now() -> None:
+    """Issue 29: "in progress: 98/300" sat above a census line "revoked 0 … pending 0"."""
+    exposure = Exposure(
+        exposed_at_awareness=300,
+        still_exposed=300,
+        phase="awareness",
+        counts={"connected": 300, "revoked": 0, "already_dead": 0, "failed": 0, "pending": 0},
+        escalate=False,
+        evidence=[],
+    )
+    progress = cards.Revocation(
+        done=98, total=300, revoked=98, already_dead=0, failed=0, finished=False, at=AWARE.replace(second=40)
+    )
+    rendered = str(
+        cards.incident_card(
+            _state(revocation=progress, exposure=exposure, census_at=AWARE.replace(second=2))
+        )[1]
+    )
+    assert "*Token revocation*: in progress: 98/300 as of 17:00:40 UTC (revoked 98" in rendered
+    assert (
+        "*Exposure census* (after awareness, a probe taken 2026-11-26 17:00:02 UTC, before the revocation"
+        " progress above): exposed at awareness: 300; still exposed then: 300"
+    ) in rendered
+    later = str(
+        cards.incident_card(
+            _state(revocation=progress, exposure=exposure, census_at=AWARE.replace(minute=5))
+        )[1]
+    )
+    assert (
+        "(after awareness, a probe taken 2026-11-26 17:05:00 UTC): exposed at awareness: 300; "
+        "still exposed now" in later
+    )
+
+
+def test_manual_steps_show_their_instructions_and_the_filing_is_told_apart_from_the_report() -> None:
+    """Issue 29: "Report to TikTok ✅ delivered" sat beside a pending step to file the report."""
+    filing = cards.PendingApproval(
+        run_id="run-abc",
+        step_id="file_tiktok_report",
+        playbook="tiktok-compromise",
+        manual_title="File the report",
+        needs="ticket_id",
+        instructions="Paste the report into the portal's <support form> & quote the log_ids.",
+        files_report=True,
+    )
+    rotate = cards.PendingApproval(
+        run_id="run-abc",
+        step_id="rotate_client_secret",
+        playbook="tiktok-compromise",
+        manual_title="Rotate the secret",
+        instructions="x" * 2000,
+    )
+    state = _state(
+        approvals=[filing, rotate],
+        report_state="✅ delivered (email)\n🖐 filing in TikTok's portal: to do by a person (below)",
+    )
+    blocks = cards.incident_card(state)[1]
+    texts = [b["text"]["text"] for b in blocks if b["type"] == "section" and "text" in b]
+    [filing_text] = [t for t in texts if "File the report" in t]
+    assert filing_text == (
+        "🖐 *To do by a person*: File the report (needs its ticket_id)\n"
+        "> Paste the report into the portal's &lt;support form&gt; &amp; quote the log_ids.\n"
+        "_The automatic report to TikTok is sent on its own (see *Report to TikTok*); this step is"
+        " the filing in TikTok's developer portal, which no API can do: both are expected._\n"
+        "step `file_tiktok_report` of tiktok-compromise (`run-abc`)"
+    )
+    [rotate_text] = [t for t in texts if "Rotate the secret" in t]
+    assert (
+        "> " + "x" * 1200 + "… (all of it under *Done*)\n" in rotate_text
+        and "automatic report" not in rotate_text
+    )
+    report = (
+        "*Report to TikTok*\n✅ delivered (email)\n🖐 filing in TikTok's portal: to do by a person (below)"
+    )
+    assert report in [f["text"] for f in blocks[2]["fields"]]
+    assert _buttons(blocks) == [
+        ("ir_manual_done", "run-abc|file_tiktok_report"),
+        ("ir_manual_done", "run-abc|rotate_client_secret"),
+        ("ir_release", "inc-1"),
+        ("ir_timeline", "inc-1"),
+    ]

@@ -12,6 +12,7 @@ from orchestrator.chatops.client import (
     ERRORS,
     SlackAlreadyDone,
     SlackAuthError,
+    SlackChannel,
     SlackClient,
     SlackError,
     SlackInvalidRequest,
@@ -56,7 +57,12 @@ def test_channel_invite_card_update_thread_and_pin(slack: SlackStandIn) -> None:
     assert slack.messages[channel][ts]["text"] == "card v2" and slack.messages[channel][ts]["edits"] == 1
     assert slack.messages[channel][reply]["thread_ts"] == ts
     assert slack.pins[channel] == [ts]
-    assert client.find_channel("ir-inc-1") == channel
+    assert client.find_channel("ir-inc-1") == SlackChannel(id=channel, name="ir-inc-1", topic="")
+    client.set_topic(channel, "🔴 critical · TikTok secret leaked · inc-1")
+    found = client.find_channel("ir-inc-1")
+    assert found is not None and found.topic == "🔴 critical · TikTok secret leaked · inc-1"
+    with pytest.raises(SlackInvalidRequest):
+        client.create_channel("IR Secret Leaked!")  # Slack's rules: lower case, a-z 0-9 - _
 
 
 def test_rate_limited_calls_wait_for_retry_after_and_lose_nothing(slack: SlackStandIn) -> None:

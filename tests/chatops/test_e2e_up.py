@@ -88,7 +88,9 @@ def test_critical_event_disconnects_revokes_opens_a_room_and_reports(tmp_path: P
         assert done["disconnected_at"] is not None
         assert all(sim.is_grant_revoked(r["access_token"]) for r in records)
         [room] = list(slack.channels.values())
-        assert room["name"] == f"ir-{done['id']}" and "UONCALL" in room["members"]
+        day = str(done["aware_at"])[:10]
+        assert room["name"] == f"ir-{day}-tiktok-client-secret-found-in-a-public-repository"
+        assert room["topic"].endswith(f" · {done['id']}") and "UONCALL" in room["members"]
         assert slack.pins[room["id"]] and any(m["blocks"] for m in slack.messages[room["id"]].values())
         [(rcpt, message)] = box.received()
         assert rcpt == ["security@tiktok.example"] and done["id"] in message["Subject"]

@@ -146,7 +146,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 def _room(world: World) -> dict[str, Any]:
     run = world.engine.start("room", incident_id=world.incident)
     assert world.engine.finished(run)["status"] == "succeeded"
-    return next(c for c in world.slack.channels.values() if c["name"] == f"ir-{world.incident}")
+    return next(c for c in world.slack.channels.values() if world.incident in c.get("topic", ""))
 
 
 def test_help_is_answered_at_once(world: World) -> None:
@@ -236,7 +236,7 @@ def test_room_is_opened_with_invites_a_pinned_card_and_a_thread_reply(world: Wor
     card_ts, reply_ts = list(messages)[:2]  # then the run's end (test_room_news.py)
     assert set(channel["members"]) == {"UBOT", "UONCALL", "UNAMED"}
     assert world.slack.pins[channel["id"]] == [card_ts]
-    assert messages[card_ts]["blocks"][0]["text"]["text"] == f"🔵 {world.incident}"
+    assert messages[card_ts]["blocks"][0]["text"]["text"] == "🔵 Secrets found on build host"
     assert messages[reply_ts] | {"ts": None} == {
         "ts": None,
         "text": f"Containment under way for {world.incident}",
@@ -247,7 +247,8 @@ def test_room_is_opened_with_invites_a_pinned_card_and_a_thread_reply(world: Wor
     again = world.engine.start("room", incident_id=world.incident)  # a second run: same room, no second card
     assert world.engine.finished(again)["status"] == "succeeded"
     assert len([m for m in world.slack.messages[channel["id"]].values() if m["blocks"]]) == 1
-    assert [c["name"] for c in world.slack.channels.values()].count(f"ir-{world.incident}") == 1
+    assert [world.incident in c.get("topic", "") for c in world.slack.channels.values()].count(True) == 1
+    assert channel["name"].endswith("-secrets-found-on-build-host")
 
 
 def test_rate_limits_and_a_wrong_user_group_lose_nothing(world: World) -> None:
@@ -528,7 +529,7 @@ def test_in_a_room_commands_know_their_incident_and_inputs_take_quotes(world: Wo
     shown = world.driver.ir("URANDOM", "timeline", channel=room)["text"]
     assert shown.startswith(f"*Timeline of {world.incident}*") and "don't page twice" in shown
     card = world.driver.ir("URANDOM", "status", channel=room)
-    assert card["blocks"][0]["text"]["text"].endswith(world.incident)
+    assert card["text"].startswith(f"🔵 LOW incident {world.incident}:")
     assert "Kill switch" in world.driver.ir("URANDOM", "status")["text"]  # outside a room: the summary
     assert "name the incident" in world.driver.ir("URANDOM", "timeline")["text"]
     for quoted in ('who="Legal informed, customers next"', "who=\u201cLegal informed, customers next\u201d"):

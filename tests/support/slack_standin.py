@@ -13,6 +13,7 @@ serving again on the same port with the workspace's state intact.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -110,19 +111,52 @@ class SlackStandIn:
         }
 
     def _conversations_create(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Slack's channel names: required, at most 80 characters, lower case letters, digits,
+        hyphens and underscores only, unique in the workspace."""
         name = str(args.get("name", ""))
         if not name:
             return {"ok": False, "error": "invalid_name_required"}
+        if len(name) > 80:
+            return {"ok": False, "error": "invalid_name_maxlength"}
+        if re.fullmatch(r"[a-z0-9_-]+", name) is None:
+            return {"ok": False, "error": "invalid_name_specials"}
         if any(c["name"] == name for c in self.channels.values()):
             return {"ok": False, "error": "name_taken"}
-        channel: dict[str, Any] = {"id": f"C{len(self.channels) + 1:08d}", "name": name, "members": ["UBOT"]}
+        channel: dict[str, Any] = {
+            "id": f"C{len(self.channels) + 1:08d}",
+            "name": name,
+            "members": ["UBOT"],
+            "topic": "",
+        }
         self.channels[channel["id"]] = channel
         self.messages[channel["id"]] = {}
-        return {"ok": True, "channel": {"id": channel["id"], "name": name}}
+        return {"ok": True, "channel": self._conversation(channel)}
+
+    def _conversation(self, channel: dict[str, Any]) -> dict[str, Any]:
+        """A channel object as Slack returns it (the fields the orchestrator reads)."""
+        topic = {
+            "value": channel.get("topic", ""),
+            "creator": "UBOT" if channel.get("topic") else "",
+            "last_set": 0,
+        }
+        return {"id": channel["id"], "name": channel["name"], "topic": topic}
 
     def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
-        found = [{"id": c["id"], "name": c["name"]} for c in self.channels.values()]
+        found = [self._conversation(c) for c in self.channels.values()]
         return {"ok": True, "channels": found, "response_metadata": {"next_cursor": ""}}
+
+    def _conversations_setTopic(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``channel`` and ``topic`` (at most 250 characters, else ``too_long``); the bot must be in it."""
+        channel = self._channel(args)
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if "UBOT" not in channel["members"]:
+            return {"ok": False, "error": "not_in_channel"}
+        topic = str(args.get("topic", ""))
+        if len(topic) > 250:
+            return {"ok": False, "error": "too_long"}
+        channel["topic"] = topic
+        return {"ok": True, "channel": self._conversation(channel)}
 
     def _conversations_invite(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args)
