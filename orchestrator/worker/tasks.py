@@ -101,6 +101,8 @@ def tell_room(outbox_id: int) -> None:
     """Post one piece of an incident's news in its Slack room (or drop it: no room, Slack off)."""
     _fresh_context(outbox_id)
     room_news.post_news(runtime.current(), outbox_id=outbox_id)
+
+
 def refresh_open_cards(outbox_id: int) -> None:
     """The kill switch changed: every open incident's card shows it (the switch is global)."""
     _fresh_context(outbox_id)
