@@ -32,11 +32,15 @@ TOKENS, RATE = 3000, 200.0
 BATCH, WIDTH, THREADS = 250, 8, 4  # revocation_batch_size, revocation_concurrency, worker_concurrency
 
 
+@pytest.mark.parametrize("killed", ["a worker", "every process"])
 @pytest.mark.parametrize("setup", DEPLOYED)
-def test_a_worker_killed_mid_revocation_leaves_every_token_revoked_once(tmp_path: Path, setup: Setup) -> None:
-    """One of two workers SIGKILLed a third of the way into the revocation a critical event
-    started, a replacement started: every grant revoked, tokens sent twice at most those in
-    ``sending`` at the kill (at most ``in_flight_bound`` for each of the two workers)."""
+def test_processes_killed_mid_revocation_leave_every_token_revoked_once(
+    tmp_path: Path, setup: Setup, killed: str
+) -> None:
+    """One of two workers (or every process: API, both workers, scheduler) SIGKILLed a third of
+    the way into the revocation a critical event started, and started again: every grant revoked,
+    tokens sent twice at most those in ``sending`` at the kill (at most ``in_flight_bound`` for
+    each of the two workers)."""
     with deployment(
         tmp_path,
         setup,
@@ -48,16 +52,21 @@ def test_a_worker_killed_mid_revocation_leaves_every_token_revoked_once(tmp_path
         worker_concurrency=str(THREADS),
     ) as incidents:
         site = incidents.site
-        victim = next(p for p in site.procs if p.log.name.startswith("worker"))
+        workers = [p for p in site.procs if p.log.name.startswith("worker")]
+        victims = workers[:1] if killed == "a worker" else list(site.procs)
         incidents.post_critical(1)
         wait_for(
             lambda: site.read(lambda s: ledger_count(s, "revoked", "already_dead")) >= TOKENS // 3,
             timeout=90,
             what="a third of the tokens revoked",
         )
-        at_kill, in_flight = kill_mid_revocation(site, victim)
+        for victim in victims[:-1]:
+            victim.kill()
+        at_kill, in_flight = kill_mid_revocation(site, victims[-1])
         restarted = time.monotonic()
-        site.start("worker")
+        for victim in victims:  # the log is named after the command: serve-0.log, worker-1.log
+            site.start(victim.log.name.split("-")[0])
+        site.healthy()
         incidents.revoked_at_all(1, timeout=180)
         seconds = time.monotonic() - restarted
         settled = incidents.settled()
@@ -65,13 +74,13 @@ def test_a_worker_killed_mid_revocation_leaves_every_token_revoked_once(tmp_path
         revoked = all(incidents.sim.is_grant_revoked(g["access_token"]) for g in incidents.grants)
     bound = in_flight_bound(threads=THREADS, batch=BATCH, width=WIDTH)
     print(
-        f"FIGURE: {setup}: a worker of two SIGKILLed mid-revocation: tokens={TOKENS} "
+        f"FIGURE: {setup}: {killed} SIGKILLed mid-revocation: tokens={TOKENS} "
         f"settled_at_kill={at_kill} sending_at_kill={in_flight} in_flight_bound={bound} "
         f"sent_twice={repeats} kill_to_revoked_s={seconds:.1f}"
     )
     assert 0 < at_kill < TOKENS  # the kill landed mid-revocation
     assert revoked and settled == TOKENS
-    # ``sending`` counts both workers' claims; only the killed one's can be sent twice
+    # ``sending`` counts both workers' claims; only a killed one's can be sent twice
     assert repeats <= in_flight <= 2 * bound
 
 

@@ -31,11 +31,11 @@ from orchestrator.tiktok import RevokeResult, TikTokClient
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
 from tests.chatops.mailbox import Mailbox, mailbox
 from tests.support.engine import BOT_TOKEN, CLIENT_SECRET, Engine, running_engine
+from tests.support.outages import PROVIDER_OUTAGE
 from tests.support.processes import free_port, wait_for
 from tests.support.slack_standin import slack_standin
 
 TOKENS = 1200
-OUTAGE_SECONDS = 8.0  # longer than one pass of a token's in-task retries (6 attempts, at most ~6 s)
 REPORT_TO = "security-reports@tiktok.example"
 TEAM = "ir-team@app.example"
 NOTIFY_STEPS = ("announce", "room", "report", "mail_team", "tell")
@@ -162,7 +162,7 @@ def test_tiktok_answering_only_5xx_mid_revocation_then_recovering(tmp_path: Path
                 timeout=60,
                 what="the timeline to say the revocation slowed down",
             )
-            time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down_at)))
+            time.sleep(max(0.0, PROVIDER_OUTAGE - (time.monotonic() - down_at)))
             during, _ = _ledger(engine)
             revoked_during = sim.stats()["revoked_grants"]
             sim.update_options(error_rate=0.0)
@@ -259,7 +259,7 @@ def test_slack_and_smtp_down_then_every_message_delivered_once(
                 engaged_during = switch.status(session).engaged
             revoked_during = sim.stats()["revoked_grants"]
             delivered_during = (len(box.received()), sum(len(m) for m in slack.messages.values()))
-            time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down_at)))
+            time.sleep(max(0.0, PROVIDER_OUTAGE - (time.monotonic() - down_at)))
             slack_5xx = slack.failed_calls()
             slack.outage(None)
             with mailbox(smtp_port, box):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ from orchestrator.revocation.models import LedgerRow
 from orchestrator.store.db import Store
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
 from tests.support.faults import Burst, RedisServer, TcpProxy, owed_events, rabbitmq_vhost
+from tests.support.outages import outage
 from tests.support.processes import Proc, free_port, orchestrator_env, wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
 from tests.support.server import serve_app
@@ -39,7 +40,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 TOKENS = 3000
 EVENTS = 150
-OUTAGE = 5.0  # seconds a service stays away
 WORKER_THREADS = 4
 REVOKE_WIDTH = 8  # revoke requests in flight per batch task
 # Tokens that may honestly be sent twice: those in flight when the service went (a batch task
@@ -163,19 +163,6 @@ class Revocation:
         return twice
 
 
-def _outage(cut: Callable[[], None], restore: Callable[[], None], burst: Burst | None = None) -> float:
-    """Take the service away for ``OUTAGE`` seconds (the sender's middle third goes out meanwhile);
-    returns the monotonic time it was back."""
-    cut()
-    if burst is not None:
-        burst.cut.set()
-    time.sleep(OUTAGE)
-    restore()
-    if burst is not None:
-        burst.restored.set()
-    return time.monotonic()
-
-
 def _figure(**figures: Any) -> None:
     print(
         "FIGURE: "
@@ -197,7 +184,7 @@ def test_redis_restarted_during_a_mass_revocation(tmp_path: Path) -> None:
         wait_for(lambda: revocation.settled(stage) >= quarter, timeout=60, what="a quarter revoked")
         at_cut = revocation.settled(stage)
         cut = time.monotonic()
-        back = _outage(redis.kill, redis.start)  # back empty: queued messages and limiter state gone
+        back = outage(redis.kill, redis.start)  # back empty: queued messages and limiter state gone
         twice = revocation.check(stage)
         _figure(
             scenario="redis-restart-revocation",
@@ -238,7 +225,7 @@ def test_rabbitmq_cut_during_a_burst_of_events(tmp_path: Path, rabbitmq: tuple[T
         try:
             assert burst.first_third.wait(60)
             owed_at_cut, cut = owed_events(stage.observer), time.monotonic()
-            back = _outage(proxy.cut, proxy.restore, burst)
+            back = outage(proxy.cut, proxy.restore, burst)
             accounted = burst.check(stage.observer)
         finally:
             burst.finish()
@@ -269,7 +256,7 @@ def test_rabbitmq_cut_during_a_mass_revocation(tmp_path: Path, rabbitmq: tuple[T
         quarter = revocation.tokens // 4
         wait_for(lambda: revocation.settled(stage) >= quarter, timeout=60, what="a quarter revoked")
         at_cut, cut = revocation.settled(stage), time.monotonic()
-        back = _outage(proxy.cut, proxy.restore)
+        back = outage(proxy.cut, proxy.restore)
         twice = revocation.check(stage)
         assert stage.broker_losses() == 1  # the reconnected consumer held (see the burst test)
         _figure(
@@ -310,7 +297,7 @@ def test_postgresql_cut_while_workers_write(tmp_path: Path) -> None:
         quarter = revocation.tokens // 4
         wait_for(lambda: revocation.settled(stage) >= quarter, timeout=60, what="a quarter revoked")
         at_cut, owed_at_cut, cut = revocation.settled(stage), owed_events(stage.observer), time.monotonic()
-        back = _outage(proxy.cut, proxy.restore, burst)
+        back = outage(proxy.cut, proxy.restore, burst)
         accounted = burst.check(stage.observer)
         twice = revocation.check(stage)
         assert proxy.reset_by_cut > 0

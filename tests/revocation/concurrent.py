@@ -10,24 +10,34 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.revocation.models import LedgerRow
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
-from tests.support.faults import RedisServer, rabbitmq_vhost
+from tests.support.faults import RedisServer, TcpProxy, rabbitmq_vhost
 from tests.support.kills import Site
 from tests.support.processes import free_port, wait_for
 from tests.support.services import AMQP_URL, postgres_database
 
 Setup = Literal["embedded", "redis", "rabbitmq"]
+
+
+@dataclass
+class Broker:
+    """How a test takes the deployment's broker away and brings it back: the private Redis
+    SIGKILLed and started again empty, or the RabbitMQ vhost's proxy cutting every connection."""
+
+    cut: Callable[[], None]
+    restore: Callable[[], None]
 
 
 @dataclass
@@ -37,6 +47,7 @@ class Incidents:
     site: Site
     sim: TikTokSimulator
     grants: list[dict[str, str]]
+    broker: Broker | None = None
 
     def post_critical(self, n: int, *, named: int = 2, prefix: str = "detector") -> float:
         """``n`` critical events with distinct identities, all at once (each naming ``named``
@@ -94,10 +105,13 @@ def deployment(
     workers: int = 1,
     worker_args: tuple[str, ...] = (),
     labels: dict[int, dict[str, str]] | None = None,
+    cuttable: bool = False,
     **settings: str,
 ) -> Iterator[Incidents]:
     """The orchestrator as ``setup`` deploys it, revoking at ``rate`` per second against a
-    simulator that refuses more than that over a minute; ``labels`` by grant index."""
+    simulator that refuses more than that over a minute; ``labels`` by grant index. ``cuttable``
+    puts RabbitMQ behind a :class:`TcpProxy` so ``Incidents.broker`` can cut it (Redis is a
+    private server, always cuttable)."""
     with ExitStack() as stack:
         sim = stack.enter_context(
             TikTokSimulator(SimulatorOptions(rate_limit_per_minute=int(rate * 60), latency_ms=2, seed=5))
@@ -115,15 +129,20 @@ def deployment(
             "tiktok_revoke_rate": f"{rate:g}",
             **settings,
         }
+        broker: Broker | None = None
         if setup != "embedded":
             wired["database_url"] = stack.enter_context(postgres_database())
         if setup == "redis":
             redis = RedisServer(free_port(), tmp)
             redis.start()
             stack.callback(redis.kill)
-            wired["broker_url"] = redis.url
+            wired["broker_url"], broker = redis.url, Broker(redis.kill, redis.start)
         elif setup == "rabbitmq":
             wired["broker_url"] = stack.enter_context(rabbitmq_vhost(AMQP_URL))
+            if cuttable:
+                parts = urlsplit(wired["broker_url"])
+                proxy = stack.enter_context(TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672))
+                wired["broker_url"], broker = proxy.url(wired["broker_url"]), Broker(proxy.cut, proxy.restore)
         site = Site(tmp, **wired)
         stack.callback(site.close)
         if setup == "embedded":
@@ -142,4 +161,4 @@ def deployment(
             timeout=60,
             what="the workers to consume",
         )
-        yield Incidents(site, sim, grants)
+        yield Incidents(site, sim, grants, broker)
