@@ -65,7 +65,7 @@ class World:
         """A new incident and its room: (incident id, channel id)."""
         incident = self.engine.open_incident(title)
         assert self.engine.finished(self.engine.start("room", incident_id=incident))["status"] == "succeeded"
-        channel = next(c["id"] for c in self.slack.channels.values() if c["name"] == f"ir-{incident}")
+        channel = next(c["id"] for c in self.slack.channels.values() if incident in c.get("topic", ""))
         return incident, channel
 
     def posted(self, channel: str, needle: str, timeout: float = 20) -> dict[str, Any]:

@@ -63,9 +63,10 @@ def test_a_failed_run_and_a_note_typed_elsewhere_reach_the_room_of_a_running_up(
 
             incident = wait_for(declared, timeout=30, what="the declared incident")
             slack_user.ir("UALICE", f"run room incident={incident}")
-            named = f"ir-{incident}"
-            room = wait_for(
-                lambda: next((c["id"] for c in slack.channels.values() if c["name"] == named), None),
+            room = wait_for(  # named after the title; its topic names the incident
+                lambda: next(
+                    (c["id"] for c in slack.channels.values() if incident in c.get("topic", "")), None
+                ),
                 timeout=30,
                 what="the room",
             )

@@ -68,7 +68,7 @@ class Room:
         """A new incident with its room: (incident id, channel id)."""
         incident = self.engine.open_incident(title)
         assert self.engine.finished(self.engine.start("room", incident_id=incident))["status"] == "succeeded"
-        channel = next(c for c in self.slack.channels.values() if c["name"] == f"ir-{incident}")
+        channel = next(c for c in self.slack.channels.values() if incident in c.get("topic", ""))
         return incident, channel["id"]
 
     def card(self, channel: str) -> str:
