@@ -110,7 +110,8 @@ def severity(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply
     incident_id, before, after = lifecycle.change_severity(runtime, caller.actor, caller.channel_id, raw)
     word = "raised" if after.rank > before.rank else "lowered"
     hint = (
-        " Playbooks follow events: a hand-set severity starts none (`/ir disconnect` engages the switch)."
+        " Playbooks follow events: a hand-set severity starts none, the next critical event does"
+        " (`/ir disconnect` engages the switch now)."
         if after.value == "critical"
         else ""
     )

@@ -186,7 +186,7 @@ def test_severity_is_set_from_the_room_recorded_and_shown(room: Room) -> None:
     assert "a hand-set severity starts none" in raised["text"]
     escalated = _entries(room, incident, "incident.escalated")[-1]
     assert escalated.data == {"from": "low", "to": "critical", "by": "slack:UALICE"}
-    wait_for(lambda: f"🔴 {incident}" in room.card(channel), timeout=10, what="critical on the card")
+    wait_for(lambda: "🔴 Suspicious login" in room.card(channel), timeout=10, what="critical on the card")
     lowered = room.driver.ir("UBOB", f"severity {incident} medium")["text"]  # by name, from elsewhere
     assert lowered.startswith(f"<@UBOB> lowered the severity of `{incident}` from critical to medium.")
     assert _entries(room, incident, "note")[-1].data == {
@@ -194,7 +194,7 @@ def test_severity_is_set_from_the_room_recorded_and_shown(room: Room) -> None:
         "to": "medium",
         "by": "slack:UBOB",
     }
-    wait_for(lambda: f"🟡 {incident}" in room.card(channel), timeout=10, what="medium on the card")
+    wait_for(lambda: "🟡 Suspicious login" in room.card(channel), timeout=10, what="medium on the card")
     with room.engine.runtime.store.unit_of_work() as session:
         assert incidents.get_incident(session, incident_id=incident).severity == "medium"
     assert "already medium" in room.driver.ir("UALICE", "severity medium", channel=channel)["text"]
