@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.faults.report [--figures FILE] [PYTEST ARGS...]
 
 Without ``--figures`` it runs pytest on PYTEST ARGS (default: tests/faults and
-tests/intake/test_broker_outage.py) with ``ORCH_RELIABILITY_FIGURES`` set, so every
+tests/intake/test_broker_outage.py) with ``RELIABILITY_FIGURES`` set, so every
 ``record_figure`` call (tests/support/figures.py) appends a JSON line; with ``--figures FILE`` it
 reads such lines written earlier. The figures of each test measured replace that test's earlier
 ones; the others are kept (a state block at the end of the document holds them all), so a run of
@@ -69,9 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--figures", type=Path, help="JSON lines written earlier with ORCH_RELIABILITY_FIGURES"
-    )
+    parser.add_argument("--figures", type=Path, help="JSON lines written earlier with RELIABILITY_FIGURES")
     args, pytest_args = parser.parse_known_args(argv)
     if args.figures:
         measured = [

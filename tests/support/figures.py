@@ -1,5 +1,5 @@
 """``record_figure``: a fault test's measured figure, printed as a ``FIGURE:`` line and, when
-``ORCH_RELIABILITY_FIGURES`` names a file, appended to it as a JSON line with the test, the
+``RELIABILITY_FIGURES`` names a file, appended to it as a JSON line with the test, the
 combination and the commit, so ``python -m tests.faults.report`` can rewrite docs/reliability.md
 from the tests' own figures rather than from figures copied by hand."""
 
@@ -23,7 +23,7 @@ __all__ = [
     "record_figures",
 ]
 
-FIGURES_ENV = "ORCH_RELIABILITY_FIGURES"
+FIGURES_ENV = "RELIABILITY_FIGURES"
 EMBEDDED = "SQLite + folder broker"
 REDIS_STORE = "SQLite + Redis"
 RABBITMQ_STORE = "SQLite + RabbitMQ"
