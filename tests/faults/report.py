@@ -33,9 +33,11 @@ _STATE = re.compile(r"<!-- reliability-state (.*?) -->", re.S)
 
 
 def merge(previous: list[dict[str, Any]], measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``measured`` replaces every earlier figure of the tests it comes from."""
+    """``measured`` replaces every earlier figure of the tests it comes from; of a figure measured
+    twice (a test run again into the same file), the last counts."""
     tests = {f["test"] for f in measured}
-    return [f for f in previous if f["test"] not in tests] + measured
+    latest = {(f["test"], f["name"], f["combination"]): f for f in measured}
+    return [f for f in previous if f["test"] not in tests] + list(latest.values())
 
 
 def _cell(text: object) -> str:
