@@ -123,8 +123,8 @@ def broker_ping(app: Celery, settings: Settings) -> None:
         if not folder.is_dir():
             raise BrokerError(f"embedded broker folder missing: {folder}")
         return
-    try:
+    try:  # one quick retry: kombu's default 2 s pause made /healthz late to tell a broker is gone
         with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
+            conn.ensure_connection(max_retries=1, interval_start=0.2, interval_step=0.2, timeout=2)
     except Exception as exc:
         raise BrokerError(f"broker unreachable: {type(exc).__name__}") from exc

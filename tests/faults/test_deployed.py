@@ -22,6 +22,7 @@ from orchestrator.store.outbox import OutboxRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline.models import TimelineEntryRow
 from tests.revocation.concurrent import Setup, deployment
+from tests.support.figures import COMBINATIONS, record_figures
 from tests.support.kills import KillingSenders, in_flight_bound, kill_mid_revocation, ledger_count
 from tests.support.processes import wait_for
 
@@ -73,10 +74,15 @@ def test_processes_killed_mid_revocation_leave_every_token_revoked_once(
         repeats = incidents.repeats()
         revoked = all(incidents.sim.is_grant_revoked(g["access_token"]) for g in incidents.grants)
     bound = in_flight_bound(threads=THREADS, batch=BATCH, width=WIDTH)
-    print(
-        f"FIGURE: {setup}: {killed} SIGKILLed mid-revocation: tokens={TOKENS} "
-        f"settled_at_kill={at_kill} sending_at_kill={in_flight} in_flight_bound={bound} "
-        f"sent_twice={repeats} kill_to_revoked_s={seconds:.1f}"
+    record_figures(
+        f"{killed} SIGKILLed mid-revocation",
+        COMBINATIONS[setup],
+        tokens=TOKENS,
+        settled_at_kill=at_kill,
+        sending_at_kill=in_flight,
+        in_flight_bound=bound,
+        sent_twice=repeats,
+        kill_to_revoked_s=seconds,
     )
     assert 0 < at_kill < TOKENS  # the kill landed mid-revocation
     assert revoked and settled == TOKENS
@@ -126,9 +132,13 @@ def test_the_api_killed_mid_burst_loses_and_doubles_no_accepted_event(tmp_path: 
             )
         )
     retried = len(unanswered)
-    print(
-        f"FIGURE: {setup}: API SIGKILLed mid-burst: sent={len(keys)} unanswered_at_kill={retried} "
-        f"stored={len(stored)} incidents={len(incidents_by_key)}"
+    record_figures(
+        "API SIGKILLed mid-burst",
+        COMBINATIONS[setup],
+        sent=len(keys),
+        unanswered_at_kill=retried,
+        stored=len(stored),
+        incidents=len(incidents_by_key),
     )
     assert retried > 0  # the kill cut requests in flight
     assert sorted({key for key, _ in incidents_by_key}) == sorted(keys)

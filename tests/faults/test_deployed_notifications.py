@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from orchestrator.chatops.models import TikTokReportRow
 from tests.revocation.concurrent import Setup, deployment
+from tests.support.figures import COMBINATIONS, record_figures
 from tests.support.kills import SlowSmtp
 from tests.support.processes import wait_for
 
@@ -56,9 +57,12 @@ def test_a_worker_killed_mid_report_email_delivers_it_once(tmp_path: Path, setup
         incidents.revoked_at_all(1, timeout=60)
         repeats = incidents.repeats()
     copies = smtp.received()
-    print(
-        f"FIGURE: {setup}: worker SIGKILLed mid-report: copies_received={len(copies)} "
-        f"send_attempts={ledger.attempts} restart_to_delivered_s={seconds:.1f}"
+    record_figures(
+        "a worker SIGKILLed mid-report email",
+        COMBINATIONS[setup],
+        copies_received=len(copies),
+        send_attempts=ledger.attempts,
+        restart_to_delivered_s=seconds,
     )
     assert ledger.attempts == 2  # the killed worker's attempt, then the redo
     assert len(copies) == 1 and copies[0][0] == ["security@tiktok.example"]

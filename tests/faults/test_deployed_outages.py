@@ -20,6 +20,7 @@ from sqlalchemy import select
 from orchestrator.timeline.models import TimelineEntryRow
 from tests.revocation.concurrent import Broker, Incidents, Setup, deployment
 from tests.support.faults import Burst, owed_events
+from tests.support.figures import COMBINATIONS, record_figures
 from tests.support.kills import in_flight_bound, ledger_count
 from tests.support.outages import PROVIDER_OUTAGE, outage
 from tests.support.processes import wait_for
@@ -54,8 +55,8 @@ def _a_third_revoked(incidents: Incidents) -> None:
     wait_for(lambda: incidents.settled() >= TOKENS // 3, timeout=90, what="a third of the tokens revoked")
 
 
-def _figure(setup: Setup, scenario: str, **figures: object) -> None:
-    print(f"FIGURE: {setup}: {scenario}: " + " ".join(f"{k}={v}" for k, v in figures.items()))
+def _figure(setup: Setup, scenario: str, **figures: float | int | str) -> None:
+    record_figures(scenario, COMBINATIONS[setup], **figures)
 
 
 @pytest.mark.parametrize("setup", DEPLOYED)

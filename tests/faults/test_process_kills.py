@@ -30,6 +30,7 @@ from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
 from orchestrator.timeline import kinds
 from orchestrator.timeline.models import TimelineEntryRow
 from tests.chatops.mailbox import mailbox
+from tests.support.figures import EMBEDDED, record_figures
 from tests.support.kills import (
     KillingSenders,
     Site,
@@ -146,10 +147,16 @@ def test_up_killed_mid_mass_revocation_resumes_by_itself(tmp_path: Path) -> None
             site.close()
         calls = [sim.revoke_calls(r["access_token"]) for r in records]
         twice = sum(1 for c in calls if c == 2)
-        print(
-            f"FIGURE: up SIGKILLed mid-revocation: tokens={TOKENS} settled_at_kill={at_kill} "
-            f"sending_at_kill={in_flight} in_flight_bound={bound} sent_twice={twice} "
-            f"max_sends={max(calls)} restart_to_revoked_s={seconds:.1f}"
+        record_figures(
+            "up SIGKILLed mid-revocation",
+            EMBEDDED,
+            tokens=TOKENS,
+            settled_at_kill=at_kill,
+            sending_at_kill=in_flight,
+            in_flight_bound=bound,
+            sent_twice=twice,
+            max_sends=max(calls),
+            restart_to_revoked_s=seconds,
         )
         assert 0 < at_kill < TOKENS
         assert in_flight <= bound
@@ -249,10 +256,17 @@ def test_api_killed_with_events_in_the_outbox_relays_each_once(tmp_path: Path) -
         + sum(n - 1 for _, n in incidents if n > 1)
         + sum(n - 1 for _, n in received if n > 1)
     )
-    print(
-        f"FIGURE: API SIGKILLed mid-burst: sent={len(accepted | unanswered)} accepted={len(accepted)} "
-        f"unanswered_at_kill={len(unanswered)} unpublished_at_kill={unpublished} stored={len(stored)} "
-        f"correlated_once={len(received)} duplicates={duplicates} restart_to_all_correlated_s={seconds:.1f}"
+    record_figures(
+        "API SIGKILLed mid-burst",
+        EMBEDDED,
+        sent=len(accepted | unanswered),
+        accepted=len(accepted),
+        unanswered_at_kill=len(unanswered),
+        unpublished_at_kill=unpublished,
+        stored=len(stored),
+        correlated_once=len(received),
+        duplicates=duplicates,
+        restart_to_all_correlated_s=seconds,
     )
     assert unpublished >= kill_after  # the relay, not the fast path, had to deliver these
     assert accepted <= set(stored) <= accepted | unanswered
@@ -317,10 +331,14 @@ def test_worker_killed_mid_report_email_delivers_it_after_restart(
             site.close()
     copies = smtp.received()
     ids = {message["Message-ID"] for _, message in copies}
-    print(
-        f"FIGURE: worker SIGKILLed mid-report ({stall}): copies_received={len(copies)} "
-        f"distinct_message_ids={len(ids)} send_attempts={ledger.attempts if ledger else None} "
-        f"delivered_entries={counts[kinds.REPORT_DELIVERED]} restart_to_delivered_s={seconds:.1f}"
+    record_figures(
+        f"worker SIGKILLed mid-report ({stall})",
+        EMBEDDED,
+        copies_received=len(copies),
+        distinct_message_ids=len(ids),
+        send_attempts=ledger.attempts if ledger else "none",
+        delivered_entries=counts[kinds.REPORT_DELIVERED],
+        restart_to_delivered_s=seconds,
     )
     assert ledger is not None and ledger.status == "sent" and ledger.attempts == 2
     assert incident is not None and incident.reported_at is not None

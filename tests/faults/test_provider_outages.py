@@ -31,6 +31,7 @@ from orchestrator.tiktok import RevokeResult, TikTokClient
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
 from tests.chatops.mailbox import Mailbox, mailbox
 from tests.support.engine import BOT_TOKEN, CLIENT_SECRET, Engine, running_engine
+from tests.support.figures import EMBEDDED, record_figures
 from tests.support.outages import PROVIDER_OUTAGE
 from tests.support.processes import free_port, wait_for
 from tests.support.slack_standin import slack_standin
@@ -71,8 +72,8 @@ steps:
 """.replace("TEAM", TEAM).replace("RETRY", RETRY)
 
 
-def _figure(name: str, **figures: object) -> None:
-    print(f"FIGURE: {name} " + " ".join(f"{k}={v}" for k, v in figures.items()))
+def _figure(name: str, **figures: float | str) -> None:
+    record_figures(name, EMBEDDED, **figures)
 
 
 def _inventory(path: Path, sim: TikTokSimulator, n: int) -> list[dict[str, str]]:

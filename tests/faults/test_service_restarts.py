@@ -30,6 +30,7 @@ from orchestrator.revocation.models import LedgerRow
 from orchestrator.store.db import Store
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
 from tests.support.faults import Burst, RedisServer, TcpProxy, owed_events, rabbitmq_vhost
+from tests.support.figures import POSTGRES_FOLDER, RABBITMQ_STORE, REDIS_STORE, record_figures
 from tests.support.outages import outage
 from tests.support.processes import Proc, free_port, orchestrator_env, wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
@@ -163,11 +164,11 @@ class Revocation:
         return twice
 
 
-def _figure(**figures: Any) -> None:
-    print(
-        "FIGURE: "
-        + " ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
-    )
+_COMBINATIONS = {"redis": REDIS_STORE, "rabbitmq": RABBITMQ_STORE, "postgresql": POSTGRES_FOLDER}
+
+
+def _figure(scenario: str, **figures: float | int) -> None:
+    record_figures(scenario, _COMBINATIONS[scenario.split("-")[0]], **figures)
 
 
 def test_redis_restarted_during_a_mass_revocation(tmp_path: Path) -> None:

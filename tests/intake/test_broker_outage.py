@@ -28,6 +28,7 @@ from orchestrator.timeline import service as timeline
 from orchestrator.worker.app import publisher
 from orchestrator.worker.runtime import Runtime
 from tests.support.faults import RedisServer
+from tests.support.figures import REDIS_STORE, record_figures
 from tests.support.processes import Proc, free_port, orchestrator_env, wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
 from tests.support.server import serve_app
@@ -124,7 +125,9 @@ def test_a_broker_outage_mid_burst_delays_but_never_loses_or_doubles(
     finally:
         stop.set()
         scheduler.join()
-    print(f"FIGURE: Redis SIGKILLed mid-burst: events={BURST} messages_queued_at_kill={queued_at_kill}")
+    record_figures(
+        "Redis SIGKILLed mid-burst", REDIS_STORE, events=BURST, messages_queued_at_kill=queued_at_kill
+    )
 
     with runtime.store.unit_of_work() as session:
         rows = incidents.list_incidents(session, limit=1000)
