@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from orchestrator.config import load_settings
+from orchestrator.events.accept import EVENT_TOPIC
 from orchestrator.events.models import EventRow
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.store.db import Store
@@ -89,7 +90,11 @@ def _counts(store: Store) -> tuple[int, int, int]:
             select(func.count()).select_from(EventRow).where(EventRow.incident_id.is_not(None))
         )
         counted = session.scalar(select(func.coalesce(func.sum(IncidentRow.event_count), 0)))
-        owed = session.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.done_at.is_(None)))
+        owed = session.scalar(  # events only: a high event's engage also owes a `switch.changed` row
+            select(func.count())
+            .select_from(OutboxRow)
+            .where(OutboxRow.done_at.is_(None), OutboxRow.topic == EVENT_TOPIC)
+        )
     return int(correlated or 0), int(counted or 0), int(owed or 0)
 
 
