@@ -323,6 +323,8 @@ def test_a_switch_state_with_a_duplicate_key_is_unreadable(tmp_path: Path) -> No
 
 def test_guard_from_settings_reads_the_api_with_the_configured_guard_token(runtime: Runtime) -> None:
     with serve_app(create_app(runtime)) as base_url:
+        # The guard gives the API 1 s; a fresh in-process app's first answer took longer in a loaded CI.
+        assert httpx.get(f"{base_url}/healthz", timeout=30).status_code == 200
         http = Guard.from_settings(runtime.settings, api_url=base_url).sources[-1]
         assert http.name == "http" and http.read() == {"engaged": False, "version": 0, "changed_at": None}
 
