@@ -13,6 +13,7 @@ rows are claimed; SQLite's database-level write lock gives the same guarantee.
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 import time
 import weakref
@@ -67,12 +68,27 @@ class UTCDateTime(TypeDecorator[datetime]):
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # let SQLAlchemy's begin hook decide
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _write_ahead_log(cursor)
     # Short: waits inside a transaction are rare in WAL with BEGIN IMMEDIATE; BEGIN polls itself.
     cursor.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _write_ahead_log(cursor: Any) -> None:
+    """Switch a new database to WAL, asking again while another process's connection holds it:
+    SQLite answers "database is locked" at once there, without waiting (processes started
+    together on a new store)."""
+    deadline = time.monotonic() + _BEGIN_PATIENCE
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01 + random.random() * 0.02)
 
 
 _BUSY_MS = 50
@@ -156,11 +172,13 @@ class Store:
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 20) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        path = url.split("///", 1)[-1] if self.is_sqlite else ""
+        self.sqlite_path = Path(path) if path and path != ":memory:" else None
+        """The SQLite database's file; None for a server or an in-memory database."""
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if self.is_sqlite:
-            path = url.split("///", 1)[-1]
-            if path and path != ":memory:":
-                _private_database(Path(path))
+            if self.sqlite_path is not None:
+                _private_database(self.sqlite_path)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             # A process opens at most pool_size + max_overflow connections (docs/operations.md).
@@ -169,8 +187,7 @@ class Store:
         self._turns: WriteTurns | None = None
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-            path = url.split("///", 1)[-1]
-            if path and path != ":memory:":
+            if self.sqlite_path is not None:
                 self._turns = _TURNS[self.engine] = WriteTurns(path)
                 event.listen(self.engine, "begin", _begin_in_turn(self._turns))
             else:

@@ -1,4 +1,5 @@
 """Schema migrations with Alembic: upgrade to head, and tell whether this release runs on a store.
+Processes started together take turns (an advisory lock on PostgreSQL, a file lock on SQLite).
 
 Migrations are additive within a release window (a migration module says ``additive = True``
 when the release before it still runs against the schema it leaves): new tables, nullable or
@@ -11,8 +12,11 @@ and waits at most ``lock_timeout`` for a lock, so it never queues the intake beh
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,9 +79,26 @@ def upgrade(store: Store, revision: str = "head") -> None:
             time.sleep(attempt)  # a long transaction holds the table: let it finish, then retry
 
 
+@contextmanager
+def _sqlite_turn(store: Store) -> Iterator[None]:
+    """Processes started together on an empty SQLite store take turns, as the advisory lock makes
+    them on PostgreSQL: an exclusive lock on a file beside the database (the API, a worker and the
+    scheduler started at once otherwise each create the same tables, and all but one fail)."""
+    if store.sqlite_path is None:
+        yield
+        return
+    lock = store.sqlite_path.with_name(store.sqlite_path.name + ".migrate-lock")
+    handle = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
+
+
 def _upgrade_once(store: Store, revision: str) -> None:
     cfg = _config(store)
-    with store.engine.connect() as connection:
+    with _sqlite_turn(store), store.engine.connect() as connection:
         postgres = connection.dialect.name == "postgresql"
         if postgres:
             # Processes started together on an empty store take turns; the later ones find it
@@ -209,6 +230,9 @@ def _lock(connection: Connection) -> None:
 
 
 def _wait_for_migration(store: Store) -> None:
+    if store.is_sqlite:
+        with _sqlite_turn(store):
+            return
     with store.engine.connect() as connection:
         _lock(connection)
         connection.execute(text(f"SELECT pg_advisory_unlock({_ADVISORY_LOCK})"))
@@ -220,13 +244,12 @@ def _revisions() -> set[str]:
 
 
 def schema_status(store: Store) -> SchemaStatus:
-    """Where the store's schema stands against this release's (StoreError if unreachable); on
-    PostgreSQL after any migration running now has finished, since each of its steps commits
-    and a process starting meanwhile would see a schema half way."""
+    """Where the store's schema stands against this release's (StoreError if unreachable), read
+    after any migration running now has finished: each of its steps commits, and a process
+    starting meanwhile would see a schema half way."""
     revision = current_revision(store)  # first: an unreachable store is one line
-    if not store.is_sqlite:
-        _wait_for_migration(store)
-        revision = current_revision(store)
+    _wait_for_migration(store)
+    revision = current_revision(store)
     known = revision is None or revision in _revisions()
     oldest = None
     if not known:

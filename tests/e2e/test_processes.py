@@ -141,7 +141,6 @@ def test_worker_killed_holding_work_loses_nothing_and_doubles_nothing(machine: M
     burst = 240
     machine.start("serve")
     machine.start("scheduler")
-    victim = machine.start("worker", "--concurrency", "1")
     wait_healthy(machine.base_url)
     accepted, lock = [0], threading.Lock()
 
@@ -152,9 +151,12 @@ def test_worker_killed_holding_work_loses_nothing_and_doubles_nothing(machine: M
 
     with ThreadPoolExecutor(4) as senders:
         sent = senders.map(send, range(burst))
+        # The worker starts behind the burst, so it always has work owed however fast it correlates.
+        wait_for(lambda: accepted[0] >= 60, timeout=30, what="60 events accepted before the worker starts")
+        victim = machine.start("worker", "--concurrency", "1")
         wait_for(
             lambda: 0 < _counts(machine.store())[0] <= accepted[0] - 10,
-            timeout=30,
+            timeout=60,
             what="the worker correlating, with at least 10 accepted events still owed",
         )
         with lock:
