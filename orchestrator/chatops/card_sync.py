@@ -10,10 +10,11 @@ state always lands. ``refresh_card`` never raises: Slack trouble must not block 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from orchestrator import clock, redaction
@@ -32,11 +33,12 @@ from orchestrator.ports import Ports
 from orchestrator.proof import census
 from orchestrator.proof.summary import Exposure
 from orchestrator.store import outbox
+from orchestrator.store.outbox import OutboxRow
 from orchestrator.switch import service as switch
 from orchestrator.timeline import checkpoints, kinds
 from orchestrator.timeline.models import TimelineEntryRow
 
-__all__ = ["card_state", "flusher", "refresh_card", "refresh_open_cards"]
+__all__ = ["card_state", "flusher", "refresh_card", "refresh_changed_card", "refresh_open_cards"]
 
 _log = get_logger(__name__)
 _timers_lock = threading.Lock()
@@ -267,7 +269,27 @@ def _mark_dirty(runtime: Ports, incident_id: str) -> None:
 
 def refresh_open_cards(runtime: Ports, *, outbox_id: int) -> int:
     """The kill switch changed (``switch.changed`` row ``outbox_id``): refresh the card of every
-    open incident; how many were sent now (the others follow within their interval).
+    open incident; how many were sent now (the others follow within their interval)."""
+    return _refresh_rooms(
+        runtime,
+        outbox_id,
+        lambda _row: (
+            select(SlackRoomRow)
+            .join(IncidentRow, IncidentRow.id == SlackRoomRow.incident_id)
+            .where(IncidentRow.status.in_(sorted(incidents.OPEN_STATUSES)))
+        ),
+    )
+
+
+def refresh_changed_card(runtime: Ports, *, outbox_id: int) -> int:
+    """One incident changed (``incident.changed`` row ``outbox_id``): refresh its card."""
+    return _refresh_rooms(
+        runtime, outbox_id, lambda row: select(SlackRoomRow).where(SlackRoomRow.incident_id == row.ref_id)
+    )
+
+
+def _refresh_rooms(runtime: Ports, outbox_id: int, rooms_of: Callable[[OutboxRow], Select[Any]]) -> int:
+    """Refresh the cards of the rooms ``rooms_of`` the row selects; how many were sent now.
 
     The cards are marked dirty in the transaction that completes the row, so a process killed
     after it still leaves them to the ``flusher``; a redelivered row finds its work done.
@@ -276,18 +298,8 @@ def refresh_open_cards(runtime: Ports, *, outbox_id: int) -> int:
         row = outbox.claim(session, outbox_id)
         if row is None:
             return 0
-        rooms = list(
-            session.scalars(
-                select(SlackRoomRow)
-                .join(IncidentRow, IncidentRow.id == SlackRoomRow.incident_id)
-                .where(
-                    IncidentRow.status.in_(sorted(incidents.OPEN_STATUSES)),
-                    SlackRoomRow.card_ts.is_not(None),
-                )
-                .order_by(SlackRoomRow.incident_id)
-                .with_for_update()
-            )
-        )
+        query = rooms_of(row).where(SlackRoomRow.card_ts.is_not(None))
+        rooms = list(session.scalars(query.order_by(SlackRoomRow.incident_id).with_for_update()))
         for room in rooms:
             room.card_dirty = True
         ids = [room.incident_id for room in rooms]

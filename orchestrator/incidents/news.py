@@ -5,6 +5,10 @@ as a row of topic ``NEWS`` in the transaction that records the fact, so a worker
 the commit loses none, and nothing waits on the chat: the chat side (``chatops/room_news.py``)
 posts it to the incident's room afterwards, or drops it when there is no room. The row holds
 ids and the fact's time, never the words: the chat side reads the state and phrases it.
+
+A change that needs no words, only a fresher view of the incident (a revocation's progress, its
+end), is owed as a row of topic ``CHANGED``: the chat side refreshes the incident's card. The
+worker revoking tokens never waits on Slack for it.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from sqlalchemy.orm import Session
 
 from orchestrator.store import outbox
 
-__all__ = ["NEWS", "News", "tell"]
+__all__ = ["CHANGED", "NEWS", "News", "changed", "tell"]
 
 NEWS: Final = "incident.news"
+CHANGED: Final = "incident.changed"
 
 News = Literal[
     "run.finished",
@@ -39,3 +44,8 @@ def tell(session: Session, *, incident_id: str | None, what: News, at: datetime,
         return
     payload: dict[str, str | None] = {"what": what, "at": at.isoformat(), **facts}
     outbox.enqueue(session, topic=NEWS, ref_id=incident_id, now=at, payload=payload)
+
+
+def changed(session: Session, *, incident_id: str, at: datetime) -> None:
+    """Owe the incident's followers a fresher view of it (its card), after what this commit changed."""
+    outbox.enqueue(session, topic=CHANGED, ref_id=incident_id, now=at)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from queue import SimpleQueue
@@ -88,10 +88,9 @@ class _Batch:
         batch_id: int,
         revocation_id: str,
         open_ids: Sequence[str],
-        on_noted: Callable[[list[str]], object],
     ) -> None:
         self.runtime, self.batch_id, self.revocation_id = runtime, batch_id, revocation_id
-        self.on_noted, self._stock_at = on_noted, time.monotonic()
+        self._stock_at = time.monotonic()
         settings = runtime.settings
         self.provider = runtime.shared("tiktok.provider", lambda: provider_from_settings(settings))
         self.limiter = limiter_for(settings, runtime.store)
@@ -151,8 +150,7 @@ class _Batch:
             return
         self._stock_at = time.monotonic()
         with self.runtime.transaction() as session:
-            noted = flows.take_stock(session)
-        self.on_noted(noted)
+            flows.take_stock(session)
 
     def settle_stale(self) -> None:
         """Claims left in the batch belong to a worker whose lease ran out (it died): a token it
@@ -258,12 +256,13 @@ class _Batch:
                 log.error("revocation halted: credentials refused", error_code=outcome.error_code)
 
 
-def revoke_batch(runtime: Ports, *, outbox_id: int, on_noted: Callable[[list[str]], object]) -> None:
+def revoke_batch(runtime: Ports, *, outbox_id: int) -> None:
     """Worker entry for ``revocation.batch``: revoke a batch; the row completes when it is done.
 
     The commit that ends a pass also takes stock of the revocations (``flows.take_stock``): the
-    one that settles a revocation's last token finishes it. ``on_noted`` is told the incidents
-    whose timelines changed (for their Slack cards), after each commit that changed them.
+    one that settles a revocation's last token finishes it, and the incidents whose timelines
+    changed are owed fresher cards in that commit (a notifications worker talks to Slack, so
+    a slow Slack never holds a revoking thread).
     """
     with runtime.transaction() as session:
         row = outbox.claim(session, outbox_id)
@@ -284,9 +283,7 @@ def revoke_batch(runtime: Ports, *, outbox_id: int, on_noted: Callable[[list[str
         batch_id, revocation_id, open_ids = batch.id, revocation.id, list(batch.open_ids)
     renewal = Lease(runtime.store, BatchRow, lease, BatchRow.id == batch_id)
     with renewal:
-        work = _Batch(
-            runtime, batch_id, revocation_id, open_ids, on_noted
-        )  # reads the inventory outside any lock
+        work = _Batch(runtime, batch_id, revocation_id, open_ids)  # reads the inventory outside any lock
         finished = work.run()
     with runtime.transaction() as session:
         if finished:
@@ -304,7 +301,6 @@ def revoke_batch(runtime: Ports, *, outbox_id: int, on_noted: Callable[[list[str
             outbox.resend_later(session, outbox_id, clock.utcnow())
         # Revocation rows are locked before timelines, in every transaction: the other order
         # deadlocked against a worker taking stock at the same moment.
-        noted = flows.take_stock(session)
+        flows.take_stock(session)
         if not finished and runtime.draining.is_set():
             flows.note_paused(session, revocation_id, handed_back=len(work.rows("pending")))
-    on_noted(noted)

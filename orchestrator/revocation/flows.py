@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from orchestrator import clock
-from orchestrator.incidents import lifecycle
+from orchestrator.incidents import lifecycle, news
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.inventory.base import Scope, TokenInventory
 from orchestrator.playbooks.models import RunRow
@@ -187,10 +187,10 @@ def start(
         return tally(session, revocation_id=revocation_id) if status == "finished" else None
 
 
-def take_stock(session: Session, *, only: str | None = None) -> list[str]:
+def take_stock(session: Session, *, only: str | None = None) -> None:
     """Bring every planned, unfinished revocation up to date after the tallies changed: finish
     those with no token left unsettled (and the steps awaiting them), and write the progress
-    notes due; returns the incidents whose timelines changed, for their Slack cards.
+    notes due; an incident whose timeline changed is owed a fresher card (``news.changed``).
 
     Called in the commit that settles tokens (a batch's last) and at the end of planning. Each
     revocation is locked first, so of two workers settling its last tokens at once, the second
@@ -205,7 +205,6 @@ def take_stock(session: Session, *, only: str | None = None) -> list[str]:
     )
     if only is not None:
         query = query.where(RevocationRow.id == only)
-    changed: list[str] = []
     for row in session.scalars(query):
         if row.alarm is not None or not _unsettled(session, row.id):
             _finish(session, row, tally(session, revocation_id=row.id), now=now)
@@ -216,8 +215,7 @@ def take_stock(session: Session, *, only: str | None = None) -> list[str]:
             if not _note_progress(session, row, tally(session, revocation_id=row.id), now=now):
                 continue
         if row.incident_id:
-            changed.append(row.incident_id)
-    return changed
+            news.changed(session, incident_id=row.incident_id, at=now)
 
 
 def _unsettled(session: Session, revocation_id: str) -> bool:

@@ -28,6 +28,7 @@ ROUTES: dict[str, Route] = {
     "incident.resolved": Route("orchestrator.resolve_pages", "notifications"),
     "incident.news": Route("orchestrator.tell_room", "notifications"),  # incidents/news.py
     "switch.changed": Route("orchestrator.refresh_open_cards", "notifications"),
+    "incident.changed": Route("orchestrator.refresh_incident_card", "notifications"),
 }
 
 BATCHED_TOPICS = frozenset({"event.received"})

@@ -81,14 +81,8 @@ def execute_step(outbox_id: int) -> None:
 def revoke_batch(outbox_id: int) -> None:
     """Revoke one batch of tokens of a mass revocation."""
     _fresh_context(outbox_id)
-    rt = runtime.current()
-
-    def refresh_cards(incident_ids: list[str]) -> None:  # progress or the revocation's end shows
-        for incident_id in incident_ids:
-            card_sync.refresh_card(rt, incident_id)
-
     with runtime.running_follow_ups(_follow_up):
-        revocation_batch.revoke_batch(rt, outbox_id=outbox_id, on_noted=refresh_cards)
+        revocation_batch.revoke_batch(runtime.current(), outbox_id=outbox_id)
 
 
 def resolve_pages(outbox_id: int) -> None:
@@ -101,6 +95,12 @@ def tell_room(outbox_id: int) -> None:
     """Post one piece of an incident's news in its Slack room (or drop it: no room, Slack off)."""
     _fresh_context(outbox_id)
     room_news.post_news(runtime.current(), outbox_id=outbox_id)
+
+
+def refresh_incident_card(outbox_id: int) -> None:
+    """An incident changed (a revocation's progress, its end): its card shows it."""
+    _fresh_context(outbox_id)
+    card_sync.refresh_changed_card(runtime.current(), outbox_id=outbox_id)
 
 
 def refresh_open_cards(outbox_id: int) -> None:
@@ -139,6 +139,7 @@ _TASKS = tuple(
         (resolve_pages, "incident.resolved"),
         (tell_room, "incident.news"),
         (refresh_open_cards, "switch.changed"),
+        (refresh_incident_card, "incident.changed"),
     )
 )
 """Wrapped once: Celery tells a task's callable by identity, and every app registers the same."""
