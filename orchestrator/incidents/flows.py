@@ -25,6 +25,7 @@ from orchestrator import clock
 from orchestrator.events.accept import EVENT_TOPIC
 from orchestrator.events.models import EventRow
 from orchestrator.events.schemas import Severity
+from orchestrator.incidents import news
 from orchestrator.incidents import service as incidents
 from orchestrator.incidents.models import CorrelationKey, IncidentRow
 from orchestrator.logging import bind_ids, get_logger
@@ -156,6 +157,7 @@ def correlate_event(session: Session, *, event: EventRow, now: datetime, window_
             data={"from": previous_severity, "to": incident.severity, "event_id": event.id},
             at=now,
         )
+        news.changed(session, incident_id=incident.id, at=now)  # its card shows the new severity
     reaches = event.status == "firing" and Severity(event.severity).rank >= Severity(previous_severity).rank
     return Correlation(incident_id=incident.id, opened=opened, escalated=escalated, reaches=reaches)
 

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from orchestrator import clock, redaction
 from orchestrator.actions.base import ActionContext, Awaiting, execute
 from orchestrator.errors import ActionError, NotFound
+from orchestrator.incidents import news
 from orchestrator.logging import bind_ids, get_logger
 from orchestrator.playbooks import service
 from orchestrator.playbooks.advance import template_context
@@ -134,16 +135,14 @@ def _run_action(runtime: Ports, claim: _Claim) -> tuple[dict[str, Any] | Awaitin
         return None, redaction.redact_text(f"{type(exc).__name__}: {exc}"), True
 
 
-def execute_step(runtime: Ports, *, outbox_id: int) -> str | None:
-    """Worker entry for ``step.execute*``: claim, run the action, record the outcome.
-
-    Returns the incident whose step recorded an outcome (its Slack card should follow: the
-    caller refreshes it, since the domain does not talk to Slack), else None.
-    """
+def execute_step(runtime: Ports, *, outbox_id: int) -> None:
+    """Worker entry for ``step.execute*``: claim, run the action, record the outcome, and owe
+    the incident a fresher card in the same commit (``news.changed``: the domain does not talk
+    to Slack; a notifications worker does)."""
     lease = lease_seconds(runtime.settings.redeliver_after_seconds)
     claim = _claim(runtime.transaction, outbox_id, lease)
     if claim is None:
-        return None
+        return
     bind_ids(run_id=claim.run_id, incident_id=claim.incident_id, step=claim.step.id)
     started = time.monotonic()
     renewal = Lease(
@@ -171,20 +170,20 @@ def execute_step(runtime: Ports, *, outbox_id: int) -> str | None:
             if row is not None:
                 outbox.complete(row, now)
             log.info("late step result dropped", step=claim.step.id)
-            return None
+            return
         if past_deadline:
             # Stopped by its timeout before the run's advance recorded it: the advance records
             # ``timed_out`` (with its retry policy), not this action's "cancelled" failure.
             outbox.complete(row, now)
             outbox.enqueue(session, topic=ADVANCE, ref_id=claim.run_id, now=now)
             log.info("step stopped at its timeout", step=claim.step.id, duration_ms=duration_ms)
-            return None
+            return
         if isinstance(output, Awaiting):
             # Nobody holds the step now: what it awaits records its outcome and advances the run.
             step_row.lease_until = None
             outbox.complete(row, now)
             log.info("step awaits", step=claim.step.id, on=output.on, duration_ms=duration_ms)
-            return None
+            return
         service.record_outcome(
             session,
             run=service.get_run(session, run_id=claim.run_id),
@@ -198,5 +197,6 @@ def execute_step(runtime: Ports, *, outbox_id: int) -> str | None:
         )
         outbox.complete(row, now)
         outbox.enqueue(session, topic=ADVANCE, ref_id=claim.run_id, now=now)
+        if claim.incident_id:
+            news.changed(session, incident_id=claim.incident_id, at=now)  # switch, revocation, report
     log.info("step finished", status="succeeded" if error is None else "failed", duration_ms=duration_ms)
-    return claim.incident_id

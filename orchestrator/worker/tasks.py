@@ -47,15 +47,13 @@ def correlate_event(*outbox_ids: int) -> None:
     _fresh_context(outbox_ids[0])
     rt = runtime.current()
     with runtime.running_follow_ups(_follow_up):
-        results = incident_flows.process_received_events(
+        incident_flows.process_received_events(
             rt.transaction,
             outbox_ids=outbox_ids,
             window_seconds=rt.settings.correlation_window_seconds,
             playbooks=rt.playbooks,
             inline=inline_steps(rt),
         )
-    for incident_id in {result.incident_id for result in results if result.escalated}:
-        card_sync.refresh_card(rt, incident_id)  # a kill switch engaged on escalation shows
 
 
 def advance_run(outbox_id: int) -> None:
@@ -71,11 +69,8 @@ def advance_run(outbox_id: int) -> None:
 def execute_step(outbox_id: int) -> None:
     """Run one step's action and record its outcome."""
     _fresh_context(outbox_id)
-    rt = runtime.current()
     with runtime.running_follow_ups(_follow_up):
-        incident_id = step_execution.execute_step(rt, outbox_id=outbox_id)
-        if incident_id:
-            card_sync.refresh_card(rt, incident_id)  # switch, revocation, report: the card follows
+        step_execution.execute_step(runtime.current(), outbox_id=outbox_id)
 
 
 def revoke_batch(outbox_id: int) -> None:
