@@ -8,7 +8,9 @@ repeats are held to ``in_flight_bound``, the one bound every fault test uses.
 
 from __future__ import annotations
 
+import json
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from sqlalchemy import func, select
 
 from orchestrator.events.models import EventRow
 from orchestrator.incidents.models import IncidentRow
+from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline.models import TimelineEntryRow
@@ -25,6 +28,7 @@ from tests.revocation.concurrent import Setup, deployment
 from tests.support.figures import COMBINATIONS, record_figures
 from tests.support.kills import KillingSenders, in_flight_bound, kill_mid_revocation, ledger_count
 from tests.support.processes import wait_for
+from tests.support.receiver import receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
@@ -146,3 +150,73 @@ def test_the_api_killed_mid_burst_loses_and_doubles_no_accepted_event(tmp_path: 
     # an unanswered event may have been stored before the kill and sent again: two events, one incident
     assert sum(n for _, n in incidents_by_key) == len(stored) <= len(keys) + retried
     assert received and set(received) <= {1, 2} and len(received) == len(keys)
+
+
+CRASHABLE = """
+name: crashable
+trigger: {match: {kinds: ["test.crash"], min_severity: low}}
+steps:
+  - {id: revoke, action: tiktok.revoke_tokens, with: {scope: all}}
+  - {id: before, action: http.post, with: {url: "HOOKS/before", json: {}}}
+  - {id: after, action: http.post, with: {url: "HOOKS/after", json: {}}}
+"""
+
+
+@pytest.mark.parametrize("setup", DEPLOYED)
+def test_a_worker_killed_mid_playbook_step_finishes_the_run_once(tmp_path: Path, setup: Setup) -> None:
+    """The worker running a playbook's webhook step SIGKILLed while the call is open (sent, not
+    answered), and a replacement started: the run succeeds once, the call redone once under the
+    same ``Idempotency-Key``, every other effect done once, every token revoked once."""
+    books = tmp_path / "books"
+    books.mkdir()
+    with receiver(hold=frozenset({"/before"})) as hooks:
+        (books / "crashable.yaml").write_text(CRASHABLE.replace("HOOKS", hooks.url))
+        with deployment(
+            tmp_path, setup, tokens=40, rate=RATE, workers=2, playbook_dirs=json.dumps([str(books)])
+        ) as incidents:
+            site = incidents.site
+            event = {"title": "crash", "kind": "test.crash", "severity": "low", "dedup_key": "crash"}
+            assert site.post(event) == 202
+            assert hooks.held.wait(60), "the before step never sent its webhook"
+            port = hooks.calls[0]["port"]
+            victim = next(p for p in site.procs if p.log.name.startswith("worker") and p.holds_port(port))
+            step = site.read(
+                lambda s: s.scalars(select(StepRunRow.status).where(StepRunRow.step_id == "before")).one()
+            )
+            victim.kill()  # inside the effect: the call is at the receiver, its answer not back
+            hooks.release.set()
+            restarted = time.monotonic()
+            site.start("worker")
+            run = wait_for(
+                lambda: site.read(
+                    lambda s: s.scalars(select(RunRow).where(RunRow.status != "running")).all()
+                ),
+                timeout=90,
+                what="the run to finish after the restart",
+            )
+            seconds = time.monotonic() - restarted
+            entries = site.read(
+                lambda s: Counter(
+                    (e.kind, (e.data or {}).get("step")) for e in s.scalars(select(TimelineEntryRow))
+                )
+            )
+            events = site.read(
+                lambda s: list(s.execute(select(IncidentRow.dedup_key, IncidentRow.event_count)))
+            )
+            revoked = all(incidents.sim.is_grant_revoked(g["access_token"]) for g in incidents.grants)
+            settled, repeats = incidents.settled(), incidents.repeats()
+    paths = Counter(c["path"] for c in hooks.calls)
+    record_figures(
+        "a worker SIGKILLed mid-playbook step",
+        COMBINATIONS[setup],
+        webhook_calls=sum(paths.values()),
+        restart_to_finished_s=seconds,
+    )
+    assert step == "running"  # the kill interrupted the step in progress
+    assert [r.status for r in run] == ["succeeded"]
+    assert paths == {"/before": 2, "/after": 1}  # the interrupted call, redone once
+    assert len({c["headers"]["idempotency-key"] for c in hooks.calls if c["path"] == "/before"}) == 1
+    assert entries[(kinds.RUN_FINISHED, None)] == 1
+    assert [entries[(kinds.STEP_SUCCEEDED, s)] for s in ("revoke", "before", "after")] == [1, 1, 1]
+    assert events == [("crash", 1)]
+    assert revoked and settled == 40 and repeats == 0  # the revocation was done before the kill

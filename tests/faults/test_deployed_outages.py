@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from orchestrator.incidents.models import IncidentRow
 from orchestrator.timeline.models import TimelineEntryRow
-from tests.revocation.concurrent import Broker, Incidents, Setup, deployment
+from tests.revocation.concurrent import Cut, Incidents, Setup, deployment
 from tests.support.faults import Burst, owed_events
 from tests.support.figures import COMBINATIONS, record_figures
 from tests.support.kills import in_flight_bound, ledger_count
@@ -33,7 +34,7 @@ BATCH, WIDTH, THREADS = 250, 8, 4  # revocation_batch_size, revocation_concurren
 
 
 def _deployed(
-    tmp: Path, setup: Setup, *, tokens: int = TOKENS, cuttable: bool = False
+    tmp: Path, setup: Setup, *, tokens: int = TOKENS, cuttable: bool = False, store_cuttable: bool = False
 ) -> AbstractContextManager[Incidents]:
     """The layout with two workers, revoking in batches sized like every fault test's."""
     return deployment(
@@ -43,6 +44,7 @@ def _deployed(
         rate=RATE,
         workers=2,
         cuttable=cuttable,
+        store_cuttable=store_cuttable,
         revocation_batch_size=str(BATCH),
         revocation_concurrency=str(WIDTH),
         worker_concurrency=str(THREADS),
@@ -69,7 +71,7 @@ def test_the_broker_restarted_mid_revocation(tmp_path: Path, setup: Setup) -> No
         _a_third_revoked(incidents)
         at_cut: list[int] = []
 
-        def cut(down: Broker = broker) -> None:
+        def cut(down: Cut = broker) -> None:
             down.cut()
             at_cut.append(incidents.settled())
 
@@ -112,7 +114,7 @@ def test_the_broker_restarted_mid_burst_with_events_queued(tmp_path: Path, setup
             assert burst.first_third.wait(60)
             owed_at_cut: list[int] = []
 
-            def cut(down: Broker = broker) -> None:
+            def cut(down: Cut = broker) -> None:
                 down.cut()
                 owed_at_cut.append(owed_events(site.store))
                 for worker in workers:
@@ -137,6 +139,60 @@ def test_the_broker_restarted_mid_burst_with_events_queued(tmp_path: Path, setup
         back_to_correlated_s=f"{recovered:.1f}",
     )
     assert owed_at_cut[0] >= EVENTS // 3  # the accepted first third was queued, not correlated
+
+
+# The cut resets connections mid-handshake; a socket a library drops then is reported when the
+# garbage collector meets it, in whatever code runs at that moment (as in test_service_restarts.py).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("setup", DEPLOYED)
+def test_postgresql_cut_mid_burst_and_mid_revocation(tmp_path: Path, setup: Setup) -> None:
+    """PostgreSQL goes for five seconds (every connection reset, new ones refused) a third of the
+    way into a revocation, with a burst's accepted events still owed: the API answers 503 while it cannot
+    store an event (the senders retry), every event answered 202 is correlated exactly once,
+    every grant ends revoked, repeats within the bound."""
+    with _deployed(tmp_path, setup, store_cuttable=True) as incidents:
+        site, store = incidents.site, incidents.store
+        assert store is not None
+        _a_third_revoked(incidents)
+        burst = Burst(site.base_url, setup, EVENTS)
+        at_cut: list[int] = []
+
+        def cut(down: Cut = store) -> None:  # then read directly what the cut left owed
+            down.cut()
+            at_cut.extend([incidents.settled(), owed_events(site.store)])
+
+        try:
+            wait_for(lambda: list(burst.statuses.values()).count(202) >= 10, timeout=60, what="ten accepted")
+            cut_at = time.monotonic()
+            back = outage(cut, store.restore, burst)
+            accounted = burst.check(site.store)
+        finally:
+            burst.finish()
+        critical = select(IncidentRow.revoked_at).where(IncidentRow.severity == "critical")
+        wait_for(lambda: site.read(lambda s: s.scalar(critical)), timeout=180, what="the revocation done")
+        recovered = time.monotonic() - back
+        settled, repeats = incidents.settled(), incidents.repeats()
+        revoked = all(incidents.sim.is_grant_revoked(g["access_token"]) for g in incidents.grants)
+    refused = sum(burst.retries.values())
+    bound = in_flight_bound(threads=THREADS, batch=BATCH, width=WIDTH)
+    _figure(
+        setup,
+        "PostgreSQL cut mid-burst and mid-revocation",
+        tokens=TOKENS,
+        settled_at_cut=at_cut[0],
+        events_accepted=EVENTS,
+        events_owed_at_cut=at_cut[1],
+        answered_503=refused,
+        events_accounted=accounted,
+        in_flight_bound=bound,
+        sent_twice=repeats,
+        outage_s=f"{back - cut_at:.1f}",
+        back_to_revoked_s=f"{recovered:.1f}",
+    )
+    assert 0 < at_cut[0] < TOKENS and at_cut[1] > 0  # the cut landed mid-revocation and mid-burst
+    assert refused > 0  # the senders met the cut: 503, never a 202 for what could not be kept
+    assert revoked and settled == TOKENS
+    assert repeats <= 2 * bound  # two workers, each with at most the bound in flight
 
 
 @pytest.mark.parametrize("setup", DEPLOYED)

@@ -15,7 +15,6 @@ Each test prints one ``FIGURE:`` line (``pytest -s``) with what it measured.
 from __future__ import annotations
 
 import json
-import smtplib
 import time
 from collections import Counter
 from pathlib import Path
@@ -32,44 +31,11 @@ from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
 from tests.chatops.mailbox import Mailbox, mailbox
 from tests.support.engine import BOT_TOKEN, CLIENT_SECRET, Engine, running_engine
 from tests.support.figures import EMBEDDED, record_figures
-from tests.support.outages import PROVIDER_OUTAGE
+from tests.support.outages import NOTIFY_STEPS, OUTAGE_PLAYBOOK, PROVIDER_OUTAGE, REPORT_TO, TEAM, smtp_up
 from tests.support.processes import free_port, wait_for
 from tests.support.slack_standin import slack_standin
 
 TOKENS = 1200
-REPORT_TO = "security-reports@tiktok.example"
-TEAM = "ir-team@app.example"
-NOTIFY_STEPS = ("announce", "room", "report", "mail_team", "tell")
-RETRY = "retry: {attempts: 50, backoff: 0.5s, max_backoff: 2s}"
-# The shape of the shipped tiktok-compromise playbook (switch, then revocation in parallel with
-# the notifications, which never hold it back), with test-sized retry pauses and a Slack post
-# before the room exists (to the team's channel) and one after (in the room).
-OUTAGE_PLAYBOOK = """
-name: outage-compromise
-trigger: {manual: {}}
-steps:
-  - id: disconnect
-    action: tiktok.kill_switch
-    with: {reason: "{{ incident.severity }} {{ incident.kind }}: {{ incident.title }}"}
-  - parallel:
-      id: respond
-      steps:
-        - {id: revoke, action: tiktok.revoke_tokens, with: {scope: all}}
-        - id: announce
-          action: slack.post
-          with: {channel: SECURITY_CHANNEL, text: "Disconnecting {{ incident.id }} from TikTok"}
-          RETRY
-        - {id: room, action: slack.open_channel, RETRY}
-        - {id: report, action: tiktok.report, RETRY}
-        - id: mail_team
-          action: email.send
-          with: {to: TEAM, subject: "{{ incident.id }} contained", body: "Switch engaged."}
-          RETRY
-  - id: tell
-    action: slack.post
-    with: {text: "Disconnect complete: {{ steps.revoke.output.revoked }} tokens revoked"}
-    RETRY
-""".replace("TEAM", TEAM).replace("RETRY", RETRY)
 
 
 def _figure(name: str, **figures: float | str) -> None:
@@ -209,11 +175,6 @@ def test_tiktok_answering_only_5xx_mid_revocation_then_recovering(tmp_path: Path
     )
 
 
-def _smtp_up(port: int) -> bool:
-    with smtplib.SMTP("127.0.0.1", port, timeout=5) as smtp:
-        return smtp.noop()[0] == 250
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("slack_down", ["5xx", "refuse"])
 def test_slack_and_smtp_down_then_every_message_delivered_once(
@@ -229,7 +190,7 @@ def test_slack_and_smtp_down_then_every_message_delivered_once(
         tokens = _inventory(tmp_path / "tokens.jsonl", sim, 200)
         security = slack.dispatch("conversations.create", {"name": "security"})["channel"]["id"]
         with mailbox(smtp_port, box):
-            assert _smtp_up(smtp_port)
+            assert smtp_up(smtp_port)
         with running_engine(
             tmp_path,
             {"outage-compromise": OUTAGE_PLAYBOOK.replace("SECURITY_CHANNEL", security)},

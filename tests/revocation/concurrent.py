@@ -32,9 +32,10 @@ Setup = Literal["embedded", "redis", "rabbitmq"]
 
 
 @dataclass
-class Broker:
-    """How a test takes the deployment's broker away and brings it back: the private Redis
-    SIGKILLed and started again empty, or the RabbitMQ vhost's proxy cutting every connection."""
+class Cut:
+    """How a test takes a service of the deployment away and brings it back: the private Redis
+    SIGKILLed and started again empty, or the proxy in front of RabbitMQ's vhost or PostgreSQL's
+    database resetting every connection and refusing new ones."""
 
     cut: Callable[[], None]
     restore: Callable[[], None]
@@ -47,7 +48,8 @@ class Incidents:
     site: Site
     sim: TikTokSimulator
     grants: list[dict[str, str]]
-    broker: Broker | None = None
+    broker: Cut | None = None
+    store: Cut | None = None
 
     def post_critical(self, n: int, *, named: int = 2, prefix: str = "detector") -> float:
         """``n`` critical events with distinct identities, all at once (each naming ``named``
@@ -106,12 +108,14 @@ def deployment(
     worker_args: tuple[str, ...] = (),
     labels: dict[int, dict[str, str]] | None = None,
     cuttable: bool = False,
+    store_cuttable: bool = False,
     **settings: str,
 ) -> Iterator[Incidents]:
     """The orchestrator as ``setup`` deploys it, revoking at ``rate`` per second against a
     simulator that refuses more than that over a minute; ``labels`` by grant index. ``cuttable``
     puts RabbitMQ behind a :class:`TcpProxy` so ``Incidents.broker`` can cut it (Redis is a
-    private server, always cuttable)."""
+    private server, always cuttable); ``store_cuttable`` puts PostgreSQL behind one for
+    ``Incidents.store`` (the test reads the database directly, through any cut)."""
     with ExitStack() as stack:
         sim = stack.enter_context(
             TikTokSimulator(SimulatorOptions(rate_limit_per_minute=int(rate * 60), latency_ms=2, seed=5))
@@ -129,21 +133,27 @@ def deployment(
             "tiktok_revoke_rate": f"{rate:g}",
             **settings,
         }
-        broker: Broker | None = None
+        broker: Cut | None = None
+        store: Cut | None = None
+        direct: str | None = None
         if setup != "embedded":
-            wired["database_url"] = stack.enter_context(postgres_database())
+            wired["database_url"] = direct = stack.enter_context(postgres_database())
+            if store_cuttable:
+                parts = urlsplit(direct)
+                proxy = stack.enter_context(TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432))
+                wired["database_url"], store = proxy.url(direct), Cut(proxy.cut, proxy.restore)
         if setup == "redis":
             redis = RedisServer(free_port(), tmp)
             redis.start()
             stack.callback(redis.kill)
-            wired["broker_url"], broker = redis.url, Broker(redis.kill, redis.start)
+            wired["broker_url"], broker = redis.url, Cut(redis.kill, redis.start)
         elif setup == "rabbitmq":
             wired["broker_url"] = stack.enter_context(rabbitmq_vhost(AMQP_URL))
             if cuttable:
                 parts = urlsplit(wired["broker_url"])
                 proxy = stack.enter_context(TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672))
-                wired["broker_url"], broker = proxy.url(wired["broker_url"]), Broker(proxy.cut, proxy.restore)
-        site = Site(tmp, **wired)
+                wired["broker_url"], broker = proxy.url(wired["broker_url"]), Cut(proxy.cut, proxy.restore)
+        site = Site(tmp, observe_url=direct, **wired)
         stack.callback(site.close)
         if setup == "embedded":
             site.start("up")
@@ -161,4 +171,4 @@ def deployment(
             timeout=60,
             what="the workers to consume",
         )
-        yield Incidents(site, sim, grants, broker)
+        yield Incidents(site, sim, grants, broker, store)

@@ -370,9 +370,16 @@ class Burst:
         refused = {key: status for key, status in self.statuses.items() if status != 202}
         assert len(self.statuses) == self.count and not refused, refused
         wait_for(lambda: owed_events(store) == 0, timeout=120, what="every event correlated")
+        mine = f"{self.prefix}-%"  # the burst's own: other work may share the store
         with store.unit_of_work() as session:
-            incidents = session.execute(select(IncidentRow.dedup_key, IncidentRow.event_count)).all()
-            events = session.execute(select(EventRow.id, EventRow.dedup_key, EventRow.incident_id)).all()
+            incidents = session.execute(
+                select(IncidentRow.dedup_key, IncidentRow.event_count).where(IncidentRow.dedup_key.like(mine))
+            ).all()
+            events = session.execute(
+                select(EventRow.id, EventRow.dedup_key, EventRow.incident_id).where(
+                    EventRow.dedup_key.like(mine)
+                )
+            ).all()
             entries = Counter(
                 data["event_id"]
                 for data in session.scalars(

@@ -47,8 +47,9 @@ SENDER = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
 class Site:
     """A data dir, the environment every process on it shares, and the processes started."""
 
-    def __init__(self, tmp: Path, **settings: str) -> None:
+    def __init__(self, tmp: Path, *, observe_url: str | None = None, **settings: str) -> None:
         self.tmp = tmp
+        self.observe_url = observe_url  # where the test reads the store, when not where the processes do
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.data = tmp / "data"
@@ -81,7 +82,7 @@ class Site:
         """The site's store, read from the test process (the file the processes write)."""
         if self._store is None:
             embedded = load_settings(overrides={"data_dir": self.data}).store_url
-            self._store = Store(self.env.get("ORCH_DATABASE_URL") or embedded)
+            self._store = Store(self.observe_url or self.env.get("ORCH_DATABASE_URL") or embedded)
         return self._store
 
     def read(self, query: Callable[[Session], T]) -> T:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -51,6 +52,16 @@ class Proc:
     def resume(self) -> None:
         os.killpg(self.popen.pid, signal.SIGCONT)
 
+    def holds_port(self, port: int) -> bool:
+        """Whether a process of this one's group has a TCP socket bound to local ``port``: the
+        sender of a request a test server received from that port."""
+        inodes = {f"socket:[{inode}]" for inode in _tcp_inodes(port)}
+        for pid in _group(self.popen.pid):
+            with contextlib.suppress(OSError):
+                if any(os.readlink(fd) in inodes for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                    return True
+        return False
+
     def stop(self) -> None:
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGTERM)
@@ -59,6 +70,28 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._handle.close()
+
+
+def _tcp_inodes(port: int) -> set[str]:
+    """The inodes of the TCP sockets bound to local ``port`` (Linux ``/proc/net/tcp*``)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if int(fields[1].rpartition(":")[2], 16) == port:
+                    found.add(fields[9])
+    return found
+
+
+def _group(pgid: int) -> list[int]:
+    """The pids in process group ``pgid`` (``/proc/PID/stat``'s fifth field)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rpartition(")")[2].split()[2]) == pgid:
+                pids.append(int(stat.parent.name))
+    return pids
 
 
 def orchestrator_env(data_dir: Path, **settings: str) -> dict[str, str]:

@@ -49,6 +49,7 @@ def receiver(hold: frozenset[str] = frozenset()) -> Iterator[Receiver]:
             state.calls.append(
                 {
                     "path": request.url.path,
+                    "port": request.client.port if request.client else 0,  # the sender's end
                     "headers": dict(request.headers),
                     "json": json.loads(raw or b"null"),
                 }
