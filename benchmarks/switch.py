@@ -115,6 +115,26 @@ def _disconnected(store: Any, event_id: str, timeout: float) -> float | None:
     return None
 
 
+def _correlated(store: Any, event_id: str) -> float:
+    """Milliseconds from awareness to the worker's first timeline entry on the incident of
+    ``event_id`` (it correlated the event and opened the incident); call once it is disconnected."""
+    from sqlalchemy import func, select
+
+    from orchestrator.events.models import EventRow
+    from orchestrator.incidents.models import IncidentRow
+    from orchestrator.timeline.models import TimelineEntryRow
+
+    with store.unit_of_work() as session:
+        aware, first = session.execute(
+            select(IncidentRow.aware_at, func.min(TimelineEntryRow.at))
+            .join(EventRow, EventRow.incident_id == IncidentRow.id)
+            .join(TimelineEntryRow, TimelineEntryRow.chain == IncidentRow.id)
+            .where(EventRow.id == event_id)
+            .group_by(IncidentRow.aware_at)
+        ).one()
+    return float((first - aware).total_seconds() * 1000)
+
+
 def _low(n: int) -> Call:
     body = (f'{{"title": "Storm alert {n}", "kind": "network.scan", "severity": "low", '
             f'"dedup_key": "storm-{n}"}}')  # fmt: skip
@@ -203,17 +223,23 @@ def _cuts(latencies: list[float]) -> tuple[float, float, float]:
     return cuts[49], cuts[98], max(latencies)
 
 
-def _cold_once(kind: str, idle: float) -> tuple[float, float, float]:
-    """(first, tenth, after ``idle`` s) latencies in ms."""
+def _cold_once(kind: str, idle: float) -> tuple[float, float, float, float, float]:
+    """(first, tenth, after ``idle`` s) switch latencies, then the first and the tenth event's
+    awareness -> incident opened by the worker, in ms."""
     with deployment(kind) as (url, store):
         headers = {"Authorization": f"Bearer {common.INTAKE_TOKEN}"}
         with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
-            seen = [_disconnected(store, _critical(client, f"cold-{n}"), 60) for n in range(10)]
+            ids: list[str] = []
+            seen: list[float | None] = []
+            for n in range(10):
+                ids.append(_critical(client, f"cold-{n}"))
+                seen.append(_disconnected(store, ids[-1], 60))
             time.sleep(idle)
             after = _disconnected(store, _critical(client, "idle"), 60)
+            opened = [_correlated(store, ids[0]), _correlated(store, ids[9])]
     if None in seen or after is None:
         raise RuntimeError(f"a cold event was not disconnected within 60 s: {seen} {after}")
-    return float(seen[0] or 0), float(seen[9] or 0), float(after)
+    return float(seen[0] or 0), float(seen[9] or 0), float(after), opened[0], opened[1]
 
 
 def cold(quick: bool) -> list[Figure]:
@@ -222,7 +248,9 @@ def cold(quick: bool) -> list[Figure]:
     figures: list[Figure] = []
     for kind, idle, results in _runs(quick, COLD_IDLE, _cold_once):
         name = f"cold ({LABELS[kind]})"
-        first, tenth, after = (list(column) for column in zip(*results, strict=True))
+        first, tenth, after, opened_first, opened_tenth = (
+            list(column) for column in zip(*results, strict=True)
+        )
         ratio = [r[0] / r[1] for r in results]
         idle_ratio = [r[2] / r[1] for r in results]
         figures += [
@@ -236,6 +264,10 @@ def cold(quick: bool) -> list[Figure]:
                    f"<= 1 (same run); {_spread(ratio)}", statistics.median(ratio) <= 1, command),
             Figure(f"{name}: after idle / tenth", round(statistics.median(idle_ratio), 2), "ratio",
                    f"<= 1 (same run); {_spread(idle_ratio)}", statistics.median(idle_ratio) <= 1, command),
+            Figure(f"{name}: first event, awareness -> incident opened by the worker",
+                   round(statistics.median(opened_first), 1), "ms", _spread(opened_first), None, command),
+            Figure(f"{name}: tenth event, awareness -> incident opened by the worker",
+                   round(statistics.median(opened_tenth), 1), "ms", _spread(opened_tenth), None, command),
         ]  # fmt: skip
     return figures
 
@@ -251,7 +283,9 @@ NOTES = {
     "last alert is answered; the verdict is the median of the runs' p50 and p99.",
     "cold": "`orchestrator up` as for storm; the first critical event once /healthz answers, nine more one "
     f"at a time (switch released between), then one after {COLD_IDLE:.0f} s idle. Latency = "
-    "incident.disconnected_at - aware_at from the store; 3 runs a deployment, ratios within a run.",
+    "incident.disconnected_at - aware_at from the store; 3 runs a deployment, ratios within a run. "
+    "Incident opened = the worker's first timeline entry on the incident - aware_at (the worker may "
+    "still be starting when /healthz answers).",
 }
 
 BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {"storm": storm, "cold": cold}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import suppress
 
 from fastapi import FastAPI, HTTPException, Request
@@ -12,18 +13,22 @@ from fastapi.telemetry import TelemetryConfig
 from orchestrator import clock, metrics
 from orchestrator.chatops import views as slack_views
 from orchestrator.events import accept
-from orchestrator.events.schemas import CompromiseEvent, Severity
+from orchestrator.events.schemas import Severity
 from orchestrator.incidents import views as incident_views
 from orchestrator.intake import health
 from orchestrator.intake import routes as intake_routes
 from orchestrator.intake.critical import Rehearsed
 from orchestrator.intake.redirects import RelativeRedirects
+from orchestrator.intake.sources import SourceContext, import_parsers, parse_body, source_names
+from orchestrator.logging import get_logger
 from orchestrator.proof import receipt as tiktok_receipt
 from orchestrator.switch import views as switch_views
 from orchestrator.timeline import pages as timeline_pages
 from orchestrator.worker.runtime import Runtime
 
 __all__ = ["NO_TELEMETRY", "create_app", "prepare"]
+
+log = get_logger(__name__)
 
 NO_TELEMETRY: TelemetryConfig = {
     "tracing": False,
@@ -78,17 +83,24 @@ def create_app(runtime: Runtime) -> FastAPI:
 
 
 def prepare(app: FastAPI) -> None:
-    """Connect and warm up at start-up instead of on the first event (``serve``): the intake's
-    writer thread and its broker connection, kept for good (no idle end), and a store connection
-    on which a critical event's commit is rehearsed and rolled back (``CriticalFirst.rehearse``).
-    The first event after start-up or an idle hour then waits for none of it."""
+    """Connect and warm up at start-up instead of on the first event (``serve``): every source's
+    parser imported and its plan built, the intake's writer thread and its broker connection,
+    kept for good (no idle end), and a critical event parsed as the generic source parses one,
+    whose commit is rehearsed on a store connection, the switch engaged as the writer engages it,
+    and rolled back (``CriticalFirst.rehearse``). The first event after start-up or an idle hour
+    then waits for none of it."""
     runtime: Runtime = app.state.runtime
+    failed = import_parsers()
+    if failed:
+        log.error("source parsers failed to import; their deliveries will fail", sources=failed)
+    for source in source_names():
+        with suppress(HTTPException):  # misconfigured: logged, and refused on each delivery
+            intake_routes.source_plan(app.state, runtime, source)
     intake_routes.group_commit(app.state, runtime, idle_seconds=None).start()
     now = clock.utcnow()
-    probe = CompromiseEvent(source="generic", kind="host.compromise", severity=Severity.CRITICAL,
-                            title="start-up rehearsal", observed_at=now, received_at=now,
-                            dedup_key="start-up-rehearsal")  # fmt: skip
-    with suppress(Rehearsed):  # rolled back: nothing of it stays
-        accept.accept_events(
-            runtime.store, [probe], now=now, before_commit=app.state.intake_critical.rehearse
-        )
+    body = {"title": "start-up rehearsal", "kind": "host.compromise", "severity": "critical",
+            "dedup_key": "start-up-rehearsal"}  # fmt: skip
+    context = SourceContext(source="generic", received_at=now, default_severity=Severity.CRITICAL)
+    probe = parse_body("generic", json.dumps(body).encode(), context)
+    with runtime.store.ahead(), suppress(Rehearsed):  # rolled back: nothing of it stays
+        accept.accept_events(runtime.store, probe, now=now, before_commit=app.state.intake_critical.rehearse)

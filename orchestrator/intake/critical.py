@@ -81,12 +81,15 @@ class CriticalFirst:
                 return
 
     def rehearse(self, session: Session, events: Sequence[CompromiseEvent], now: datetime) -> None:
-        """A critical event's commit at start-up, rolled back (``Rehearsed``): its reads, the
-        switch row's update and the timeline entry, so their statements are compiled and cached
-        and the first real event is not the slow one. No mirror hears of it."""
+        """A critical event's commit at start-up, rolled back (``Rehearsed``): the statements of
+        ``__call__`` (the switch read, the incident reads, the switch row's update and the timeline
+        entry) are compiled and cached and the first real event is not the slow one. No mirror
+        hears of it."""
+        switch.status(session)
         for event in events:
             self._starts(session, event, "", now)
-        switch.engage(session, by=BY, reason="start-up rehearsal, rolled back")
+        switch_flows.engage_in(session, self._settings, by=BY, reason="start-up rehearsal", mirrors=())
+        session.flush()  # the timeline entry's INSERT, which the commit would send
         raise Rehearsed
 
     def _starts(self, session: Session, event: CompromiseEvent, playbook: str, now: datetime) -> bool:

@@ -47,7 +47,7 @@ from orchestrator.store.db import Store
 from orchestrator.worker.app import publisher
 from orchestrator.worker.runtime import Runtime
 
-__all__ = ["SourcePlan", "router"]
+__all__ = ["SourcePlan", "group_commit", "router", "source_plan"]
 
 log = get_logger(__name__)
 router = APIRouter()
@@ -113,7 +113,12 @@ _plans_lock = threading.Lock()
 
 
 def _plan(request: Request, runtime: Runtime, source: str) -> SourcePlan:
-    state = request.app.state
+    return source_plan(request.app.state, runtime, source)
+
+
+def source_plan(state: Any, runtime: Runtime, source: str) -> SourcePlan:
+    """The plan of ``source`` in the app's ``state``, built on first use (``HTTPException`` 500
+    when the source is misconfigured)."""
     plans: dict[str, SourcePlan] | None = getattr(state, "intake_plans", None)
     if plans is None:
         with _plans_lock:

@@ -5,13 +5,16 @@ that is down holds up no commit."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import event as sql_event
 from sqlalchemy import func, select
+from sqlalchemy.engine.interfaces import CacheStats
 
 from orchestrator import clock
 from orchestrator.config import load_settings
@@ -181,3 +184,38 @@ def test_a_served_app_is_ready_before_the_first_event_and_stays_so(runtime: Runt
         answer = httpx.post(f"{url}/v1/events", json=event, headers=auth)
     assert answer.status_code == 202
     assert mine.is_alive() and writers() - earlier == {mine}  # the same writer took the event
+
+
+def test_the_first_critical_event_after_start_up_imports_and_compiles_nothing(
+    either_store: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 25, warm from the start: what the first event would pay (a source's parser import,
+    the first compile of a statement on the path to the switch) is paid by ``prepare``."""
+    runtime = either_store
+    for name in [n for n in sys.modules if n.startswith("orchestrator.intake.sources.")]:
+        monkeypatch.delitem(sys.modules, name)  # as in a fresh `serve`, whatever ran before
+    app = create_app(runtime)
+    prepare(app)  # as `serve` does
+    imported_before = set(sys.modules)
+    compiled: list[str] = []
+
+    def record(
+        _conn: object, _cursor: object, statement: str, _params: object, context: object, *_: object
+    ) -> None:
+        if getattr(context, "cache_hit", None) == CacheStats.CACHE_MISS:
+            compiled.append(statement.split("\n", 1)[0])
+
+    sql_event.listen(runtime.store.engine, "before_cursor_execute", record)
+    try:
+        with serve_app(app) as url:
+            event = {"title": "Root shell on build host", "kind": "host.compromise", "severity": "critical"}
+            answer = httpx.post(
+                f"{url}/v1/events", json=event, headers={"Authorization": f"Bearer {INTAKE_TOKEN}"}
+            )
+    finally:
+        sql_event.remove(runtime.store.engine, "before_cursor_execute", record)
+    assert answer.status_code == 202
+    with runtime.store.unit_of_work() as session:
+        assert switch.status(session).by == "intake"  # the event took the critical path to the switch
+    assert compiled == []
+    assert sorted(n for n in set(sys.modules) - imported_before if n.startswith("orchestrator")) == []

@@ -30,6 +30,7 @@ __all__ = [
     "capped",
     "decode_json",
     "entities_from_labels",
+    "import_parsers",
     "new_event",
     "parse_body",
     "require_object",
@@ -39,8 +40,8 @@ __all__ = [
 
 ENTITY_FIELDS: Final = ("hosts", "ips", "users", "open_ids", "client_keys")
 
-# Source name -> module in this package; imported on first use so one broken or slow module
-# never blocks the others, and the list is the one place a source is registered.
+# Source name -> module in this package; imported by name (at start-up, ``import_parsers``) so one
+# broken module never blocks the others, and the list is the one place a source is registered.
 _MODULES: Final[Mapping[str, str]] = {
     name: f"{__name__}.{name}"
     for name in (
@@ -181,6 +182,19 @@ class SourceParser(Protocol):
 def source_names() -> list[str]:
     """Every source name ``parse_body`` accepts, sorted."""
     return sorted(_MODULES)
+
+
+def import_parsers() -> list[str]:
+    """Import every source's module now, at start-up, rather than on its first delivery (the
+    first event of each source would wait for it); return the sources whose module failed to
+    import: their deliveries fail as they would have, the others are unaffected."""
+    failed = []
+    for name, module_name in _MODULES.items():
+        try:
+            importlib.import_module(module_name)
+        except Exception:
+            failed.append(name)
+    return failed
 
 
 def parse_body(source: str, raw: bytes, ctx: SourceContext) -> list[CompromiseEvent]:
