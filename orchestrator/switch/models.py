@@ -1,10 +1,11 @@
-"""The kill_switch table: exactly one row (id 1) holding the switch's current state."""
+"""The kill_switch table: the all-apps switch (row id 1, ``app`` null) and one row per app that
+was ever engaged (``app`` its configured name)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy import Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orchestrator.store.db import Base, UTCDateTime
@@ -18,8 +19,10 @@ class KillSwitchRow(Base):
     """The switch; ``version`` grows by one on every change so mirrors can drop stale writes."""
 
     __tablename__ = "kill_switch"
+    __table_args__ = (Index("uq_kill_switch_app", "app", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app: Mapped[str | None] = mapped_column(String(64), nullable=True)
     engaged: Mapped[bool] = mapped_column(Boolean, default=False)
     by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
