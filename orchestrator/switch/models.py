@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, Integer, String, Text
+from sqlalchemy import Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orchestrator.store.db import Base, UTCDateTime
@@ -19,9 +19,10 @@ class KillSwitchRow(Base):
     """The switch; ``version`` grows by one on every change so mirrors can drop stale writes."""
 
     __tablename__ = "kill_switch"
-    __table_args__ = (Index("uq_kill_switch_app", "app", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # One row per app: rows are made under the lock of row 1 (``service._locked``); a handful of
+    # rows needs no index.
     app: Mapped[str | None] = mapped_column(String(64), nullable=True)
     engaged: Mapped[bool] = mapped_column(Boolean, default=False)
     by: Mapped[str | None] = mapped_column(String(128), nullable=True)

@@ -8,6 +8,8 @@ Issue 27: each configured TikTok app has a switch of its own. ``kill_switch.app`
 of a row; the seeded row 1 keeps ``app`` null and stays the all-apps switch, so the previous
 release (which reads and writes row 1 only) runs on as before. A Slack release request names
 the app whose switch it releases (``slack_release_requests.app``; null: the all-apps switch).
+No index: an app's row is made under the lock of row 1, so there is one per app, and the table
+holds a handful of rows.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ additive = True
 def upgrade() -> None:
     with op.batch_alter_table("kill_switch", schema=None) as batch_op:
         batch_op.add_column(sa.Column("app", sa.String(length=64), nullable=True))
-        batch_op.create_index("uq_kill_switch_app", ["app"], unique=True)
     with op.batch_alter_table("slack_release_requests", schema=None) as batch_op:
         batch_op.add_column(sa.Column("app", sa.String(length=64), nullable=True))
 
@@ -34,5 +35,4 @@ def downgrade() -> None:
     with op.batch_alter_table("slack_release_requests", schema=None) as batch_op:
         batch_op.drop_column("app")
     with op.batch_alter_table("kill_switch", schema=None) as batch_op:
-        batch_op.drop_index("uq_kill_switch_app")
         batch_op.drop_column("app")
