@@ -48,7 +48,8 @@ __all__ = [
 ]
 
 CHANGED_TOPIC = "switch.changed"
-"""Outbox topic owed by every change (``ref_id`` the new version): refresh every open card."""
+"""Outbox topic owed by every change (``ref_id`` the board's new version, ``payload`` the app
+when one app's switch changed): refresh every open card."""
 
 _MAX_REASON = 2000
 _MAX_NAME = 128
@@ -295,8 +296,9 @@ def release(
     why = _clean(reason, "reason", _MAX_REASON)
     approved_by = _clean(approved_by, "approved_by", _MAX_NAME) if approved_by else None
     _incident(session, incident_id)
-    if not status(session, app=app, lock=True).engaged:
-        return SwitchChange(state=status(session, app=app), changed=False)
+    current = status(session, app=app, lock=True)
+    if not current.engaged:
+        return SwitchChange(state=current, changed=False)
     row = _locked(session, app)
     now = _change(
         session, row, engaged=False, who=who, why=why, approved_by=approved_by, incident_id=incident_id
