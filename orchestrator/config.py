@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from orchestrator import redaction, settings_secrets
 from orchestrator.durations import parse_duration
 from orchestrator.errors import ConfigError
+from orchestrator.settings_apps import TikTokAppsSettings
 from orchestrator.settings_paging import PagingSettings
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings", "masked_dump"]
@@ -88,8 +89,9 @@ class DrillSettings(BaseModel):
         return value
 
 
-class Settings(BaseSettings):
-    """Every setting of the orchestrator; each is also ``ORCH_<NAME>`` in the environment."""
+class Settings(BaseSettings, TikTokAppsSettings):
+    """Every setting of the orchestrator; each is also ``ORCH_<NAME>`` in the environment (the TikTok
+    apps' settings are ``settings_apps.TikTokAppsSettings``)."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -142,11 +144,6 @@ class Settings(BaseSettings):
         le=3600,
         description="On SIGTERM a worker finishes or hands back its work within this, then is killed.",
     )
-    tiktok_provider: str = Field(
-        "oauth",
-        pattern="^(oauth|business)$",
-        description="oauth (v2 user tokens) or business (Marketing API).",
-    )
     revocation_concurrency: int = Field(
         16, ge=1, le=256, description="Revoke requests in flight per batch task."
     )
@@ -160,12 +157,6 @@ class Settings(BaseSettings):
         True, description="Load the playbooks shipped inside the package (tiktok-compromise and others)."
     )
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
-    tiktok_api_base: str = Field("https://open.tiktokapis.com", description="TikTok OAuth v2 base URL.")
-    tiktok_client_key: str | None = Field(None, description="The app's TikTok client key.")
-    tiktok_client_secret: SecretStr | None = Field(None, description="The app's TikTok client secret.")
-    tiktok_revoke_rate: float = Field(
-        10.0, ge=0, description="Revoke requests per second across all workers; 0 = no client-side limit."
-    )
     tiktok_userinfo_rate: float = Field(
         10.0, ge=0, description="User-info probes per second across all workers (TikTok: 600/min)."
     )
@@ -174,9 +165,6 @@ class Settings(BaseSettings):
     )
     verify_min_sample: int = Field(10, ge=0, description="Probe at least this many revoked tokens.")
     verify_max_sample: int = Field(200, ge=1, description="Probe at most this many revoked tokens.")
-    token_inventory: str | None = Field(
-        None, description="Where the app keeps its tokens: a SQL URL, a .jsonl path or plugin:NAME."
-    )
     token_inventory_columns: dict[str, str | None] = Field(
         default_factory=_default_inventory_columns,
         description="SQL inventory: table and column names (null = no such column); see docs/inventory.md.",

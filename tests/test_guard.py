@@ -326,7 +326,12 @@ def test_guard_from_settings_reads_the_api_with_the_configured_guard_token(runti
         # The guard gives the API 1 s; a fresh in-process app's first answer took longer in a loaded CI.
         assert httpx.get(f"{base_url}/healthz", timeout=30).status_code == 200
         http = Guard.from_settings(runtime.settings, api_url=base_url).sources[-1]
-        assert http.name == "http" and http.read() == {"engaged": False, "version": 0, "changed_at": None}
+        assert http.name == "http" and http.read() == {
+            "engaged": False,
+            "version": 0,
+            "changed_at": None,
+            "apps": {"default": {"engaged": False, "version": 0, "changed_at": None}},
+        }
 
 
 def test_a_stale_file_with_redis_unreachable_fails_closed(tmp_path: Path) -> None:

@@ -63,7 +63,8 @@ class ReleaseRequestRow(Base):
     """A request to release the kill switch, waiting for a second person's approval.
 
     ``switch_version`` is the switch's version when it was asked: any change of the switch
-    after that voids the request (status ``void``)."""
+    after that voids the request (status ``void``). ``app`` is the app whose switch it releases
+    (none: the all-apps switch)."""
 
     __tablename__ = "slack_release_requests"
 
@@ -73,6 +74,7 @@ class ReleaseRequestRow(Base):
     incident_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     switch_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    app: Mapped[str | None] = mapped_column(String(64), nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

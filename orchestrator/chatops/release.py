@@ -32,14 +32,19 @@ class ReleaseDecision:
     incident_id: str | None
 
 
-def request_release(runtime: Ports, *, user_id: str, reason: str, incident_id: str | None = None) -> str:
-    """Record a release request (the switch stays engaged); its id. ValidationFailed if nothing to do."""
+def request_release(
+    runtime: Ports, *, user_id: str, reason: str, incident_id: str | None = None, app: str | None = None
+) -> str:
+    """Record a release request of ``app``'s switch (None: the all-apps switch; it stays engaged);
+    its id. ValidationFailed if nothing to do."""
     why = redaction.redact_text(reason.strip())[:2000]
     if len(why) < 3:
         raise ValidationFailed("give a reason, e.g. `/ir release host rebuilt and secrets rotated`")
+    if app is not None and app not in runtime.settings.app_names:
+        raise ValidationFailed(f"no TikTok app {app!r}")
     now = clock.utcnow()
     with runtime.transaction() as session:
-        state = switch.status(session)
+        state = switch.status(session, app=app)
         if not state.engaged:
             raise ValidationFailed("the kill switch is not engaged: there is nothing to release")
         chain_incident = incident_id or state.incident_id
@@ -52,6 +57,7 @@ def request_release(runtime: Ports, *, user_id: str, reason: str, incident_id: s
                 incident_id=chain_incident,
                 status="pending",
                 switch_version=state.version,
+                app=app,
                 created_at=now,
             )
         )
@@ -61,7 +67,13 @@ def request_release(runtime: Ports, *, user_id: str, reason: str, incident_id: s
             actor=f"slack:{user_id}",
             kind=slack_kinds.RELEASE_REQUESTED,
             message=f"slack:{user_id} asked to release the kill switch: {why}",
-            data={"request_id": request_id, "by": f"slack:{user_id}", "slack_user": user_id, "reason": why},
+            data={
+                "request_id": request_id,
+                "by": f"slack:{user_id}",
+                "slack_user": user_id,
+                "reason": why,
+                **({"app": app} if app else {}),
+            },
             at=now,
         )
     return request_id
@@ -89,7 +101,7 @@ def decide_release(runtime: Ports, *, request_id: str, user_id: str, approve: bo
             raise ValidationFailed(
                 f"release request {request_id} expired: ask again with `/ir release REASON`"
             )
-        current = switch.status(session, lock=True).version
+        current = switch.status(session, app=row.app, lock=True).version
         voided = row.switch_version != current
         row.status = "void" if voided else "approved" if approve else "denied"
         row.decided_by, row.decided_at = user_id, now
@@ -113,6 +125,7 @@ def decide_release(runtime: Ports, *, request_id: str, user_id: str, approve: bo
                 runtime.settings,
                 by=f"slack:{requested_by}",
                 reason=reason,
+                app=row.app,
                 approved_by=actor,
                 incident_id=incident_id,
             )

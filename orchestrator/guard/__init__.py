@@ -13,6 +13,10 @@ a source that is not configured is skipped, one that fails or has no value passe
   older than ``ORCH_GUARD_FILE_MAX_AGE_SECONDS`` (default 60) by its modification time;
 - ``http``: ``GET $ORCH_GUARD_URL/v1/switch`` with the bearer ``ORCH_GUARD_TOKEN``.
 
+Each state carries the all-apps switch and every app's (``apps``); the guard of an app
+(``ORCH_GUARD_APP``, default ``default``) refuses while either is engaged, and a state that does
+not name its app is no answer.
+
 When no source answers, the state is unknown. By default the guard **fails closed**
 (``ORCH_GUARD_FAIL_CLOSED=true``): unknown counts as engaged and ``check()`` raises
 ``SwitchUnknown`` (a ``Disconnected``). Set it to ``false`` to prefer availability.

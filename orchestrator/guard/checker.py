@@ -5,6 +5,11 @@ is at least the newest this guard has seen: a mirror left behind by an outage mu
 release a switch the guard already saw engaged again. When no source answers, the state is
 unknown, and by default (``fail_closed``) unknown counts as engaged: an attacker who can cut
 the application off from its switch must not thereby reconnect it.
+
+A guard reads its app's switch (``app``, ``ORCH_GUARD_APP``, default ``default``) and the
+all-apps switch: engaged when either is. A state that lists apps (``apps``) but not this one is
+no answer (the orchestrator does not know the app: fail closed); one without ``apps`` (from a
+release before several apps) is the one switch every app obeys.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from orchestrator.guard.sources import DEFAULT_FILE_MAX_AGE, FileSource, HttpSou
 
 __all__ = ["DEFAULT_TIKTOK_HOSTS", "Disconnected", "Guard", "Reading", "SwitchUnknown", "is_tiktok_host"]
 
+DEFAULT_APP = "default"  # the app the single-app settings define (settings_apps.DEFAULT_APP)
 DEFAULT_TIKTOK_HOSTS = ("open.tiktokapis.com", "business-api.tiktok.com", "*.tiktokapis.com", "*.tiktok.com")
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -74,6 +80,20 @@ def is_tiktok_host(host: str, patterns: Sequence[str] = DEFAULT_TIKTOK_HOSTS) ->
     return False
 
 
+def engaged_for(state: Mapping[str, Any], app: str) -> bool | None:
+    """Whether ``app`` is disconnected by ``state`` (a mirror's JSON); None when it cannot tell."""
+    flag = state.get("engaged")
+    apps = state.get("apps")
+    if not isinstance(flag, bool):
+        return None
+    if apps is None:
+        return flag
+    mine = apps.get(app) if isinstance(apps, dict) else None
+    if not isinstance(mine, dict) or not isinstance(mine.get("engaged"), bool):
+        return None
+    return flag or mine["engaged"]
+
+
 class Guard:
     """Reads the switch from its sources, caches the reading, and refuses while engaged."""
 
@@ -81,12 +101,14 @@ class Guard:
         self,
         sources: Sequence[Source],
         *,
+        app: str = DEFAULT_APP,
         cache_seconds: float = 1.0,
         fail_closed: bool = True,
         tiktok_hosts: Sequence[str] = DEFAULT_TIKTOK_HOSTS,
         monotonic: Callable[[], float] = clock.monotonic,
     ) -> None:
         self.sources = list(sources)
+        self.app = app
         self.cache_seconds = cache_seconds
         self.fail_closed = fail_closed
         self.tiktok_hosts = tuple(tiktok_hosts)
@@ -117,15 +139,18 @@ class Guard:
         hosts = [h.strip() for h in env.get("ORCH_GUARD_TIKTOK_HOSTS", "").split(",") if h.strip()]
         return cls(
             sources,
+            app=env.get("ORCH_GUARD_APP", "").strip() or DEFAULT_APP,
             cache_seconds=_seconds(env, "ORCH_GUARD_CACHE_SECONDS", 1.0),
             fail_closed=env.get("ORCH_GUARD_FAIL_CLOSED", "true").strip().lower() in _TRUE,
             tiktok_hosts=hosts or DEFAULT_TIKTOK_HOSTS,
         )
 
     @classmethod
-    def from_settings(cls, settings: Any, *, api_url: str | None = None, token: str | None = None) -> Guard:
-        """A guard for a process that has the orchestrator's ``Settings`` (the same mirrors it writes;
-        the ``http`` source with ``token``, else the settings' ``guard_token``)."""
+    def from_settings(
+        cls, settings: Any, *, app: str = DEFAULT_APP, api_url: str | None = None, token: str | None = None
+    ) -> Guard:
+        """A guard of ``app`` for a process that has the orchestrator's ``Settings`` (the same mirrors
+        it writes; the ``http`` source with ``token``, else the settings' ``guard_token``)."""
         sources: list[Source] = []
         broker = str(getattr(settings, "broker_url", ""))
         if broker.startswith(("redis://", "rediss://")) and importlib.util.find_spec("redis"):
@@ -138,6 +163,7 @@ class Guard:
             sources.append(HttpSource(api_url, token=token))
         return cls(
             sources,
+            app=app,
             cache_seconds=float(settings.guard_cache_seconds),
             fail_closed=bool(settings.guard_fail_closed),
         )
@@ -160,15 +186,16 @@ class Guard:
                 value = source.read()
             except Exception:  # any failure of one source means: ask the next one
                 continue
-            if value is None or not isinstance(value.get("engaged"), bool):
+            engaged = None if value is None else engaged_for(value, self.app)
+            if value is None or engaged is None:
                 continue
             version = value.get("version")
             version = version if isinstance(version, int) and not isinstance(version, bool) else None
-            if rank > 0 and not value["engaged"] and (version is None or version < self._newest):
+            if rank > 0 and not engaged and (version is None or version < self._newest):
                 continue  # an older answer than one already seen: it cannot release
             self._newest = max(self._newest, version or 0)
             return Reading(
-                engaged=value["engaged"],
+                engaged=engaged,
                 source=source.name,
                 version=version,
                 expires=self._monotonic() + self.cache_seconds,

@@ -1,4 +1,5 @@
-"""The kill_switch table: exactly one row (id 1) holding the switch's current state."""
+"""The kill_switch table: the all-apps switch (row id 1, ``app`` null) and one row per app that
+was ever engaged (``app`` its configured name)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ class KillSwitchRow(Base):
     __tablename__ = "kill_switch"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # One row per app: rows are made under the lock of row 1 (``service._locked``); a handful of
+    # rows needs no index.
+    app: Mapped[str | None] = mapped_column(String(64), nullable=True)
     engaged: Mapped[bool] = mapped_column(Boolean, default=False)
     by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -7,16 +7,22 @@ moment the switch was engaged if that was after the incident's awareness, else n
 Release always needs a reason and a person: nothing in the orchestrator releases on its own.
 A change also owes a ``switch.changed`` outbox row in that transaction: the switch is global, so
 every open incident's card must show it, and the row makes that survive a killed process.
+
+There is a switch per TikTok app (``app``, a configured name) and one for all apps (``app``
+None, the one row of old); an app is disconnected while either is engaged. Releasing one never
+releases another. Every change locks the all-apps row first, so changes are serialised and the
+board's ``version`` (the sum of every row's) grows by one per change: mirrors and the guard
+compare it as they did the one switch's version.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from orchestrator import clock, redaction
@@ -29,10 +35,21 @@ from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.timeline.models import SYSTEM_CHAIN, TimelineEntryRow
 
-__all__ = ["CHANGED_TOPIC", "SwitchChange", "SwitchState", "engage", "history", "release", "status"]
+__all__ = [
+    "CHANGED_TOPIC",
+    "SwitchBoard",
+    "SwitchChange",
+    "SwitchState",
+    "board",
+    "engage",
+    "history",
+    "release",
+    "status",
+]
 
 CHANGED_TOPIC = "switch.changed"
-"""Outbox topic owed by every change (``ref_id`` the new version): refresh every open card."""
+"""Outbox topic owed by every change (``ref_id`` the board's new version, ``payload`` the app
+when one app's switch changed): refresh every open card."""
 
 _MAX_REASON = 2000
 _MAX_NAME = 128
@@ -49,9 +66,13 @@ class SwitchState:
     incident_id: str | None
     changed_at: datetime | None
     version: int
+    app: str | None = None
+    """The app whose switch this is; None: the all-apps switch."""
 
     def as_dict(self) -> dict[str, Any]:
+        named = {"app": self.app} if self.app is not None else {}
         return {
+            **named,
             "engaged": self.engaged,
             "by": self.by,
             "reason": self.reason,
@@ -71,6 +92,42 @@ class SwitchState:
 
 
 @dataclass(frozen=True, slots=True)
+class SwitchBoard:
+    """Every switch: the all-apps one and each configured app's (in the configuration's order).
+
+    ``version`` counts the changes of every switch (the sum of their versions); what the
+    mirrors carry: the all-apps switch at the top (what a guard of the previous release reads)
+    and each app's flag under ``apps``."""
+
+    all: SwitchState
+    apps: dict[str, SwitchState]
+    version: int
+
+    def engaged_for(self, app: str) -> bool:
+        """Whether ``app`` may not call TikTok: its switch or the all-apps switch is engaged."""
+        return self.all.engaged or self.apps[app].engaged
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.all.as_dict(), "apps": {name: state.as_dict() for name, state in self.apps.items()}}
+
+    def mirror_dict(self) -> dict[str, Any]:
+        """What the application may see through a mirror: the flags, not who or why."""
+        return {
+            **self.all.mirror_dict(),
+            "version": self.version,
+            "apps": {name: state.mirror_dict() for name, state in self.apps.items()},
+        }
+
+    def app_dict(self, app: str, *, operator: bool) -> dict[str, Any]:
+        """One app's view: engaged when either of its switches is, and (operators) both switches."""
+        view: dict[str, Any] = {"app": app, "engaged": self.engaged_for(app), "version": self.version}
+        if operator:
+            return {**view, "switch": self.apps[app].as_dict(), "all_apps": self.all.as_dict()}
+        times = [t for t in (self.all.changed_at, self.apps[app].changed_at) if t is not None]
+        return {**view, "changed_at": max(times).isoformat() if times else None}
+
+
+@dataclass(frozen=True, slots=True)
 class SwitchChange:
     """The state after an engage or release, and whether the call changed it."""
 
@@ -80,6 +137,7 @@ class SwitchChange:
 
 def _state(row: KillSwitchRow) -> SwitchState:
     return SwitchState(
+        app=row.app,
         engaged=bool(row.engaged),
         by=row.by,
         reason=row.reason,
@@ -91,6 +149,7 @@ def _state(row: KillSwitchRow) -> SwitchState:
 
 
 def _row(session: Session, *, lock: bool) -> KillSwitchRow:
+    """The all-apps switch's row."""
     query = select(KillSwitchRow).where(KillSwitchRow.id == SWITCH_ROW_ID)
     if lock:
         query = query.with_for_update()
@@ -102,6 +161,35 @@ def _row(session: Session, *, lock: bool) -> KillSwitchRow:
     return row
 
 
+def _app_row(session: Session, app: str, *, lock: bool) -> KillSwitchRow | None:
+    """``app``'s row; None when its switch was never engaged."""
+    query = select(KillSwitchRow).where(KillSwitchRow.app == app)
+    return session.scalars(query.with_for_update() if lock else query).first()
+
+
+def _locked(session: Session, app: str | None) -> KillSwitchRow:
+    """The row a change of ``app``'s switch writes, locked after the all-apps row (which every
+    change locks first, so changes are serialised), made the first time."""
+    everyone = _row(session, lock=True)
+    if app is None:
+        return everyone
+    row = _app_row(session, app, lock=True)
+    if row is None:
+        last = session.scalar(select(func.max(KillSwitchRow.id))) or SWITCH_ROW_ID
+        row = KillSwitchRow(id=last + 1, app=app, engaged=False, version=0)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _released(app: str) -> SwitchState:
+    return SwitchState(False, None, None, None, None, None, 0, app)
+
+
+def _board_version(session: Session) -> int:
+    return int(session.scalar(select(func.coalesce(func.sum(KillSwitchRow.version), 0))) or 0)
+
+
 def _clean(value: str | None, name: str, limit: int) -> str:
     """Required, trimmed, bounded, and with anything secret-shaped masked (people paste tokens)."""
     text = (value or "").strip()
@@ -110,12 +198,30 @@ def _clean(value: str | None, name: str, limit: int) -> str:
     return redaction.redact_text(text)[:limit]
 
 
-def status(session: Session, *, lock: bool = False) -> SwitchState:
-    """The current state (a never-touched switch is released, version 0).
+def status(session: Session, *, app: str | None = None, lock: bool = False) -> SwitchState:
+    """The current state of ``app``'s switch (None: the all-apps switch); a never-touched
+    switch is released, version 0.
 
     ``lock`` holds the row until the transaction ends, so no change can slip in meanwhile.
     """
-    return _state(_row(session, lock=lock))
+    everyone = _row(session, lock=lock)
+    if app is None:
+        return _state(everyone)
+    row = _app_row(session, app, lock=lock)
+    return _released(app) if row is None else _state(row)
+
+
+def board(session: Session, apps: Sequence[str], *, lock: bool = False) -> SwitchBoard:
+    """Every switch: the all-apps one and those of ``apps`` (the configured names); ``lock``
+    holds the all-apps row, so no change can slip in meanwhile."""
+    everyone = _state(_row(session, lock=lock))
+    rows = session.scalars(select(KillSwitchRow).where(KillSwitchRow.id != SWITCH_ROW_ID)).all()
+    by_app = {row.app: _state(row) for row in rows}
+    return SwitchBoard(
+        all=everyone,
+        apps={name: by_app.get(name) or _released(name) for name in apps},
+        version=everyone.version + sum(state.version for state in by_app.values()),
+    )
 
 
 def engage(
@@ -123,11 +229,13 @@ def engage(
     *,
     by: str,
     reason: str,
+    app: str | None = None,
     incident_id: str | None = None,
     approved_by: str | None = None,
     before_commit: Callable[[SwitchState], None] | None = None,
 ) -> SwitchChange:
-    """Engage the switch; idempotent: an engaged switch stays as it is but the fact is recorded.
+    """Engage ``app``'s switch (None: the all-apps switch); idempotent: an engaged switch stays
+    as it is but the fact is recorded.
 
     The timeline entry goes on the incident's chain (or the system chain). ``before_commit``
     runs with the new state while the row is still locked: the flows publish the mirrors
@@ -137,17 +245,13 @@ def engage(
     why = _clean(reason, "reason", _MAX_REASON)
     approved_by = _clean(approved_by, "approved_by", _MAX_NAME) if approved_by else None
     incident = _incident(session, incident_id)
-    row = _row(session, lock=True)
+    row = _locked(session, app)
     now = clock.utcnow()
     changed = not row.engaged
     if changed:
-        row.engaged = True
-        row.by, row.reason, row.approved_by = who, why, approved_by
-        row.incident_id = incident_id
-        row.changed_at = now
-        row.version = int(row.version or 0) + 1
-        session.flush()
-        outbox.enqueue(session, topic=CHANGED_TOPIC, ref_id=str(row.version), now=now)
+        now = _change(
+            session, row, engaged=True, who=who, why=why, approved_by=approved_by, incident_id=incident_id
+        )
     state = _state(row)
     if incident is not None:
         # Engaged since awareness (the intake engages it for a critical event, critical first,
@@ -155,7 +259,7 @@ def engage(
         since = row.changed_at
         engaged_for_it = not changed and since is not None and since >= incident.aware_at
         lifecycle.mark_disconnected(incident, at=since if engaged_for_it and since is not None else now)
-    message = "kill switch engaged" if changed else "kill switch already engaged"
+    message = f"{_named(app)} engaged" if changed else f"{_named(app)} already engaged"
     timeline.append_entry(
         session,
         chain=incident_id or SYSTEM_CHAIN,
@@ -163,6 +267,7 @@ def engage(
         kind=kinds.SWITCH_ENGAGED,
         message=f"{message}: {why}",
         data={
+            **_app_data(app),
             "by": who,
             "reason": why,
             "approved_by": approved_by,
@@ -181,36 +286,74 @@ def release(
     *,
     by: str,
     reason: str,
+    app: str | None = None,
     approved_by: str | None = None,
     incident_id: str | None = None,
 ) -> SwitchChange:
-    """Release the switch; refuses without ``by`` and ``reason``. Releasing a released switch is a no-op."""
+    """Release ``app``'s switch (None: the all-apps switch; no other); refuses without ``by``
+    and ``reason``. Releasing a released switch is a no-op."""
     who = _clean(by, "by", _MAX_NAME)
     why = _clean(reason, "reason", _MAX_REASON)
     approved_by = _clean(approved_by, "approved_by", _MAX_NAME) if approved_by else None
     _incident(session, incident_id)
-    row = _row(session, lock=True)
-    if not row.engaged:
-        return SwitchChange(state=_state(row), changed=False)
-    now = clock.utcnow()
-    row.engaged = False
-    row.by, row.reason, row.approved_by = who, why, approved_by
-    row.incident_id = incident_id
-    row.changed_at = now
-    row.version = int(row.version or 0) + 1
-    session.flush()
-    outbox.enqueue(session, topic=CHANGED_TOPIC, ref_id=str(row.version), now=now)
+    current = status(session, app=app, lock=True)
+    if not current.engaged:
+        return SwitchChange(state=current, changed=False)
+    row = _locked(session, app)
+    now = _change(
+        session, row, engaged=False, who=who, why=why, approved_by=approved_by, incident_id=incident_id
+    )
     state = _state(row)
     timeline.append_entry(
         session,
         chain=incident_id or SYSTEM_CHAIN,
         actor=who,
         kind=kinds.SWITCH_RELEASED,
-        message=f"kill switch released: {why}",
-        data={"by": who, "reason": why, "approved_by": approved_by, "version": state.version},
+        message=f"{_named(app)} released: {why}",
+        data={
+            **_app_data(app),
+            "by": who,
+            "reason": why,
+            "approved_by": approved_by,
+            "version": state.version,
+        },
         at=now,
     )
     return SwitchChange(state=state, changed=True)
+
+
+def _change(
+    session: Session,
+    row: KillSwitchRow,
+    *,
+    engaged: bool,
+    who: str,
+    why: str,
+    approved_by: str | None,
+    incident_id: str | None,
+) -> datetime:
+    """Write one change on a locked row and owe its ``switch.changed`` row (``ref_id`` the
+    board's version, unique since changes are serialised); when it happened."""
+    now = clock.utcnow()
+    row.engaged = engaged
+    row.by, row.reason, row.approved_by = who, why, approved_by
+    row.incident_id = incident_id
+    row.changed_at = now
+    row.version = int(row.version or 0) + 1
+    session.flush()
+    payload = _app_data(row.app) or None
+    outbox.enqueue(
+        session, topic=CHANGED_TOPIC, ref_id=str(_board_version(session)), now=now, payload=payload
+    )
+    return now
+
+
+def _named(app: str | None) -> str:
+    return "kill switch" if app is None else f"kill switch of app {app}"
+
+
+def _app_data(app: str | None) -> dict[str, Any]:
+    return {} if app is None else {"app": app}
 
 
 def history(session: Session, *, limit: int = 50) -> list[dict[str, Any]]:

@@ -140,7 +140,7 @@ def test_metrics_schema_and_docs_answer_only_their_tokens(served: Served) -> Non
 def test_the_guard_token_reads_the_switch_and_nothing_else(served: Served) -> None:
     guard = bearer(GUARD_TOKEN)
     switch = httpx.get(served.base_url + "/v1/switch", headers=guard)
-    assert (switch.status_code, sorted(switch.json())) == (200, ["changed_at", "engaged", "version"])
+    assert (switch.status_code, sorted(switch.json())) == (200, ["apps", "changed_at", "engaged", "version"])
     event = {"title": "guard token tries to disconnect", "kind": "host.compromise", "severity": "critical"}
     refused = [
         httpx.post(served.base_url + "/v1/events", json=event, headers=guard).status_code,

@@ -13,6 +13,16 @@ from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import API_TOKEN, GUARD_TOKEN, INTAKE_TOKEN
 from tests.support.server import serve_app
 
+NEVER_CHANGED = {
+    "engaged": False,
+    "by": None,
+    "reason": None,
+    "approved_by": None,
+    "incident_id": None,
+    "changed_at": None,
+    "version": 0,
+}
+
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[httpx.Client]:
@@ -34,6 +44,7 @@ def test_operators_see_who_when_and_why(client: httpx.Client, runtime: Runtime) 
         "incident_id": None,
         "changed_at": change.state.changed_at.isoformat(),
         "version": 1,
+        "apps": {"default": {"app": "default", **NEVER_CHANGED}},
     }
 
 
@@ -42,7 +53,12 @@ def test_the_guard_token_sees_only_the_flag(client: httpx.Client, runtime: Runti
     assert change.state.changed_at is not None
     answer = client.get("/v1/switch", headers={"Authorization": f"Bearer {GUARD_TOKEN}"})
     assert answer.status_code == 200
-    assert answer.json() == {"engaged": True, "version": 1, "changed_at": change.state.changed_at.isoformat()}
+    assert answer.json() == {
+        "engaged": True,
+        "version": 1,
+        "changed_at": change.state.changed_at.isoformat(),
+        "apps": {"default": {"engaged": False, "version": 0, "changed_at": None}},
+    }
 
 
 @pytest.mark.parametrize(

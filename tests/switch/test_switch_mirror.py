@@ -58,7 +58,12 @@ def test_engage_and_release_publish_only_the_flag_to_every_mirror(
         runtime.store, runtime.settings, by="alice", reason="secret leaked", mirrors=mirrors
     )
     assert change.state.changed_at is not None
-    expected = {"engaged": True, "version": 1, "changed_at": change.state.changed_at.isoformat()}
+    expected = {
+        "engaged": True,
+        "version": 1,
+        "changed_at": change.state.changed_at.isoformat(),
+        "apps": {"default": {"engaged": False, "version": 0, "changed_at": None}},
+    }
     assert file_mirror.read() == expected
     assert redis_mirror.read() == expected
     flows.release_switch(runtime.store, runtime.settings, by="bob", reason="rotated", mirrors=mirrors)
@@ -71,7 +76,12 @@ def test_sync_mirrors_repairs_a_mirror_that_disagrees_with_the_store(
     mirror = FileMirror(tmp_path / "switch.json")
     mirror.publish({"engaged": True, "version": 9, "changed_at": None})  # e.g. a rolled-back engage
     state = flows.sync_mirrors(runtime.store, runtime.settings, mirrors=[mirror])
-    assert mirror.read() == {"engaged": False, "version": 0, "changed_at": None}
+    assert mirror.read() == {
+        "engaged": False,
+        "version": 0,
+        "changed_at": None,
+        "apps": {"default": {"engaged": False, "version": 0, "changed_at": None}},
+    }
     assert state.version == 0
 
 
@@ -87,7 +97,10 @@ def test_a_failing_mirror_does_not_stop_the_engage(runtime: Runtime, tmp_path: P
         mirrors=[FileMirror(blocked / "switch.json"), good],
     )
     assert change.state.engaged is True
-    assert good.read() == change.state.mirror_dict()
+    assert good.read() == {
+        **change.state.mirror_dict(),
+        "apps": {"default": {"engaged": False, "version": 0, "changed_at": None}},
+    }
 
 
 def test_the_embedded_default_mirrors_to_a_file_in_data_dir_only(settings: Settings) -> None:
