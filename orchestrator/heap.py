@@ -2,9 +2,8 @@
 
 Once FastAPI, SQLAlchemy, pydantic and Celery are imported and set up, a process holds a few
 hundred thousand objects that live as long as it does. CPython's full (generation 2) collection
-walks every one of them, holding the GIL. Measured with a ``gc.callbacks`` hook in ``serve``
-alone, 800 events/s offered on Redis and PostgreSQL: one such pass took 109 ms and was the whole
-of the intake's p99 (100 ms; 33 ms with the heap frozen). ``gc.freeze()`` moves what exists
+walks every one of them, holding the GIL: under a sustained load on the intake, such a pass
+(seen with a ``gc.callbacks`` hook) was what set the intake's p99 latency. ``gc.freeze()`` moves what exists
 after start-up into a permanent generation the collector never walks, so later collections see
 only what the process made since. Objects frozen are still freed by reference counting; only
 cycles among them stay.

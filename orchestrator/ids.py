@@ -2,10 +2,10 @@
 
 ``uuid.uuid4()`` reads 16 bytes with ``os.urandom``, a system call CPython makes with the GIL
 released. In a process whose other thread is busy (the intake's writer thread, a worker's task
-threads) taking the GIL back waits for that thread, up to the switch interval (5 ms): the
-intake's event loop paid that for every event it accepted. Measured here beside one busy thread:
-``os.urandom(16)`` took 1.25 ms on average (p99 5.3 ms) against 1 µs alone. Ids here are the same
-kernel randomness, read 4 KiB at a time; a forked child starts with a pool of its own.
+threads) taking the GIL back waits for that thread, up to the interpreter's switch interval: the
+intake's event loop paid that for every event it accepted, and beside a busy thread that wait,
+not the read, is what an id cost. Ids here are the same kernel randomness, read 4 KiB at a time;
+a forked child starts with a pool of its own.
 """
 
 from __future__ import annotations

@@ -116,6 +116,7 @@ def call_with_retry(
     *,
     should_retry: Callable[[T], bool],
     retry_after: Callable[[T], float | None] = lambda _result: None,
+    on_retryable: Callable[[T], None] = lambda _result: None,
     policy: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
     rng: Callable[[], float] = random.random,
@@ -125,12 +126,18 @@ def call_with_retry(
     Works on results, not exceptions: the TikTok clients already turn every failure into a
     classified outcome, and a caller must see the last outcome (with its ``log_id``) to record
     it. Exceptions from ``fn`` propagate at once: they mean a bug, not a transient failure.
+    ``on_retryable`` sees every result that asked for a retry, the last one included, before
+    the wait: a caller that slows its peers down on a 429 must do so even when it gives up.
+    State one attempt hands to the next (was an earlier answer lost?) lives in ``fn``.
     """
     chosen = policy if policy is not None else RetryPolicy()
+    attempt = 1
     result = fn()
-    for attempt in range(1, chosen.max_attempts):
-        if not should_retry(result):
-            return result
+    while should_retry(result):
+        on_retryable(result)
+        if attempt == chosen.max_attempts:
+            break
         sleep(next_delay(attempt, chosen, retry_after=retry_after(result), rng=rng))
+        attempt += 1
         result = fn()
     return result

@@ -3,7 +3,8 @@
 Every method raises a ``SlackError`` subclass chosen from ``ERRORS`` (Slack's documented
 ``error`` strings); ``retryable`` tells a caller whether another attempt may succeed. A 429 is
 retried inside the client after ``Retry-After`` (capped by the project's retry policy), so a
-rate-limited message is delayed, never dropped.
+rate-limited message is delayed, never dropped; a dropped connection is retried twice, waiting
+as that policy says. slack-sdk runs the retry loop; the waits are ``retry.py``'s.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
@@ -159,6 +161,17 @@ def error_for(code: str, method: str) -> SlackError:
     return cls(f"Slack {method} failed: {code}", code=code)
 
 
+class PolicyIntervals(RetryIntervalCalculator):
+    """slack-sdk's waits between retries of a dropped connection, from the project's retry
+    policy (full jitter, capped) instead of slack-sdk's own backoff."""
+
+    def __init__(self, policy: retry.RetryPolicy) -> None:
+        self._policy = policy
+
+    def calculate_sleep_duration(self, current_attempt: int) -> float:
+        return retry.backoff_delay(current_attempt + 1, self._policy)  # slack-sdk counts from 0
+
+
 class RetryAfterHandler(RateLimitErrorRetryHandler):
     """Retries a 429 after its ``Retry-After`` through the project's retry policy (capped)."""
 
@@ -200,7 +213,7 @@ class SlackClient:
     ) -> None:
         chosen = policy or retry.RetryPolicy(max_attempts=8, base_delay=1.0, max_retry_after=120.0)
         handlers: list[RetryHandler] = [
-            ConnectionErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=PolicyIntervals(chosen)),
             RetryAfterHandler(chosen),
         ]
         base = base_url if base_url.endswith("/") else base_url + "/"

@@ -62,9 +62,9 @@ on in another: the intake waits for that lock to answer its senders. It commits 
 SQLITE_MIN_EVENTS = 8
 """Events a correlation transaction correlates before it lets a waiting intake in (the budget
 still ends it sooner). A commit's claims, locks and commit cost about as much as eight events:
-under a sustained 1,000 events/s the intake waited almost always and three commits in four carried
-one event. At eight, four interleaved 30 s pairs correlated 15-22 % more (426-526 -> 519-626
-events/s) with the intake's p99 no worse (29.2-35.3 -> 24.8-34.9 ms)."""
+with no floor, under sustained load the intake waited almost always and most commits carried one
+event; with eight the worker correlates more events a second and the intake's latency is no
+worse (the intake benchmark, docs/benchmarks.md)."""
 
 SQLITE_CLAIM = 32
 """Outbox rows a correlation transaction claims at most on SQLite (the budget usually ends it first)."""

@@ -27,7 +27,7 @@ from orchestrator.logging import get_logger
 from orchestrator.ports import Ports
 from orchestrator.proof.models import ProofRow, VerificationRow
 from orchestrator.ratelimit import REVOKE_LIMITER, RateLimiter, RedisRateLimiter, StoreRateLimiter
-from orchestrator.retry import RetryPolicy, next_delay
+from orchestrator.retry import RetryPolicy, call_with_retry, next_delay
 from orchestrator.revocation.batch import STATUS_FOR
 from orchestrator.revocation.members import ledger_rows_of
 from orchestrator.revocation.models import LedgerRow, RevocationRow
@@ -61,6 +61,9 @@ class Verdict(StrEnum):
     UNKNOWN = "unknown"  # 429/5xx through every attempt, or an answer that proves nothing
 
 
+_VERDICTS = {ProbeResult.DEAD: Verdict.DEAD, ProbeResult.ALIVE: Verdict.ALIVE}
+
+
 def sample_size(revoked: int, *, percent: float, minimum: int, maximum: int) -> int:
     """``percent`` of ``revoked``, at least ``minimum``, at most ``maximum``, never more than there are."""
     wanted = max(math.ceil(revoked * percent / 100), minimum)
@@ -83,20 +86,21 @@ def probe_token(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Verdict:
     """Probe one token within the budget; 429/5xx back off (and slow every prober), then UNKNOWN."""
-    for attempt in range(1, policy.max_attempts + 1):
+
+    def attempt() -> ProbeResult:
         if limiter.rate > 0:
             limiter.acquire()
-        result = client.probe(token)
-        if result is ProbeResult.DEAD:
-            return Verdict.DEAD
-        if result is ProbeResult.ALIVE:
-            return Verdict.ALIVE
-        if result is ProbeResult.FATAL:
-            return Verdict.UNKNOWN
-        limiter.penalise(next_delay(1, policy))  # TikTok is straining: every prober waits a little
-        if attempt < policy.max_attempts:
-            sleep(next_delay(attempt, policy))
-    return Verdict.UNKNOWN
+        return client.probe(token)
+
+    result = call_with_retry(
+        attempt,
+        should_retry=lambda r: r is ProbeResult.RETRYABLE,
+        # TikTok is straining: every prober waits a little
+        on_retryable=lambda _r: limiter.penalise(next_delay(1, policy)),
+        policy=policy,
+        sleep=sleep,
+    )
+    return _VERDICTS.get(result, Verdict.UNKNOWN)
 
 
 @dataclass(frozen=True)

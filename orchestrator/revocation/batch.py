@@ -28,7 +28,7 @@ from orchestrator.inventory.fingerprint import fingerprint
 from orchestrator.logging import get_logger
 from orchestrator.ports import Ports
 from orchestrator.ratelimit import RateLimiter, limiter_for
-from orchestrator.retry import RetryPolicy, next_delay
+from orchestrator.retry import RetryPolicy, call_with_retry
 from orchestrator.revocation import flows, ledger
 from orchestrator.revocation.ledger import Claimed, Outcome
 from orchestrator.revocation.models import BatchRow, LedgerRow, RevocationRow
@@ -57,10 +57,11 @@ _STOCK_EVERY_S = 1.0
 def _revoke_one(
     provider: TikTokClient | BusinessClient, limiter: RateLimiter, record: TokenRecord
 ) -> RevokeOutcome:
-    outcome = RevokeOutcome(RevokeResult.RETRYABLE, description="not attempted")
     shared = limiter.rate > 0  # rate 0 (simulators, benchmarks): no client-side limit at all
     ambiguous = False  # an earlier attempt may have reached TikTok (timeout, dropped connection, 5xx)
-    for attempt in range(1, _POLICY.max_attempts + 1):
+
+    def attempt() -> RevokeOutcome:
+        nonlocal ambiguous
         if shared:
             limiter.acquire()
         outcome = provider.revoke_grant(record.access_token, record.refresh_token)
@@ -71,14 +72,21 @@ def _revoke_one(
                 result=RevokeResult.REVOKED,
                 description="revoked by an earlier attempt whose answer was lost",
             )
-        if outcome.result is not RevokeResult.RETRYABLE:
-            return outcome
-        ambiguous = ambiguous or outcome.http_status is None or outcome.http_status >= 500
+        if outcome.result is RevokeResult.RETRYABLE:
+            ambiguous = ambiguous or outcome.http_status is None or outcome.http_status >= 500
+        return outcome
+
+    def penalise(outcome: RevokeOutcome) -> None:
         if shared and (outcome.http_status == 429 or outcome.error_code == "rate_limit_exceeded"):
             limiter.penalise(outcome.retry_after or 1.0)  # slow every worker down, not just this one
-        if attempt < _POLICY.max_attempts:
-            time.sleep(next_delay(attempt, _POLICY, retry_after=outcome.retry_after))
-    return outcome
+
+    return call_with_retry(
+        attempt,
+        should_retry=lambda o: o.result is RevokeResult.RETRYABLE,
+        retry_after=lambda o: o.retry_after,
+        on_retryable=penalise,
+        policy=_POLICY,
+    )
 
 
 class _Batch:

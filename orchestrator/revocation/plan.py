@@ -191,8 +191,8 @@ def _refresh_statistics(session: Session) -> None:
 
     The planning queries look up a batch's fingerprints in a table growing by thousands of rows
     a second. Without fresh statistics PostgreSQL guesses a revocation holds a few hundred rows
-    and scans all of its rows for every batch (seen: 5 s a batch at 160,000 rows, autovacuum
-    off; with autovacuum on, its analyse still lags a minute behind). Doubling keeps every
+    and scans all of its rows for every batch, slower as the ledger grows (autovacuum's analyse
+    lags behind a table growing this fast). Doubling keeps every
     estimate within a factor of two for about twenty ANALYZEs in a million rows.
     """
     if session.get_bind().dialect.name == "postgresql":

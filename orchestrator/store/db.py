@@ -5,8 +5,8 @@ so that two processes never deadlock upgrading a read lock, and it runs in WAL m
 so readers do not block the writer. Writers of one process queue on a lock of their own
 instead of on SQLite's busy handler, and a writer waiting for another process polls every
 millisecond or two: SQLite's handler sleeps in steps growing to 100 ms, which under
-contention (API, worker threads and scheduler writing at once) made a 5 ms transaction
-wait up to a second. PostgreSQL gets ``SELECT ... FOR UPDATE`` where
+contention (API, worker threads and scheduler writing at once) made a short transaction
+wait many times its own length. PostgreSQL gets ``SELECT ... FOR UPDATE`` where
 rows are claimed; SQLite's database-level write lock gives the same guarantee.
 """
 

@@ -2,11 +2,11 @@
 
 Why urllib3 rather than httpx (which the rest of the project uses): a mass revocation sends
 hundreds of requests a second from one worker process, so the client's CPU per request bounds
-it. Measured on this project's 2-core machine against the simulator, 64 threads: httpx 0.28
-spent about 1.7 ms of CPU per request, urllib3 about 0.35 ms (docs/benchmarks.md,
-revocation:throughput). The clients classify every answer themselves, so this layer only
-sends: no retries, no redirects, and transport failures raised as :class:`TransportError`
-whose text never quotes the URL or the body (they carry tokens and the client secret).
+it, and against the simulator urllib3 spent a fraction of httpx's CPU per request (the
+revocation:throughput benchmark, docs/benchmarks.md, runs through this layer). The clients
+classify every answer themselves, so this layer only sends: no retries, no redirects, and
+transport failures raised as :class:`TransportError` whose text never quotes the URL or the body
+(they carry tokens and the client secret).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ __all__ = ["SCHEME", "Channel", "Transport"]
 SCHEME = "orchfs"
 _RELIST_SECONDS = 0.02
 """An empty queue is looked for again at most this often (the worker polls every queue in turn),
-and never sooner than four listings' time: a listing of a storm's 10,000 files costs ~10 ms."""
+and never sooner than four listings' time: listing a storm's thousands of files is work itself."""
 
 
 def dumps(message: Any) -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import struct
+import threading
 import time
 from collections.abc import Iterator
 
@@ -85,6 +89,30 @@ def test_rate_limited_past_the_budget_is_a_retryable_error(slack: SlackStandIn) 
     with pytest.raises(SlackRateLimited) as caught:
         client.create_channel("ir-never")
     assert caught.value.retryable and caught.value.code == "ratelimited"
+
+
+def test_a_dropped_connection_is_retried_twice_waiting_as_the_clients_policy_says() -> None:
+    accepted: list[int] = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(5)
+
+        def drop_every_connection() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    conn, _ = server.accept()
+                    accepted.append(1)
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    conn.close()  # a reset, before any answer
+
+        threading.Thread(target=drop_every_connection, daemon=True).start()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/api/"
+        client = SlackClient(TOKEN, base_url=url, policy=retry.RetryPolicy(base_delay=0.001, max_delay=0.002))
+        started = time.monotonic()
+        with pytest.raises(SlackUnavailable):
+            client.auth_test()
+        elapsed = time.monotonic() - started
+    assert len(accepted) == 3  # the first attempt and two retries
+    assert elapsed < 1.0  # slack-sdk's own backoff would wait at least 1.5 s
 
 
 def test_slack_errors_become_named_exceptions(slack: SlackStandIn) -> None:

@@ -84,6 +84,34 @@ def test_call_with_retry_honours_retry_after_and_stops_on_success() -> None:
     assert (result, slept) == (("done", None), [4.0, 0.5])
 
 
+def test_on_retryable_sees_every_retryable_result_the_last_included_before_each_wait() -> None:
+    answers = iter([("busy", 1), ("busy", 2), ("busy", 3)])
+    events: list[str] = []
+    result = call_with_retry(
+        lambda: next(answers),
+        should_retry=lambda r: r[0] == "busy",
+        on_retryable=lambda r: events.append(f"penalise {r[1]}"),
+        policy=RetryPolicy(max_attempts=3, base_delay=1.0),
+        sleep=lambda s: events.append("sleep"),
+        rng=lambda: 0.5,
+    )
+    assert result == ("busy", 3)
+    assert events == ["penalise 1", "sleep", "penalise 2", "sleep", "penalise 3"]
+
+
+def test_on_retryable_is_not_called_for_an_answer_that_ends_the_retries() -> None:
+    answers = iter([("busy", 1), ("done", 2)])
+    seen: list[int] = []
+    result = call_with_retry(
+        lambda: next(answers),
+        should_retry=lambda r: r[0] == "busy",
+        on_retryable=lambda r: seen.append(r[1]),
+        policy=RetryPolicy(max_attempts=5, base_delay=0.0),
+        sleep=lambda _s: None,
+    )
+    assert (result, seen) == (("done", 2), [1])
+
+
 def test_policy_rejects_nonsense() -> None:
     with pytest.raises(ValueError):
         RetryPolicy(max_attempts=0)
