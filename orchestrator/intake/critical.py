@@ -31,7 +31,7 @@ from orchestrator.incidents import apps as incident_apps
 from orchestrator.incidents import flows as incident_flows
 from orchestrator.incidents import service as incidents
 from orchestrator.playbooks.models import RunRow
-from orchestrator.playbooks.schemas import ParallelBlock, Playbook
+from orchestrator.playbooks.schemas import ParallelBlock, Playbook, Step
 from orchestrator.switch import flows as switch_flows
 from orchestrator.switch import service as switch
 
@@ -45,6 +45,13 @@ class Rehearsed(Exception):
     """Ends the start-up rehearsal (``CriticalFirst.rehearse``): its transaction rolls back."""
 
 
+def _first_switch_steps(book: Playbook) -> list[Step]:
+    """The switch steps ``book`` starts with (its first step, or those of its first parallel block)."""
+    first = book.steps[0]
+    starting = first.steps if isinstance(first, ParallelBlock) else (first,)
+    return [step for step in starting if step.action == KillSwitchAction.name]
+
+
 def switch_playbook(event: CompromiseEvent, playbooks: Mapping[str, Playbook]) -> str | None:
     """The first playbook (by name) that ``event`` starts and that engages the switch as soon as
     it starts (its first step, or a step of its first parallel block, with no ``when`` or
@@ -53,11 +60,8 @@ def switch_playbook(event: CompromiseEvent, playbooks: Mapping[str, Playbook]) -
         return None  # a resolved signal starts no playbook
     for name in sorted(playbooks):
         book = playbooks[name]
-        first = book.steps[0]
-        starting = first.steps if isinstance(first, ParallelBlock) else (first,)
         if any(
-            step.action == KillSwitchAction.name and step.when is None and step.approval is None
-            for step in starting
+            step.when is None and step.approval is None for step in _first_switch_steps(book)
         ) and book.matches(event):
             return name
     return None
@@ -84,9 +88,10 @@ class CriticalFirst:
             starts, apps = self._starts(session, event, name, now)
             if not starts:
                 continue
-            apps = incident_apps.union(
-                apps, incident_apps.concerned(event.entities.client_keys, self._settings), self._settings
-            )
+            named = incident_apps.concerned(event.entities.client_keys, self._settings)
+            apps = incident_apps.union(apps, named, self._settings)
+            if any(step.with_.get("apps") == "all" for step in _first_switch_steps(self._playbooks[name])):
+                apps = None  # the playbook engages the all-apps switch whatever the apps
             reason = f"critical first, playbook {name}: {event.severity} {event.kind}: {event.title}"
             for app in incident_apps.switches(apps):
                 if app in engaged or (app is not None and switch.status(session, app=app).engaged):

@@ -21,6 +21,7 @@ from orchestrator.events import accept as intake
 from orchestrator.events.schemas import CompromiseEvent, Entities
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.intake.app import create_app
+from orchestrator.playbooks.loader import parse_playbook
 from orchestrator.switch import flows as switch_flows
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
@@ -150,3 +151,40 @@ def test_the_intake_engages_the_switch_of_the_app_an_event_names_before_any_work
         assert client.post("/v1/events", json=host).status_code == 202
         assert _switches(two_apps) == (True, True, False)
         assert (_refuses(two_apps, "shop"), _refuses(two_apps, "ads")) == (True, True)
+
+
+ALL_OUT = """
+name: all-out
+trigger: {match: {kinds: ["*"], min_severity: critical}}
+steps:
+  - id: disconnect
+    action: tiktok.kill_switch
+    with: {reason: "every app", apps: all}
+"""
+
+
+def test_a_playbook_saying_apps_all_engages_the_all_apps_switch_in_the_intake_and_the_worker(
+    two_apps: Runtime,
+) -> None:
+    book = parse_playbook(ALL_OUT, "all-out.yaml", registry=two_apps.registry)
+    two_apps.playbooks = {book.name: book}
+    leak = {"title": "shop leak", "kind": "credential.leak", "severity": "critical", "dedup_key": "x"}
+    with (
+        serve_app(create_app(two_apps)) as url,
+        httpx.Client(base_url=url, timeout=60, headers=AUTH) as client,
+    ):
+        assert (
+            client.post("/v1/events", json={**leak, "entities": {"client_keys": ["shop-key"]}}).status_code
+            == 202
+        )
+    assert _switches(two_apps) == (True, False, False)  # the intake, before any worker
+    switch_flows.release_switch(two_apps.store, two_apps.settings, by="bob", reason="drill", app=None)
+    _correlate(two_apps, _event("credential.leak", "worker-only", "shop-key"))
+    assert _switches(two_apps) == (True, False, False) and _incident_of(two_apps, "worker-only").apps == [
+        "shop"
+    ]
+
+
+def _incident_of(rt: Runtime, dedup_key: str) -> IncidentRow:
+    with rt.store.unit_of_work() as session:
+        return session.scalars(select(IncidentRow).where(IncidentRow.dedup_key == dedup_key)).one()
