@@ -8,6 +8,7 @@ Each app's guard reads the file mirror its orchestrator writes, as an applicatio
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from orchestrator.worker import tasks
 from orchestrator.worker.runtime import Runtime, install
 from tests.support.runtime import INTAKE_TOKEN, make_runtime
 from tests.support.server import serve_app
+from tests.support.services import postgres_database
 from tests.switch.test_switch_apps import APPS, _refuses
 
 BRAND = {
@@ -41,17 +43,20 @@ BRAND = {
 AUTH = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
 
 
-def _settings(data_dir: Path) -> Settings:
-    overrides = {"data_dir": data_dir, "tiktok_apps": [*APPS, BRAND], "intake_token": INTAKE_TOKEN}
+def _settings(data_dir: Path, database_url: str) -> Settings:
+    overrides = {"data_dir": data_dir, "database_url": database_url, "tiktok_apps": [*APPS, BRAND]}
+    overrides["intake_token"] = INTAKE_TOKEN
     return load_settings(overrides={**overrides, "guard_cache_seconds": 0})
 
 
-@pytest.fixture
-def two_apps(runtime: Runtime, tmp_path: Path) -> Iterator[Runtime]:
-    other = make_runtime(_settings(tmp_path / "apps"))
-    switch_flows.sync_mirrors(other.store, other.settings)  # what every process does at start
-    yield other
-    other.close()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two_apps(request: pytest.FixtureRequest, runtime: Runtime, tmp_path: Path) -> Iterator[Runtime]:
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(postgres_database()) if request.param == "postgresql" else ""
+        other = make_runtime(_settings(tmp_path / "apps", url))
+        switch_flows.sync_mirrors(other.store, other.settings)  # what every process does at start
+        yield other
+        other.close()
     install(runtime)
 
 
