@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Literal, cast
 
 from pydantic import Field
 from sqlalchemy.orm import Session
 
 from orchestrator.actions.base import Action, ActionContext, ActionParams, Awaiting, TransactionalAction
 from orchestrator.errors import ActionError, ConfigError, OrchestratorError
+from orchestrator.incidents import apps as incident_apps
+from orchestrator.incidents import service as incidents
 from orchestrator.inventory.base import Scope
 from orchestrator.inventory.factory import inventory_from_settings
 from orchestrator.purge import purge_from_settings
@@ -25,13 +27,18 @@ def _chain(ctx: ActionContext) -> str:
 
 
 class KillSwitchParams(ActionParams):
-    """``reason`` recorded with the change; the switch is only ever engaged by a playbook."""
+    """``reason`` recorded with the change; ``apps``: the switches of the apps the incident
+    concerns (``affected``; the all-apps switch when that is every app) or the all-apps switch
+    (``all``). The switch is only ever engaged by a playbook."""
 
     reason: str = Field(min_length=1, max_length=500)
+    apps: Literal["affected", "all"] = "affected"
 
 
 class KillSwitchAction(TransactionalAction):
-    """Engages the kill switch: from now on the application's guard refuses every TikTok call.
+    """Engages the kill switch of the apps the incident concerns (``incidents.apps``): from now on
+    their guards refuse every TikTok call. The incident is locked first, so an event that extends
+    it to another app meanwhile is either read here or engages that app's switch itself.
 
     A playbook's engine pass does it in the transaction that starts the step (``run_in``).
     """
@@ -45,14 +52,24 @@ class KillSwitchAction(TransactionalAction):
             return self.run_in(session, ctx, params)
 
     def run_in(self, session: Session, ctx: ActionContext, params: Any) -> dict[str, Any]:
-        change = switch_flows.engage_in(
-            session,
-            ctx.ports(self.name).settings,
-            by=ctx.actor,
-            reason=cast(KillSwitchParams, params).reason,
-            incident_id=ctx.incident_id,
-        )
-        return {"engaged": change.state.engaged, "changed": change.changed, "version": change.state.version}
+        wanted = cast(KillSwitchParams, params)
+        apps = None
+        if ctx.incident_id and wanted.apps == "affected":  # locked: the correlation path holds it too
+            apps = incidents.get_incident(session, incident_id=ctx.incident_id, for_update=True).apps
+        changes = [
+            switch_flows.engage_in(
+                session,
+                ctx.ports(self.name).settings,
+                by=ctx.actor,
+                reason=wanted.reason,
+                app=app,
+                incident_id=ctx.incident_id,
+            )
+            for app in incident_apps.switches(apps)
+        ]
+        last = changes[-1].state
+        done = {"engaged": last.engaged, "changed": any(c.changed for c in changes), "version": last.version}
+        return done if apps is None else {**done, "apps": apps}
 
 
 class RevokeTokensParams(ActionParams):

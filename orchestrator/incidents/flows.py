@@ -22,10 +22,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
 from orchestrator import clock
+from orchestrator.config import Settings
 from orchestrator.events.accept import EVENT_TOPIC
 from orchestrator.events.models import EventRow
 from orchestrator.events.schemas import Severity
-from orchestrator.incidents import news
+from orchestrator.incidents import apps, news
 from orchestrator.incidents import service as incidents
 from orchestrator.incidents.models import CorrelationKey, IncidentRow
 from orchestrator.logging import bind_ids, get_logger
@@ -93,8 +94,10 @@ class Correlation:
     reaches: bool = False  # firing and at least as severe as the incident was: playbooks may start
 
 
-def correlate_event(session: Session, *, event: EventRow, now: datetime, window_seconds: int) -> Correlation:
-    """Attach ``event`` to the open incident of its dedup key, or open one."""
+def correlate_event(
+    session: Session, *, event: EventRow, now: datetime, window_seconds: int, settings: Settings | None = None
+) -> Correlation:
+    """Attach ``event`` to the open incident of its dedup key, or open one; note its apps (``apps``)."""
     key = incidents.correlation_key(session, dedup_key=event.dedup_key)
     incident = still_fed(session, key, now, window_seconds)
     opened = incident is None
@@ -112,6 +115,7 @@ def correlate_event(session: Session, *, event: EventRow, now: datetime, window_
     previous_severity = incident.severity
     escalated = incidents.attach_event(session, incident=incident, event=event, now=now)
     actor = f"source:{event.source}"
+    apps.extend(session, incident, event, opened=opened, settings=settings, now=now)
     if opened:
         timeline.append_entry(
             session,
@@ -124,6 +128,7 @@ def correlate_event(session: Session, *, event: EventRow, now: datetime, window_
                 "kind": event.kind,
                 "dedup_key": event.dedup_key,
                 "aware_at": incident.aware_at.isoformat(),
+                "apps": incident.apps or "all",
             },
             at=now,
         )
@@ -194,8 +199,9 @@ def _correlate_one(
     window_seconds: int,
     playbooks: Mapping[str, Playbook],
     inline: InlineSteps | None,
+    settings: Settings | None,
 ) -> Correlation:
-    result = correlate_event(session, event=event, now=now, window_seconds=window_seconds)
+    result = correlate_event(session, event=event, now=now, window_seconds=window_seconds, settings=settings)
     # Not only when it opened or raised the incident: a person may have raised it first (`/ir
     # severity critical`), and the critical event that follows must still start what matches it.
     # A storm's repeats at the incident's level pass here too: the severity check keeps them cheap.
@@ -271,6 +277,7 @@ def process_received_events(
     window_seconds: int,
     playbooks: Mapping[str, Playbook],
     inline: InlineSteps | None = None,
+    settings: Settings | None = None,
 ) -> list[Correlation]:
     """Worker entry for one broker message (an event, or an intake batch): claim the events'
     outbox rows, correlate, record, start matching playbooks when an incident opened or
@@ -285,7 +292,7 @@ def process_received_events(
     no owed rows along: their new keys could race again, and three lost races would fail the
     message and leave its rows to the relay's redelivery.
     """
-    args = (window_seconds, playbooks, inline)
+    args = (window_seconds, playbooks, inline, settings)
     results: list[Correlation] = []
     try:
         _until_done(transaction, outbox_ids, args, results, take_along=True)
@@ -306,7 +313,7 @@ def process_received_events(
 def _until_done(
     transaction: Transaction,
     outbox_ids: Sequence[int],
-    args: tuple[int, Mapping[str, Playbook], InlineSteps | None],
+    args: tuple[int, Mapping[str, Playbook], InlineSteps | None, Settings | None],
     results: list[Correlation],
     *,
     take_along: bool,
@@ -325,6 +332,7 @@ def _correlate(
     window_seconds: int,
     playbooks: Mapping[str, Playbook],
     inline: InlineSteps | None,
+    settings: Settings | None,
     *,
     take_along: bool,
 ) -> tuple[list[Correlation], list[int]]:
@@ -374,7 +382,7 @@ def _correlate(
                     left.append(row.id)
                 continue  # an owed row after the message stays owed, for its own message
             bind_ids(event_id=event.id)
-            result = _correlate_one(session, row, event, now, window_seconds, playbooks, inline)
+            result = _correlate_one(session, row, event, now, window_seconds, playbooks, inline, settings)
             done += 1
             if row.id in mine:
                 results.append(result)

@@ -29,7 +29,8 @@ class IncidentRow(Base):
 
     ``entities`` holds the first values of each kind (at most ``entities.LIST_MAX``: a storm of a
     million addresses keeps the row small); ``entity_counts`` the exact number of distinct values
-    of each kind, kept through ``incident_entities``."""
+    of each kind, kept through ``incident_entities``. ``apps`` names the TikTok apps the incident
+    concerns (``incidents.apps``); null: every app."""
 
     __tablename__ = "incidents"
 
@@ -42,6 +43,7 @@ class IncidentRow(Base):
     source: Mapped[str] = mapped_column(String(64))
     entities: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     entity_counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict, server_default="{}")
+    apps: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     resolved_signals: Mapped[int] = mapped_column(Integer, default=0)
     is_drill: Mapped[bool] = mapped_column(Boolean, default=False)

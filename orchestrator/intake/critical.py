@@ -10,6 +10,10 @@ incident or raises one's severity to a playbook that has not run on it yet. The 
 finds the switch engaged and records it on the incident, whose ``disconnected_at`` is the moment
 the intake engaged it (``switch/service.engage``). A switch a person released for an incident
 already handled stays released, as it would without this lane.
+
+It engages the switches the worker's step will (``incidents.apps``): those of the apps the event
+names (and the incident it escalates concerns), or the all-apps switch when they are every app.
+An engaged all-apps switch costs one statement, as before; an app's, one more each.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from sqlalchemy.orm import Session
 from orchestrator.actions.tiktok import KillSwitchAction
 from orchestrator.config import Settings
 from orchestrator.events.schemas import CompromiseEvent, Severity
+from orchestrator.incidents import apps as incident_apps
 from orchestrator.incidents import flows as incident_flows
 from orchestrator.incidents import service as incidents
 from orchestrator.playbooks.models import RunRow
-from orchestrator.playbooks.schemas import ParallelBlock, Playbook
+from orchestrator.playbooks.schemas import ParallelBlock, Playbook, Step
 from orchestrator.switch import flows as switch_flows
 from orchestrator.switch import service as switch
 
@@ -40,6 +45,13 @@ class Rehearsed(Exception):
     """Ends the start-up rehearsal (``CriticalFirst.rehearse``): its transaction rolls back."""
 
 
+def _first_switch_steps(book: Playbook) -> list[Step]:
+    """The switch steps ``book`` starts with (its first step, or those of its first parallel block)."""
+    first = book.steps[0]
+    starting = first.steps if isinstance(first, ParallelBlock) else (first,)
+    return [step for step in starting if step.action == KillSwitchAction.name]
+
+
 def switch_playbook(event: CompromiseEvent, playbooks: Mapping[str, Playbook]) -> str | None:
     """The first playbook (by name) that ``event`` starts and that engages the switch as soon as
     it starts (its first step, or a step of its first parallel block, with no ``when`` or
@@ -48,11 +60,8 @@ def switch_playbook(event: CompromiseEvent, playbooks: Mapping[str, Playbook]) -
         return None  # a resolved signal starts no playbook
     for name in sorted(playbooks):
         book = playbooks[name]
-        first = book.steps[0]
-        starting = first.steps if isinstance(first, ParallelBlock) else (first,)
         if any(
-            step.action == KillSwitchAction.name and step.when is None and step.approval is None
-            for step in starting
+            step.when is None and step.approval is None for step in _first_switch_steps(book)
         ) and book.matches(event):
             return name
     return None
@@ -73,11 +82,23 @@ class CriticalFirst:
     def __call__(self, session: Session, events: Sequence[CompromiseEvent], now: datetime) -> None:
         due = [(event, name) for event in events if (name := switch_playbook(event, self._playbooks))]
         if not due or switch.status(session).engaged:
-            return  # a batch of alerts costs no statement; an engaged switch, one
+            return  # a batch of alerts costs no statement; an engaged all-apps switch, one
+        engaged: set[str | None] = set()
         for event, name in due:
-            if self._starts(session, event, name, now):
-                reason = f"critical first, playbook {name}: {event.severity} {event.kind}: {event.title}"
-                switch_flows.engage_in(session, self._settings, by=BY, reason=reason)
+            starts, apps = self._starts(session, event, name, now)
+            if not starts:
+                continue
+            named = incident_apps.concerned(event.entities.client_keys, self._settings)
+            apps = incident_apps.union(apps, named, self._settings)
+            if any(step.with_.get("apps") == "all" for step in _first_switch_steps(self._playbooks[name])):
+                apps = None  # the playbook engages the all-apps switch whatever the apps
+            reason = f"critical first, playbook {name}: {event.severity} {event.kind}: {event.title}"
+            for app in incident_apps.switches(apps):
+                if app in engaged or (app is not None and switch.status(session, app=app).engaged):
+                    continue
+                switch_flows.engage_in(session, self._settings, by=BY, reason=reason, app=app)
+                engaged.add(app)
+            if None in engaged:
                 return
 
     def rehearse(self, session: Session, events: Sequence[CompromiseEvent], now: datetime) -> None:
@@ -92,15 +113,18 @@ class CriticalFirst:
         session.flush()  # the timeline entry's INSERT, which the commit would send
         raise Rehearsed
 
-    def _starts(self, session: Session, event: CompromiseEvent, playbook: str, now: datetime) -> bool:
+    def _starts(
+        self, session: Session, event: CompromiseEvent, playbook: str, now: datetime
+    ) -> tuple[bool, list[str] | None]:
         """Whether correlating ``event`` will start ``playbook``: it opens an incident, or raises
-        the severity of one that ``playbook`` has not run on (the worker's rule, read unlocked)."""
+        the severity of one that ``playbook`` has not run on (the worker's rule, read unlocked);
+        and the apps that incident concerns already (``[]`` for a new one)."""
         key = incidents.correlation_key(session, dedup_key=event.dedup_key)
         window = self._settings.correlation_window_seconds
         incident = incident_flows.still_fed(session, key, now, window, lock=False)
         if incident is None:
-            return True
+            return True, []
         if event.severity.rank <= Severity(incident.severity).rank:
-            return False
+            return False, incident.apps
         once_key = f"{incident.id}:{playbook}"
-        return session.scalar(select(RunRow.id).where(RunRow.once_key == once_key)) is None
+        return session.scalar(select(RunRow.id).where(RunRow.once_key == once_key)) is None, incident.apps

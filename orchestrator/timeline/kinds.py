@@ -16,6 +16,7 @@ __all__ = [
     "EVENT_RESOLVED",
     "INCIDENT_CLOSED",
     "INCIDENT_ESCALATED",
+    "INCIDENT_EXTENDED",
     "INCIDENT_OPENED",
     "INCIDENT_RESOLVED",
     "MANUAL_COMPLETED",
@@ -52,6 +53,7 @@ EVENT_RECEIVED: Final = (
 )
 EVENT_RESOLVED: Final = "event.resolved"  # same as event.received
 INCIDENT_ESCALATED: Final = "incident.escalated"  # from, to, event_id
+INCIDENT_EXTENDED: Final = "incident.extended"  # apps (names, or "all"), client_keys, event_id
 INCIDENT_RESOLVED: Final = "incident.resolved"  # summary
 INCIDENT_CLOSED: Final = "incident.closed"  # summary
 

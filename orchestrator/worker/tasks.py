@@ -53,6 +53,7 @@ def correlate_event(*outbox_ids: int) -> None:
             window_seconds=rt.settings.correlation_window_seconds,
             playbooks=rt.playbooks,
             inline=inline_steps(rt),
+            settings=rt.settings,
         )
 
 

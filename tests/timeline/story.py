@@ -56,6 +56,13 @@ _STEPS: list[tuple[timedelta, str, str, str, dict[str, Any]]] = [
         {"from": "high", "to": "critical", "event_id": "evt-2"},
     ),
     (
+        timedelta(seconds=35),
+        "source:splunk",
+        kinds.INCIDENT_EXTENDED,
+        "Incident extends to app ads",
+        {"apps": ["ads"], "client_keys": ["ads-client-key"], "event_id": "evt-2"},
+    ),
+    (
         timedelta(seconds=40),
         "source:splunk",
         kinds.EVENT_RESOLVED,

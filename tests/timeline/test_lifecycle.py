@@ -117,7 +117,7 @@ def test_cli_resolves_and_writes_every_export(runtime: Runtime, tmp_path: Path) 
     assert (
         _cli(runtime, tmp_path, "timeline", story, "--format", "html", "--output", str(html)).returncode == 0
     )
-    assert html.read_text().count('class="entry"') == 35
+    assert html.read_text().count('class="entry"') == 36
     compliance = json.loads(_cli(runtime, tmp_path, "compliance", story, "--format", "json").stdout)
     # ORCH_COMPLIANCE_REPORT_TARGET_MINUTES=2000 moves the report clause from missed to met.
     assert [(c["title"], c["status"], c["target"]) for c in compliance["clauses"][:2]] == [

@@ -195,7 +195,7 @@ def test_incident_page_in_chromium_shows_key_times_every_entry_and_filters(
         _assert_time_axis_drawn_at_the_right_times(page)
         assert page.evaluate("document.getElementById('chain').dataset.verified") == "true"
         assert (
-            len(_visible_kinds(page)) == 35
+            len(_visible_kinds(page)) == 36
             and page.evaluate("document.getElementById('shown-count').textContent") == "35"
         )
 

@@ -116,13 +116,13 @@ def test_verify_command_passes_untouched_and_exits_1_naming_the_entry(
         build_incident(runtime.store)
         build_incident(runtime.store, incident_id="inc-other0000001")
         ok = operator_cli(runtime, tmp_path, "incident", "verify", INCIDENT[:10])
-        assert (ok.returncode, ok.stdout) == (0, f"{INCIDENT}: ok (35 entries)\n"), ok.stderr
+        assert (ok.returncode, ok.stdout) == (0, f"{INCIDENT}: ok (36 entries)\n"), ok.stderr
         with _guard_off(runtime) as conn:
             _edit(conn)
         bad = operator_cli(runtime, tmp_path, "incident", "verify", "--all")
         assert bad.returncode == 1
         assert bad.stdout.splitlines() == [
-            "inc-other0000001: ok (35 entries)",
+            "inc-other0000001: ok (36 entries)",
             f"{INCIDENT}: BROKEN at entry 5: content does not match its hash (edited)",
         ]
         assert bad.stderr == (
