@@ -196,7 +196,7 @@ def test_incident_page_in_chromium_shows_key_times_every_entry_and_filters(
         assert page.evaluate("document.getElementById('chain').dataset.verified") == "true"
         assert (
             len(_visible_kinds(page)) == 36
-            and page.evaluate("document.getElementById('shown-count').textContent") == "35"
+            and page.evaluate("document.getElementById('shown-count').textContent") == "36"
         )
 
         page.evaluate(
