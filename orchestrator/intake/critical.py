@@ -35,7 +35,7 @@ from orchestrator.playbooks.schemas import ParallelBlock, Playbook, Step
 from orchestrator.switch import flows as switch_flows
 from orchestrator.switch import service as switch
 
-__all__ = ["CriticalFirst", "Rehearsed", "switch_playbook"]
+__all__ = ["CriticalFirst", "Rehearsed"]
 
 BY = "intake"
 """Who the switch row names when the intake engaged it."""
@@ -52,19 +52,23 @@ def _first_switch_steps(book: Playbook) -> list[Step]:
     return [step for step in starting if step.action == KillSwitchAction.name]
 
 
-def switch_playbook(event: CompromiseEvent, playbooks: Mapping[str, Playbook]) -> str | None:
-    """The first playbook (by name) that ``event`` starts and that engages the switch as soon as
-    it starts (its first step, or a step of its first parallel block, with no ``when`` or
-    approval); None when no playbook does."""
+def _engaging(playbooks: Mapping[str, Playbook]) -> tuple[tuple[str, Playbook], ...]:
+    """The playbooks that engage the switch as soon as they start (a switch step they start
+    with, with no ``when`` or approval), by name: found once, not for every storm request."""
+    return tuple(
+        (name, playbooks[name])
+        for name in sorted(playbooks)
+        if any(step.when is None and step.approval is None for step in _first_switch_steps(playbooks[name]))
+    )
+
+
+def _first_match(
+    event: CompromiseEvent, engaging: Sequence[tuple[str, Playbook]]
+) -> tuple[str, Playbook] | None:
+    """The first of ``engaging`` that ``event`` starts, by name; None when none does."""
     if event.status != "firing":
         return None  # a resolved signal starts no playbook
-    for name in sorted(playbooks):
-        book = playbooks[name]
-        if any(
-            step.when is None and step.approval is None for step in _first_switch_steps(book)
-        ) and book.matches(event):
-            return name
-    return None
+    return next(((name, book) for name, book in engaging if book.matches(event)), None)
 
 
 class CriticalFirst:
@@ -73,24 +77,25 @@ class CriticalFirst:
 
     def __init__(self, settings: Settings, playbooks: Mapping[str, Playbook]) -> None:
         self._settings = settings
-        self._playbooks = playbooks
+        # Sorted and filtered once: ``urgent`` runs on the event loop for every request of a storm.
+        self._engaging = _engaging(playbooks)
 
     def urgent(self, events: Sequence[CompromiseEvent]) -> bool:
         """Whether ``events`` hold one that engages the switch (the writer commits them first)."""
-        return any(switch_playbook(event, self._playbooks) for event in events)
+        return any(_first_match(event, self._engaging) for event in events)
 
     def __call__(self, session: Session, events: Sequence[CompromiseEvent], now: datetime) -> None:
-        due = [(event, name) for event in events if (name := switch_playbook(event, self._playbooks))]
+        due = [(event, found) for event in events if (found := _first_match(event, self._engaging))]
         if not due or switch.status(session).engaged:
             return  # a batch of alerts costs no statement; an engaged all-apps switch, one
         engaged: set[str | None] = set()
-        for event, name in due:
+        for event, (name, book) in due:
             starts, apps = self._starts(session, event, name, now)
             if not starts:
                 continue
             named = incident_apps.concerned(event.entities.client_keys, self._settings)
             apps = incident_apps.union(apps, named, self._settings)
-            if any(step.with_.get("apps") == "all" for step in _first_switch_steps(self._playbooks[name])):
+            if any(step.with_.get("apps") == "all" for step in _first_switch_steps(book)):
                 apps = None  # the playbook engages the all-apps switch whatever the apps
             reason = f"critical first, playbook {name}: {event.severity} {event.kind}: {event.title}"
             for app in incident_apps.switches(apps):

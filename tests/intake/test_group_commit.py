@@ -165,6 +165,41 @@ def test_an_urgent_request_is_committed_before_the_alerts_queued_ahead_of_it(run
     assert ids[-1] == ids[0] + 1 and ids[-1] < min(ids[1:-1])
 
 
+@pytest.mark.parametrize("either_store", ["postgresql"], indirect=True)
+def test_on_postgresql_an_urgent_request_waits_for_no_commit_of_the_storms(either_store: Runtime) -> None:
+    """PostgreSQL has no one write lock: the urgent requests have a writer of their own, and a
+    critical event is durable while the storm's writer is still busy (here, publishing)."""
+    runtime = either_store
+    critical = _event(999).model_copy(update={"severity": Severity.CRITICAL})
+    publishing, release = threading.Event(), threading.Event()
+
+    class SlowBroker(Broker):
+        def __call__(self, topic: str, *row_ids: int) -> None:
+            if threading.current_thread().name == "intake-writer":  # the storm's writer
+                publishing.set()
+                release.wait(10)
+            super().__call__(topic, *row_ids)
+
+    broker = SlowBroker()
+    writer = GroupCommit(runtime.store, lambda: broker, urgent=lambda events: events == [critical])
+
+    async def run() -> tuple[list[int], bool, list[int]]:
+        storm = asyncio.ensure_future(writer.accept([_event(0)]))
+        while not publishing.is_set():  # committed, and its writer is held up publishing
+            await asyncio.sleep(0.01)
+        later = asyncio.ensure_future(writer.accept([_event(1)]))  # queued behind it
+        first = await asyncio.wait_for(writer.accept([critical]), timeout=10)
+        still_waiting = not later.done()
+        release.set()
+        return first, still_waiting, [*await storm, *await later]
+
+    first, still_waiting, alerts = asyncio.run(run())
+    assert still_waiting  # the critical event was committed while the storm's writer was busy
+    with runtime.store.unit_of_work() as session:  # nothing accepted is lost
+        owed = set(session.scalars(select(OutboxRow.id)))
+    assert owed == {*first, *alerts} and len(owed) == 3
+
+
 def test_a_served_app_is_ready_before_the_first_event_and_stays_so(runtime: Runtime) -> None:
     def writers() -> set[threading.Thread]:
         return {t for t in threading.enumerate() if t.name == "intake-writer"}
