@@ -27,10 +27,8 @@ from orchestrator.evidence.keys import PublicKey
 from orchestrator.timeline import checkpoints
 from orchestrator.timeline.service import ChainBreak, verify_chain
 from orchestrator.worker.runtime import Runtime
-from tests.timeline.story import build_incident
+from tests.timeline.story import ENTRIES, build_incident
 from tests.timeline.test_verify import FORGERIES, INCIDENT, _guard_off, _store, operator_cli
-
-ENTRIES = 35  # the story's incident
 
 
 def _truncate(conn: Connection) -> None:

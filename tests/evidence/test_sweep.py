@@ -10,7 +10,7 @@ from orchestrator.evidence.sweep import CheckpointSweep
 from orchestrator.timeline import checkpoints, kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.runtime import Runtime
-from tests.timeline.story import build_incident
+from tests.timeline.story import ENTRIES, build_incident
 
 INCIDENT = "inc-story000001"
 
@@ -32,7 +32,7 @@ def test_heads_are_signed_at_milestones_at_once_and_within_a_minute_otherwise(ru
     sweep = CheckpointSweep(runtime.store, runtime.evidence_key, published.append, now=fixed.now)
 
     assert sweep() == 1  # first pass: every chain whose head is unsigned (a restart leaves none)
-    assert _signed(runtime) == [(35, "unsigned at start")]
+    assert _signed(runtime) == [(ENTRIES, "unsigned at start")]
     _append(runtime, kinds.NOTE)
     fixed.advance(30)
     assert sweep() == 0
@@ -43,7 +43,11 @@ def test_heads_are_signed_at_milestones_at_once_and_within_a_minute_otherwise(ru
     _append(runtime, kinds.REPORT_DELIVERED)
     assert sweep() == 1
     assert sweep() == 0
-    assert _signed(runtime) == [(35, "unsigned at start"), (36, "every minute"), (38, "milestone")]
+    assert _signed(runtime) == [
+        (ENTRIES, "unsigned at start"),
+        (ENTRIES + 1, "every minute"),
+        (ENTRIES + 3, "milestone"),
+    ]
     assert published == [INCIDENT, INCIDENT, INCIDENT]
     key = runtime.evidence_key().public
     with runtime.store.unit_of_work() as session:

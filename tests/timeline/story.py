@@ -17,6 +17,8 @@ T0 = datetime(2026, 11, 26, 10, 0, 0, 123456, tzinfo=UTC)
 DISCONNECT_AFTER = timedelta(minutes=2)  # within a 60-minute target
 REPORT_AFTER = timedelta(hours=26)  # 120 minutes over a 1440-minute target
 ALL_KINDS = {getattr(kinds, name) for name in kinds.__all__}
+ENTRIES = 36
+"""How many entries ``build_incident`` writes on its incident's chain (one more with each new kind)."""
 
 _RUN = "run-7f3a"
 _STEPS: list[tuple[timedelta, str, str, str, dict[str, Any]]] = [

@@ -19,7 +19,7 @@ from orchestrator.timeline.service import entries, verify_chain
 from orchestrator.worker.runtime import Runtime
 from tests.support.processes import orchestrator_env
 from tests.support.runtime import API_TOKEN
-from tests.timeline.story import T0, build_incident
+from tests.timeline.story import ENTRIES, T0, build_incident
 
 
 def _open(runtime: Runtime, incident_id: str = "inc-life00000001") -> str:
@@ -117,7 +117,7 @@ def test_cli_resolves_and_writes_every_export(runtime: Runtime, tmp_path: Path) 
     assert (
         _cli(runtime, tmp_path, "timeline", story, "--format", "html", "--output", str(html)).returncode == 0
     )
-    assert html.read_text().count('class="entry"') == 36
+    assert html.read_text().count('class="entry"') == ENTRIES
     compliance = json.loads(_cli(runtime, tmp_path, "compliance", story, "--format", "json").stdout)
     # ORCH_COMPLIANCE_REPORT_TARGET_MINUTES=2000 moves the report clause from missed to met.
     assert [(c["title"], c["status"], c["target"]) for c in compliance["clauses"][:2]] == [

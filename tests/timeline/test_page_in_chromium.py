@@ -21,7 +21,7 @@ from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import API_TOKEN
 from tests.support.server import serve_app
 from tests.support.services import unavailable
-from tests.timeline.story import build_incident
+from tests.timeline.story import ENTRIES, build_incident
 
 CHROMIUM = "/usr/bin/chromium"
 INCIDENT = "inc-story000001"
@@ -194,10 +194,9 @@ def test_incident_page_in_chromium_shows_key_times_every_entry_and_filters(
         )
         _assert_time_axis_drawn_at_the_right_times(page)
         assert page.evaluate("document.getElementById('chain').dataset.verified") == "true"
-        assert (
-            len(_visible_kinds(page)) == 36
-            and page.evaluate("document.getElementById('shown-count').textContent") == "36"
-        )
+        assert len(_visible_kinds(page)) == ENTRIES and page.evaluate(
+            "document.getElementById('shown-count').textContent"
+        ) == str(ENTRIES)
 
         page.evaluate(
             "const k = document.getElementById('filter-kind'); k.value = 'switch.engaged';"

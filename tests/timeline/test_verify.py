@@ -19,7 +19,7 @@ from orchestrator.worker.runtime import Runtime
 from tests.support import services
 from tests.support.processes import orchestrator_env
 from tests.support.runtime import make_runtime
-from tests.timeline.story import build_incident
+from tests.timeline.story import ENTRIES, build_incident
 
 INCIDENT = "inc-story000001"
 
@@ -116,13 +116,13 @@ def test_verify_command_passes_untouched_and_exits_1_naming_the_entry(
         build_incident(runtime.store)
         build_incident(runtime.store, incident_id="inc-other0000001")
         ok = operator_cli(runtime, tmp_path, "incident", "verify", INCIDENT[:10])
-        assert (ok.returncode, ok.stdout) == (0, f"{INCIDENT}: ok (36 entries)\n"), ok.stderr
+        assert (ok.returncode, ok.stdout) == (0, f"{INCIDENT}: ok ({ENTRIES} entries)\n"), ok.stderr
         with _guard_off(runtime) as conn:
             _edit(conn)
         bad = operator_cli(runtime, tmp_path, "incident", "verify", "--all")
         assert bad.returncode == 1
         assert bad.stdout.splitlines() == [
-            "inc-other0000001: ok (36 entries)",
+            f"inc-other0000001: ok ({ENTRIES} entries)",
             f"{INCIDENT}: BROKEN at entry 5: content does not match its hash (edited)",
         ]
         assert bad.stderr == (
