@@ -76,7 +76,7 @@ def test_processes_killed_mid_revocation_leave_every_token_revoked_once(
         seconds = time.monotonic() - restarted
         settled = incidents.settled()
         repeats = incidents.repeats()
-        revoked = all(incidents.sim.is_grant_revoked(g["access_token"]) for g in incidents.grants)
+        revoked = incidents.all_revoked()
     bound = in_flight_bound(threads=THREADS, batch=BATCH, width=WIDTH)
     record_figures(
         f"{killed} SIGKILLed mid-revocation",
@@ -203,7 +203,7 @@ def test_a_worker_killed_mid_playbook_step_finishes_the_run_once(tmp_path: Path,
             events = site.read(
                 lambda s: list(s.execute(select(IncidentRow.dedup_key, IncidentRow.event_count)))
             )
-            revoked = all(incidents.sim.is_grant_revoked(g["access_token"]) for g in incidents.grants)
+            revoked = incidents.all_revoked()
             settled, repeats = incidents.settled(), incidents.repeats()
     paths = Counter(c["path"] for c in hooks.calls)
     record_figures(

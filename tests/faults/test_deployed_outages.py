@@ -80,7 +80,7 @@ def test_the_broker_restarted_mid_revocation(tmp_path: Path, setup: Setup) -> No
         incidents.revoked_at_all(1, timeout=180)
         recovered = time.monotonic() - back
         settled, repeats = incidents.settled(), incidents.repeats()
-        revoked = all(incidents.sim.is_grant_revoked(g["access_token"]) for g in incidents.grants)
+        revoked = incidents.all_revoked()
     bound = in_flight_bound(threads=THREADS, batch=BATCH, width=WIDTH)
     _figure(
         setup,
@@ -172,7 +172,7 @@ def test_postgresql_cut_mid_burst_and_mid_revocation(tmp_path: Path, setup: Setu
         wait_for(lambda: site.read(lambda s: s.scalar(critical)), timeout=180, what="the revocation done")
         recovered = time.monotonic() - back
         settled, repeats = incidents.settled(), incidents.repeats()
-        revoked = all(incidents.sim.is_grant_revoked(g["access_token"]) for g in incidents.grants)
+        revoked = incidents.all_revoked()
     refused = sum(burst.retries.values())
     bound = in_flight_bound(threads=THREADS, batch=BATCH, width=WIDTH)
     _figure(
@@ -214,7 +214,7 @@ def test_tiktok_answering_only_5xx_mid_revocation(tmp_path: Path, setup: Setup) 
         incidents.revoked_at_all(1, timeout=180)
         recovered = time.monotonic() - up_at
         settled, stats = incidents.settled(), sim.stats()
-        revoked = all(sim.is_grant_revoked(g["access_token"]) for g in incidents.grants)
+        revoked = incidents.all_revoked()
         slowed = site.read(
             lambda s: [d for d in s.scalars(select(TimelineEntryRow.data)) if (d or {}).get("retrying")]
         )

@@ -96,6 +96,10 @@ class Incidents:
         """Revoke requests beyond the first for each grant, as the simulator counted them."""
         return sum(max(0, self.sim.revoke_calls(g["access_token"]) - 1) for g in self.grants)
 
+    def all_revoked(self) -> bool:
+        """Whether the simulator holds every grant of the inventory revoked."""
+        return all(self.sim.is_grant_revoked(g["access_token"]) for g in self.grants)
+
 
 @contextmanager
 def deployment(
