@@ -101,7 +101,9 @@ class _Batch:
         self._stock_at = time.monotonic()
         settings = runtime.settings
         self.provider = runtime.shared("tiktok.provider", lambda: provider_from_settings(settings))
-        self.limiter = limiter_for(settings, runtime.store)
+        # One limiter per process: a store limiter hands out slots in windows, and a limiter per
+        # batch dropped each window's unused tail (threads of other batches could not take it).
+        self.limiter = runtime.shared("tiktok.revoke_limiter", lambda: limiter_for(settings, runtime.store))
         self.worker_id = ids.random_hex()
         self._halt_checked, self._halted = 0.0, False
         self.inventory = runtime.shared("token.inventory", lambda: inventory_from_settings(settings))
