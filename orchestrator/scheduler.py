@@ -64,7 +64,7 @@ def jobs_for(runtime: Runtime) -> list[Job]:
             log.info("retention: deleted what is past it", **purged)
         return purged
 
-    sweep = CheckpointSweep(runtime.store, runtime.evidence_key, lambda c: card_sync.refresh_card(runtime, c))
+    sweep = CheckpointSweep(runtime.store, runtime.evidence_key)
 
     def sign_checkpoints() -> int:
         return sweep()

@@ -26,7 +26,6 @@ from orchestrator import clock, redaction
 from orchestrator.actions import http_post
 from orchestrator.actions.base import Action, ActionContext, ActionParams
 from orchestrator.actions.email import Mailer, SendOnce, mailer_for, send_once
-from orchestrator.chatops import card_sync
 from orchestrator.chatops.models import TikTokReportRow
 from orchestrator.config import Settings
 from orchestrator.errors import ActionError, ConfigError
@@ -172,7 +171,6 @@ class TikTokReportAction(Action):
             output["email"] = self._email(ctx, runtime.store, settings, subject, body)
         if settings.tiktok_report_http_url and params.http:
             output["http"] = self._post(ctx, runtime.store, settings.tiktok_report_http_url, subject, body)
-        card_sync.refresh_card(runtime, ctx.incident_id)
         return output
 
     def _delivered(self, ctx: ActionContext, channel: str, to: str) -> Callable[[Session, SendOnce], None]:

@@ -23,6 +23,7 @@ from orchestrator.chatops.client import SlackClient, SlackError, client_for
 from orchestrator.chatops.models import SlackRoomRow, TikTokReportRow
 from orchestrator.chatops.names import names_for
 from orchestrator.events.models import EventRow
+from orchestrator.incidents import news
 from orchestrator.incidents import service as incidents
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.logging import get_logger
@@ -279,6 +280,13 @@ def refresh_open_cards(runtime: Ports, *, outbox_id: int) -> int:
             .where(IncidentRow.status.in_(sorted(incidents.OPEN_STATUSES)))
         ),
     )
+
+
+def owe_refresh(runtime: Ports, incident_id: str) -> None:
+    """Owe the incident a fresher card after a Slack action changed it: a ``news.changed`` row
+    that a worker sends, so the action's answer to Slack never waits on ``chat.update``."""
+    with runtime.transaction() as session:
+        news.changed(session, incident_id=incident_id, at=clock.utcnow())
 
 
 def refresh_changed_card(runtime: Ports, *, outbox_id: int) -> int:

@@ -153,6 +153,6 @@ def handle_command(runtime: Ports, *, text: str, caller: Caller, access: Access)
             participants.note_acted(
                 runtime, incident_id=reply.incident_id, user_id=caller.user_id, now=clock.utcnow()
             )
-        card_sync.refresh_card(runtime, reply.incident_id)
+        card_sync.owe_refresh(runtime, reply.incident_id)
     reply.text = names.text(reply.text)
     return reply

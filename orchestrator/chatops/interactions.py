@@ -135,7 +135,7 @@ def _release_decision(
         },
     )
     if decision.incident_id:
-        card_sync.refresh_card(runtime, decision.incident_id)
+        card_sync.owe_refresh(runtime, decision.incident_id)
     replace(say.release_decided(approve, caller.user_id, decision.requested_by, clock.utcnow()))
     if approve:
         return Reply(

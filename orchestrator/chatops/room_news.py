@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from orchestrator import clock, redaction
-from orchestrator.chatops import cards
+from orchestrator.chatops import card_sync, cards
 from orchestrator.chatops import news_messages as say
 from orchestrator.chatops.client import SlackError, client_for
 from orchestrator.chatops.models import SlackPostRow, SlackRoomRow
@@ -56,10 +56,30 @@ def post_news(runtime: Ports, *, outbox_id: int) -> None:
         row = outbox.claim(session, outbox_id)
         if row is None:
             return
+        incident_id, stale = row.ref_id, _card_shows(session, row)
         post = _plan(session, row) if runtime.settings.slack_bot_token is not None else None
         if post is None:
             outbox.complete(row, clock.utcnow())
-            return
+    if post is not None:
+        _post(runtime, outbox_id, post)
+    if stale:
+        card_sync.refresh_card(runtime, incident_id, only_if_dirty=True)
+
+
+def _card_shows(session: Session, row: OutboxRow) -> bool:
+    """Whether the card shows what ``row`` tells (a run's step asked, decided or done; a run's
+    end); if so, its card is marked dirty in the claim's commit, so a worker killed before the
+    refresh leaves it to the ``flusher``."""
+    if (row.payload or {}).get("what") == "said":
+        return False
+    room = session.get(SlackRoomRow, row.ref_id, with_for_update=True)
+    if room is None or room.card_ts is None:
+        return False
+    room.card_dirty = True
+    return True
+
+
+def _post(runtime: Ports, outbox_id: int, post: _Post) -> None:
     ts = _send(runtime, post)
     with runtime.store.unit_of_work() as session:
         if ts is not None and post.replace is None:

@@ -15,6 +15,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from orchestrator import clock
+from orchestrator.incidents import news
+from orchestrator.incidents.models import IncidentRow
 from orchestrator.store.db import Store
 from orchestrator.timeline import checkpoints
 from orchestrator.timeline.checkpoints import CheckpointRow, Signer
@@ -33,13 +35,11 @@ class CheckpointSweep:
         self,
         store: Store,
         signer: Callable[[], Signer],
-        on_signed: Callable[[str], object] = lambda _: None,
         now: Callable[[], datetime] = clock.utcnow,
     ) -> None:
         self._store = store
         self._now = now
         self._signer = signer
-        self._on_signed = on_signed  # publish it (the incident's Slack card) once committed
         self._cursor: int | None = None  # highest entry id seen; None until the first pass
         self._unsigned: set[str] = set()  # chains with entries after their last checkpoint
         self._signed_at: dict[str, datetime] = {}  # when this sweep last signed each chain
@@ -52,10 +52,10 @@ class CheckpointSweep:
             for chain, reason in sorted(due.items()):
                 assert signer is not None
                 checkpoints.take(session, chain=chain, signer=signer, reason=reason, now=now)
+                if session.get(IncidentRow, chain) is not None:
+                    news.changed(session, incident_id=chain, at=now)  # its card shows the checkpoint
                 self._unsigned.discard(chain)
                 self._signed_at[chain] = now
-        for chain in sorted(due):
-            self._on_signed(chain)
         return len(due)
 
     def _due(self, session: Session, now: datetime) -> dict[str, str]:

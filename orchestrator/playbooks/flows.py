@@ -167,22 +167,19 @@ def start_manual_run(
         return run.id
 
 
-def process_advance(
-    transaction: Transaction, *, outbox_id: int, inline: InlineSteps | None = None
-) -> RunRow | None:
+def process_advance(transaction: Transaction, *, outbox_id: int, inline: InlineSteps | None = None) -> None:
     """Worker entry for ``run.advance``: apply the engine to the run; a redelivery is a no-op.
 
-    Returns the run (detached, after the commit), or None for a redelivery.
-    """
+    What the card shows of it (an approval asked or decided) reaches the card through the news
+    the engine writes (``incident.news``), never from here."""
     with transaction() as session:
         row = outbox.claim(session, outbox_id)
         if row is None:
-            return None
+            return
         run = service.get_run(session, run_id=row.ref_id, for_update=True)
         if run.status == "running":
             advance(session, run=run, now=clock.utcnow(), inline=inline)
         outbox.complete(row, clock.utcnow())
-        return run
 
 
 def wake_due_runs(transaction: Transaction) -> int:

@@ -62,9 +62,7 @@ def advance_run(outbox_id: int) -> None:
     _fresh_context(outbox_id)
     rt = runtime.current()
     with runtime.running_follow_ups(_follow_up):
-        run = playbook_flows.process_advance(rt.transaction, outbox_id=outbox_id, inline=inline_steps(rt))
-    if run is not None and run.incident_id:
-        card_sync.refresh_card(rt, run.incident_id)  # approvals asked or decided show on the card
+        playbook_flows.process_advance(rt.transaction, outbox_id=outbox_id, inline=inline_steps(rt))
 
 
 def execute_step(outbox_id: int) -> None:

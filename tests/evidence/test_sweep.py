@@ -1,12 +1,16 @@
 """The scheduler's checkpoint job: a head is signed on the first tick after a milestone, and otherwise within
-a minute of new entries; what it signs is published (the Slack card) once committed."""
+a minute of new entries; an incident whose head it signs is owed a fresher card in the same commit."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select
+
 from orchestrator.clock import FixedClock
 from orchestrator.evidence.sweep import CheckpointSweep
+from orchestrator.incidents import news
+from orchestrator.store.outbox import OutboxRow
 from orchestrator.timeline import checkpoints, kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.runtime import Runtime
@@ -25,11 +29,20 @@ def _signed(runtime: Runtime) -> list[tuple[int, str]]:
         return [(c.seq, c.reason) for c in checkpoints.for_chain(session, INCIDENT)]
 
 
+def _cards_owed(runtime: Runtime) -> list[str]:
+    with runtime.store.unit_of_work() as session:
+        return list(
+            session.scalars(
+                select(OutboxRow.ref_id).where(OutboxRow.topic == news.CHANGED).order_by(OutboxRow.id)
+            )
+        )
+
+
 def test_heads_are_signed_at_milestones_at_once_and_within_a_minute_otherwise(runtime: Runtime) -> None:
     build_incident(runtime.store)
     fixed = FixedClock(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
-    published: list[str] = []
-    sweep = CheckpointSweep(runtime.store, runtime.evidence_key, published.append, now=fixed.now)
+    owed_before = len(_cards_owed(runtime))
+    sweep = CheckpointSweep(runtime.store, runtime.evidence_key, now=fixed.now)
 
     assert sweep() == 1  # first pass: every chain whose head is unsigned (a restart leaves none)
     assert _signed(runtime) == [(ENTRIES, "unsigned at start")]
@@ -48,7 +61,7 @@ def test_heads_are_signed_at_milestones_at_once_and_within_a_minute_otherwise(ru
         (ENTRIES + 1, "every minute"),
         (ENTRIES + 3, "milestone"),
     ]
-    assert published == [INCIDENT, INCIDENT, INCIDENT]
+    assert _cards_owed(runtime)[owed_before:] == [INCIDENT, INCIDENT, INCIDENT]
     key = runtime.evidence_key().public
     with runtime.store.unit_of_work() as session:
         assert all(key.verifies(c.signature, c.message()) for c in checkpoints.for_chain(session, INCIDENT))
