@@ -2,7 +2,9 @@
 
 A command line is read the way the documents write them: ``a | b | c`` after a subcommand lists
 alternatives (``orchestrator serve | worker | scheduler``), ``[...]`` marks optional parts, and
-two commands may stand side by side on one line. Each subcommand must exist, and each
+two commands may stand side by side on one line. What may come before ``orchestrator`` is read
+too: variables (``ORCH_API_PROCESSES=2 orchestrator serve``), ``sudo -u USER``, ``python -m``
+and ``docker compose run|exec [options] SERVICE``. Each subcommand must exist, and each
 ``--option`` must be one the command (or a group above it) accepts.
 """
 
@@ -19,6 +21,18 @@ from tests.docs.markdown import code_blocks, inline_code
 
 __all__ = ["command_problems", "documented_commands"]
 
+_ASSIGNMENTS = r"""(?:[A-Za-z_]\w*=(?:"[^"]*"|'[^']*'|\S*)\s+)*"""
+# What a command line may put before ``orchestrator``, each part optional, in this order.
+_LEAD = re.compile(
+    rf"""\s*(?:\$\s+)?{_ASSIGNMENTS}
+    (?:sudo(?:\s+-[ugHE]+(?:\s+(?!-)\S+)?)*\s+{_ASSIGNMENTS})?
+    (?:env\s+{_ASSIGNMENTS})?
+    (?:(?:\S*/)?python[0-9.]*\s+-m\s+
+      |docker[\s-]compose(?:\s+-\S+(?:\s+(?!-)\S+)?)*\s+(?:run|exec)
+        (?:\s+(?:-[euwv]|--(?:env|user|workdir|volume|name|entrypoint))\s+\S+|\s+-\S+)*\s+\S+\s+)?
+    (?=(?:\S*/)?orchestrator\s)""",
+    re.VERBOSE,
+)
 _COMMAND = re.compile(r"(?:^|\s)(?:\S*/)?orchestrator\s+(.*?)(?=\s{2,}(?:\S*/)?orchestrator\s|$)")
 _SHELLS = ("", "sh", "bash", "console", "shell")
 
@@ -31,13 +45,17 @@ def documented_commands(doc: Path) -> list[tuple[str, str]]:
             continue
         text = block.text.replace("\\\n", " ")
         for line in text.splitlines():
-            for command in re.split(r"&&|;", line.split(" #", 1)[0].removeprefix("$ ")):
-                if re.match(r"\s*(\S*/)?orchestrator\s", command):
-                    found += [(block.where, words.strip()) for words in _COMMAND.findall(command)]
+            for command in re.split(r"&&|;", line.split(" #", 1)[0]):
+                found += [(block.where, words) for words in _after_lead(command)]
     for where, span in inline_code(doc):
-        if re.match(r"(\S*/)?orchestrator\s", span):
-            found += [(where, words.strip()) for words in _COMMAND.findall(span)]
+        found += [(where, words) for words in _after_lead(span)]
     return found
+
+
+def _after_lead(command: str) -> list[str]:
+    """The words after each ``orchestrator`` of a command that starts with one (after a lead)."""
+    lead = _LEAD.match(command)
+    return [] if lead is None else [words.strip() for words in _COMMAND.findall(command[lead.end() :])]
 
 
 def _named(chain: list[click.Command]) -> str:

@@ -10,7 +10,14 @@ from pathlib import Path
 __all__ = ["DOCS", "Block", "Table", "code_blocks", "inline_code", "tables"]
 
 PROJECT = Path(__file__).resolve().parents[2]
-DOCS = sorted([PROJECT / "README.md", *(PROJECT / "docs").rglob("*.md")])
+DOCS = sorted(
+    [
+        PROJECT / "README.md",
+        PROJECT / "CHANGELOG.md",
+        PROJECT / "docker/README.md",
+        *(PROJECT / "docs").rglob("*.md"),
+    ]
+)
 _FENCE = re.compile(r"^\s*```(.*)$")
 _INLINE = re.compile(r"`([^`\n]+)`")
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, SecretStr, TypeAdapter
 
 from orchestrator.config import ENV_PREFIX, Settings
 
-__all__ = ["SAMPLE", "env_path", "nested_keys", "resolve", "sample_value", "secret_keys"]
+__all__ = ["SAMPLE", "env_path", "flat_spellings", "nested_keys", "resolve", "sample_value", "secret_keys"]
 
 SAMPLE = "docs-sample-value"
 """Stands in for a value a document leaves out (``...``, ``<secret>``) where any text will do."""
@@ -89,3 +89,15 @@ def secret_keys() -> set[str]:
         for name, field in Settings.model_fields.items()
         if _unwrap_optional(field.annotation) is SecretStr
     }
+
+
+def flat_spellings() -> dict[str, str]:
+    """Each setting as prose might spell it flat, mapped to its key: ``database_pool_size`` to
+    itself, ``drill_tokens`` to ``drill.tokens`` (a nested key written with ``_`` for ``.``)."""
+    spellings: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        spellings[name] = name
+        nested = _model(_unwrap_optional(field.annotation))
+        for key in nested.model_fields if nested is not None else ():
+            spellings[f"{name}_{key}"] = f"{name}.{key}"
+    return spellings

@@ -27,9 +27,14 @@ BOGUS_DOC = """\
 orchestrator tokens revok --scope all
 orchestrator run list --bogus
 orchestrator incident verify --all   orchestrator incident verfy ID
+ORCH_API_PROCESSES=2 orchestrator serv
+sudo -u orchestrator orchestrator workr --queues events
+.venv/bin/python -m orchestrator db upgrad
+docker compose exec -T -e ORCH_LOG_LEVEL=debug api orchestrator incident lst
 ```
 
-Run `orchestrator serve | workr` or `orchestrator drill histroy`; `orchestrator switch` alone.
+Run `orchestrator serve | workr` or `orchestrator drill histroy`; `orchestrator switch` alone;
+`ORCH_DRILL__TOKENS=50 orchestrator drill strat`.
 """
 
 
@@ -41,7 +46,12 @@ def test_a_bogus_command_or_option_is_reported(tmp_path: Path) -> None:
         "orchestrator tokens revok --scope all: orchestrator tokens: no command 'revok'",
         "orchestrator run list --bogus: orchestrator run list: no option --bogus",
         "orchestrator incident verfy ID: orchestrator incident: no command 'verfy'",
+        "orchestrator serv: orchestrator: no command 'serv'",
+        "orchestrator workr --queues events: orchestrator: no command 'workr'",
+        "orchestrator db upgrad: orchestrator db: no command 'upgrad'",
+        "orchestrator incident lst: orchestrator incident: no command 'lst'",
         "orchestrator serve | workr: orchestrator: no command 'workr'",
         "orchestrator drill histroy: orchestrator drill: no command 'histroy'",
         "orchestrator switch: orchestrator switch: a group, not a command",
+        "orchestrator drill strat: orchestrator drill: no command 'strat'",
     ]
