@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from orchestrator import clock
 from orchestrator.events.models import EventRow
+from orchestrator.inbound import replay
 from orchestrator.incidents.models import IncidentEntityRow, IncidentRow
-from orchestrator.intake import replay
 from orchestrator.revocation.models import FINAL_OUTCOMES, LedgerRow, MemberRow, RevocationRow
 from orchestrator.store import outbox
 from orchestrator.store.db import Store

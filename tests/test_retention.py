@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from orchestrator.config import load_settings
 from orchestrator.errors import ConfigError
 from orchestrator.events.models import EventRow
+from orchestrator.inbound.replay import ReplayKeyRow
 from orchestrator.incidents.models import IncidentEntityRow
-from orchestrator.intake.replay import ReplayKeyRow
 from orchestrator.retention import sweep
 from orchestrator.revocation.models import LedgerRow, MemberRow, RevocationRow
 from orchestrator.store import migrate, outbox

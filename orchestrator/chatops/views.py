@@ -27,8 +27,8 @@ from orchestrator.chatops.interactions import (
 )
 from orchestrator.chatops.verify import SlackVerifier
 from orchestrator.errors import AuthenticationFailed, StoreError, ValidationFailed
-from orchestrator.intake.bodies import read_body
-from orchestrator.intake.replay import StoreReplayGuard
+from orchestrator.inbound.bodies import read_body
+from orchestrator.inbound.replay import StoreReplayGuard
 from orchestrator.ports import Ports
 
 __all__ = ["SlackEndpoints", "endpoints_for", "router"]

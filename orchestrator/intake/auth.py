@@ -6,40 +6,35 @@
 (``?token=``, for Splunk, which cannot send headers), ``hmac_timestamped`` (Grafana 12+: hex
 HMAC-SHA256 of ``"<unix seconds>:<raw body>"``, with a replay window) and ``hmac_body``
 (PagerDuty: ``v1=<hex>`` signatures over the raw body, comma-separated during a rotation).
-Replay memory is keyed by the digest of exactly what the signature covers, never by a part
-the sender may change unsigned (PagerDuty's ``X-Webhook-Id``, the signature's spelling): a
-captured delivery resent with a new id is the same signed bytes, so it is refused. Every
-comparison is constant time; several secrets may be valid at once so a secret can be
-rotated without downtime.
+The signed kinds are checked by ``inbound/signatures.verify_signed``, as every signed
+webhook is: replay memory keyed by the digest of exactly what the signature covers, never by a
+part the sender may change unsigned (PagerDuty's ``X-Webhook-Id``). Every comparison is
+constant time; several secrets may be valid at once so a secret can be rotated without
+downtime.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal, Protocol
+from typing import Final, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from orchestrator import clock
 from orchestrator.errors import AuthenticationFailed
+from orchestrator.inbound.replay import ReplayGuard
+from orchestrator.inbound.signatures import Delivery, verify_signed
 from orchestrator.redaction import REDACTED, redact_text, register_secret
 
 __all__ = [
     "AuthKind",
-    "InMemoryReplayGuard",
-    "ReplayGuard",
     "SourceAuth",
     "Verified",
-    "signed_key",
     "strip_secret_params",
     "verify",
 ]
@@ -49,16 +44,6 @@ AuthKind = Literal["bearer", "basic", "query_token", "hmac_timestamped", "hmac_b
 _FAILED: Final = "authentication failed"
 _DEFAULT_WINDOWS: Final = {"hmac_timestamped": 300.0, "hmac_body": 86_400.0}
 _MAX_HEADER: Final = 8192
-
-
-class ReplayGuard(Protocol):
-    """Remembers keys for a while; ``seen_before`` records the key and says if it was there."""
-
-    def seen_before(self, key: str, ttl_seconds: float) -> bool: ...
-
-    def forget(self, key: str) -> None:
-        """Drop a key, so the sender's retry of a delivery that was not accepted gets in."""
-        ...
 
 
 class SourceAuth(BaseModel):
@@ -141,7 +126,7 @@ def verify(
         return Verified(auth.kind)
     if auth.kind == "hmac_timestamped":
         return _verify_timestamped(auth, raw, lower, now, replay, secrets)
-    return _verify_body(auth, raw, lower, replay, secrets)
+    return _verify_body(auth, raw, lower, now, replay, secrets)
 
 
 def _verify_timestamped(
@@ -152,18 +137,16 @@ def _verify_timestamped(
     replay: ReplayGuard,
     secrets: list[bytes],
 ) -> Verified:
-    signature = _bounded(headers.get(auth.signature_header.lower()))
-    signed = raw
+    signature = _bounded(headers.get(auth.signature_header.lower())) or ""
+    stamp, signed = None, raw
     if auth.timestamp_header:
         stamp = _bounded(headers.get(auth.timestamp_header.lower())) or ""
-        _require(stamp.isascii() and stamp.isdigit() and len(stamp) <= 12)
-        _require(abs(now.timestamp() - int(stamp)) <= auth.window)
-        signed = stamp.encode("ascii") + b":" + raw
-    candidates = [(signature or "").strip().lower().encode("ascii", "replace")]
-    expected = [hmac.new(secret, signed, hashlib.sha256).hexdigest().encode() for secret in secrets]
-    _require(_match_any(candidates, expected))
-    key = signed_key("hmac_timestamped", signed)
-    _require(not replay.seen_before(key, auth.window * 2))
+        signed = stamp.encode("ascii", "replace") + b":" + raw
+    delivery = Delivery(signed, [signature], stamp)
+    key = verify_signed(
+        "hmac_timestamped", delivery, secrets=secrets, now=now.timestamp(), window=auth.window,
+        remember_for=auth.window * 2, replay=replay, failure=_FAILED,
+    )  # fmt: skip
     return Verified(auth.kind, key)
 
 
@@ -171,28 +154,22 @@ def _verify_body(
     auth: SourceAuth,
     raw: bytes,
     headers: Mapping[str, str],
+    now: datetime,
     replay: ReplayGuard,
     secrets: list[bytes],
 ) -> Verified:
     header = _bounded(headers.get(auth.signature_header.lower())) or ""
     prefix = auth.signature_prefix.lower()
-    candidates = [
-        part.strip()[len(prefix) :].lower().encode("ascii", "replace")
-        for part in header.split(",")[:10]
-        if part.strip().lower().startswith(prefix)
-    ]
-    expected = [hmac.new(secret, raw, hashlib.sha256).hexdigest().encode() for secret in secrets]
-    _require(_match_any(candidates, expected))
-    delivery = _bounded(headers.get(auth.id_header.lower()))
-    _require(bool(delivery) and len(delivery or "") <= 200)
-    key = signed_key("hmac_body", raw)  # the id is not signed: a resend may carry any id
-    _require(not replay.seen_before(key, auth.window))
+    parts = [part.strip() for part in header.split(",")[:10]]
+    offered = [part[len(prefix) :] for part in parts if part.lower().startswith(prefix)]
+    delivery_id = _bounded(headers.get(auth.id_header.lower()))
+    _require(bool(delivery_id) and len(delivery_id or "") <= 200)
+    # The id is not signed: a resend may carry any id, so the replay key is the body's digest.
+    key = verify_signed(
+        "hmac_body", Delivery(raw, offered), secrets=secrets, now=now.timestamp(), window=auth.window,
+        remember_for=auth.window, replay=replay, failure=_FAILED,
+    )  # fmt: skip
     return Verified(auth.kind, key)
-
-
-def signed_key(kind: str, signed: bytes) -> str:
-    """The replay key of a signed delivery: the digest of the bytes its signature covers."""
-    return f"{kind}:{hashlib.sha256(signed).hexdigest()}"
 
 
 def _require(condition: bool) -> None:
@@ -221,14 +198,6 @@ def _any_equal(given: str | None, secrets: Iterable[bytes]) -> bool:
     return result and given is not None
 
 
-def _match_any(candidates: list[bytes], expected: list[bytes]) -> bool:
-    result = False
-    for candidate in candidates:
-        for digest in expected:
-            result |= hmac.compare_digest(candidate, digest)
-    return result
-
-
 def _basic_ok(headers: Mapping[str, str], username: bytes, secrets: list[bytes]) -> bool:
     encoded = _scheme_value(headers, "basic")
     try:
@@ -241,40 +210,6 @@ def _basic_ok(headers: Mapping[str, str], username: bytes, secrets: list[bytes])
     for secret in secrets:
         password_ok |= hmac.compare_digest(password, secret)
     return bool(sep) and user_ok and password_ok and encoded is not None
-
-
-class InMemoryReplayGuard:
-    """A process-local ``ReplayGuard``: keys expire after their ttl; at most ``max_keys``
-    are kept (oldest dropped first), so memory stays bounded."""
-
-    def __init__(self, *, max_keys: int = 100_000, now: Callable[[], float] = clock.monotonic) -> None:
-        self._keys: OrderedDict[str, float] = OrderedDict()
-        self._max = max_keys
-        self._now = now
-        self._lock = threading.Lock()
-
-    def seen_before(self, key: str, ttl_seconds: float) -> bool:
-        now = self._now()
-        with self._lock:
-            self._expire(now)
-            expires = self._keys.get(key)
-            if expires is not None and expires > now:
-                return True
-            self._keys[key] = now + ttl_seconds
-            self._keys.move_to_end(key)
-            while len(self._keys) > self._max:
-                self._keys.popitem(last=False)
-            return False
-
-    def forget(self, key: str) -> None:
-        with self._lock:
-            self._keys.pop(key, None)
-
-    def _expire(self, now: float) -> None:
-        # Keys are appended in arrival order; ttls differ, so sweep a bounded prefix only.
-        for key in list(self._keys)[:64]:
-            if self._keys[key] <= now:
-                del self._keys[key]
 
 
 def strip_secret_params(url: str, names: Iterable[str] = ("token",)) -> str:

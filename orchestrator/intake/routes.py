@@ -34,11 +34,11 @@ from orchestrator.errors import (
     ValidationFailed,
 )
 from orchestrator.events.schemas import CompromiseEvent, Severity
+from orchestrator.inbound.bodies import read_body
+from orchestrator.inbound.replay import StoreReplayGuard
 from orchestrator.intake import access
 from orchestrator.intake.auth import SourceAuth, Verified, strip_secret_params, verify
-from orchestrator.intake.bodies import read_body
 from orchestrator.intake.critical import CriticalFirst
-from orchestrator.intake.replay import StoreReplayGuard
 from orchestrator.intake.sources import FieldMapping, SourceContext, parse_body, source_names
 from orchestrator.intake.writer import IDLE_SECONDS, GroupCommit
 from orchestrator.logging import get_logger

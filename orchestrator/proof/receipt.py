@@ -13,8 +13,6 @@ TikTok delivers at least once, so recording is idempotent.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 from typing import Any, Final
@@ -25,9 +23,10 @@ from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
 from orchestrator import clock
-from orchestrator.errors import OrchestratorError
-from orchestrator.intake.bodies import read_body
-from orchestrator.intake.replay import StoreReplayGuard
+from orchestrator.errors import AuthenticationFailed, OrchestratorError
+from orchestrator.inbound.bodies import read_body
+from orchestrator.inbound.replay import ReplayGuard, StoreReplayGuard
+from orchestrator.inbound.signatures import Delivery, verify_signed
 from orchestrator.logging import get_logger
 from orchestrator.ports import Ports
 from orchestrator.proof.models import ProofRow
@@ -69,23 +68,24 @@ class ReceiptRejected(OrchestratorError):
     """A webhook delivery that must not be trusted: missing, malformed, wrong, stale or replayed."""
 
 
-def verify_signature(header: str | None, raw: bytes, *, secret: str, now: float) -> str:
-    """Check ``TikTok-Signature`` over the raw body; returns the signature (the replay key).
-
-    The time is checked before the signature, and every failure says the same thing: an
-    answer that told a stale delivery from a forged one would confirm that a captured, old
-    delivery is genuine."""
+def verify_signature(header: str | None, raw: bytes, *, secret: str, now: float, replay: ReplayGuard) -> str:
+    """Check ``TikTok-Signature`` over the raw body and take the delivery once; returns its
+    replay key. The check is every signed webhook's (``inbound/signatures.py``): the time
+    before the signature, and one answer whatever failed, since an answer that told a stale
+    delivery from a forged one would confirm that a captured, old delivery is genuine."""
     parts: dict[str, str] = {}
-    for element in (header or "").split(","):
+    for element in (header or "").split(",")[:10]:
         prefix, _, value = element.strip().partition("=")
         parts[prefix.strip()] = value.strip()
-    stamp, given = parts.get("t", ""), parts.get("s", "")
-    if not stamp.isdigit() or len(stamp) > 12 or abs(now - int(stamp)) > TOLERANCE_SECONDS:
-        raise ReceiptRejected(REJECTED)
-    expected = hmac.new(secret.encode(), stamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, given.lower()):
-        raise ReceiptRejected(REJECTED)
-    return expected
+    stamp = parts.get("t", "")
+    delivery = Delivery(stamp.encode("ascii", "replace") + b"." + raw, [parts.get("s", "")], stamp)
+    try:
+        return verify_signed(
+            "tiktok-webhook", delivery, secrets=[secret.encode()], now=now, window=TOLERANCE_SECONDS,
+            remember_for=2 * TOLERANCE_SECONDS, replay=replay, failure=REJECTED,
+        )  # fmt: skip
+    except AuthenticationFailed as exc:
+        raise ReceiptRejected(REJECTED) from exc
 
 
 @dataclass(frozen=True)
@@ -205,17 +205,17 @@ async def tiktok_webhook(request: Request) -> JSONResponse:
         raise HTTPException(503, detail="tiktok_client_secret is not set: cannot verify TikTok's signature")
     raw = await read_body(request, MAX_BODY)
     try:
-        key = verify_signature(
-            request.headers.get("tiktok-signature"),
-            raw,
-            secret=secret.get_secret_value(),
-            now=clock.utcnow().timestamp(),
+        await run_in_threadpool(
+            lambda: verify_signature(
+                request.headers.get("tiktok-signature"),
+                raw,
+                secret=secret.get_secret_value(),
+                now=clock.utcnow().timestamp(),
+                replay=StoreReplayGuard(runtime.store),
+            )
         )
     except ReceiptRejected as exc:
         raise HTTPException(401, detail=str(exc)) from None
-    guard = StoreReplayGuard(runtime.store)
-    if await run_in_threadpool(guard.seen_before, f"tiktok-webhook:{key}", 2 * TOLERANCE_SECONDS):
-        raise HTTPException(401, detail=REJECTED)
     try:
         event = parse_event(raw)
     except ValueError:

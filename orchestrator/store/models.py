@@ -11,8 +11,8 @@ from orchestrator.chatops.models import (
 )
 from orchestrator.events.models import EventRow
 from orchestrator.heartbeats import HeartbeatRow
+from orchestrator.inbound.replay import ReplayKeyRow
 from orchestrator.incidents.models import CorrelationKey, IncidentRow
-from orchestrator.intake.replay import ReplayKeyRow
 from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.proof.models import CensusRow, ProofRow, VerificationRow
 from orchestrator.ratelimit import RateLimitRow

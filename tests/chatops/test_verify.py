@@ -7,8 +7,9 @@ import hmac
 
 import pytest
 
-from orchestrator.chatops.verify import MemoryReplayGuard, SlackVerifier, sign
+from orchestrator.chatops.verify import SlackVerifier, sign
 from orchestrator.errors import AuthenticationFailed
+from orchestrator.inbound.replay import InMemoryReplayGuard
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BODY = b"token=x&team_id=T1&user_id=U1&command=%2Fir&text=status"
@@ -25,7 +26,7 @@ def _headers(timestamp: str, signature: str) -> dict[str, str]:
 
 
 def _verifier(now: float = NOW) -> SlackVerifier:
-    return SlackVerifier(SECRET, replay=MemoryReplayGuard(), now=lambda: now)
+    return SlackVerifier(SECRET, replay=InMemoryReplayGuard(), now=lambda: now)
 
 
 def test_a_request_signed_as_slack_signs_passes_once() -> None:

@@ -13,7 +13,9 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from orchestrator.errors import AuthenticationFailed
-from orchestrator.intake.auth import InMemoryReplayGuard, SourceAuth, signed_key, strip_secret_params, verify
+from orchestrator.inbound.replay import InMemoryReplayGuard
+from orchestrator.inbound.signatures import signed_key
+from orchestrator.intake.auth import SourceAuth, strip_secret_params, verify
 from orchestrator.redaction import redact_text
 
 NOW = datetime(2026, 11, 26, 16, 0, 0, tzinfo=UTC)

@@ -51,12 +51,14 @@ class Broker:
     def __init__(self) -> None:
         self.messages: list[tuple[str, tuple[int, ...]]] = []
         self.down = False
+        self.refused = threading.Event()  # set once a publish failed while down
 
     def close(self) -> None:
         """The writer thread closes its publisher when it ends."""
 
     def __call__(self, topic: str, *row_ids: int) -> None:
         if self.down:
+            self.refused.set()
             raise BrokerError("broker unreachable: ConnectionRefusedError")
         self.messages.append((topic, row_ids))
 
@@ -97,6 +99,7 @@ def test_a_broker_that_is_down_holds_up_no_commit_and_the_relay_has_the_rows(run
     writer = GroupCommit(runtime.store, lambda: broker)
 
     first = _accept_all(writer, 3)  # the first commit's rows go in marked; its publish fails
+    assert broker.refused.wait(10)  # the publish follows the answers: back only once it failed
     broker.down = False  # back, but the writer leaves publishing to the relay for a moment
     second = _accept_all(writer, 3)
 

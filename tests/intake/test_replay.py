@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.intake.replay import StoreReplayGuard, purge_expired
+from orchestrator.inbound.replay import StoreReplayGuard, purge_expired
 from orchestrator.store import migrate
 from orchestrator.store.db import Store
 from tests.support import services
@@ -76,7 +76,7 @@ def test_racing_threads_admit_exactly_one(store: Store) -> None:
 
 _RACER = """
 import sys
-from orchestrator.intake.replay import StoreReplayGuard
+from orchestrator.inbound.replay import StoreReplayGuard
 from orchestrator.store.db import Store
 db = Store(sys.argv[1])
 sys.stdin.read()  # start together

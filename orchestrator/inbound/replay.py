@@ -1,17 +1,21 @@
-"""A store-backed ``ReplayGuard``: delivery ids and signatures remembered across processes.
+"""The memory of signed deliveries already taken: a ``ReplayGuard`` remembers a key for a while.
 
-``seen_before`` is one atomic statement, ``INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE
-the old key has expired``, on SQLite and PostgreSQL alike: exactly one of two processes racing
-on the same key gets ``False``. Expired rows are deleted by the scheduler's retention sweep
-(orchestrator/retention.py, through ``purge_expired``).
+``StoreReplayGuard`` is the one every API process shares (the store); ``InMemoryReplayGuard``
+serves a single process (tests, tools). In the store, ``seen_before`` is one atomic statement,
+``INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE the old key has expired``, on SQLite and
+PostgreSQL alike: exactly one of two processes racing on the same key gets ``False``. Expired
+rows are deleted by the scheduler's retention sweep (orchestrator/retention.py, through
+``purge_expired``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from sqlalchemy import Index, String, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,9 +24,52 @@ from sqlalchemy.orm import Mapped, mapped_column
 from orchestrator import clock
 from orchestrator.store.db import Base, Store, UTCDateTime
 
-__all__ = ["ReplayKeyRow", "StoreReplayGuard", "purge_expired"]
+__all__ = ["InMemoryReplayGuard", "ReplayGuard", "ReplayKeyRow", "StoreReplayGuard", "purge_expired"]
 
 _MAX_KEY: Final = 200
+
+
+class ReplayGuard(Protocol):
+    """Remembers keys for a while; ``seen_before`` records the key and says if it was there."""
+
+    def seen_before(self, key: str, ttl_seconds: float) -> bool: ...
+
+    def forget(self, key: str) -> None:
+        """Drop a key, so the sender's retry of a delivery that was not accepted gets in."""
+
+
+class InMemoryReplayGuard:
+    """A process-local ``ReplayGuard``: keys expire after their ttl; at most ``max_keys``
+    are kept (oldest dropped first), so memory stays bounded."""
+
+    def __init__(self, *, max_keys: int = 100_000, now: Callable[[], float] = clock.monotonic) -> None:
+        self._keys: OrderedDict[str, float] = OrderedDict()
+        self._max = max_keys
+        self._now = now
+        self._lock = threading.Lock()
+
+    def seen_before(self, key: str, ttl_seconds: float) -> bool:
+        now = self._now()
+        with self._lock:
+            self._expire(now)
+            expires = self._keys.get(key)
+            if expires is not None and expires > now:
+                return True
+            self._keys[key] = now + ttl_seconds
+            self._keys.move_to_end(key)
+            while len(self._keys) > self._max:
+                self._keys.popitem(last=False)
+            return False
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._keys.pop(key, None)
+
+    def _expire(self, now: float) -> None:
+        # Keys are appended in arrival order; ttls differ, so sweep a bounded prefix only.
+        for key in list(self._keys)[:64]:
+            if self._keys[key] <= now:
+                del self._keys[key]
 
 
 class ReplayKeyRow(Base):
