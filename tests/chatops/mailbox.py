@@ -11,6 +11,7 @@ from email.message import Message
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 __all__ = ["Mailbox", "mailbox", "text_body"]
 
@@ -32,6 +33,10 @@ class Mailbox:
             return list(self.messages)
 
 
+def _any_login(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+    return AuthResult(success=True)
+
+
 def text_body(message: Message) -> str:
     """The body of a single-part message (the orchestrator sends plain text), its transfer
     encoding undone: a quoted-printable line over 76 characters is one line again."""
@@ -42,10 +47,12 @@ def text_body(message: Message) -> str:
 
 
 @contextmanager
-def mailbox(port: int, box: Mailbox | None = None) -> Iterator[Mailbox]:
-    """Listen on 127.0.0.1:``port`` until the block ends."""
+def mailbox(port: int, box: Mailbox | None = None, *, login: bool = False) -> Iterator[Mailbox]:
+    """Listen on 127.0.0.1:``port`` until the block ends; ``login``: offer AUTH without TLS and
+    accept any user and password (for an ``smtp://user:pass@`` URL)."""
     state = box or Mailbox()
-    controller = Controller(state, hostname="127.0.0.1", port=port)
+    auth: dict[str, Any] = {"authenticator": _any_login, "auth_require_tls": False} if login else {}
+    controller = Controller(state, hostname="127.0.0.1", port=port, **auth)
     controller.start()
     try:
         yield state

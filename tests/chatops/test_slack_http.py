@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from orchestrator.chatops import card_sync
 from orchestrator.incidents import service as incidents
@@ -22,7 +23,7 @@ from orchestrator.switch import flows
 from orchestrator.switch import service as switch
 from orchestrator.timeline.compliance import assess
 from orchestrator.timeline.figures import load_record
-from orchestrator.timeline.models import SYSTEM_CHAIN
+from orchestrator.timeline.models import SYSTEM_CHAIN, TimelineEntryRow
 from orchestrator.timeline.postmortem import render_postmortem
 from tests.chatops.slack_driver import SlackDriver, slack_signature
 from tests.support.engine import BOT_TOKEN, CLIENT_SECRET, SIGNING_SECRET, Engine, running_engine
@@ -112,6 +113,12 @@ class World:
     def engaged(self) -> bool:
         with self.engine.runtime.store.unit_of_work() as session:
             return switch.status(session).engaged
+
+    def releases(self) -> int:
+        """``switch.released`` entries in every chain (every incident's and the system's)."""
+        count = select(func.count()).where(TimelineEntryRow.kind == "switch.released")
+        with self.engine.runtime.store.unit_of_work() as session:
+            return session.scalar(count) or 0
 
 
 @pytest.fixture(scope="module")
@@ -280,8 +287,9 @@ def test_card_updates_in_place_throttled_and_the_last_state_lands(world: World) 
     release(world)
 
 
-def release(world: World) -> None:
-    """Two people release the switch: the asker cannot approve their own request."""
+def release(world: World, incident: str | None = None) -> None:
+    """Two people release the switch: the asker cannot approve their own request. The release is
+    recorded in the incident of the engagement (``incident``, by default the module's)."""
     reply = world.driver.ir("UALICE", "release host rebuilt, secrets rotated")
     request_id = reply["blocks"][1]["elements"][0]["value"]
     own = world.driver.click("UALICE", "ir_release_approve", request_id)
@@ -294,7 +302,8 @@ def release(world: World) -> None:
     )  # an admin through a user group
     assert done is not None and done["text"].startswith("🟢 Kill switch released")
     assert not world.engaged()
-    released = [e for e in world.engine.entries(world.incident) if e.kind == "switch.released"][-1]
+    chain = world.engine.entries(incident or world.incident)
+    released = [e for e in chain if e.kind == "switch.released"][-1]
     assert (released.data["by"], released.data["approved_by"]) == ("slack:UALICE", "slack:UGROUPADMIN")
 
 
@@ -336,12 +345,13 @@ def test_a_release_approved_after_the_switch_changed_releases_nothing(world: Wor
     )
     second = world.engine.open_incident("A new compromise: signing key stolen")
     assert world.driver.click("UBOB", "ir_engage", second) is not None and world.engaged()
+    releases = world.releases()
     approved = world.driver.click("UGROUPADMIN", "ir_release_approve", request_id)
     assert approved is not None and f"release request {request_id} is void" in approved["text"]
-    assert world.engaged()
+    assert world.engaged() and world.releases() == releases  # no switch.released in any chain
     voided = [e for e in world.engine.entries(world.incident) if e.kind == "switch.release_voided"]
     assert [e.data["request_id"] for e in voided] == [request_id]
-    release(world)
+    release(world, incident=second)  # a new request for the new engagement releases it
 
 
 def test_approve_and_deny_by_command_and_by_button(world: World) -> None:

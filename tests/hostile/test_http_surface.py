@@ -1,27 +1,40 @@
 """What an internet caller can reach on `orchestrator serve`, and with which token (issue 22).
 
 One real `serve` process, every credential configured: bodies stop at their limit without
-being buffered, an over-limit body gets a 413 every client sees, metadata needs a token, and
-each token opens its own routes only.
+being buffered, an over-limit body gets a 413 every client sees, metadata needs a token, each
+token opens its own routes only, and a captured signed delivery cannot be replayed however its
+unsigned parts are changed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 
 from orchestrator.guard import Guard
-from tests.support.processes import Proc, free_port, orchestrator_env, wait_healthy
+from orchestrator.tiktok import simulator_webhook
+from tests.chatops.slack_driver import slack_signature
+from tests.support.processes import Proc, free_port, orchestrator_env, wait_for, wait_healthy
 from tests.support.runtime import API_TOKEN, GUARD_TOKEN, INTAKE_TOKEN
 
 METRICS_TOKEN = "metrics-token-for-tests-0003"
+SIGNING_SECRET = "surface-signing-secret-0006"
+CLIENT_SECRET = "surface-client-secret-0007"
+PAGERDUTY_SECRET = "surface-pagerduty-secret-0008"
+SAMPLES = Path(__file__).parents[1] / "intake" / "sources" / "samples"
 MIB = 1024 * 1024
 
 
@@ -30,6 +43,7 @@ class Served:
     base_url: str
     proc: Proc
     data_dir: Path
+    env: dict[str, str]
 
     def peak_rss_mib(self) -> float:
         """The serve process's high-water resident memory (VmHWM), in MiB."""
@@ -50,14 +64,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         metrics_token=METRICS_TOKEN,
         guard_token=GUARD_TOKEN,
         slack_bot_token="xoxb-surface-bot-token-0005",
-        slack_signing_secret="surface-signing-secret-0006",
-        tiktok_client_secret="surface-client-secret-0007",
+        slack_signing_secret=SIGNING_SECRET,
+        tiktok_client_secret=CLIENT_SECRET,
+        sources=json.dumps({"pagerduty": {"auth": {"kind": "hmac_body", "secret": PAGERDUTY_SECRET}}}),
     )
     proc = Proc(["serve"], env=env, cwd=tmp, log=tmp / "serve.log")
     try:
         base_url = f"http://127.0.0.1:{port}"
         wait_healthy(base_url)
-        yield Served(base_url, proc, tmp / "data")
+        yield Served(base_url, proc, tmp / "data", env)
     finally:
         proc.stop()
 
@@ -198,3 +213,89 @@ def test_one_delivery_of_100000_alerts_is_refused_with_413_naming_the_cap(served
     assert served.peak_rss_mib() - before < 150, "the alerts were built into events before the refusal"
     listed = httpx.get(served.base_url + "/v1/incidents", headers=bearer(API_TOKEN)).json()["incidents"]
     assert not [i for i in listed if i["source"] == "alertmanager"]
+
+
+def _switch(served: Served) -> tuple[bool, int]:
+    state = httpx.get(served.base_url + "/v1/switch", headers=bearer(GUARD_TOKEN)).json()
+    return state["engaged"], state["version"]
+
+
+def test_a_pagerduty_delivery_resent_with_a_new_webhook_id_is_refused(served: Served) -> None:
+    """Finding 1: the captured P1 engaged the switch once; resent under a new X-Webhook-Id (or its
+    signature respelled) after the switch was released, it must not engage it again."""
+    body = (SAMPLES / "pagerduty_triggered.json").read_bytes()
+    digest = hmac.new(PAGERDUTY_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    url = served.base_url + "/v1/events/pagerduty"
+
+    def send(signature: str, delivery: str) -> httpx.Response:
+        headers = {
+            "Content-Type": "application/json",
+            "X-PagerDuty-Signature": signature,
+            "X-Webhook-Id": delivery,
+        }
+        return httpx.post(url, content=body, headers=headers, timeout=30)
+
+    assert send(f"v1={digest}", "delivery-1").status_code == 202
+    assert wait_for(lambda: _switch(served)[0], timeout=10, what="the P1 to engage the switch")
+    command = [sys.executable, "-m", "orchestrator", "switch", "release", "--reason", "host rebuilt"]
+    released = subprocess.run(command, env=served.env, capture_output=True, text=True, timeout=120)
+    assert released.returncode == 0, released.stderr
+    after_release = _switch(served)
+    assert not after_release[0]
+    resends = [
+        send(f"v1={digest}", "delivery-2"),
+        send(f"v1={digest.upper()}", "delivery-3"),
+        send(f"v1=00, v1={digest} ,v1=ff", "delivery-4"),
+    ]
+    assert [(a.status_code, a.json()) for a in resends] == [(401, {"error": "authentication failed"})] * 3
+    assert _switch(served) == after_release
+
+
+def test_a_slack_command_resent_with_its_unsigned_parts_changed_is_refused(served: Served) -> None:
+    """Finding 1: Slack signs ``v0:timestamp:body``; headers outside it make no new delivery."""
+    body = urlencode({"user_id": "UALICE", "command": "/ir", "text": "help", "channel_id": "C1"}).encode()
+    stamp = str(int(time.time()))
+    signature = slack_signature(SIGNING_SECRET, stamp, body)
+    signed = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": signature,
+    }
+    url = served.base_url + "/slack/commands"
+    first = httpx.post(url, content=body, headers=signed)
+    assert first.status_code == 200 and "`/ir release REASON`" in first.json()["text"]
+    changed = [
+        signed,
+        {**signed, "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+        {**signed, "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        {**signed, "X-Slack-Signature": signature.upper().replace("V0=", "v0=")},
+    ]
+    answers = [httpx.post(url, content=body, headers=headers) for headers in changed]
+    assert [a.status_code for a in answers] == [401] * len(changed)
+
+
+def test_an_old_genuine_tiktok_delivery_gets_the_same_401_as_a_forged_one(served: Served) -> None:
+    """Finding 12: telling "stale" from "wrong" would confirm a captured, old delivery is genuine."""
+    url = served.base_url + "/v1/tiktok/webhook"
+    body = simulator_webhook.authorization_removed("surface-client-key", "open-id-surface", 5)
+
+    def post(signature: str | None) -> httpx.Response:
+        headers = {"Content-Type": "application/json"}
+        if signature is not None:
+            headers["TikTok-Signature"] = signature
+        return httpx.post(url, content=body, headers=headers)
+
+    now = int(time.time())
+    refused = [
+        post(simulator_webhook.sign(CLIENT_SECRET, body, now - 3600)),  # genuine, an hour old
+        post(simulator_webhook.sign("forged-secret", body, now - 3600)),
+        post(simulator_webhook.sign("forged-secret", body, now)),
+        post(None),
+    ]
+    answers = {(a.status_code, a.text, a.headers["content-type"]) for a in refused}
+    assert answers == {(401, '{"error":"invalid TikTok-Signature"}', "application/json")}
+    fresh = simulator_webhook.sign(CLIENT_SECRET, body, now)
+    assert post(fresh).status_code == 200  # the same secret, in time: genuine
+    stamp, digest = fresh.split(",")
+    respelled = [fresh, f"{digest}, {stamp}", f"{stamp},{digest.upper()}"]  # the same t and s
+    assert [post(header).status_code for header in respelled] == [401] * 3

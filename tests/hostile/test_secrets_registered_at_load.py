@@ -4,19 +4,24 @@ Secrets used to be registered for redaction lazily: a source's own credential on
 source's first delivery to that process, the SMTP password never. Here a fresh `orchestrator
 up` (API, worker and scheduler, each its own process) and fresh CLI processes get each secret
 planted in an event's title and label, in an `/ir note` and in the Slack command itself; none
-reaches any output.
+reaches any output: the API, the pages, the exports, the logs, Slack, the email a playbook
+sends through a real SMTP server (logging in with the planted password), and the store's rows.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.chatops.mailbox import mailbox, text_body
 from tests.chatops.slack_driver import SlackDriver
 from tests.support.engine import BOT_TOKEN, SIGNING_SECRET
 from tests.support.processes import Proc, free_port, orchestrator_env, wait_for
@@ -49,11 +54,27 @@ SOURCES = {
     "datadog": {"auth": {"kind": "basic", "username": "dd", "secret": PLANTED["datadog basic password"]}},
 }
 
+MAIL_PLAYBOOK = """
+name: leak-mail
+trigger: {match: {kinds: [credential.leak]}}
+steps:
+  - id: mail
+    action: email.send
+    with: {to: team@app.example, subject: "{{ incident.title }}", body: "{{ incident.title }}"}
+"""
+
+
+def decoded(header: str) -> str:
+    return str(make_header(decode_header(header)))
+
 
 def test_no_configured_secret_reaches_any_output_of_any_process(tmp_path: Path) -> None:
-    port = free_port()
+    port, smtp_port = free_port(), free_port()
     bare = " ".join(PLANTED.values())
-    with slack_standin(BOT_TOKEN) as slack, receiver() as replies:
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "leak-mail.yaml").write_text(MAIL_PLAYBOOK)
+    with slack_standin(BOT_TOKEN) as slack, receiver() as replies, mailbox(smtp_port, login=True) as mail:
         env = orchestrator_env(
             tmp_path / "data",
             port=str(port),
@@ -61,7 +82,8 @@ def test_no_configured_secret_reaches_any_output_of_any_process(tmp_path: Path) 
             api_token=API_TOKEN,
             metrics_token=PLANTED["metrics token"],
             sources=json.dumps(SOURCES),
-            smtp_url=f"smtps://ir:{PLANTED['smtp password']}@127.0.0.1:9",
+            smtp_url=f"smtp://ir:{PLANTED['smtp password']}@127.0.0.1:{smtp_port}",
+            playbook_dirs=json.dumps([str(books)]),
             token_inventory=f"postgresql://app:{PLANTED['sql inventory password']}@127.0.0.1:9/app",
             slack_bot_token=BOT_TOKEN,
             slack_signing_secret=SIGNING_SECRET,
@@ -115,12 +137,20 @@ def test_no_configured_secret_reaches_any_output_of_any_process(tmp_path: Path) 
                     check=True,
                 )
                 outputs[f"CLI timeline {fmt}"] = cli.stdout + cli.stderr
+            sent = wait_for(mail.received, timeout=30, what="the playbook's email")
+            outputs["email"] = "\n".join(
+                f"{message.as_string()}\n{decoded(message['Subject'])}\n{text_body(message)}"
+                for _, message in sent
+            )
         finally:
             proc.stop()
         outputs["logs of up"] = proc.log.read_text()
         outputs["Slack calls"] = "\n".join(slack.raw_bodies)
+    with closing(sqlite3.connect(tmp_path / "data" / "orchestrator.sqlite")) as db:
+        outputs["store rows"] = "\n".join(db.iterdump())  # every table, every row
     assert "Leaked:" in outputs["CLI timeline text"] and "rotated" in outputs["API timeline"]
+    assert "Leaked:" in outputs["email"] and "rotated" in outputs["store rows"]
     leaks = sorted(
         {(where, what) for where, text in outputs.items() for what, v in PLANTED.items() if v in text}
     )
-    assert leaks == []
+    assert leaks == [], "\n".join(f"{what} in {where}" for where, what in leaks)
