@@ -40,9 +40,9 @@ from starlette.concurrency import run_in_threadpool
 
 from orchestrator import clock
 from orchestrator.health_metrics import health_families
+from orchestrator.inbound import access
 from orchestrator.incidents import service as incidents
 from orchestrator.incidents.models import IncidentRow
-from orchestrator.intake import access
 from orchestrator.logging import get_logger
 from orchestrator.store import outbox
 from orchestrator.store.outbox import OutboxRow

@@ -14,8 +14,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator import dead_letters
+from orchestrator.api.app import create_app
 from orchestrator.incidents import news
-from orchestrator.intake.app import create_app
 from orchestrator.store import outbox
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.timeline import kinds

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from orchestrator import guard
+from orchestrator.api.app import create_app
 from orchestrator.config import load_settings
 from orchestrator.guard import (
     Disconnected,
@@ -27,7 +28,6 @@ from orchestrator.guard import (
     Source,
     SwitchUnknown,
 )
-from orchestrator.intake.app import create_app
 from orchestrator.switch import flows
 from orchestrator.switch.mirror import FileMirror, RedisMirror
 from orchestrator.worker.runtime import Runtime

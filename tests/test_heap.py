@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-import orchestrator.intake.app  # noqa: F401  (a start-up sized heap: FastAPI, SQLAlchemy, pydantic)
+import orchestrator.api.app  # noqa: F401  (a start-up sized heap: FastAPI, SQLAlchemy, pydantic)
 from orchestrator.heap import freeze_startup_heap
 
 

@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from orchestrator import metrics
+from orchestrator.api.app import create_app
 from orchestrator.incidents.models import IncidentRow
-from orchestrator.intake.app import create_app
 from orchestrator.store import outbox
 from orchestrator.worker.app import publisher
 from orchestrator.worker.runtime import Runtime

@@ -64,7 +64,7 @@ def serve(state: State, host: str | None, port: int | None, processes: int | Non
     """
     import uvicorn
 
-    from orchestrator.intake.app import create_app, prepare
+    from orchestrator.api.app import create_app, prepare
 
     runtime = state.runtime(**_listen(state, host, port))  # migrations and tokens happen here, once
     settings = runtime.settings
@@ -99,7 +99,7 @@ def serve(state: State, host: str | None, port: int | None, processes: int | Non
 
 def api_process_app() -> FastAPI:
     """The app in one of `serve --processes N`'s processes, from ORCH_CONFIG and ORCH_* as inherited."""
-    from orchestrator.intake.app import create_app, prepare
+    from orchestrator.api.app import create_app, prepare
 
     config = os.environ.get("ORCH_CONFIG")
     app = create_app(State(config_path=Path(config) if config else None).runtime())

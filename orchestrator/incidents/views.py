@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from orchestrator.errors import NotFound
+from orchestrator.inbound import access
 from orchestrator.incidents import service as incidents
-from orchestrator.intake import access
 from orchestrator.ports import Ports
 from orchestrator.timeline import service as timeline
 

@@ -34,9 +34,9 @@ from orchestrator.errors import (
     ValidationFailed,
 )
 from orchestrator.events.schemas import CompromiseEvent, Severity
+from orchestrator.inbound import access
 from orchestrator.inbound.bodies import read_body
 from orchestrator.inbound.replay import StoreReplayGuard
-from orchestrator.intake import access
 from orchestrator.intake.auth import SourceAuth, Verified, strip_secret_params, verify
 from orchestrator.intake.critical import CriticalFirst
 from orchestrator.intake.sources import FieldMapping, SourceContext, parse_body, source_names

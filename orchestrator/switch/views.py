@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator.intake import access
+from orchestrator.inbound import access
 from orchestrator.ports import Ports
 from orchestrator.switch import flows
 

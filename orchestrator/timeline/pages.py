@@ -25,9 +25,9 @@ from starlette.concurrency import run_in_threadpool
 
 from orchestrator import clock
 from orchestrator.errors import NotFound
+from orchestrator.inbound import access
 from orchestrator.inbound.bodies import read_body
 from orchestrator.incidents import service as incidents
-from orchestrator.intake import access
 from orchestrator.ports import Ports
 from orchestrator.timeline import charts, export
 from orchestrator.timeline.figures import load_record

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestrator.api.app import create_app
 from orchestrator.incidents import service as incidents
-from orchestrator.intake.app import create_app
 from orchestrator.playbooks.catalog import load_catalog
 from orchestrator.playbooks.schemas import ParallelBlock
 from orchestrator.switch import flows

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from orchestrator.api.app import create_app
 from orchestrator.incidents import service as incidents
-from orchestrator.intake.app import create_app
 from tests.chatops.slack_driver import SlackDriver
 from tests.support.engine import BOT_TOKEN, SIGNING_SECRET, Engine, running_engine
 from tests.support.processes import wait_for

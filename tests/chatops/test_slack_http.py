@@ -15,10 +15,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from orchestrator.api.app import create_app
 from orchestrator.chatops import card_sync
 from orchestrator.incidents import service as incidents
 from orchestrator.incidents.models import IncidentRow
-from orchestrator.intake.app import create_app
 from orchestrator.switch import flows
 from orchestrator.switch import service as switch
 from orchestrator.timeline.compliance import assess

@@ -15,9 +15,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from orchestrator.api.app import create_app
 from orchestrator.config import Settings
 from orchestrator.errors import EXIT_SCHEMA
-from orchestrator.intake.app import create_app
 from orchestrator.worker.routing import QUEUES
 from orchestrator.worker.runtime import Runtime
 from tests.deploy.test_compose import entrypoint, resolve, setting_for

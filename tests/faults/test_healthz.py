@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from orchestrator.api.app import create_app
 from orchestrator.config import load_settings
-from orchestrator.intake.app import create_app
 from tests.support.faults import RedisServer, TcpProxy, rabbitmq_vhost
 from tests.support.processes import free_port
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime

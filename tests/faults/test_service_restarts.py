@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
+from orchestrator.api.app import create_app
 from orchestrator.config import load_settings
-from orchestrator.intake.app import create_app
 from orchestrator.logging import configure_logging
 from orchestrator.playbooks import flows, service
 from orchestrator.revocation.models import LedgerRow

@@ -11,8 +11,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 
+from orchestrator.api.app import create_app
 from orchestrator.config import load_settings
-from orchestrator.intake.app import create_app
 from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
 from tests.support.server import serve_app

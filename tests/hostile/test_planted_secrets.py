@@ -17,10 +17,10 @@ from celery.contrib.testing.worker import start_worker
 from sqlalchemy import select
 
 from orchestrator import clock
+from orchestrator.api.app import create_app
 from orchestrator.config import load_settings
 from orchestrator.evidence.export import export_incident
 from orchestrator.incidents.models import IncidentRow
-from orchestrator.intake.app import create_app
 from orchestrator.playbooks import flows, service
 from orchestrator.scheduler import run_scheduler
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator

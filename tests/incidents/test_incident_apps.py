@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator import clock
+from orchestrator.api.app import create_app
 from orchestrator.config import Settings, load_settings
 from orchestrator.events import accept as intake
 from orchestrator.events.schemas import CompromiseEvent, Entities
 from orchestrator.incidents.models import IncidentRow
-from orchestrator.intake.app import create_app
 from orchestrator.playbooks.loader import parse_playbook
 from orchestrator.switch import flows as switch_flows
 from orchestrator.timeline import kinds

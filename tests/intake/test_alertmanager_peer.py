@@ -14,8 +14,8 @@ import httpx
 import pytest
 from celery.contrib.testing.worker import start_worker
 
+from orchestrator.api.app import create_app
 from orchestrator.incidents import service as incidents
-from orchestrator.intake.app import create_app
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.runtime import Runtime
 from tests.support.processes import free_port, wait_for

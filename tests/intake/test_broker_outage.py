@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import func, select
 
 from orchestrator import clock
+from orchestrator.api.app import create_app
 from orchestrator.config import load_settings
 from orchestrator.events.accept import EVENT_TOPIC
 from orchestrator.incidents import service as incidents
-from orchestrator.intake.app import create_app
 from orchestrator.store.outbox import OutboxRow, relay_once
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.app import publisher

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from orchestrator.api.app import create_app
 from orchestrator.events.accept import EVENT_TOPIC
 from orchestrator.events.models import EventRow
 from orchestrator.incidents.models import IncidentRow
-from orchestrator.intake.app import create_app
 from orchestrator.playbooks.loader import parse_playbook
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.switch import flows as switch_flows

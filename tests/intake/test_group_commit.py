@@ -17,12 +17,12 @@ from sqlalchemy import func, select
 from sqlalchemy.engine.interfaces import CacheStats
 
 from orchestrator import clock
+from orchestrator.api.app import create_app, prepare
 from orchestrator.config import load_settings
 from orchestrator.errors import BrokerError
 from orchestrator.events.accept import EVENT_TOPIC
 from orchestrator.events.models import EventRow
 from orchestrator.events.schemas import CompromiseEvent, Severity
-from orchestrator.intake.app import create_app, prepare
 from orchestrator.intake.writer import BROKER_PAUSE, MESSAGE_EVENTS, GroupCommit
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.switch import service as switch

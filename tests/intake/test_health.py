@@ -10,8 +10,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator import clock, heartbeats
+from orchestrator.api.app import create_app
 from orchestrator.config import Settings
-from orchestrator.intake.app import create_app
 from orchestrator.revocation.models import LedgerRow, RevocationRow
 from orchestrator.store import outbox
 from orchestrator.store.db import Store

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from orchestrator.api.app import create_app
 from orchestrator.events.accept import EVENT_TOPIC
 from orchestrator.events.models import EventRow
-from orchestrator.intake.app import create_app
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN

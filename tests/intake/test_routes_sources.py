@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
+from orchestrator.api.app import create_app
 from orchestrator.config import load_settings
 from orchestrator.events.models import EventRow
-from orchestrator.intake.app import create_app
 from orchestrator.worker.runtime import Runtime
 from tests.support import services
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime

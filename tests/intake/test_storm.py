@@ -21,10 +21,10 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy import func, select
 
+from orchestrator.api.app import create_app
 from orchestrator.events.accept import EVENT_TOPIC
 from orchestrator.incidents import flows
 from orchestrator.incidents import service as incidents
-from orchestrator.intake.app import create_app
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.runtime import Runtime

@@ -41,7 +41,7 @@ if sys.argv[1] == "plain":
     app.get("/healthz")(lambda: {})
 else:
     from orchestrator.config import load_settings
-    from orchestrator.intake.app import create_app
+    from orchestrator.api.app import create_app
     from orchestrator.worker.runtime import Runtime
     app = create_app(Runtime(load_settings(overrides={"data_dir": tempfile.mkdtemp()})))
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from celery.contrib.testing.worker import start_worker
 
+from orchestrator.api.app import create_app
 from orchestrator.config import load_settings
 from orchestrator.incidents import service as incidents
-from orchestrator.intake.app import create_app
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.routing import QUEUES
 from orchestrator.worker.runtime import Runtime

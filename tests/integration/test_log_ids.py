@@ -19,9 +19,9 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy import select
 
+from orchestrator.api.app import create_app
 from orchestrator.config import load_settings
 from orchestrator.events.models import EventRow
-from orchestrator.intake.app import create_app
 from orchestrator.logging import configure_logging
 from orchestrator.playbooks.models import RunRow
 from orchestrator.worker.runtime import Runtime

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator import clock
+from orchestrator.api.app import create_app
 from orchestrator.config import load_settings
-from orchestrator.intake.app import create_app
 from orchestrator.proof.models import ProofRow
 from orchestrator.revocation.models import LedgerRow, MemberRow, RevocationRow
 from orchestrator.tiktok import simulator_webhook

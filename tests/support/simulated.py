@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import clock
+from orchestrator.api.app import create_app
 from orchestrator.events import accept as intake
 from orchestrator.events.schemas import CompromiseEvent, Entities
 from orchestrator.incidents.models import IncidentRow
-from orchestrator.intake.app import create_app
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
 from orchestrator.timeline.models import TimelineEntryRow
 from tests.support.engine import Engine, running_engine

@@ -18,12 +18,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from orchestrator.api.app import create_app
 from orchestrator.chatops.release import decide_release, request_release
 from orchestrator.cli.main import cli
 from orchestrator.config import Settings, load_settings
 from orchestrator.errors import NotFound
 from orchestrator.guard import Disconnected, Guard, SwitchUnknown
-from orchestrator.intake.app import create_app
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.switch import flows
 from orchestrator.switch.service import CHANGED_TOPIC

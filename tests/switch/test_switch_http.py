@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from orchestrator.intake.app import create_app
+from orchestrator.api.app import create_app
 from orchestrator.switch import flows
 from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import API_TOKEN, GUARD_TOKEN, INTAKE_TOKEN

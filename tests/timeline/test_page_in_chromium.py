@@ -16,7 +16,7 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
-from orchestrator.intake.app import create_app
+from orchestrator.api.app import create_app
 from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import API_TOKEN
 from tests.support.server import serve_app

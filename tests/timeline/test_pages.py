@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from orchestrator.intake.app import create_app
+from orchestrator.api.app import create_app
 from orchestrator.timeline.pages import COOKIE
 from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN

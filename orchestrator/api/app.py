@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.telemetry import TelemetryConfig
 
 from orchestrator import clock, metrics
+from orchestrator.api.redirects import RelativeRedirects
 from orchestrator.chatops import views as slack_views
 from orchestrator.events import accept
 from orchestrator.events.schemas import Severity
@@ -18,7 +19,6 @@ from orchestrator.incidents import views as incident_views
 from orchestrator.intake import health
 from orchestrator.intake import routes as intake_routes
 from orchestrator.intake.critical import Rehearsed
-from orchestrator.intake.redirects import RelativeRedirects
 from orchestrator.intake.sources import SourceContext, import_parsers, parse_body, source_names
 from orchestrator.logging import get_logger
 from orchestrator.proof import receipt as tiktok_receipt
