@@ -234,7 +234,6 @@ def test_the_timeline_pages_hides_step_noise_and_names_people(room: Room) -> Non
     assert "`page` is not an option" in wrong and "Usage: `/ir timeline [INCIDENT] [page N] [all]`" in wrong
 
 
-
 def test_lead_and_severity_typed_outside_the_room_are_said_in_the_room(room: Room) -> None:
     """The room heard nothing of a lead or a severity set from another channel."""
     incident, channel = room.open("Client secret pasted in a ticket")
