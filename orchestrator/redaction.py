@@ -41,25 +41,54 @@ _SECRET_SYMBOLS = frozenset("0123456789._~+/=!")
 _EXPLICIT_KEYS = re.compile(
     r"(?i)access_token|refresh_token|client_secret|password|passwd|api[_-]?key|apikey"
 )
+_PROSE_VALUE = re.compile(
+    r"\d+(?:[.,]\d+)*"  # a count or a measure: 2000, 11.2
+    r"|\d{1,2}:\d{2}(?::\d{2})?"  # a clock time: 14:02
+    r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?"  # ISO
+)
+_CONSONANT_RUN = re.compile(r"[bcdfghjklmnpqrstvwxz]{3,}")
+_DOUBLED = re.compile(r"(.)\1")
 
 
 def _looks_secret(value: str, *, min_len: int) -> bool:
     """A value shaped like a credential, not a word: digits or symbols, case changing inside it,
-    or too long for a word. "Disabled the token refresher" keeps its English."""
+    or too long for a word. "Disabled the token refresher" keeps its English, and so do numbers,
+    clock times and dates ("Token: 2000 revoked", "token: 14:02 UTC", "sig: 2026-12-06")."""
     core = value.rstrip(".,;:!?)-")
-    return len(core) >= min_len and (
-        len(core) >= 24
-        or any(c in _SECRET_SYMBOLS for c in core)
-        or (any(c.isupper() for c in core[1:]) and any(c.islower() for c in core))
+    return (
+        len(core) >= min_len
+        and not _PROSE_VALUE.fullmatch(core)
+        and (
+            len(core) >= 24
+            or any(c in _SECRET_SYMBOLS for c in core)
+            or (any(c.isupper() for c in core[1:]) and any(c.islower() for c in core))
+        )
+    )
+
+
+def _reads_as_a_word(value: str) -> bool:
+    """Plain lower-case letters a person could pronounce ("authentication", "password"): no
+    doubled-letter-free run of three consonants, which letter soup such as "abcdefghijkl" has.
+    A full stop or exclamation mark may end the sentence ("we enforce Bearer authentication.")."""
+    value = value.rstrip(".!")
+    return (
+        value.isascii()
+        and value.isalpha()
+        and value.islower()
+        and not _CONSONANT_RUN.search(_DOUBLED.sub(r"\1", value))
     )
 
 
 def _scheme(match: re.Match[str]) -> str:
-    """``Bearer``/``Basic`` always introduce a credential; ``token`` only when what follows looks
-    like one (people write "token revocation")."""
-    if match.group(1).lower() == "token" and not _looks_secret(match.group(2), min_len=8):
+    """``Bearer``/``Basic`` introduce a credential unless a word follows ("Basic authentication
+    disabled"); ``token`` only when what follows looks like one (people write "token revocation")."""
+    scheme, value = match.group(1), match.group(2)
+    if scheme.lower() == "token":
+        if not _looks_secret(value, min_len=8):
+            return match.group(0)
+    elif _reads_as_a_word(value):
         return match.group(0)
-    return f"{match.group(1)} {REDACTED}"
+    return f"{scheme} {REDACTED}"
 
 
 def _pair(match: re.Match[str]) -> str:

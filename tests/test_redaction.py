@@ -87,6 +87,8 @@ def test_ordinary_incident_prose_is_never_rewritten(text: str) -> None:
         "token: Zm9vYmFyYmF6",
         "password: correcthorse",
         "secret=plainwordsecret",
+        "token=20261206",
+        "sig=2026-12-06T14:02",
         "api_key: abcd",
         "act.AbCdEf0123456789!4567.va",
     ],

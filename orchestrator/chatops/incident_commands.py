@@ -103,6 +103,7 @@ def lead(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
         f"🧭 <@{user_id}> now leads `{incident_id}` (named by <@{caller.user_id}>).",
         public=True,
         incident_id=incident_id,
+        to_room=True,
     )
 
 
@@ -120,4 +121,5 @@ def severity(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply
         f"from {before.value} to {after.value}.{hint}",
         public=True,
         incident_id=incident_id,
+        to_room=True,
     )

@@ -21,7 +21,8 @@ from orchestrator.chatops import news_messages as say
 from orchestrator.chatops.access import Access
 from orchestrator.chatops.client import SlackClient, SlackError, client_for
 from orchestrator.chatops.commands import handle_command
-from orchestrator.chatops.people import step_people
+from orchestrator.chatops.names import names_for
+from orchestrator.chatops.people import StepPeople, step_people
 from orchestrator.chatops.replies import Caller, Reply, record
 from orchestrator.config import Settings
 from orchestrator.errors import NotFound, ValidationFailed
@@ -98,6 +99,11 @@ def _replace_buttons(
         _log.warning("slack_decided_update_failed", error=exc.code)
 
 
+def _who_can_release(runtime: Ports, access: Access) -> str:
+    """``Who can: the admins (...)``, by name, as every other refusal says it."""
+    return roles.Standing().who_can("release", StepPeople(), access, names_for(runtime.settings))
+
+
 def _release_decision(
     runtime: Ports,
     caller: Caller,
@@ -115,7 +121,8 @@ def _release_decision(
             message=f"{caller.actor} was refused a release decision: not authorised",
             data={"command": "release", "args": request_id, "reason": "not authorised"},
         )
-        return Reply("⛔ You are not allowed to decide releases of the kill switch.")
+        who = _who_can_release(runtime, access)
+        return Reply(f"⛔ You are not allowed to decide releases of the kill switch. {who}")
     try:
         decision = release.decide_release(
             runtime, request_id=request_id, user_id=caller.user_id, approve=approve
@@ -176,9 +183,8 @@ def _submit_release(
     incident_id, _, channel = str(view.get("private_metadata") or "").partition("|")
     if not access.may_run(caller.user_id, "release"):
         handle_command(runtime, text=f"release {reason}", caller=caller, access=access)
-        return Outcome(
-            ack={"response_action": "errors", cards.RELEASE_REASON_BLOCK: "You are not allowed to release."}
-        )
+        refused = f"You are not allowed to release the kill switch. {_who_can_release(runtime, access)}"
+        return Outcome(ack={"response_action": "errors", "errors": {cards.RELEASE_REASON_BLOCK: refused}})
     try:
         request_id = release.request_release(
             runtime, user_id=caller.user_id, reason=reason, incident_id=incident_id or None

@@ -232,3 +232,20 @@ def test_the_timeline_pages_hides_step_noise_and_names_people(room: Room) -> Non
     assert "page 9 of 2" in beyond and "_nothing on this page_" in beyond
     wrong = room.driver.ir("UERIN", "timeline page two", channel=channel)["text"]
     assert "`page` is not an option" in wrong and "Usage: `/ir timeline [INCIDENT] [page N] [all]`" in wrong
+
+
+def test_lead_and_severity_typed_outside_the_room_are_said_in_the_room(room: Room) -> None:
+    """The room heard nothing of a lead or a severity set from another channel."""
+    incident, channel = room.open("Client secret pasted in a ticket")
+    led = room.driver.ir("UALICE", f"lead {incident} <@UDAVE|dave>")  # typed in #general
+    raised = room.driver.ir("UALICE", f"severity {incident} high")
+    assert (led["response_type"], raised["response_type"]) == ("in_channel", "in_channel")
+    said = [
+        f"🧭 <@UDAVE> now leads `{incident}` (named by <@UALICE>).",
+        f"<@UALICE> raised the severity of `{incident}` from low to high.",
+    ]
+
+    def in_room() -> bool:
+        return all(t in [m["text"] for m in room.slack.messages[channel].values()] for t in said)
+
+    wait_for(in_room, timeout=10, what=f"{said} in the room")

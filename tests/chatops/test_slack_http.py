@@ -354,6 +354,28 @@ def test_a_release_approved_after_the_switch_changed_releases_nothing(world: Wor
     release(world, incident=second)  # a new request for the new engagement releases it
 
 
+def test_release_refusals_name_who_can_release(world: World) -> None:
+    """Issue 29, item 4: the release buttons refused without naming anyone, and the release
+    form's refusal was not in Slack's ``response_action: errors`` shape, so Slack showed nothing."""
+    assert world.driver.click("UBOB", "ir_engage", world.incident) is not None and world.engaged()
+    asked = world.driver.ir("UALICE", "release web-1 rebuilt")
+    request_id = asked["blocks"][1]["elements"][0]["value"]
+    who = "Who can: the admins (UALICE, UBOB, UGROUPADMIN)."
+    refused = world.driver.click("UMALLORY", "ir_release_approve", request_id)
+    assert refused is not None
+    assert refused["text"] == f"⛔ You are not allowed to decide releases of the kill switch. {who}"
+    form = {"callback_id": "ir_release_modal", "private_metadata": f"{world.incident}|CROOM"}
+    values = {"reason": {"reason_input": {"type": "plain_text_input", "value": "let me release"}}}
+    answer = world.driver.submit("UMALLORY", form, values)
+    assert answer.json() == {
+        "response_action": "errors",
+        "errors": {"reason": f"You are not allowed to release the kill switch. {who}"},
+    }
+    assert world.engaged()
+    released = world.driver.click("UGROUPADMIN", "ir_release_approve", request_id)
+    assert released is not None and released["text"].startswith("🟢 Kill switch released")
+
+
 def test_approve_and_deny_by_command_and_by_button(world: World) -> None:
     first = world.driver.ir("UBOB", f"run gated incident={world.incident}")["text"].split("`")[1]
     world.engine.finished  # noqa: B018 - documented helper, waiting below instead

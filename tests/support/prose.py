@@ -17,4 +17,9 @@ PROSE = [
     "The API key rotation is pending approval",
     "Revoked 2000 TikTok tokens (scope all) in 11.2 s",
     "host web-1: token replay from 203.0.113.7 blocked",
+    "Basic authentication disabled on the admin panel",
+    "Bearer authentication is enforced now",
+    "Token: 2000 revoked",
+    "token: 14:02 UTC",
+    "sig: 2026-12-06",
 ]
