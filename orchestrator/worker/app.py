@@ -40,7 +40,8 @@ def _embedded_folders(settings: Settings) -> dict[str, Any]:
 
 
 def make_celery(settings: Settings) -> Celery:
-    """A configured Celery app with the orchestrator's tasks registered."""
+    """A configured Celery app; a runtime registers the orchestrator's tasks on it
+    (``tasks.register``), bound to itself."""
     app = Celery("orchestrator", set_as_current=False)
     embedded = settings.embedded_broker
     app.conf.update(
@@ -68,11 +69,6 @@ def make_celery(settings: Settings) -> Celery:
         task_create_missing_queues=False,
         broker_heartbeat=10 if settings.broker_url.startswith("amqp") else 0,
     )
-    # Debt, issue 23: tasks.py reads the installed runtime, which builds this app; imported here
-    # so that importing either module first works (docs/architecture.md, Layers).
-    from orchestrator.worker import tasks
-
-    tasks.register(app)
     return app
 
 

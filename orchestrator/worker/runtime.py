@@ -1,7 +1,9 @@
 """What a process holds while it runs: settings, the store and the Celery app.
 
-Entry points build one Runtime and ``install`` it; tasks read it with ``current()``.
-Nothing is built at import time.
+Each process's entry point builds one Runtime (its composition root). It registers the Celery
+tasks bound to itself (``tasks.register``), so no task reads a process-global; the CLI also
+``install``s it for the detectors' in-process ``emit()`` (docs/detectors.md), which reads it
+with ``current()``. Nothing is built at import time.
 """
 
 from __future__ import annotations
@@ -26,30 +28,14 @@ from orchestrator.playbooks.schemas import Playbook
 from orchestrator.store import outbox
 from orchestrator.store.db import Store
 from orchestrator.store.private import private_folder
+from orchestrator.worker import follow_ups, tasks
 from orchestrator.worker.app import make_celery, publisher
 from orchestrator.worker.routing import FOLLOW_UP_TOPICS
 
-__all__ = ["Runtime", "current", "install", "running_follow_ups"]
+__all__ = ["Runtime", "current", "install"]
 
 _log = get_logger(__name__)
 T = TypeVar("T")
-_follow_ups = threading.local()
-FollowUp = Callable[[str, int], None]
-
-
-@contextmanager
-def running_follow_ups(runner: FollowUp) -> Iterator[None]:
-    """Inside a worker task: rows of ``FOLLOW_UP_TOPICS`` that a transaction of this thread
-    owes are done by ``runner`` in this thread once it commits, instead of through the broker.
-
-    The rows are marked dispatched first, so if this worker dies the relay sends them later.
-    """
-    previous = getattr(_follow_ups, "runner", None)
-    _follow_ups.runner = runner
-    try:
-        yield
-    finally:
-        _follow_ups.runner = previous
 
 
 @dataclass
@@ -75,6 +61,7 @@ class Runtime:
         private_folder(self.settings.data_dir)
         self.store = Store.for_settings(self.settings)
         self.celery = make_celery(self.settings)
+        tasks.register(self.celery, self)
         self.registry = default_registry()
         self.playbooks = load_catalog(self.settings, self.registry)
 
@@ -93,7 +80,7 @@ class Runtime:
 
     def _hand_on(self, created: list[tuple[str, int]]) -> None:
         """Publish new rows (the fast path; the relay covers a failure), or do follow-ups here."""
-        runner: FollowUp | None = getattr(_follow_ups, "runner", None)
+        runner = follow_ups.runner()
         here = [(t, i) for t, i in created if runner is not None and t in FOLLOW_UP_TOPICS]
         publish = publisher(self.celery)
         sent: list[int] = [row_id for _, row_id in here]

@@ -1,4 +1,9 @@
-"""Thin Celery tasks: an outbox id in, one flow call; no SQL or HTTP here."""
+"""Thin Celery tasks: an outbox id in, one flow call; no SQL or HTTP here.
+
+Each task takes the process's runtime first: ``register(app, runtime)`` binds them to the Celery
+app the runtime built, so a task reads nothing process-global, and a test calls one with the
+runtime it made (``tasks.advance_run(runtime, outbox_id)``).
+"""
 
 from __future__ import annotations
 
@@ -16,12 +21,13 @@ from orchestrator.paging import flows as paging_flows
 from orchestrator.playbooks import execute as step_execution
 from orchestrator.playbooks import flows as playbook_flows
 from orchestrator.playbooks.inline import inline_steps
+from orchestrator.ports import Ports
 from orchestrator.revocation import batch as revocation_batch
 from orchestrator.store import outbox
-from orchestrator.worker import runtime
+from orchestrator.worker.follow_ups import running_follow_ups
 from orchestrator.worker.routing import ROUTES
 
-__all__ = ["register"]
+__all__ = ["advance_run", "correlate_event", "execute_step", "register", "revoke_batch"]
 
 log = get_logger(__name__)
 
@@ -31,22 +37,25 @@ def _fresh_context(outbox_id: int) -> None:
     bind_ids(outbox_id=str(outbox_id))
 
 
-def _follow_up(_topic: str, outbox_id: int) -> None:
-    """Do an owed engine pass here and now (see ``FOLLOW_UP_TOPICS``)."""
-    saved = structlog.contextvars.get_contextvars()
-    try:
-        advance_run(outbox_id)
-    finally:
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(**saved)
+def _follow_ups(rt: Ports) -> Callable[[str, int], None]:
+    """Do an owed engine pass here and now (see ``FOLLOW_UP_TOPICS``), keeping the log context."""
+
+    def follow_up(_topic: str, outbox_id: int) -> None:
+        saved = structlog.contextvars.get_contextvars()
+        try:
+            advance_run(rt, outbox_id)
+        finally:
+            structlog.contextvars.clear_contextvars()
+            structlog.contextvars.bind_contextvars(**saved)
+
+    return follow_up
 
 
-def correlate_event(*outbox_ids: int) -> None:
+def correlate_event(rt: Ports, *outbox_ids: int) -> None:
     """Correlate received events (one message carries an intake batch) into incidents and start
     matching playbooks, in one commit."""
     _fresh_context(outbox_ids[0])
-    rt = runtime.current()
-    with runtime.running_follow_ups(_follow_up):
+    with running_follow_ups(_follow_ups(rt)):
         incident_flows.process_received_events(
             rt.transaction,
             outbox_ids=outbox_ids,
@@ -57,65 +66,64 @@ def correlate_event(*outbox_ids: int) -> None:
         )
 
 
-def advance_run(outbox_id: int) -> None:
+def advance_run(rt: Ports, outbox_id: int) -> None:
     """Apply the engine to one run (start due steps, retries, timeouts, approvals)."""
     _fresh_context(outbox_id)
-    rt = runtime.current()
-    with runtime.running_follow_ups(_follow_up):
+    with running_follow_ups(_follow_ups(rt)):
         playbook_flows.process_advance(rt.transaction, outbox_id=outbox_id, inline=inline_steps(rt))
 
 
-def execute_step(outbox_id: int) -> None:
+def execute_step(rt: Ports, outbox_id: int) -> None:
     """Run one step's action and record its outcome."""
     _fresh_context(outbox_id)
-    with runtime.running_follow_ups(_follow_up):
-        step_execution.execute_step(runtime.current(), outbox_id=outbox_id)
+    with running_follow_ups(_follow_ups(rt)):
+        step_execution.execute_step(rt, outbox_id=outbox_id)
 
 
-def revoke_batch(outbox_id: int) -> None:
+def revoke_batch(rt: Ports, outbox_id: int) -> None:
     """Revoke one batch of tokens of a mass revocation."""
     _fresh_context(outbox_id)
-    with runtime.running_follow_ups(_follow_up):
-        revocation_batch.revoke_batch(runtime.current(), outbox_id=outbox_id)
+    with running_follow_ups(_follow_ups(rt)):
+        revocation_batch.revoke_batch(rt, outbox_id=outbox_id)
 
 
-def resolve_pages(outbox_id: int) -> None:
+def resolve_pages(rt: Ports, outbox_id: int) -> None:
     """Resolve the pages of an incident that was resolved."""
     _fresh_context(outbox_id)
-    paging_flows.resolve_pages(runtime.current(), outbox_id=outbox_id)
+    paging_flows.resolve_pages(rt, outbox_id=outbox_id)
 
 
-def tell_room(outbox_id: int) -> None:
+def tell_room(rt: Ports, outbox_id: int) -> None:
     """Post one piece of an incident's news in its Slack room (or drop it: no room, Slack off)."""
     _fresh_context(outbox_id)
-    room_news.post_news(runtime.current(), outbox_id=outbox_id)
+    room_news.post_news(rt, outbox_id=outbox_id)
 
 
-def refresh_incident_card(outbox_id: int) -> None:
+def refresh_incident_card(rt: Ports, outbox_id: int) -> None:
     """An incident changed (a revocation's progress, its end): its card shows it."""
     _fresh_context(outbox_id)
-    card_sync.refresh_changed_card(runtime.current(), outbox_id=outbox_id)
+    card_sync.refresh_changed_card(rt, outbox_id=outbox_id)
 
 
-def refresh_open_cards(outbox_id: int) -> None:
+def refresh_open_cards(rt: Ports, outbox_id: int) -> None:
     """The kill switch changed: every open incident's card shows it (the switch is global)."""
     _fresh_context(outbox_id)
-    card_sync.refresh_open_cards(runtime.current(), outbox_id=outbox_id)
+    card_sync.refresh_open_cards(rt, outbox_id=outbox_id)
 
 
-def _recording_failures(function: Callable[..., None]) -> Callable[..., None]:
-    """The task, writing why it failed to its outbox rows (``last_error``, redacted) before the
-    error goes on to Celery: the relay resends the rows, and the operator who finds them
-    dead-lettered reads the cause there, not in some worker's log."""
+def _recording_failures(rt: Ports, function: Callable[..., None]) -> Callable[..., None]:
+    """The task bound to ``rt``, writing why it failed to its outbox rows (``last_error``,
+    redacted) before the error goes on to Celery: the relay resends the rows, and the operator
+    who finds them dead-lettered reads the cause there, not in some worker's log."""
 
     @functools.wraps(function)
     def task(*outbox_ids: int) -> None:
         try:
-            function(*outbox_ids)
+            function(rt, *outbox_ids)
         except Exception as exc:
             error = redaction.redact_text(f"{type(exc).__name__}: {exc}")
             try:
-                outbox.record_failure(runtime.current().store, outbox_ids, error)
+                outbox.record_failure(rt.store, outbox_ids, error)
             except Exception as unrecorded:  # the store is what failed: the log has to do
                 log.warning("task failure not recorded", error=error, why=type(unrecorded).__name__)
             raise
@@ -123,23 +131,22 @@ def _recording_failures(function: Callable[..., None]) -> Callable[..., None]:
     return task
 
 
-_TASKS = tuple(
-    (_recording_failures(function), topic)
-    for function, topic in (
-        (correlate_event, "event.received"),
-        (advance_run, "run.advance"),
-        (execute_step, "step.execute"),
-        (revoke_batch, "revocation.batch"),
-        (resolve_pages, "incident.resolved"),
-        (tell_room, "incident.news"),
-        (refresh_open_cards, "switch.changed"),
-        (refresh_incident_card, "incident.changed"),
-    )
+_TASKS = (
+    (correlate_event, "event.received"),
+    (advance_run, "run.advance"),
+    (execute_step, "step.execute"),
+    (revoke_batch, "revocation.batch"),
+    (resolve_pages, "incident.resolved"),
+    (tell_room, "incident.news"),
+    (refresh_open_cards, "switch.changed"),
+    (refresh_incident_card, "incident.changed"),
 )
-"""Wrapped once: Celery tells a task's callable by identity, and every app registers the same."""
 
 
-def register(app: Celery) -> None:
-    """Bind every task to ``app`` under its stable name (one task may serve several queues)."""
+def register(app: Celery, rt: Ports) -> None:
+    """Bind every task to ``app`` and the runtime ``rt`` under its stable name (one task may
+    serve several queues). Not shared: Celery would hand a shared task to every app made
+    later in the process, each runtime's tasks to the others' apps."""
     for function, topic in _TASKS:
-        app.task(name=ROUTES[topic].task, acks_late=True, ignore_result=True)(function)
+        bound = _recording_failures(rt, function)
+        app.task(name=ROUTES[topic].task, acks_late=True, ignore_result=True, shared=False)(bound)

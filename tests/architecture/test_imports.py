@@ -1,4 +1,4 @@
-"""The import graph only gets better: no new module cycle, and the old one only shrinks.
+"""The import graph has no cycle between modules.
 
 `lint-imports` (pyproject's [tool.importlinter]) checks the layers and the cycles inside each
 package; this test checks cycles between modules across packages, which it does not.
@@ -7,16 +7,6 @@ package; this test checks cycles between modules across packages, which it does 
 from __future__ import annotations
 
 import grimp
-
-# Debt, issue 23: what is left of the one cycle measured at first (26 modules): the Runtime
-# builds the Celery app, whose tasks read the installed Runtime back. Remove names as it shrinks.
-KNOWN_CYCLE = frozenset(
-    {
-        "orchestrator.worker.app",
-        "orchestrator.worker.runtime",
-        "orchestrator.worker.tasks",
-    }
-)
 
 
 def module_cycles(graph: grimp.ImportGraph) -> list[frozenset[str]]:
@@ -61,13 +51,12 @@ def module_cycles(graph: grimp.ImportGraph) -> list[frozenset[str]]:
     return found
 
 
-def test_no_module_cycle_beyond_the_known_one_and_that_one_only_shrinks() -> None:
+def test_no_module_cycle() -> None:
+    """The last cycle (26 modules at first, 3 in worker/ at the end: the Runtime built the Celery
+    app, whose tasks read the installed Runtime back) is gone; a new one is a design error."""
     graph = grimp.build_graph("orchestrator", exclude_type_checking_imports=True)
-    cycles = module_cycles(graph)
-    outside = [sorted(cycle) for cycle in cycles if not cycle <= KNOWN_CYCLE]
-    assert outside == [], "a new import cycle: break it (docs/architecture.md, Layers)"
-    still = frozenset().union(*cycles)
-    assert sorted(KNOWN_CYCLE - still) == [], "out of the cycle now: remove them from KNOWN_CYCLE"
+    cycles = [sorted(cycle) for cycle in module_cycles(graph)]
+    assert cycles == [], "an import cycle: break it (docs/architecture.md, Layers)"
 
 
 def test_module_cycles_finds_a_cycle_of_two() -> None:

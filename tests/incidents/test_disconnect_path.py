@@ -44,7 +44,7 @@ def test_correlating_a_critical_event_engages_the_kill_switch_in_the_same_commit
     now = clock.utcnow()
     (outbox_id,) = intake.accept_events(runtime.store, [_critical("paste-1", now)], now=now)
 
-    tasks.correlate_event(outbox_id)  # no worker consumes the broker in this test
+    tasks.correlate_event(runtime, outbox_id)  # no worker consumes the broker in this test
 
     with runtime.store.unit_of_work() as session:
         assert switch.status(session).engaged
@@ -85,7 +85,7 @@ def test_a_kill_switch_step_behind_an_approval_waits_for_it(runtime: Runtime) ->
     now = clock.utcnow()
     (outbox_id,) = intake.accept_events(runtime.store, [_critical("paste-2", now)], now=now)
 
-    tasks.correlate_event(outbox_id)
+    tasks.correlate_event(runtime, outbox_id)
 
     with runtime.store.unit_of_work() as session:
         assert not switch.status(session).engaged
@@ -95,7 +95,7 @@ def test_a_kill_switch_step_behind_an_approval_waits_for_it(runtime: Runtime) ->
         runtime.transaction, run_id=run.id, step_id="disconnect", approve=True, actor="ana"
     )
     (advance_id,) = _owed(runtime, "run.advance")
-    tasks.advance_run(advance_id)  # the pass after the approval does the step in its own commit
+    tasks.advance_run(runtime, advance_id)  # the pass after the approval does the step in its own commit
     with runtime.store.unit_of_work() as session:
         state = switch.status(session)
         assert state.engaged and state.by == "playbook:gated-disconnect"
@@ -106,7 +106,7 @@ def test_a_kill_switch_step_behind_an_approval_waits_for_it(runtime: Runtime) ->
 def test_a_dry_run_engages_nothing(runtime: Runtime) -> None:
     now = clock.utcnow()
     low = _critical("paste-3", now, severity="low")  # no shipped playbook matches
-    tasks.correlate_event(intake.accept_events(runtime.store, [low], now=now)[0])
+    tasks.correlate_event(runtime, intake.accept_events(runtime.store, [low], now=now)[0])
     with runtime.store.unit_of_work() as session:
         incident_id = session.scalars(select(IncidentRow.id)).one()
     run_id = flows.start_manual_run(
@@ -118,7 +118,7 @@ def test_a_dry_run_engages_nothing(runtime: Runtime) -> None:
         actor="cli:ana",
     )
     (advance_id,) = _owed(runtime, "run.advance")
-    tasks.advance_run(advance_id)
+    tasks.advance_run(runtime, advance_id)
     with runtime.store.unit_of_work() as session:
         assert not switch.status(session).engaged
         row = runs.step_rows(session, run_id=run_id)["disconnect"]
@@ -154,7 +154,7 @@ def test_a_worker_correlates_the_owed_events_after_its_message_in_one_commit(
     storm = intake.accept_events(runtime.store, [event("storm", n) for n in range(50)], now=now)
     other = intake.accept_events(runtime.store, [event("other", n) for n in range(5)], now=now)
 
-    tasks.correlate_event(storm[0])
+    tasks.correlate_event(runtime, storm[0])
 
     counted = {"storm": 32} if runtime.store.is_sqlite else {"storm": 50, "other": 5}
     with runtime.store.unit_of_work() as session:
@@ -162,9 +162,9 @@ def test_a_worker_correlates_the_owed_events_after_its_message_in_one_commit(
         owed = session.scalars(select(OutboxRow.id).where(OutboxRow.done_at.is_(None))).all()
     assert incidents == counted  # each owed event counted once
     assert sorted(owed) == (storm + other)[sum(counted.values()) :]
-    tasks.correlate_event(storm[7])  # its broker message arrives later: already done, dropped
+    tasks.correlate_event(runtime, storm[7])  # its broker message arrives later: already done, dropped
     for row in owed:
-        tasks.correlate_event(row)
+        tasks.correlate_event(runtime, row)
     with runtime.store.unit_of_work() as session:
         incidents = {row.dedup_key: row.event_count for row in session.scalars(select(IncidentRow))}
     assert incidents == {"storm": 50, "other": 5}
@@ -179,7 +179,7 @@ def test_matching_playbooks_to_new_incidents_reads_no_raw_body(runtime: Runtime)
     events = [event.model_copy(update={"raw": {"n": n}}) for n, event in enumerate(low)]
     ids = intake.accept_events(runtime.store, events, now=now)
     with recorded_statements(runtime.store.engine) as sent:
-        tasks.correlate_event(*ids)
+        tasks.correlate_event(runtime, *ids)
     assert not [s for s in sent if s.startswith("SELECT") and "events.raw" in s]
     with runtime.store.unit_of_work() as session:
         assert len(session.scalars(select(IncidentRow)).all()) == 5
@@ -194,7 +194,7 @@ def test_a_critical_event_after_a_person_raised_the_incident_to_critical_still_d
     that then arrives raises nothing, yet the critical playbooks must still run for it."""
     now = clock.utcnow()
     tasks.correlate_event(
-        intake.accept_events(runtime.store, [_critical("raised", now, "medium")], now=now)[0]
+        runtime, intake.accept_events(runtime.store, [_critical("raised", now, "medium")], now=now)[0]
     )
     with runtime.transaction() as session:
         incident = session.scalars(select(IncidentRow)).one()
@@ -204,7 +204,9 @@ def test_a_critical_event_after_a_person_raised_the_incident_to_critical_still_d
     with runtime.store.unit_of_work() as session:
         assert not switch.status(session).engaged  # a person's raise starts no playbook by itself
 
-    tasks.correlate_event(intake.accept_events(runtime.store, [_critical("raised", now)], now=now)[0])
+    tasks.correlate_event(
+        runtime, intake.accept_events(runtime.store, [_critical("raised", now)], now=now)[0]
+    )
 
     with runtime.store.unit_of_work() as session:
         assert switch.status(session).engaged

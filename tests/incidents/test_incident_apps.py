@@ -76,7 +76,7 @@ def _event(kind: str, dedup_key: str, *client_keys: str, severity: str = "critic
 
 def _correlate(rt: Runtime, event: CompromiseEvent) -> None:
     (outbox_id,) = intake.accept_events(rt.store, [event], now=event.received_at)
-    tasks.correlate_event(outbox_id)  # as the worker does; no worker consumes the broker here
+    tasks.correlate_event(rt, outbox_id)  # as the worker does; no worker consumes the broker here
 
 
 def _switches(rt: Runtime) -> tuple[bool, bool, bool]:

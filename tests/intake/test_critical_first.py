@@ -56,7 +56,7 @@ def _correlate_backlog(rt: Runtime) -> None:
     """As the worker does: the owed rows in the intake's order, a message of 100 at a time."""
     owed = _owed(rt)
     for at in range(0, len(owed), 100):
-        tasks.correlate_event(*owed[at : at + 100])
+        tasks.correlate_event(rt, *owed[at : at + 100])
     assert _owed(rt) == []
 
 

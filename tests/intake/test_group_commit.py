@@ -132,7 +132,7 @@ def test_one_message_of_several_events_correlates_each(runtime: Runtime) -> None
     wait_for(lambda: sum(len(rows) for _, rows in broker.messages) == 5, timeout=10, what="published")
 
     for _, rows in broker.messages:
-        tasks.correlate_event(*rows)  # as the worker receives the message
+        tasks.correlate_event(runtime, *rows)  # as the worker receives the message
 
     with runtime.store.unit_of_work() as session:
         owed = session.scalars(select(OutboxRow.id).where(OutboxRow.done_at.is_(None))).all()
