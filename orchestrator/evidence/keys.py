@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from orchestrator import redaction
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError, ValidationFailed
+from orchestrator.timeline.checkpoints import Checkpoint
 
 __all__ = ["EvidenceKey", "PublicKey", "default_key_path", "load_or_create"]
 
@@ -59,6 +60,12 @@ class PublicKey:
         except (InvalidSignature, ValueError):
             return False
         return True
+
+    def signed(self, checkpoint: Checkpoint) -> bool:
+        """True when this key signed ``checkpoint`` (a forged or foreign one proves nothing)."""
+        return checkpoint.key_fingerprint == self.fingerprint and self.verifies(
+            checkpoint.signature, checkpoint.message()
+        )
 
 
 class EvidenceKey:
