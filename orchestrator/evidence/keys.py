@@ -1,8 +1,9 @@
 """The Ed25519 key that signs timeline checkpoints and evidence bundles, and checks on its public half.
 
-The private key is made on first use in ``data_dir/evidence-key.pem`` (mode 0600), unless
-``evidence_key_file`` names one; it never leaves that file (never logged, printed or
-exported). Auditors get the public key (``orchestrator evidence key``) and its fingerprint.
+The private key is made when the scheduler first starts (or on first use) in
+``data_dir/evidence-key.pem`` (mode 0600), unless ``evidence_key_file`` names one; it never
+leaves that file (never logged, printed or exported). Auditors get the public key
+(``orchestrator evidence key``) and its fingerprint.
 """
 
 from __future__ import annotations
