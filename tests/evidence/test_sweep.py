@@ -65,3 +65,32 @@ def test_heads_are_signed_at_milestones_at_once_and_within_a_minute_otherwise(ru
     key = runtime.evidence_key().public
     with runtime.store.unit_of_work() as session:
         assert all(key.verifies(c.signature, c.message()) for c in checkpoints.for_chain(session, INCIDENT))
+
+
+def _append_as(runtime: Runtime, chain: str, entry_id: int) -> None:
+    """An entry whose id is ``entry_id``: on PostgreSQL ids are taken at insert, so a transaction
+    that inserted before another and commits after it leaves a lower id behind the higher one."""
+    with runtime.store.unit_of_work() as session:
+        row = timeline.append_entry(session, chain=chain, actor="cli:tester", kind=kinds.NOTE, message="late")
+        row.id = entry_id
+
+
+def test_an_entry_committed_after_a_higher_id_is_signed_within_a_minute(either_store: Runtime) -> None:
+    runtime = either_store
+    build_incident(runtime.store)
+    fixed = FixedClock(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+    sweep = CheckpointSweep(runtime.store, runtime.evidence_key, now=fixed.now)
+    assert sweep() == 1
+    with runtime.store.unit_of_work() as session:
+        cursor = max(entry.id for entry in timeline.entries(session, INCIDENT))
+    _append_as(runtime, INCIDENT, cursor + 10)
+    assert sweep() == 0  # the cursor is past cursor + 10 now
+    _append_as(runtime, "inc-late00000001", cursor + 5)  # committed after it, with a lower id
+    fixed.advance(30)
+    assert sweep() == 0
+    fixed.advance(31)
+    assert sweep() == 2  # the story's note, and the late chain the cursor had passed
+    with runtime.store.unit_of_work() as session:
+        assert [(c.seq, c.reason) for c in checkpoints.for_chain(session, "inc-late00000001")] == [
+            (1, "every minute")
+        ]
