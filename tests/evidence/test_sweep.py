@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
 from orchestrator.clock import FixedClock
+from orchestrator.config import Settings
 from orchestrator.evidence.sweep import CheckpointSweep
 from orchestrator.incidents import news
 from orchestrator.store.outbox import OutboxRow
@@ -15,6 +17,7 @@ from orchestrator.timeline import checkpoints, kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.runtime import Runtime
 from tests.timeline.story import ENTRIES, build_incident
+from tests.timeline.test_verify import _store
 
 INCIDENT = "inc-story000001"
 
@@ -94,3 +97,28 @@ def test_an_entry_committed_after_a_higher_id_is_signed_within_a_minute(either_s
         assert [(c.seq, c.reason) for c in checkpoints.for_chain(session, "inc-late00000001")] == [
             (1, "every minute")
         ]
+
+
+@pytest.mark.services
+def test_on_postgres_an_entry_whose_transaction_commits_late_is_signed_within_a_minute(
+    settings: Settings,
+) -> None:
+    """The real thing: a transaction takes its entry's id, another takes a higher one and commits,
+    the sweep moves past both, then the first commits."""
+    with _store("postgres", settings) as runtime:
+        build_incident(runtime.store)
+        fixed = FixedClock(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+        sweep = CheckpointSweep(runtime.store, runtime.evidence_key, now=fixed.now)
+        assert sweep() == 1
+        with runtime.store.unit_of_work() as late:
+            timeline.append_entry(
+                late, chain="inc-late00000001", actor="cli:tester", kind=kinds.NOTE, message="late"
+            )
+            late.flush()  # its id is taken now
+            _append(runtime, kinds.NOTE)  # a higher id, committed first
+            assert sweep() == 0
+        fixed.advance(61)
+        assert sweep() == 2
+        with runtime.store.unit_of_work() as session:
+            signed = [(c.seq, c.reason) for c in checkpoints.for_chain(session, "inc-late00000001")]
+    assert signed == [(1, "every minute")]
