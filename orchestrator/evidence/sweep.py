@@ -22,12 +22,15 @@ from sqlalchemy.orm import Session
 from orchestrator import clock
 from orchestrator.incidents import news
 from orchestrator.incidents.models import IncidentRow
+from orchestrator.logging import get_logger
 from orchestrator.store.db import Store
 from orchestrator.timeline import checkpoints
 from orchestrator.timeline.checkpoints import CheckpointRow, Signer
 from orchestrator.timeline.models import TimelineEntryRow
 
 __all__ = ["EVERY", "CheckpointSweep"]
+
+log = get_logger(__name__)
 
 EVERY = timedelta(minutes=1)
 """The longest a chain's new entries stay unsigned while nothing marks a milestone."""
@@ -56,14 +59,18 @@ class CheckpointSweep:
         with self._store.unit_of_work() as session:
             due = self._due(session, now)
             signer = self._signer() if due else None
+            signed = 0
             for chain, reason in sorted(due.items()):
                 assert signer is not None
-                checkpoints.take(session, chain=chain, signer=signer, reason=reason, now=now)
+                self._unsigned.discard(chain)
+                if checkpoints.take(session, chain=chain, signer=signer, reason=reason, now=now) is None:
+                    log.error("chain not signed: it no longer reaches its last checkpoint", chain=chain)
+                    continue  # `incident verify` names the break; new entries bring it back here
                 if session.get(IncidentRow, chain) is not None:
                     news.changed(session, incident_id=chain, at=now)  # its card shows the checkpoint
-                self._unsigned.discard(chain)
                 self._signed_at[chain] = now
-        return len(due)
+                signed += 1
+        return signed
 
     def _due(self, session: Session, now: datetime) -> dict[str, str]:
         """Chains to sign now, with why: a milestone arrived, or entries waited a minute."""

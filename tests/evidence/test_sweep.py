@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from orchestrator.clock import FixedClock
 from orchestrator.config import Settings
@@ -122,3 +122,21 @@ def test_on_postgres_an_entry_whose_transaction_commits_late_is_signed_within_a_
         with runtime.store.unit_of_work() as session:
             signed = [(c.seq, c.reason) for c in checkpoints.for_chain(session, "inc-late00000001")]
     assert signed == [(1, "every minute")]
+
+
+def test_a_chain_cut_off_under_its_checkpoint_is_not_signed_again(runtime: Runtime) -> None:
+    """Entries after the cut would otherwise get a checkpoint of their own: a shorter chain,
+    signed, that verifies once the older checkpoint is deleted (SQLite does not refuse)."""
+    build_incident(runtime.store)
+    fixed = FixedClock(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+    sweep = CheckpointSweep(runtime.store, runtime.evidence_key, now=fixed.now)
+    assert sweep() == 1
+    with runtime.store.engine.begin() as conn:
+        conn.execute(text(f"DELETE FROM timeline_entries WHERE chain = '{INCIDENT}' AND seq > 29"))
+    _append(runtime, kinds.REPORT_DELIVERED)  # a milestone on the cut chain: entry 30
+    assert sweep() == 0
+    for _ in range(ENTRIES - 29):
+        _append(runtime, kinds.NOTE)  # past the checkpoint's entry, with other hashes
+    fixed.advance(61)
+    assert sweep() == 0
+    assert _signed(runtime) == [(ENTRIES, "unsigned at start")]
