@@ -13,6 +13,7 @@ from datetime import timedelta
 from orchestrator import clock, dead_letters, heartbeats, retention
 from orchestrator.chatops import card_sync
 from orchestrator.drill import schedule as drill_schedule
+from orchestrator.errors import ConfigError
 from orchestrator.evidence.sweep import CheckpointSweep
 from orchestrator.logging import get_logger
 from orchestrator.playbooks import decisions
@@ -64,6 +65,10 @@ def jobs_for(runtime: Runtime) -> list[Job]:
             log.info("retention: deleted what is past it", **purged)
         return purged
 
+    try:  # made at the first start, not when the first incident needs it: hand it out before then
+        runtime.evidence_key()
+    except ConfigError as exc:  # the sweep retries each tick and says so; the relay must not wait
+        log.error("evidence key unreadable: heads go unsigned until it is", error=str(exc))
     sweep = CheckpointSweep(runtime.store, runtime.evidence_key)
 
     def sign_checkpoints() -> int:

@@ -29,10 +29,11 @@ from orchestrator.actions.email import Mailer, SendOnce, mailer_for, send_once
 from orchestrator.chatops.models import TikTokReportRow
 from orchestrator.config import Settings
 from orchestrator.errors import ActionError, ConfigError
+from orchestrator.evidence.export import sign_if_intact
 from orchestrator.incidents import lifecycle
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.logging import get_logger
-from orchestrator.timeline import checkpoints, kinds
+from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.timeline.models import TimelineEntryRow
 
@@ -152,18 +153,22 @@ class TikTokReportAction(Action):
                 raise ActionError(f"no incident {ctx.incident_id}")
             context = report_context(session, incident, contact)
             # The chain's head, signed, leaves the store with the report: TikTok holds the proof
-            # of how long the timeline was, should its last entries ever go missing.
-            signed = None
+            # of how long the timeline was, should its last entries ever go missing. A chain that
+            # no longer holds is not signed: the report goes without a checkpoint, and says why.
             try:
-                signed = checkpoints.take(
+                signed, broken = sign_if_intact(
                     session,
                     chain=incident.id,
-                    signer=runtime.evidence_key(),
+                    key=runtime.evidence_key(),
                     reason="report",
                     now=clock.utcnow(),
                 )
             except ConfigError as exc:  # the report goes without its checkpoint rather than not at all
+                signed, broken = None, None
                 _log.warning("report_without_checkpoint", error=str(exc))
+            if broken is not None:
+                _log.error("report_without_checkpoint", entry=broken.seq, error=broken.reason)
+            context["chain_break"] = None if broken is None else f"entry {broken.seq}: {broken.reason}"
             context["checkpoint"] = signed.as_dict() if signed is not None else None
             subject, body = render_report(settings.report_template, context)
         output: dict[str, Any] = {"incident_id": ctx.incident_id}

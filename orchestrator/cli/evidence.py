@@ -30,20 +30,27 @@ def evidence() -> None:
 @pass_state
 def export_bundle(state: State, incident_id: str, out: Path) -> None:
     """Write the incident's evidence bundle: timeline, compliance report, postmortem, picture and
-    the chain's signed checkpoints (the head is signed now), signed as a whole."""
+    the chain's signed checkpoints, signed as a whole. The chain is verified first and its head
+    signed now only if it holds: a broken chain is still written, its head not signed anew, and
+    the command says where it broke (stderr) and exits 1."""
     runtime = state.runtime()
     key = runtime.evidence_key()
     done = export_incident(runtime.store, runtime.settings, key, incident_id=incident_id, now=clock.utcnow())
-    bundle, record = done.bundle, done.record
     try:
-        out.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        out.write_text(json.dumps(done.bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as exc:
         fail(f"{out}: cannot write the bundle: {exc.strerror}")
-    chain_state = "chain verified" if record.verified else "CHAIN BROKEN: the bundle says where"
+    broken = done.chain_break
+    chain_state = "chain verified" if broken is None else f"CHAIN BROKEN at entry {broken.seq}"
     click.echo(
-        f"wrote {out}: {len(record.entries)} entries, {counted(done.checkpoints)}, {chain_state}; "
+        f"wrote {out}: {len(done.record.entries)} entries, {counted(done.checkpoints)}, {chain_state}; "
         f"key {key.fingerprint}"
     )
+    if broken is not None:
+        fail(
+            f"{done.record.incident.id}: BROKEN at entry {broken.seq}: {broken.reason}; the head was not "
+            "signed anew (a signature now would vouch for the break), and the bundle names it"
+        )
 
 
 @evidence.command("verify")

@@ -17,7 +17,6 @@ from orchestrator.incidents.models import IncidentRow
 from orchestrator.timeline import charts, export
 from orchestrator.timeline import compliance as compliance_report
 from orchestrator.timeline import service as timeline_service
-from orchestrator.timeline.checkpoints import Checkpoint
 from orchestrator.timeline.figures import Record, load_record
 from orchestrator.timeline.models import TimelineEntryRow
 from orchestrator.timeline.postmortem import render_postmortem
@@ -165,14 +164,8 @@ def verify(state: State, incident_id: str | None, every: bool) -> None:
         else:
             chains = [load_record(session, incident_id=incident_id or "").incident.id]
         public = runtime.evidence_key().public
-
-        def signed_by_us(checkpoint: Checkpoint) -> bool:
-            return checkpoint.key_fingerprint == public.fingerprint and public.verifies(
-                checkpoint.signature, checkpoint.message()
-            )
-
         for chain in chains:
-            found = timeline_service.verify_chain(session, chain, signature_ok=signed_by_us)
+            found = timeline_service.verify_chain(session, chain, signature_ok=public.signed)
             if found is None:
                 click.echo(f"{chain}: ok ({timeline_service.count(session, chain)} entries)")
             else:

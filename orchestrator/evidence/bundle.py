@@ -172,12 +172,7 @@ def verify_bundle(bundle: dict[str, Any], *, public_key: PublicKey | None, sourc
             "this bundle is not from the operator whose key you hold"
         )
 
-    def signature_ok(checkpoint: Checkpoint) -> bool:
-        return checkpoint.key_fingerprint == key.fingerprint and key.verifies(
-            checkpoint.signature, checkpoint.message()
-        )
-
-    broken = timeline.verify_against(entries, signed, signature_ok=signature_ok)
+    broken = timeline.verify_against(entries, signed, signature_ok=key.signed)
     if broken is not None:
         return refuse(broken.reason, broken.seq)
     if not signed:

@@ -1,8 +1,9 @@
 """The Ed25519 key that signs timeline checkpoints and evidence bundles, and checks on its public half.
 
-The private key is made on first use in ``data_dir/evidence-key.pem`` (mode 0600), unless
-``evidence_key_file`` names one; it never leaves that file (never logged, printed or
-exported). Auditors get the public key (``orchestrator evidence key``) and its fingerprint.
+The private key is made when the scheduler first starts (or on first use) in
+``data_dir/evidence-key.pem`` (mode 0600), unless ``evidence_key_file`` names one; it never
+leaves that file (never logged, printed or exported). Auditors get the public key
+(``orchestrator evidence key``) and its fingerprint.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from orchestrator import redaction
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError, ValidationFailed
+from orchestrator.timeline.checkpoints import Checkpoint
 
 __all__ = ["EvidenceKey", "PublicKey", "default_key_path", "load_or_create"]
 
@@ -59,6 +61,12 @@ class PublicKey:
         except (InvalidSignature, ValueError):
             return False
         return True
+
+    def signed(self, checkpoint: Checkpoint) -> bool:
+        """True when this key signed ``checkpoint`` (a forged or foreign one proves nothing)."""
+        return checkpoint.key_fingerprint == self.fingerprint and self.verifies(
+            checkpoint.signature, checkpoint.message()
+        )
 
 
 class EvidenceKey:

@@ -116,6 +116,19 @@ def correlate_event(
     escalated = incidents.attach_event(session, incident=incident, event=event, now=now)
     actor = f"source:{event.source}"
     apps.extend(session, incident, event, opened=opened, settings=settings, now=now)
+    resolved = event.status == "resolved"
+    if resolved or incident.event_count <= EVENTS_RECORDED_IN_FULL:
+        timeline.append_entry(  # when it arrived, before the incident it opens: not when correlated
+            session,
+            chain=incident.id,
+            actor=actor,
+            kind=kinds.EVENT_RESOLVED if resolved else kinds.EVENT_RECEIVED,
+            message=f"Source reports resolved: {event.title} (recorded; the incident stays open)"
+            if resolved
+            else f"Event received from {event.source}: {event.title}",
+            data=_event_data(event),
+            at=event.received_at,
+        )
     if opened:
         timeline.append_entry(
             session,
@@ -130,26 +143,6 @@ def correlate_event(
                 "aware_at": incident.aware_at.isoformat(),
                 "apps": incident.apps or "all",
             },
-            at=now,
-        )
-    if event.status == "resolved":
-        timeline.append_entry(
-            session,
-            chain=incident.id,
-            actor=actor,
-            kind=kinds.EVENT_RESOLVED,
-            message=f"Source reports resolved: {event.title} (recorded; the incident stays open)",
-            data=_event_data(event),
-            at=now,
-        )
-    elif incident.event_count <= EVENTS_RECORDED_IN_FULL:
-        timeline.append_entry(
-            session,
-            chain=incident.id,
-            actor=actor,
-            kind=kinds.EVENT_RECEIVED,
-            message=f"Event received from {event.source}: {event.title}",
-            data=_event_data(event),
             at=now,
         )
     if escalated:

@@ -253,13 +253,18 @@ def engage(
             session, row, engaged=True, who=who, why=why, approved_by=approved_by, incident_id=incident_id
         )
     state = _state(row)
+    message = f"{_named(app)} engaged" if changed else f"{_named(app)} already engaged"
+    since: dict[str, str] = {}
     if incident is not None:
         # Engaged since awareness (the intake engages it for a critical event, critical first,
-        # before the worker correlates it): the incident was disconnected then, not now.
-        since = row.changed_at
-        engaged_for_it = not changed and since is not None and since >= incident.aware_at
-        lifecycle.mark_disconnected(incident, at=since if engaged_for_it and since is not None else now)
-    message = f"{_named(app)} engaged" if changed else f"{_named(app)} already engaged"
+        # before the worker correlates it): the incident was disconnected then, not now. The
+        # entry takes that time; written after the run's first entries, the timeline's order
+        # keeps it at theirs, and its message and data say when it was engaged.
+        if not changed and row.changed_at is not None and row.changed_at >= incident.aware_at:
+            now = row.changed_at
+            since = {"engaged_at": now.isoformat(timespec="microseconds")}
+            message += f" since {now.isoformat(timespec='milliseconds')} by {row.by}"
+        lifecycle.mark_disconnected(incident, at=now)
     timeline.append_entry(
         session,
         chain=incident_id or SYSTEM_CHAIN,
@@ -273,6 +278,7 @@ def engage(
             "approved_by": approved_by,
             "already_engaged": not changed,
             "version": state.version,
+            **since,
         },
         at=now,
     )

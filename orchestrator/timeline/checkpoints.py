@@ -142,8 +142,9 @@ def for_chain(session: Session, chain: str) -> list[Checkpoint]:
 
 
 def take(session: Session, *, chain: str, signer: Signer, reason: str, now: datetime) -> Checkpoint | None:
-    """Sign the chain's current head: None when the chain has no entry; the existing checkpoint
-    when that head is signed already."""
+    """Sign the chain's current head: None when the chain has no entry, or when it no longer
+    reaches its last checkpoint's entry with that entry's hash (cut off or rewritten: a signature
+    now would vouch for that); the existing checkpoint when that head is signed already."""
     head = session.scalars(
         select(TimelineEntryRow)
         .where(TimelineEntryRow.chain == chain)
@@ -155,6 +156,14 @@ def take(session: Session, *, chain: str, signer: Signer, reason: str, now: date
     last = latest(session, chain)
     if last is not None and last.seq == head.seq:
         return last
+    if last is not None:
+        held = session.scalar(
+            select(TimelineEntryRow.hash).where(
+                TimelineEntryRow.chain == chain, TimelineEntryRow.seq == last.seq
+            )
+        )
+        if held != last.head_hash:
+            return None
     at = now.isoformat(timespec="microseconds")
     signature = signer.sign(signed_message(chain=chain, seq=head.seq, head_hash=head.hash, at=at))
     row = CheckpointRow(

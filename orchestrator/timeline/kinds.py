@@ -72,7 +72,7 @@ MANUAL_REQUESTED: Final = "manual.requested"  # run_id, step, title, instruction
 MANUAL_REMINDER: Final = "manual.reminder"  # run_id, step, title, waiting_s
 MANUAL_COMPLETED: Final = "manual.completed"  # run_id, step, by, input, evidence, evidence_value
 
-SWITCH_ENGAGED: Final = "switch.engaged"  # by, reason
+SWITCH_ENGAGED: Final = "switch.engaged"  # by, reason, already_engaged, version, engaged_at (engaged before)
 SWITCH_RELEASED: Final = "switch.released"  # by, reason, approved_by
 REVOCATION_STARTED: Final = "revocation.started"  # revocation_id, scope, total (or null), rate_per_s
 REVOCATION_PROGRESS: Final = (

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from orchestrator import clock
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.metrics import scrape
 from orchestrator.switch import flows as switch_flows
@@ -125,6 +127,31 @@ def test_report_is_delivered_once_with_counts_and_no_secrets(world: World) -> No
     _assert_carries_a_signed_checkpoint(world, incident_id, body)
     assert (incident.status, incident.reported_at is not None) == ("reported", True)
     assert len(world.hook.bodies("/report")) == 1
+
+
+def test_a_chain_cut_off_before_the_report_is_not_signed_and_the_report_says_so(world: World) -> None:
+    """A checkpoint over the cut head would tell TikTok the shorter chain is the whole story."""
+    incident_id = _incident(world.engine)
+    runtime = world.engine.runtime
+    with runtime.store.unit_of_work() as session:
+        head = checkpoints.take(
+            session, chain=incident_id, signer=runtime.evidence_key(), reason="milestone", now=clock.utcnow()
+        )
+    assert head is not None
+    with runtime.store.engine.begin() as conn:  # SQLite: nothing refuses it
+        conn.execute(text(f"DELETE FROM timeline_entries WHERE chain = '{incident_id}' AND seq = {head.seq}"))
+    with mailbox(world.port) as box:
+        assert (
+            world.engine.finished(world.engine.start("report", incident_id=incident_id))["status"]
+            == "succeeded"
+        )
+    [(_, message)] = [(rcpt, m) for rcpt, m in box.received() if incident_id in m["Subject"]]
+    body = text_body(message)
+    assert "Timeline checkpoint:" not in body
+    assert f"Our incident timeline did not pass its integrity check (entry {head.seq}: " in body
+    assert "so no signed checkpoint of it is attached to this report." in body
+    with runtime.store.unit_of_work() as session:
+        assert [c.reason for c in checkpoints.for_chain(session, incident_id) if c.reason == "report"] == []
 
 
 def test_smtp_down_at_first_then_delivered_once_it_returns(world: World, log_stream: io.StringIO) -> None:

@@ -113,7 +113,7 @@ def test_up_turns_a_posted_event_into_an_incident_with_timeline(machine: Machine
 
     kinds = wait_for(timeline, timeout=20, what="incident and timeline from `orchestrator up`")
     print(f"event accepted -> incident with timeline: {time.monotonic() - posted:.3f}s")
-    assert kinds[:2] == ["incident.opened", "event.received"]
+    assert kinds[:2] == ["event.received", "incident.opened"]
     # the shipped tiktok-compromise playbook answers a high event: the switch engages
     # even though no TikTok credentials or inventory are configured here
     engaged = wait_for(lambda: "switch.engaged" in (timeline() or []), timeout=20, what="the kill switch")

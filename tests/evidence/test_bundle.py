@@ -117,12 +117,44 @@ def test_tampering_in_the_database_is_named_by_verify_and_by_the_bundle(
             found = verify_chain(session, INCIDENT)
         assert found is not None and (found.seq, found.reason[: len(reason)]) == (seq, reason)
         verdict = verify_bundle(_bundle(runtime), public_key=runtime.evidence_key().public, source="b.json")
+        with runtime.store.unit_of_work() as session:
+            signed = [c.seq for c in checkpoints.for_chain(session, INCIDENT)]
+    assert signed == [ENTRIES], "a broken chain's head is not signed at export"
     assert (verdict.ok, verdict.entry, verdict.problem and verdict.problem[: len(reason)]) == (
         False,
         seq,
         reason,
     )
     assert verdict.line().startswith(f"{INCIDENT}: BROKEN at entry {seq}: {reason}")
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+def test_a_cut_off_chain_is_exported_as_it_is_and_its_cut_head_is_not_signed(
+    store: str, settings: Settings, tmp_path: Path
+) -> None:
+    """Signing the cut head at export would vouch for the cut: once the checkpoints past it were
+    deleted too (SQLite does not refuse), the shorter chain would verify."""
+    bundle_file = tmp_path / "evidence.json"
+    with _store(store, settings) as runtime:
+        _signed_story(runtime)
+        with _guard_off(runtime) as conn:
+            _truncate(conn)
+        exported = operator_cli(runtime, tmp_path, "evidence", "export", INCIDENT, "--out", str(bundle_file))
+        with runtime.store.unit_of_work() as session:
+            signed = [c.seq for c in checkpoints.for_chain(session, INCIDENT)]
+        key = runtime.evidence_key()
+    assert signed == [ENTRIES]  # none at entry 29, the cut head
+    assert exported.returncode == 1
+    assert exported.stdout == (
+        f"wrote {bundle_file}: 29 entries, 1 signed checkpoint, CHAIN BROKEN at entry 30; "
+        f"key {key.fingerprint}\n"
+    )
+    assert exported.stderr.startswith(f"Error: {INCIDENT}: BROKEN at entry 30: {CUT_OFF}")
+    assert exported.stderr.rstrip().endswith(
+        "the head was not signed anew (a signature now would vouch for the break), and the bundle names it"
+    )
+    verdict = verify_bundle(json.loads(bundle_file.read_text()), public_key=key.public, source="b.json")
+    assert verdict.line().startswith(f"{INCIDENT}: BROKEN at entry 30: {CUT_OFF}")
 
 
 def test_without_a_checkpoint_a_cut_off_end_would_pass_which_is_why_heads_are_signed(

@@ -4,6 +4,7 @@ is never shown (it says where secrets are mounted)."""
 from __future__ import annotations
 
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from orchestrator.config import load_settings, masked_dump
 from orchestrator.errors import ConfigError
 from orchestrator.evidence import keys
+from orchestrator.scheduler import run_scheduler
+from orchestrator.worker.runtime import Runtime
 
 
 def test_the_key_is_made_once_in_the_data_folder_readable_by_its_owner_only(tmp_path: Path) -> None:
@@ -38,3 +41,14 @@ def test_a_configured_key_is_used_and_a_missing_one_refused_without_showing_its_
     ) as err:
         keys.load_or_create(missing)
     assert "run-secrets" not in str(err.value)
+
+
+def test_the_scheduler_makes_the_key_when_it_starts_before_any_incident(runtime: Runtime) -> None:
+    """Operators hand the public key to auditors before the first incident, not after it."""
+    path = runtime.settings.data_dir / "evidence-key.pem"
+    assert not path.exists()
+    stop = threading.Event()
+    stop.set()  # it starts, and stops before its first tick: no job has run
+    run_scheduler(runtime, stop)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert keys.load_or_create(runtime.settings).fingerprint == runtime.evidence_key().fingerprint

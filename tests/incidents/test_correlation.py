@@ -80,7 +80,7 @@ def test_higher_severity_escalates_and_is_recorded(runtime: Runtime) -> None:
         kinds = [e.kind for e in timeline.entries(session, incident_id)]
         incident = session.get(IncidentRow, incident_id)
         assert incident is not None and incident.severity == "critical"
-    assert kinds == ["incident.opened", "event.received", "event.received", "incident.escalated"]
+    assert kinds == ["event.received", "incident.opened", "event.received", "incident.escalated"]
 
 
 def test_resolved_signal_is_recorded_and_keeps_incident_open(runtime: Runtime) -> None:

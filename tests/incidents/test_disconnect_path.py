@@ -3,7 +3,7 @@ event starts the run and engages the kill switch in the commit that opens the in
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from orchestrator.events.schemas import CompromiseEvent, Severity
 from orchestrator.incidents import flows as incident_flows
 from orchestrator.incidents import lifecycle
 from orchestrator.incidents.models import IncidentRow
+from orchestrator.intake.critical import CriticalFirst
 from orchestrator.playbooks import decisions, flows
 from orchestrator.playbooks import service as runs
 from orchestrator.playbooks.loader import parse_playbook
@@ -211,3 +212,35 @@ def test_a_critical_event_after_a_person_raised_the_incident_to_critical_still_d
     with runtime.store.unit_of_work() as session:
         assert switch.status(session).engaged
         assert session.scalars(select(RunRow).where(RunRow.playbook_name == "tiktok-compromise")).one()
+
+
+def test_entries_carry_when_things_happened_not_when_a_busy_worker_got_to_them(runtime: Runtime) -> None:
+    """A critical event received five seconds before a backlogged worker correlates it: the
+    intake engaged the switch at once (critical first); the timeline says when the event came and
+    when the switch was engaged, not when the worker got there, and its times never run back."""
+    received = clock.utcnow() - timedelta(seconds=5)
+    critical_first = CriticalFirst(runtime.settings, runtime.playbooks)
+    (outbox_id,) = intake.accept_events(
+        runtime.store, [_critical("paste-late", received)], now=received, before_commit=critical_first
+    )
+    with runtime.store.unit_of_work() as session:
+        engaged_at = switch.status(session).changed_at
+    assert engaged_at is not None and engaged_at >= received
+
+    tasks.correlate_event(outbox_id)
+
+    with runtime.store.unit_of_work() as session:
+        incident = session.scalars(select(IncidentRow)).one()
+        entries = timeline.entries(session, incident.id)
+    story = {entry.kind: entry for entry in reversed(entries)}  # the first of each kind
+    assert [entry.kind for entry in entries[:2]] == ["event.received", "incident.opened"]
+    assert story["event.received"].at == received == incident.aware_at
+    assert story["incident.opened"].at >= received + timedelta(seconds=5)  # the worker opened it then
+    assert incident.disconnected_at == engaged_at
+    engaged = story["switch.engaged"]
+    assert engaged.data["engaged_at"] == engaged_at.isoformat(timespec="microseconds")
+    assert engaged.message.startswith(
+        f"kill switch already engaged since {engaged_at.isoformat(timespec='milliseconds')} by intake: "
+    )
+    times = [entry.at for entry in entries]
+    assert times == sorted(times)

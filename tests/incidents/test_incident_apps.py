@@ -105,7 +105,10 @@ def test_an_event_naming_no_app_or_only_unknown_keys_disconnects_every_app(two_a
     _correlate(two_apps, _event("host.compromise", "build-host"))
     with two_apps.store.unit_of_work() as session:
         incidents = session.scalars(select(IncidentRow)).all()
-        opened = [timeline.entries(session, i.id)[0].data["apps"] for i in incidents]
+        opened = [
+            next(e for e in timeline.entries(session, i.id) if e.kind == kinds.INCIDENT_OPENED).data["apps"]
+            for i in incidents
+        ]
     assert [i.apps for i in incidents] == [None, None] and opened == ["all", "all"]
 
 

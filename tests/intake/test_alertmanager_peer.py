@@ -115,7 +115,7 @@ def test_alertmanager_opens_the_incident_and_its_resolved_notice_is_recorded(
         timeout=20,
         what="the incident opened from Alertmanager's webhook",
     )
-    assert opened[1][:2] == ["incident.opened", "event.received"]
+    assert opened[1][:2] == ["event.received", "incident.opened"]
 
     _push(alertmanager, ends_at=datetime.now(UTC) - timedelta(seconds=5))
     incidents_now, kinds_now = wait_for(

@@ -90,7 +90,7 @@ def test_posted_event_becomes_an_incident_with_a_timeline(live: tuple[Runtime, s
 
     found = wait_for(incident_with_timeline, timeout=15, what="the incident and its timeline")
     elapsed = time.monotonic() - started
-    assert found["kinds"][:2] == ["incident.opened", "event.received"]
+    assert found["kinds"][:2] == ["event.received", "incident.opened"]
     incident = found["incident"]
     assert isinstance(incident, dict)
     assert (incident["severity"], incident["dedup_key"], incident["event_count"]) == (

@@ -26,18 +26,6 @@ _STEPS: list[tuple[timedelta, str, str, str, dict[str, Any]]] = [
     (
         timedelta(0),
         "source:splunk",
-        kinds.INCIDENT_OPENED,
-        "Incident opened: client secret leaked on ci-7",
-        {
-            "severity": "high",
-            "kind": "credential.leak",
-            "dedup_key": "splunk:leak:ci-7",
-            "aware_at": T0.isoformat(),
-        },
-    ),
-    (
-        timedelta(0),
-        "source:splunk",
         kinds.EVENT_RECEIVED,
         "Event received from splunk: client secret leaked",
         {
@@ -48,6 +36,18 @@ _STEPS: list[tuple[timedelta, str, str, str, dict[str, Any]]] = [
             "observed_at": T0.isoformat(),
             "received_at": T0.isoformat(),
             "entities": {"hosts": ["ci-7"]},
+        },
+    ),
+    (
+        timedelta(seconds=2),
+        "source:splunk",
+        kinds.INCIDENT_OPENED,
+        "Incident opened: client secret leaked on ci-7",
+        {
+            "severity": "high",
+            "kind": "credential.leak",
+            "dedup_key": "splunk:leak:ci-7",
+            "aware_at": T0.isoformat(),
         },
     ),
     (

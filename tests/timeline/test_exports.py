@@ -184,7 +184,7 @@ def test_a_token_in_the_timeline_misses_confidentiality_without_repeating_it() -
 
 
 def test_a_ticket_filed_in_tiktoks_portal_is_the_evidence_of_reporting(record: Record) -> None:
-    opened = record.entries[0]
+    opened = next(entry for entry in record.entries if entry.kind == kinds.INCIDENT_OPENED)
     filed = TimelineEntryRow(
         seq=opened.seq + 1,
         at=T0 + timedelta(minutes=30),
