@@ -227,7 +227,7 @@ def test_entries_carry_when_things_happened_not_when_a_busy_worker_got_to_them(r
         engaged_at = switch.status(session).changed_at
     assert engaged_at is not None and engaged_at >= received
 
-    tasks.correlate_event(outbox_id)
+    tasks.correlate_event(runtime, outbox_id)
 
     with runtime.store.unit_of_work() as session:
         incident = session.scalars(select(IncidentRow)).one()
