@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:  # annotations only: these rooms sit above the kernel
-    from orchestrator.actions.registry import ActionRegistry
     from orchestrator.config import Settings
     from orchestrator.evidence.keys import EvidenceKey
+    from orchestrator.playbooks.action import ActionRegistry
     from orchestrator.playbooks.schemas import Playbook
     from orchestrator.store.db import Store
 

@@ -1,16 +1,18 @@
-"""Actions a playbook step can run, behind one interface and one registry."""
+"""Actions a playbook step can run, behind the interface and registry the engine defines
+(``playbooks/action.py``)."""
 
 from __future__ import annotations
 
-from orchestrator.actions.base import (
+from orchestrator.actions.registry import default_registry
+from orchestrator.playbooks.action import (
     Action,
     ActionContext,
     ActionParams,
+    ActionRegistry,
     TimelineWriter,
     execute,
     parse_params,
 )
-from orchestrator.actions.registry import ActionRegistry, default_registry
 
 __all__ = [
     "Action",

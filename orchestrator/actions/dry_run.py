@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.actions.registry import ActionRegistry, default_registry
+from orchestrator.actions.registry import default_registry
 from orchestrator.playbooks import templates
+from orchestrator.playbooks.action import ActionRegistry
 from orchestrator.playbooks.engine import decide_step
 from orchestrator.playbooks.schemas import ParallelBlock, Playbook, Step
 

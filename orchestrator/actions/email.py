@@ -26,11 +26,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from orchestrator import clock, redaction
-from orchestrator.actions.base import Action, ActionContext, ActionParams
 from orchestrator.chatops import kinds as chatops_kinds
 from orchestrator.chatops.models import DeliveryRow, TikTokReportRow
 from orchestrator.config import Settings
 from orchestrator.errors import ActionError, ConfigError
+from orchestrator.playbooks.action import Action, ActionContext, ActionParams
 from orchestrator.store.db import Store
 from orchestrator.store.lease import Lease
 

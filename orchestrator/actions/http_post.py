@@ -8,8 +8,8 @@ import httpx
 from pydantic import Field
 
 from orchestrator import redaction
-from orchestrator.actions.base import Action, ActionContext, ActionParams
 from orchestrator.errors import ActionError
+from orchestrator.playbooks.action import Action, ActionContext, ActionParams
 
 __all__ = ["HttpPostAction", "HttpPostParams"]
 

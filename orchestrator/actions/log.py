@@ -8,7 +8,7 @@ import structlog
 from pydantic import Field
 
 from orchestrator import redaction
-from orchestrator.actions.base import Action, ActionContext, ActionParams
+from orchestrator.playbooks.action import Action, ActionContext, ActionParams
 
 __all__ = ["LogAction", "LogParams"]
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import select
 
-from orchestrator.actions.base import Action, ActionContext
+from orchestrator.playbooks.action import Action, ActionContext
 from orchestrator.playbooks.manual import MANUAL_ACTION, ManualParams
 from orchestrator.playbooks.models import StepRunRow
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from orchestrator import redaction
-from orchestrator.actions.base import Action, ActionContext, ActionParams
+from orchestrator.playbooks.action import Action, ActionContext, ActionParams
 
 __all__ = ["NoteAction", "NoteParams"]
 

@@ -6,10 +6,10 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from orchestrator.actions.base import Action, ActionContext, ActionParams
 from orchestrator.errors import ActionError
 from orchestrator.paging import flows
 from orchestrator.paging.providers import PagingFailed
+from orchestrator.playbooks.action import Action, ActionContext, ActionParams
 
 __all__ = ["PageOncallAction", "PageOncallParams"]
 

@@ -6,10 +6,10 @@ from typing import Any, ClassVar, cast
 
 from pydantic import Field
 
-from orchestrator.actions.base import Action, ActionContext, ActionParams
 from orchestrator.errors import ActionError, ConfigError, OrchestratorError
 from orchestrator.inventory.base import Scope
 from orchestrator.inventory.factory import close_inventory, inventory_from_settings
+from orchestrator.playbooks.action import Action, ActionContext, ActionParams
 from orchestrator.proof import census as census_flows
 from orchestrator.proof import verify
 from orchestrator.tiktok.client import TikTokClient

@@ -1,9 +1,6 @@
-"""The one lookup of actions by name; ``default_registry()`` lists every shipped action."""
+"""``default_registry()``: every shipped action, in the registry the engine defines."""
 
 from __future__ import annotations
-
-import difflib
-from collections.abc import Iterable
 
 from orchestrator.actions import (
     email,
@@ -19,41 +16,9 @@ from orchestrator.actions import (
     wait,
     webhook,
 )
-from orchestrator.actions.base import Action
-from orchestrator.errors import NotFound
+from orchestrator.playbooks.action import ActionRegistry
 
 __all__ = ["ActionRegistry", "default_registry"]
-
-
-class ActionRegistry:
-    """Maps action names (``note``, ``http.post``, ``tiktok.revoke``...) to action instances."""
-
-    def __init__(self, actions: Iterable[Action] = ()) -> None:
-        self._actions: dict[str, Action] = {}
-        for action in actions:
-            self.register(action)
-
-    def register(self, action: Action) -> None:
-        """Add ``action`` under its ``name``; a second action with the same name is a bug."""
-        if action.name in self._actions:
-            raise ValueError(f"action {action.name!r} is already registered")
-        self._actions[action.name] = action
-
-    def get(self, name: str) -> Action:
-        """The action called ``name``; NotFound names the closest known actions."""
-        try:
-            return self._actions[name]
-        except KeyError:
-            close = difflib.get_close_matches(name, list(self._actions), n=3, cutoff=0.6)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise NotFound(f"unknown action {name!r}{hint}") from None
-
-    def names(self) -> list[str]:
-        """Every registered name, sorted."""
-        return sorted(self._actions)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._actions
 
 
 def default_registry() -> ActionRegistry:

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from orchestrator import clock, redaction
 from orchestrator.actions import http_post
-from orchestrator.actions.base import Action, ActionContext, ActionParams
 from orchestrator.actions.email import Mailer, SendOnce, mailer_for, send_once
 from orchestrator.chatops.models import TikTokReportRow
 from orchestrator.config import Settings
@@ -33,6 +32,7 @@ from orchestrator.evidence.export import sign_if_intact
 from orchestrator.incidents import lifecycle
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.logging import get_logger
+from orchestrator.playbooks.action import Action, ActionContext, ActionParams
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.timeline.models import TimelineEntryRow

@@ -10,7 +10,6 @@ from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator import clock, redaction
-from orchestrator.actions.base import Action, ActionContext, ActionParams
 from orchestrator.chatops import card_sync, cards, naming, participants
 from orchestrator.chatops import kinds as slack_kinds
 from orchestrator.chatops.client import SlackClient, SlackError, SlackNameTaken, client_for
@@ -19,6 +18,7 @@ from orchestrator.chatops.names import names_for
 from orchestrator.config import Settings
 from orchestrator.errors import ActionError
 from orchestrator.incidents.models import IncidentRow
+from orchestrator.playbooks.action import Action, ActionContext, ActionParams
 from orchestrator.ports import Ports
 
 __all__ = [

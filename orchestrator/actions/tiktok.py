@@ -7,12 +7,12 @@ from typing import Any, ClassVar, Literal, cast
 from pydantic import Field
 from sqlalchemy.orm import Session
 
-from orchestrator.actions.base import Action, ActionContext, ActionParams, Awaiting, TransactionalAction
 from orchestrator.errors import ActionError, ConfigError, OrchestratorError
 from orchestrator.incidents import apps as incident_apps
 from orchestrator.incidents import service as incidents
 from orchestrator.inventory.base import Scope
 from orchestrator.inventory.factory import inventory_from_settings
+from orchestrator.playbooks.action import Action, ActionContext, ActionParams, Awaiting, TransactionalAction
 from orchestrator.purge import purge_from_settings
 from orchestrator.revocation import flows as revocation
 from orchestrator.switch import KILL_SWITCH_ACTION

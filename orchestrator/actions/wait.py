@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from orchestrator import clock
-from orchestrator.actions.base import Action, ActionContext, ActionParams
 from orchestrator.errors import ActionError
+from orchestrator.playbooks.action import Action, ActionContext, ActionParams
 
 __all__ = ["MAX_WAIT_SECONDS", "WaitAction", "WaitParams"]
 

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 
 from orchestrator import redaction
-from orchestrator.actions.base import Action, ActionContext, ActionParams
 from orchestrator.actions.http_post import HttpPostAction, HttpPostParams
+from orchestrator.playbooks.action import Action, ActionContext, ActionParams
 
 __all__ = ["WebhookPostAction", "WebhookPostParams"]
 

@@ -69,13 +69,14 @@ def show_playbook(state: State, name: str) -> None:
 @pass_state
 def validate(state: State, paths: tuple[Path, ...]) -> None:
     """Check playbook files (default: every configured folder); errors read file:line:column."""
+    registry = default_registry()
     if not paths:
-        books = load_catalog(state.settings(), default_registry())
+        books = load_catalog(state.settings(), registry)
         click.echo(f"ok: {len(books)} playbooks valid")
         return
     files = [f for p in paths for f in (sorted(p.glob("*.y*ml")) if p.is_dir() else [p])]
     for file in files:
-        book = load_playbook(file)
+        book = load_playbook(file, registry=registry)
         click.echo(f"ok: {file} ({book.name})")
 
 

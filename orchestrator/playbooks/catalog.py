@@ -23,7 +23,7 @@ from orchestrator.playbooks.schemas import Playbook
 from orchestrator.switch import KILL_SWITCH_ACTION
 
 if TYPE_CHECKING:  # annotations only: the registry sits above the domain and is handed in
-    from orchestrator.actions.registry import ActionRegistry
+    from orchestrator.playbooks.action import ActionRegistry
 
 __all__ = [
     "CRITICAL_COMPROMISE_KIND",

@@ -15,7 +15,7 @@ from orchestrator.playbooks import templates
 from orchestrator.playbooks.schemas import ParallelBlock, Playbook, RunHandlers, Step
 
 if TYPE_CHECKING:
-    from orchestrator.actions.registry import ActionRegistry
+    from orchestrator.playbooks.action import ActionRegistry
     from orchestrator.playbooks.loader import DataPath, Source
 
 __all__ = ["check_playbook"]

@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy import select
 
 from orchestrator import clock, redaction
-from orchestrator.actions.base import ActionContext, Awaiting, execute
 from orchestrator.errors import ActionError, NotFound
 from orchestrator.incidents import news
 from orchestrator.logging import bind_ids, get_logger
 from orchestrator.playbooks import service
+from orchestrator.playbooks.action import ActionContext, Awaiting, execute
 from orchestrator.playbooks.advance import template_context
 from orchestrator.playbooks.flows import ADVANCE, Transaction
 from orchestrator.playbooks.models import RunRow, StepRunRow

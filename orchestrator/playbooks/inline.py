@@ -15,8 +15,8 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from orchestrator import redaction
-from orchestrator.actions.base import ActionContext, TransactionalAction, execute_in
 from orchestrator.errors import ActionError, NotFound, ValidationFailed
+from orchestrator.playbooks.action import ActionContext, TransactionalAction, execute_in
 from orchestrator.playbooks.models import RunRow
 from orchestrator.playbooks.schemas import Step
 from orchestrator.playbooks.service import run_chain

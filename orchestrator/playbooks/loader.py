@@ -17,7 +17,7 @@ from orchestrator.playbooks import checks, json_schema
 from orchestrator.playbooks.schemas import NAME_PATTERN, STEP_ID_PATTERN, Playbook
 
 if TYPE_CHECKING:
-    from orchestrator.actions.registry import ActionRegistry
+    from orchestrator.playbooks.action import ActionRegistry
 
 __all__ = ["Source", "load_playbook", "load_playbooks", "parse_playbook"]
 
@@ -330,19 +330,10 @@ def _parse(text: str, filename: str, registry: ActionRegistry) -> tuple[Playbook
     return playbook, src
 
 
-def _registry(registry: ActionRegistry | None) -> ActionRegistry:
-    if registry is not None:
-        return registry
-    from orchestrator.actions.registry import default_registry
-
-    return default_registry()
-
-
-def parse_playbook(
-    text: str, filename: str = "<playbook>", *, registry: ActionRegistry | None = None
-) -> Playbook:
-    """Parse and validate playbook YAML ``text``; PlaybookError says ``file:line:column``."""
-    return _parse(text, filename, _registry(registry))[0]
+def parse_playbook(text: str, filename: str = "<playbook>", *, registry: ActionRegistry) -> Playbook:
+    """Parse and validate playbook YAML ``text`` against the actions of ``registry``;
+    PlaybookError says ``file:line:column``."""
+    return _parse(text, filename, registry)[0]
 
 
 def _read(path: str | Path) -> str:
@@ -352,13 +343,13 @@ def _read(path: str | Path) -> str:
         raise PlaybookError(f"{path}:1:1: cannot read the file: {exc}") from exc
 
 
-def load_playbook(path: str | Path, *, registry: ActionRegistry | None = None) -> Playbook:
+def load_playbook(path: str | Path, *, registry: ActionRegistry) -> Playbook:
     """The playbook in file ``path``, validated; PlaybookError with ``file:line:column``."""
-    return _parse(_read(path), str(path), _registry(registry))[0]
+    return _parse(_read(path), str(path), registry)[0]
 
 
 def load_playbooks(
-    dirs: Iterable[str | Path] | str | Path, *, registry: ActionRegistry | None = None
+    dirs: Iterable[str | Path] | str | Path, *, registry: ActionRegistry
 ) -> dict[str, Playbook]:
     """Every ``*.yaml``/``*.yml`` playbook in ``dirs`` by name; the first invalid one raises.
 
@@ -366,7 +357,6 @@ def load_playbooks(
     reached through two paths (a folder listed twice, a link to it, the shipped folder also
     named in ``playbook_dirs``) is one playbook, loaded once.
     """
-    actions = _registry(registry)
     folders = [dirs] if isinstance(dirs, str | Path) else list(dirs)
     found: dict[str, Playbook] = {}
     first_at: dict[str, str] = {}
@@ -377,7 +367,7 @@ def load_playbooks(
             if file.resolve() in seen:
                 continue
             seen.add(file.resolve())
-            playbook, src = _parse(_read(file), str(file), actions)
+            playbook, src = _parse(_read(file), str(file), registry)
             if playbook.name in found:
                 raise src.error(
                     ("name",),

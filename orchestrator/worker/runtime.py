@@ -18,11 +18,12 @@ from celery import Celery
 from sqlalchemy.orm import Session
 
 from orchestrator import clock
-from orchestrator.actions.registry import ActionRegistry, default_registry
+from orchestrator.actions.registry import default_registry
 from orchestrator.config import Settings, load_settings
 from orchestrator.evidence import keys
 from orchestrator.evidence.keys import EvidenceKey
 from orchestrator.logging import get_logger
+from orchestrator.playbooks.action import ActionRegistry
 from orchestrator.playbooks.catalog import load_catalog
 from orchestrator.playbooks.schemas import Playbook
 from orchestrator.store import outbox

@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.actions.dry_run import dry_run_plan
+from orchestrator.actions.registry import default_registry
 from orchestrator.playbooks import load_playbook
 
 VALID = Path(__file__).parent / "valid"
 
+REGISTRY = default_registry()
+
 
 def test_dry_run_plan_resolves_templates_and_conditions_in_order() -> None:
-    playbook = load_playbook(VALID / "token_leak.yaml")
+    playbook = load_playbook(VALID / "token_leak.yaml", registry=REGISTRY)
     ctx = {
         "event": {"kind": "token.leak", "severity": "high", "entities": {"open_ids": ["o1"]}},
         "incident": {"id": "inc-1"},
@@ -78,7 +81,7 @@ def test_dry_run_plan_resolves_templates_and_conditions_in_order() -> None:
 
 
 def test_dry_run_plan_uses_outputs_the_caller_already_has() -> None:
-    playbook = load_playbook(VALID / "token_leak.yaml")
+    playbook = load_playbook(VALID / "token_leak.yaml", registry=REGISTRY)
     ctx = {
         "event": {"kind": "k", "severity": "critical", "entities": {"open_ids": []}},
         "incident": {"id": "i"},

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator.actions.registry import default_registry
 from orchestrator.playbooks import (
     ApprovalTimeout,
     Plan,
@@ -25,6 +26,8 @@ from orchestrator.playbooks.schemas import StepRetry
 
 T0 = datetime(2026, 11, 26, 16, 0, tzinfo=UTC)
 
+REGISTRY = default_registry()
+
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
@@ -32,7 +35,7 @@ def at(seconds: float) -> datetime:
 
 def playbook(steps: str, handlers: str = "") -> Playbook:
     text = "name: t\ntrigger: {match: {}}\nsteps:\n" + steps
-    return parse_playbook(text + ("handlers:\n" + handlers if handlers else ""))
+    return parse_playbook(text + ("handlers:\n" + handlers if handlers else ""), registry=REGISTRY)
 
 
 def step(step_id: str, extra: str = "", indent: int = 2) -> str:

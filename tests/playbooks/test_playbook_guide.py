@@ -8,10 +8,13 @@ from pathlib import Path
 import yaml
 
 from orchestrator.actions.dry_run import dry_run_plan
+from orchestrator.actions.registry import default_registry
 from orchestrator.playbooks import build_context, parse_playbook
 from orchestrator.playbooks.json_schema import validation_errors
 
 GUIDE = Path(__file__).parents[2] / "docs" / "playbooks.md"
+
+REGISTRY = default_registry()
 
 
 def _yaml_blocks() -> list[str]:
@@ -20,7 +23,7 @@ def _yaml_blocks() -> list[str]:
 
 def test_the_guides_worked_example_is_a_valid_playbook() -> None:
     example = _yaml_blocks()[0]
-    playbook = parse_playbook(example, "docs/playbooks.md")
+    playbook = parse_playbook(example, "docs/playbooks.md", registry=REGISTRY)
     assert playbook.name == "token-leak"
     assert validation_errors(yaml.safe_load(example)) == []
     ctx = build_context(
@@ -45,5 +48,5 @@ def test_the_guides_worked_example_is_a_valid_playbook() -> None:
 def test_the_guides_inputs_snippet_is_valid() -> None:
     inputs = _yaml_blocks()[1]
     text = inputs + "steps:\n  - id: a\n    action: note\n    with: {message: '{{ inputs.reason }}'}\n"
-    playbook = parse_playbook("name: manual\n" + text)
+    playbook = parse_playbook("name: manual\n" + text, registry=REGISTRY)
     assert set(playbook.inputs) == {"reason", "batch", "notify", "scope", "open_ids"}

@@ -21,6 +21,7 @@ from orchestrator.playbooks import (
 from orchestrator.playbooks.json_schema import validation_errors
 
 VALID = Path(__file__).parent / "valid"
+REGISTRY = default_registry()
 
 HEAD = """name: t
 trigger:
@@ -41,7 +42,7 @@ BROKEN: list[tuple[str, str, str]] = [
     (
         "unknown action, nothing close",
         "  - id: a\n    action: zzz\n",
-        "pb.yaml:8:13: unknown action 'zzz'; available actions: " + ", ".join(default_registry().names()),
+        "pb.yaml:8:13: unknown action 'zzz'; available actions: " + ", ".join(REGISTRY.names()),
     ),
     (
         "bad template syntax",
@@ -179,7 +180,7 @@ BROKEN: list[tuple[str, str, str]] = [
 def test_broken_playbook_names_file_line_and_column(case: str, steps: str, message: str) -> None:
     text = HEAD.rstrip("\n") + steps if steps.startswith(" [") else HEAD + steps
     with pytest.raises(PlaybookError) as caught:
-        parse_playbook(text, "pb.yaml")
+        parse_playbook(text, "pb.yaml", registry=REGISTRY)
     assert str(caught.value) == message
 
 
@@ -243,19 +244,19 @@ TOP_LEVEL: list[tuple[str, str, str]] = [
 @pytest.mark.parametrize(("case", "text", "message"), TOP_LEVEL, ids=[c[0] for c in TOP_LEVEL])
 def test_broken_top_level_names_file_line_and_column(case: str, text: str, message: str) -> None:
     with pytest.raises(PlaybookError) as caught:
-        parse_playbook(text, "pb.yaml")
+        parse_playbook(text, "pb.yaml", registry=REGISTRY)
     assert str(caught.value) == message
 
 
 def test_templated_param_is_checked_at_run_time_not_load_time() -> None:
     playbook = parse_playbook(
-        HEAD + '  - id: a\n    action: wait\n    with: {seconds: "{{ inputs.reason }}"}\n'
+        HEAD + '  - id: a\n    action: wait\n    with: {seconds: "{{ inputs.reason }}"}\n', registry=REGISTRY
     )
     assert playbook.step("a").with_ == {"seconds": "{{ inputs.reason }}"}
 
 
 def test_valid_playbooks_load_by_name() -> None:
-    playbooks = load_playbooks([VALID])
+    playbooks = load_playbooks([VALID], registry=REGISTRY)
     assert sorted(playbooks) == ["manual-note", "token-leak"]
     leak = playbooks["token-leak"]
     assert [s.id for s in leak.iter_steps()] == [
@@ -275,7 +276,7 @@ def test_valid_playbooks_load_by_name() -> None:
 
 @pytest.mark.parametrize("path", sorted(VALID.iterdir()), ids=lambda p: p.name)
 def test_playbook_json_round_trip_keeps_content_hash(path: Path) -> None:
-    playbook = load_playbook(path)
+    playbook = load_playbook(path, registry=REGISTRY)
     stored = json.loads(json.dumps(playbook.model_dump(mode="json", by_alias=True)))
     again = Playbook.model_validate(stored)
     assert again == playbook
@@ -301,7 +302,7 @@ def test_duplicate_playbook_names_across_files_point_at_the_second(tmp_path: Pat
             "name: same\ntrigger: {match: {}}\nsteps:\n  - id: a\n    action: note\n" + NOTE
         )
     with pytest.raises(PlaybookError) as caught:
-        load_playbooks([tmp_path / "a", tmp_path / "b"])
+        load_playbooks([tmp_path / "a", tmp_path / "b"], registry=REGISTRY)
     assert str(caught.value) == (
         f"{tmp_path}/b/x.yaml:1:7: duplicate playbook name 'same' (also defined at {tmp_path}/a/x.yaml:1:7)"
     )
@@ -313,7 +314,9 @@ def test_one_file_reached_through_two_paths_is_one_playbook_not_a_duplicate(tmp_
         "name: same\ntrigger: {match: {}}\nsteps:\n  - id: a\n    action: note\n" + NOTE
     )
     (tmp_path / "link").symlink_to(tmp_path / "a")
-    books = load_playbooks([tmp_path / "a", tmp_path / "link", tmp_path / "a" / ".." / "a"])
+    books = load_playbooks(
+        [tmp_path / "a", tmp_path / "link", tmp_path / "a" / ".." / "a"], registry=REGISTRY
+    )
     assert list(books) == ["same"]
 
 
@@ -344,11 +347,11 @@ def _event(**changes: object) -> CompromiseEvent:
 def test_match_trigger_checks_kind_glob_severity_and_entities(
     changes: dict[str, object], matches: bool
 ) -> None:
-    assert load_playbook(VALID / "token_leak.yaml").matches(_event(**changes)) is matches
+    assert load_playbook(VALID / "token_leak.yaml", registry=REGISTRY).matches(_event(**changes)) is matches
 
 
 def test_manual_inputs_are_typed_and_defaulted() -> None:
-    playbook = load_playbook(VALID / "manual_note.yml")
+    playbook = load_playbook(VALID / "manual_note.yml", registry=REGISTRY)
     assert playbook.resolve_inputs({"text": "hi", "times": "3", "tags": "a, b"}) == {
         "text": "hi",
         "times": 3,

@@ -1,22 +1,29 @@
-"""The Action seam: what a step's action receives (ActionContext) and must provide (Action)."""
+"""The Action seam the engine defines: what a step's action receives (ActionContext), must provide
+(Action, TransactionalAction), and the registry that finds one by name (ActionRegistry).
+
+The engine (``playbooks/``) owns this contract; the shipped actions (``actions/``) implement it
+above the domain, and ``actions/registry.default_registry`` lists them.
+"""
 
 from __future__ import annotations
 
+import difflib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.orm import Session
 
-from orchestrator.errors import ActionError
+from orchestrator.errors import ActionError, NotFound
 from orchestrator.ports import Ports
 
 __all__ = [
     "Action",
     "ActionContext",
     "ActionParams",
+    "ActionRegistry",
     "Awaiting",
     "TimelineWriter",
     "TransactionalAction",
@@ -138,3 +145,34 @@ def execute_in(
 
 def _dry_output(action: Action) -> dict[str, Any]:
     return {"dry_run": True, "action": action.name, "would_run": True}
+
+
+class ActionRegistry:
+    """Maps action names (``note``, ``http.post``, ``tiktok.revoke``...) to action instances."""
+
+    def __init__(self, actions: Iterable[Action] = ()) -> None:
+        self._actions: dict[str, Action] = {}
+        for action in actions:
+            self.register(action)
+
+    def register(self, action: Action) -> None:
+        """Add ``action`` under its ``name``; a second action with the same name is a bug."""
+        if action.name in self._actions:
+            raise ValueError(f"action {action.name!r} is already registered")
+        self._actions[action.name] = action
+
+    def get(self, name: str) -> Action:
+        """The action called ``name``; NotFound names the closest known actions."""
+        try:
+            return self._actions[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self._actions), n=3, cutoff=0.6)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise NotFound(f"unknown action {name!r}{hint}") from None
+
+    def names(self) -> list[str]:
+        """Every registered name, sorted."""
+        return sorted(self._actions)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._actions
