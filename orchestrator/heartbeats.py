@@ -20,8 +20,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from orchestrator import clock
 from orchestrator.logging import get_logger
+from orchestrator.routing import QUEUES
 from orchestrator.store.db import Base, Store, UTCDateTime
-from orchestrator.worker.routing import QUEUES
 
 __all__ = [
     "BEAT_SECONDS",

@@ -44,11 +44,11 @@ from orchestrator.inbound import access
 from orchestrator.incidents import service as incidents
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.logging import get_logger
+from orchestrator.routing import QUEUES
 from orchestrator.store import outbox
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline.models import TimelineEntryRow
-from orchestrator.worker.routing import QUEUES
 from orchestrator.worker.runtime import Runtime
 
 __all__ = [

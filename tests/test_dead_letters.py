@@ -16,12 +16,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from orchestrator import dead_letters
 from orchestrator.api.app import create_app
 from orchestrator.incidents import news
+from orchestrator.routing import ROUTES
 from orchestrator.store import outbox
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.timeline.models import SYSTEM_CHAIN
-from orchestrator.worker.routing import ROUTES
 from orchestrator.worker.runtime import Runtime
 from tests.support.processes import orchestrator_env
 from tests.support.rows import event_row

@@ -20,7 +20,7 @@ from orchestrator.heap import freeze_startup_heap
 from orchestrator.heartbeats import Beat, HeartbeatThread
 from orchestrator.logging import get_logger
 from orchestrator.playbooks.catalog import require_critical_handler
-from orchestrator.worker.routing import QUEUES
+from orchestrator.routing import QUEUES
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -22,10 +22,10 @@ from orchestrator.playbooks.engine import decide_step, next_actions
 from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.playbooks.schemas import Playbook
 from orchestrator.playbooks.templates import TemplateFailed, build_context
+from orchestrator.routing import step_topic
 from orchestrator.store import outbox
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
-from orchestrator.worker.routing import step_topic
 
 if TYPE_CHECKING:
     from orchestrator.playbooks.inline import InlineSteps

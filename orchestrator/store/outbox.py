@@ -84,7 +84,7 @@ MAX_ERROR = 500
 
 Publisher = Callable[..., None]
 """``publish(topic, *row_ids)``: sends rows of one topic to the broker (one message for a
-topic whose task takes a batch, see ``worker/routing.BATCHED_TOPICS``); raises when it cannot."""
+topic whose task takes a batch, see ``routing.BATCHED_TOPICS``); raises when it cannot."""
 
 
 class DeadRow(NamedTuple):

@@ -18,8 +18,8 @@ from kombu.entity import Queue
 
 from orchestrator.config import Settings
 from orchestrator.errors import BrokerError
+from orchestrator.routing import BATCHED_TOPICS, QUEUES, ROUTES
 from orchestrator.worker import fsbroker
-from orchestrator.worker.routing import BATCHED_TOPICS, QUEUES, ROUTES
 
 __all__ = ["BrokerPublisher", "broker_ping", "make_celery", "publisher"]
 

@@ -26,12 +26,12 @@ from orchestrator.logging import get_logger
 from orchestrator.playbooks.action import ActionRegistry
 from orchestrator.playbooks.catalog import load_catalog
 from orchestrator.playbooks.schemas import Playbook
+from orchestrator.routing import FOLLOW_UP_TOPICS
 from orchestrator.store import outbox
 from orchestrator.store.db import Store
 from orchestrator.store.private import private_folder
 from orchestrator.worker import follow_ups, tasks
 from orchestrator.worker.app import make_celery, publisher
-from orchestrator.worker.routing import FOLLOW_UP_TOPICS
 
 __all__ = ["Runtime", "current", "install"]
 

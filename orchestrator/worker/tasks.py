@@ -23,9 +23,9 @@ from orchestrator.playbooks import flows as playbook_flows
 from orchestrator.playbooks.inline import inline_steps
 from orchestrator.ports import Ports
 from orchestrator.revocation import batch as revocation_batch
+from orchestrator.routing import ROUTES
 from orchestrator.store import outbox
 from orchestrator.worker.follow_ups import running_follow_ups
-from orchestrator.worker.routing import ROUTES
 
 __all__ = ["advance_run", "correlate_event", "execute_step", "register", "revoke_batch"]
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, SecretStr
 
 from orchestrator.cli.main import cli
 from orchestrator.config import ENV_PREFIX, Settings, load_settings
-from orchestrator.worker.routing import QUEUES
+from orchestrator.routing import QUEUES
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 COMPOSE = DOCKER / "compose.yaml"

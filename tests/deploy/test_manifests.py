@@ -18,7 +18,7 @@ import yaml
 from orchestrator.api.app import create_app
 from orchestrator.config import Settings
 from orchestrator.errors import EXIT_SCHEMA
-from orchestrator.worker.routing import QUEUES
+from orchestrator.routing import QUEUES
 from orchestrator.worker.runtime import Runtime
 from tests.deploy.test_compose import entrypoint, resolve, setting_for
 from tests.support.server import serve_app

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator.events.models import EventRow
-from orchestrator.worker.routing import QUEUES
+from orchestrator.routing import QUEUES
 from tests.revocation.concurrent import deployment
 from tests.support.processes import wait_for
 from tests.support.runtime import API_TOKEN

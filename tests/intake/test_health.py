@@ -13,9 +13,9 @@ from orchestrator import clock, heartbeats
 from orchestrator.api.app import create_app
 from orchestrator.config import Settings
 from orchestrator.revocation.models import LedgerRow, RevocationRow
+from orchestrator.routing import QUEUES
 from orchestrator.store import outbox
 from orchestrator.store.db import Store
-from orchestrator.worker.routing import QUEUES
 from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import API_TOKEN
 from tests.support.server import serve_app

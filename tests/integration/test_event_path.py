@@ -15,8 +15,8 @@ from celery.contrib.testing.worker import start_worker
 from orchestrator.api.app import create_app
 from orchestrator.config import load_settings
 from orchestrator.incidents import service as incidents
+from orchestrator.routing import QUEUES
 from orchestrator.timeline import service as timeline
-from orchestrator.worker.routing import QUEUES
 from orchestrator.worker.runtime import Runtime
 from tests.support import services
 from tests.support.processes import wait_for
