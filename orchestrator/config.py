@@ -27,6 +27,7 @@ from orchestrator.durations import parse_duration
 from orchestrator.errors import ConfigError
 from orchestrator.settings_apps import TikTokAppsSettings
 from orchestrator.settings_paging import PagingSettings
+from orchestrator.store.outbox import redelivery_window  # the relay owns the backoff
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings", "masked_dump"]
 
@@ -342,8 +343,6 @@ def _describe(error: Any) -> str:
 def _check_retention(settings: Settings) -> None:
     """Retention shorter than the outbox's redelivery window would delete a row's history while
     the relay may still be sending it: refused, naming the floor."""
-    from orchestrator.store.outbox import redelivery_window  # the relay owns the backoff
-
     floor = redelivery_window(settings.redeliver_after_seconds, settings.outbox_max_attempts)
     if settings.retention_days * 86400 < floor:
         raise ConfigError(
