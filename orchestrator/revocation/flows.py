@@ -54,6 +54,7 @@ class Tally:
     by_others: dict[str, int] = field(default_factory=dict)  # settled by another revocation's batches
     requests: int = 0  # tokens this revocation's own batches sent to TikTok
     by_app: dict[str, dict[str, int]] = field(default_factory=dict)  # app -> status -> count
+    app_requests: dict[str, int] = field(default_factory=dict)  # app -> tokens this one sent
 
     @property
     def settled(self) -> int:
@@ -77,7 +78,10 @@ class Tally:
             "alarm": self.alarm,
             "revoked_by": self.by_others,
             "requests": self.requests,
-            "apps": {app: _figures(counts) for app, counts in sorted(self.by_app.items())},
+            "apps": {
+                app: {**_figures(counts), "requests": self.app_requests.get(app, 0)}
+                for app, counts in self.by_app.items()
+            },
         }
 
 
@@ -103,6 +107,7 @@ def tally(session: Session, *, revocation_id: str) -> Tally:
     by_others: dict[str, int] = {}
     by_app: dict[str, dict[str, int]] = {app: {} for app in row.apps or [DEFAULT_APP]}
     requests = 0
+    app_requests: dict[str, int] = {}
     for status, sender, app, n in session.execute(
         members.with_only_columns(
             LedgerRow.status, LedgerRow.revocation_id, LedgerRow.app, func.count()
@@ -115,6 +120,7 @@ def tally(session: Session, *, revocation_id: str) -> Tally:
             by_others[str(sender)] = by_others.get(str(sender), 0) + int(n)
         elif sender == revocation_id and status in _SENT:
             requests += int(n)
+            app_requests[str(app)] = app_requests.get(str(app), 0) + int(n)
     failures: dict[str, int] = {}
     retrying: dict[str, int] = {}  # a failed pass leaves its error on the row until it is revoked
     for status, error, n in session.execute(
@@ -140,6 +146,7 @@ def tally(session: Session, *, revocation_id: str) -> Tally:
         by_others=by_others,
         requests=requests,
         by_app=by_app,
+        app_requests=app_requests,
     )
 
 
@@ -345,6 +352,13 @@ def _finish(session: Session, row: RevocationRow, result: Tally, *, now: datetim
     row.status, row.finished_at = "finished", now
     summary = result.as_dict()
     duration_ms = int((now - row.created_at).total_seconds() * 1000)
+    for app, last in session.execute(  # each app's requests went out until its last was answered
+        select(LedgerRow.app, func.max(LedgerRow.updated_at))
+        .where(LedgerRow.revocation_id == row.id, LedgerRow.status.in_(_SENT))
+        .group_by(LedgerRow.app)
+    ):
+        if last is not None and app in summary["apps"]:
+            summary["apps"][app]["duration_ms"] = max(0, int((last - row.created_at).total_seconds() * 1000))
     timeline.append_entry(
         session,
         chain=chain,
