@@ -32,7 +32,13 @@ from orchestrator.ports import Ports
 from orchestrator.proof import verification
 from orchestrator.proof.models import ProofRow, VerificationRow
 from orchestrator.proof.verification import Verification
-from orchestrator.ratelimit import REVOKE_LIMITER, RateLimiter, RedisRateLimiter, StoreRateLimiter
+from orchestrator.ratelimit import (
+    REVOKE_LIMITER,
+    RateLimiter,
+    RedisRateLimiter,
+    StoreRateLimiter,
+    app_limiter,
+)
 from orchestrator.retry import RetryPolicy, call_with_retry, next_delay
 from orchestrator.revocation.batch import STATUS_FOR
 from orchestrator.revocation.members import ledger_rows_of
@@ -79,11 +85,6 @@ class AppTools(NamedTuple):
     client_key: str | None
     client: TikTokClient | None
     inventory: TokenInventory | None
-
-
-def limiter_name(base: str, app: str) -> str:
-    """The limiter of ``app`` (``base`` for the app ``default``, as single-app releases named it)."""
-    return base if app == DEFAULT_APP else f"{base}:{app}"
 
 
 def sample_size(revoked: int, *, percent: float, minimum: int, maximum: int) -> int:
@@ -219,13 +220,13 @@ class _Prober:
         self.userinfo = limiter_with_rate(
             settings,
             runtime.store,
-            name=limiter_name(USERINFO_LIMITER, app),
+            name=app_limiter(USERINFO_LIMITER, app),
             rate=settings.tiktok_userinfo_rate,
         )
         self.revoke_limiter = limiter_with_rate(
             settings,
             runtime.store,
-            name=limiter_name(REVOKE_LIMITER, app),
+            name=app_limiter(REVOKE_LIMITER, app),
             rate=settings.app(app).revoke_rate,
         )
 

@@ -31,7 +31,7 @@ from orchestrator.inventory.factory import inventory_for
 from orchestrator.inventory.fingerprint import fingerprint
 from orchestrator.logging import get_logger
 from orchestrator.ports import Ports
-from orchestrator.ratelimit import REVOKE_LIMITER, RateLimiter, limiter_for
+from orchestrator.ratelimit import REVOKE_LIMITER, RateLimiter, app_limiter, limiter_for
 from orchestrator.retry import RetryPolicy, call_with_retry
 from orchestrator.revocation import flows, ledger
 from orchestrator.revocation.ledger import Claimed, Outcome
@@ -107,12 +107,12 @@ class _Batch:
         self._stock_at = time.monotonic()
         settings = runtime.settings
         app = settings.app(app_name)
-        self.app = app.name
+        self.app, self.client_key = app.name, app.client_key
         self.provider = runtime.shared(f"tiktok.provider:{app.name}", lambda: provider_for(app))
         # One limiter per process and app: a store limiter hands out slots in windows, and a
         # limiter per batch dropped each window's unused tail (threads of other batches could not
         # take it). The app ``default`` keeps the limiter name of single-app releases.
-        limiter = REVOKE_LIMITER if app.name == DEFAULT_APP else f"{REVOKE_LIMITER}:{app.name}"
+        limiter = app_limiter(REVOKE_LIMITER, app.name)
         self.limiter = runtime.shared(
             f"tiktok.revoke_limiter:{app.name}",
             lambda: limiter_for(settings, runtime.store, name=limiter, rate=app.revoke_rate),
@@ -274,10 +274,16 @@ class _Batch:
         with self.runtime.store.unit_of_work() as session:
             row = session.get(RevocationRow, self.revocation_id, with_for_update={"key_share": True})
             if row is not None and row.alarm is None:
-                row.alarm = (
-                    f"{outcome.error_code}: our TikTok credentials were refused (log_id {outcome.log_id})"
+                whose = (
+                    "" if self.app == DEFAULT_APP else f" of app {self.app} (client key {self.client_key})"
                 )
-                log.error("revocation halted: credentials refused", error_code=outcome.error_code)
+                row.alarm = (
+                    f"{outcome.error_code}: our TikTok credentials{whose} were refused "
+                    f"(log_id {outcome.log_id})"
+                )
+                log.error(
+                    "revocation halted: credentials refused", error_code=outcome.error_code, app=self.app
+                )
 
 
 def revoke_batch(runtime: Ports, *, outbox_id: int) -> None:
