@@ -39,6 +39,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from orchestrator import clock
 from orchestrator.config import Settings
+from orchestrator.settings_apps import DEFAULT_APP
 from orchestrator.store.db import Base, Store
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "RateLimiter",
     "RedisRateLimiter",
     "StoreRateLimiter",
+    "app_limiter",
     "limiter_for",
 ]
 
@@ -303,6 +305,12 @@ class StoreRateLimiter(_Limiter):
                 return late
             row.tat = slot + interval
             return 0.0
+
+
+def app_limiter(name: str, app: str) -> str:
+    """The limiter ``name`` of TikTok app ``app`` (TikTok counts limits per client key): ``name``
+    itself for the app ``default``, as single-app releases called it, else ``name:app``."""
+    return name if app == DEFAULT_APP else f"{name}:{app}"
 
 
 def limiter_for(

@@ -185,3 +185,12 @@ class TikTokAppsSettings(BaseModel):
     @property
     def app_names(self) -> list[str]:
         return [app.name for app in self.apps]
+
+    def app(self, name: str) -> TikTokApp:
+        """The app named ``name``; ConfigError when no such app is configured."""
+        for app in self.apps:
+            if app.name == name:
+                return app
+        raise ConfigError(
+            f"no TikTok app named '{name}' is configured (tiktok_apps: {', '.join(self.app_names)})"
+        )

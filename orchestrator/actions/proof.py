@@ -6,14 +6,15 @@ from typing import Any, ClassVar, cast
 
 from pydantic import Field
 
+from orchestrator.actions.tiktok import concerned_apps
 from orchestrator.errors import ActionError, ConfigError, OrchestratorError
 from orchestrator.inventory.base import Scope
-from orchestrator.inventory.factory import close_inventory, inventory_from_settings
+from orchestrator.inventory.factory import close_inventory, inventory_for
 from orchestrator.playbooks.action import Action, ActionContext, ActionParams
 from orchestrator.proof import census as census_flows
 from orchestrator.proof import verify
 from orchestrator.tiktok.client import TikTokClient
-from orchestrator.tiktok.provider import provider_from_settings
+from orchestrator.tiktok.provider import provider_for
 
 __all__ = ["CensusAction", "CensusParams", "VerifyRevokedAction", "VerifyRevokedParams"]
 
@@ -42,35 +43,44 @@ class VerifyRevokedAction(Action):
         runtime = ctx.ports(self.name)
         wanted = cast(VerifyRevokedParams, params)
         settings = runtime.settings
+        opened: dict[str, verify.AppTools] = {}
+
+        def tools(name: str) -> verify.AppTools:
+            """The app's client and inventory, opened once for this step."""
+            if name not in opened:
+                app = settings.app(name)
+                provider = provider_for(app)
+                if isinstance(provider, TikTokClient):
+                    opened[name] = verify.AppTools(app.client_key, provider, inventory_for(app, settings))
+                else:
+                    provider.close()
+                    opened[name] = verify.AppTools(app.client_key, None, None)
+            return opened[name]
+
         try:
-            provider = provider_from_settings(settings)
-            inventory = inventory_from_settings(settings)
-        except ConfigError as exc:
-            raise ActionError(str(exc)) from None
-        try:
-            if not isinstance(provider, TikTokClient):
-                return verify.Verification(
-                    revocation_id=None, skipped="the Marketing API has no user-info probe"
-                ).as_dict()
             result = verify.verify_revocation(
                 runtime,
                 key=ctx.idempotency_key,
                 chain=ctx.incident_id or ctx.run_id,
                 actor=ctx.actor,
                 run_id=ctx.run_id,
-                client=provider,
-                inventory=inventory,
+                tools=tools,
                 percent=wanted.sample_percent or settings.verify_sample_percent,
                 minimum=settings.verify_min_sample if wanted.min_sample is None else wanted.min_sample,
                 maximum=wanted.max_sample or settings.verify_max_sample,
                 revocation_id=wanted.revocation_id,
                 cancelled=ctx.cancelled,
             )
+        except ConfigError as exc:
+            raise ActionError(str(exc)) from None
         except OrchestratorError as exc:
             raise ActionError(str(exc), retryable=True) from None
         finally:
-            provider.close()
-            close_inventory(inventory)
+            for _client_key, client, inventory in opened.values():
+                if client is not None:
+                    client.close()
+                if inventory is not None:
+                    close_inventory(inventory)
         return result.as_dict()
 
 
@@ -82,7 +92,8 @@ class CensusParams(ActionParams):
 
 
 class CensusAction(Action):
-    """Counts the tokens in scope: connected, revoked, dead, still live, purged; stores the snapshot."""
+    """Counts the tokens in scope: connected, revoked, dead, still live, purged; stores the snapshot.
+    Each app the incident concerns is counted on its own too (its client key and figures)."""
 
     name: ClassVar[str] = "tiktok.census"
     params: ClassVar[type[CensusParams]] = CensusParams
@@ -91,22 +102,26 @@ class CensusAction(Action):
     def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
         runtime = ctx.ports(self.name)
         wanted = cast(CensusParams, params)
+        settings = runtime.settings
+        apps: list[census_flows.CensusApp] = []
         try:
             scope = Scope.parse(wanted.scope)
-            inventory = inventory_from_settings(runtime.settings)
+            for name in concerned_apps(runtime, ctx.incident_id, "affected"):
+                app = settings.app(name)
+                inventory = inventory_for(app, settings)
+                try:
+                    apps.append(census_flows.CensusApp(name, app.client_key, inventory.count(scope)))
+                finally:
+                    close_inventory(inventory)
         except ConfigError as exc:
             raise ActionError(str(exc)) from None
         except OrchestratorError as exc:
-            raise ActionError(str(exc)) from None
-        try:
-            connected = inventory.count(scope)
-        except OrchestratorError as exc:
             raise ActionError(str(exc), retryable=True) from None
-        finally:
-            close_inventory(inventory)
+        counted = [app.connected for app in apps]
+        connected = None if None in counted else sum(n for n in counted if n is not None)
         chain = ctx.incident_id or ctx.run_id
         with runtime.transaction() as session:
             taken = census_flows.take_census(
-                session, chain=chain, phase=wanted.phase, connected=connected, actor=ctx.actor
+                session, chain=chain, phase=wanted.phase, connected=connected, actor=ctx.actor, apps=apps
             )
         return taken.as_dict()

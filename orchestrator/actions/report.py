@@ -58,8 +58,34 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
 
 
-def report_context(session: Session, incident: IncidentRow, contact: str) -> dict[str, Any]:
-    """What the template may use: times, counts and recorded actions; never entity values."""
+def _apps(
+    incident: IncidentRow, settings: Settings, revocation: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The TikTok apps the incident concerns, each by name, kind and client key (never its
+    secret), with its own revocation figures once the revocation finished."""
+    figures = (revocation or {}).get("apps") or {}
+    wanted = settings.app_names if incident.apps is None else incident.apps
+    return [
+        {
+            "name": app.name,
+            "kind": app.kind,
+            "client_key": app.client_key,
+            "revocation": {
+                k: int(figures[app.name].get(k) or 0) for k in ("total", "revoked", "already_dead", "failed")
+            }
+            if isinstance(figures.get(app.name), dict)
+            else None,
+        }
+        for app in settings.apps
+        if app.name in wanted
+    ]
+
+
+def report_context(
+    session: Session, incident: IncidentRow, contact: str, settings: Settings
+) -> dict[str, Any]:
+    """What the template may use: times, counts, the apps concerned and recorded actions; never
+    entity values."""
     rows = list(
         session.scalars(
             select(TimelineEntryRow)
@@ -94,6 +120,7 @@ def report_context(session: Session, incident: IncidentRow, contact: str) -> dic
             if revocation is not None
             else None,
         },
+        "apps": _apps(incident, settings, revocation),
         "actions": [{"at": _iso(r.at), "kind": r.kind, "message": r.message} for r in rows],
         "contact": contact,
         "generated_at": _iso(clock.utcnow()),
@@ -151,7 +178,7 @@ class TikTokReportAction(Action):
             incident = session.get(IncidentRow, ctx.incident_id)
             if incident is None:
                 raise ActionError(f"no incident {ctx.incident_id}")
-            context = report_context(session, incident, contact)
+            context = report_context(session, incident, contact, settings)
             # The chain's head, signed, leaves the store with the report: TikTok holds the proof
             # of how long the timeline was, should its last entries ever go missing. A chain that
             # no longer holds is not signed: the report goes without a checkpoint, and says why.

@@ -10,16 +10,17 @@ from sqlalchemy.orm import Session
 from orchestrator.errors import ActionError, ConfigError, OrchestratorError
 from orchestrator.incidents import apps as incident_apps
 from orchestrator.incidents import service as incidents
-from orchestrator.inventory.base import Scope
-from orchestrator.inventory.factory import inventory_from_settings
+from orchestrator.inventory.base import Scope, TokenInventory
+from orchestrator.inventory.factory import close_inventory, inventory_for
 from orchestrator.playbooks.action import Action, ActionContext, ActionParams, Awaiting, TransactionalAction
+from orchestrator.ports import Ports
 from orchestrator.purge import purge_from_settings
 from orchestrator.revocation import flows as revocation
 from orchestrator.switch import KILL_SWITCH_ACTION
 from orchestrator.switch import flows as switch_flows
 from orchestrator.timeline import kinds
 
-__all__ = ["KillSwitchAction", "PurgeAction", "RevokeTokensAction"]
+__all__ = ["KillSwitchAction", "PurgeAction", "RevokeTokensAction", "concerned_apps"]
 
 
 def _chain(ctx: ActionContext) -> str:
@@ -73,14 +74,29 @@ class KillSwitchAction(TransactionalAction):
 
 
 class RevokeTokensParams(ActionParams):
-    """``scope`` (all, open_id:A,B, label:K=V, tenant:T) and open_ids to revoke first."""
+    """``scope`` (all, open_id:A,B, label:K=V, tenant:T), open_ids to revoke first, and ``apps``:
+    the apps the incident concerns (``affected``) or every configured app (``all``)."""
 
     scope: str = "all"
     priority_open_ids: list[str] = Field(default_factory=list)
+    apps: Literal["affected", "all"] = "affected"
+
+
+def concerned_apps(runtime: Ports, incident_id: str | None, wanted: str) -> list[str]:
+    """The names of the apps a step acts on: the incident's (``incidents.apps``; every app when
+    it concerns all) for ``affected``, else (and for a run without an incident) every app."""
+    settings = runtime.settings
+    if incident_id and wanted == "affected":
+        with runtime.store.unit_of_work() as session:
+            apps = incidents.get_incident(session, incident_id=incident_id).apps
+        if apps is not None:
+            return [name for name in settings.app_names if name in apps]
+    return settings.app_names
 
 
 class RevokeTokensAction(Action):
-    """Revokes every token in scope through TikTok's API, rate-limited, resumable, with a tally.
+    """Revokes every token in scope of the apps the incident concerns through TikTok's API, each
+    app with its own credentials and rate limit, all at once, resumable, with a tally.
 
     Idempotent by the step's key: redone after a crash it resumes the same revocation,
     and a token once revoked is never sent again. The step awaits the revocation without
@@ -94,9 +110,11 @@ class RevokeTokensAction(Action):
     def run(self, ctx: ActionContext, params: Any) -> dict[str, Any] | Awaiting:
         runtime = ctx.ports(self.name)
         wanted = cast(RevokeTokensParams, params)
+        inventories: dict[str, TokenInventory] = {}
         try:
             Scope.parse(wanted.scope)
-            inventory = inventory_from_settings(runtime.settings)
+            for name in concerned_apps(runtime, ctx.incident_id, wanted.apps):
+                inventories[name] = inventory_for(runtime.settings.app(name), runtime.settings)
             result = revocation.start(
                 runtime,
                 key=ctx.idempotency_key,
@@ -106,12 +124,15 @@ class RevokeTokensAction(Action):
                 run_id=ctx.run_id,
                 chain=_chain(ctx),
                 actor=ctx.actor,
-                inventory=inventory,
+                inventories=inventories,
             )
         except ConfigError as exc:
             raise ActionError(str(exc)) from None
         except OrchestratorError as exc:
             raise ActionError(str(exc), retryable=True) from None
+        finally:
+            for inventory in inventories.values():
+                close_inventory(inventory)
         if result is None:
             return Awaiting(f"the revocation of {ctx.idempotency_key}")
         if result.alarm:

@@ -11,8 +11,15 @@ from orchestrator.inventory.base import TokenInventory
 from orchestrator.inventory.jsonl import JsonLinesInventory
 from orchestrator.inventory.plugin import load_plugin
 from orchestrator.inventory.sql import SqlInventory
+from orchestrator.settings_apps import DEFAULT_APP, TikTokApp
 
-__all__ = ["close_inventory", "inventory_from_settings", "open_inventory", "opened_inventory"]
+__all__ = [
+    "close_inventory",
+    "inventory_for",
+    "inventory_from_settings",
+    "open_inventory",
+    "opened_inventory",
+]
 
 _SQL_SCHEMES = ("sqlite:", "postgresql:", "postgresql+", "postgres:")
 
@@ -32,11 +39,21 @@ def open_inventory(spec: str, *, columns: Mapping[str, str | None] | None = None
     )
 
 
+def inventory_for(app: TikTokApp, settings: Settings) -> TokenInventory:
+    """``app``'s inventory; ConfigError naming the app when it has none."""
+    if not app.token_inventory:
+        where = (
+            "token_inventory (ORCH_TOKEN_INVENTORY)"
+            if app.name == DEFAULT_APP
+            else f"tiktok_apps '{app.name}': token_inventory"
+        )
+        raise ConfigError(f"{where} is not set: where are the tokens kept?")
+    return open_inventory(app.token_inventory, columns=settings.token_inventory_columns)
+
+
 def inventory_from_settings(settings: Settings) -> TokenInventory:
-    """The configured inventory; ConfigError when none is configured."""
-    if not settings.token_inventory:
-        raise ConfigError("token_inventory (ORCH_TOKEN_INVENTORY) is not set: where are the tokens kept?")
-    return open_inventory(settings.token_inventory, columns=settings.token_inventory_columns)
+    """The first configured app's inventory (the app ``default`` with the single-app settings)."""
+    return inventory_for(settings.apps[0], settings)
 
 
 def close_inventory(inventory: TokenInventory) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from orchestrator.settings_apps import DEFAULT_APP
 from orchestrator.store.db import Base, UTCDateTime
 
 __all__ = ["CensusRow", "ProofRow", "VerificationRow"]
@@ -39,13 +40,14 @@ class VerificationRow(Base):
 
 
 class ProofRow(Base):
-    """One piece of evidence about one token of one revocation."""
+    """One piece of evidence about one token (of the TikTok app ``app``) of one revocation."""
 
     __tablename__ = "proof_results"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     revocation_id: Mapped[str] = mapped_column(String(32))
     verification_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    app: Mapped[str] = mapped_column(String(64), server_default=text("'default'"), default=DEFAULT_APP)
     fingerprint: Mapped[str] = mapped_column(String(64))
     open_id: Mapped[str] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(16))

@@ -1,7 +1,9 @@
 """``POST /v1/tiktok/webhook``: TikTok's signed webhook events, ``authorization.removed`` as its receipt.
 
 TikTok signs each delivery with ``TikTok-Signature: t=<unix seconds>,s=<hex>``, where ``s`` is
-HMAC-SHA256 keyed with the app's client secret over ``"<t>.<raw body>"``. The signature is
+HMAC-SHA256 keyed with the app's client secret over ``"<t>.<raw body>"``; with several TikTok
+apps, the app whose secret signed a delivery is the app it concerns, and its receipt is matched
+to that app's tokens only. The signature is
 checked on the raw bytes before anything is parsed; a timestamp more than five minutes off
 (checked first), a wrong signature or one already seen gets one and the same 401. TikTok's body is
 ``{client_key, event, create_time, user_openid, content}`` with ``content`` a JSON string;
@@ -13,7 +15,9 @@ TikTok delivers at least once, so recording is idempotent.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -31,6 +35,7 @@ from orchestrator.logging import get_logger
 from orchestrator.ports import Ports
 from orchestrator.proof.models import ProofRow
 from orchestrator.revocation.models import LedgerRow, MemberRow, RevocationRow
+from orchestrator.settings_apps import DEFAULT_APP, TikTokApp
 from orchestrator.store.db import Store
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
@@ -42,6 +47,7 @@ __all__ = [
     "parse_event",
     "record_receipt",
     "router",
+    "signed_by",
     "verify_signature",
 ]
 
@@ -120,8 +126,26 @@ def parse_event(raw: bytes) -> TikTokEvent:
     )
 
 
-def record_receipt(store: Store, event: TikTokEvent, *, actor: str = "tiktok:webhook") -> dict[str, Any]:
-    """Record an ``authorization.removed`` against the latest revocation naming its open_id."""
+def signed_by(
+    apps: Sequence[TikTokApp], header: str | None, raw: bytes, *, now: float, replay: ReplayGuard
+) -> str:
+    """The app whose client secret signed ``raw`` (the delivery taken once); one and the same
+    ReceiptRejected when none did. The replay memory is asked only once a secret matched."""
+    for app in apps:
+        if app.client_secret is None:
+            continue
+        try:
+            verify_signature(header, raw, secret=app.client_secret.get_secret_value(), now=now, replay=replay)
+        except ReceiptRejected:
+            continue
+        return app.name
+    raise ReceiptRejected(REJECTED)
+
+
+def record_receipt(
+    store: Store, event: TikTokEvent, *, app: str = DEFAULT_APP, actor: str = "tiktok:webhook"
+) -> dict[str, Any]:
+    """Record an ``authorization.removed`` of ``app`` against the latest revocation naming its open_id."""
     if event.event != "authorization.removed" or not event.open_id:
         return {"recorded": False, "why": f"event {event.event!r} needs no action"}
     reason = event.reason if event.reason is not None else 0
@@ -139,7 +163,7 @@ def record_receipt(store: Store, event: TikTokEvent, *, actor: str = "tiktok:web
                 )
                 .join(MemberRow, MemberRow.ledger_id == LedgerRow.id)
                 .join(RevocationRow, RevocationRow.id == MemberRow.revocation_id)
-                .where(LedgerRow.open_id == event.open_id)
+                .where(LedgerRow.open_id == event.open_id, LedgerRow.app == app)
                 .order_by(RevocationRow.created_at.desc(), LedgerRow.id)
             )
         )
@@ -153,6 +177,7 @@ def record_receipt(store: Store, event: TikTokEvent, *, actor: str = "tiktok:web
             session.add(
                 ProofRow(
                     revocation_id=revocation_id,
+                    app=app,
                     fingerprint=fp,
                     open_id=event.open_id,
                     source="receipt",
@@ -185,6 +210,8 @@ def record_receipt(store: Store, event: TikTokEvent, *, actor: str = "tiktok:web
             ),
             data={
                 "revocation_id": revocation_id,
+                "app": app,
+                "client_key": event.client_key,
                 "open_id": event.open_id,
                 "fingerprints": [row[1] for row in mine],
                 "event": event.event,
@@ -200,19 +227,14 @@ def record_receipt(store: Store, event: TikTokEvent, *, actor: str = "tiktok:web
 @router.post("/v1/tiktok/webhook", summary="TikTok's signed webhook events (authorization.removed)")
 async def tiktok_webhook(request: Request) -> JSONResponse:
     runtime: Ports = request.app.state.runtime
-    secret = runtime.settings.tiktok_client_secret
-    if secret is None:
+    apps = runtime.settings.apps
+    if all(app.client_secret is None for app in apps):
         raise HTTPException(503, detail="tiktok_client_secret is not set: cannot verify TikTok's signature")
     raw = await read_body(request, MAX_BODY)
+    header, now = request.headers.get("tiktok-signature"), clock.utcnow().timestamp()
     try:
-        await run_in_threadpool(
-            lambda: verify_signature(
-                request.headers.get("tiktok-signature"),
-                raw,
-                secret=secret.get_secret_value(),
-                now=clock.utcnow().timestamp(),
-                replay=StoreReplayGuard(runtime.store),
-            )
+        app = await run_in_threadpool(
+            functools.partial(signed_by, apps, header, raw, now=now, replay=StoreReplayGuard(runtime.store))
         )
     except ReceiptRejected as exc:
         raise HTTPException(401, detail=str(exc)) from None
@@ -220,5 +242,5 @@ async def tiktok_webhook(request: Request) -> JSONResponse:
         event = parse_event(raw)
     except ValueError:
         raise HTTPException(400, detail="not a TikTok webhook event body") from None
-    outcome = await run_in_threadpool(record_receipt, runtime.store, event)
+    outcome = await run_in_threadpool(functools.partial(record_receipt, runtime.store, event, app=app))
     return JSONResponse({"ok": True, **outcome})

@@ -5,6 +5,11 @@ Each probe spends TikTok's user-info budget (600 per minute by default), so only
 probed, through a limiter of its own (``tiktok_userinfo``, at ``tiktok_userinfo_rate``). The
 sample is stored before the first probe and each result is committed as it comes, so a step
 redone after a crash probes only what is left. Tokens appear only as fingerprints.
+
+Each TikTok app of the revocation is sampled on its own (its revoked tokens, its sample) and
+probed with its own client and limiters (TikTok counts limits per client key); the result gives
+each app's figures under ``apps``. A Marketing API (business) app has no user-info probe: its
+tokens are not sampled.
 """
 
 from __future__ import annotations
@@ -12,12 +17,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from orchestrator import clock
 from orchestrator.config import Settings
@@ -25,12 +29,21 @@ from orchestrator.inventory.base import Scope, TokenInventory, TokenRecord
 from orchestrator.inventory.fingerprint import fingerprint
 from orchestrator.logging import get_logger
 from orchestrator.ports import Ports
+from orchestrator.proof import verification
 from orchestrator.proof.models import ProofRow, VerificationRow
-from orchestrator.ratelimit import REVOKE_LIMITER, RateLimiter, RedisRateLimiter, StoreRateLimiter
+from orchestrator.proof.verification import Verification
+from orchestrator.ratelimit import (
+    REVOKE_LIMITER,
+    RateLimiter,
+    RedisRateLimiter,
+    StoreRateLimiter,
+    app_limiter,
+)
 from orchestrator.retry import RetryPolicy, call_with_retry, next_delay
 from orchestrator.revocation.batch import STATUS_FOR
 from orchestrator.revocation.members import ledger_rows_of
 from orchestrator.revocation.models import LedgerRow, RevocationRow
+from orchestrator.settings_apps import DEFAULT_APP
 from orchestrator.store.db import Store
 from orchestrator.tiktok.client import TikTokClient
 from orchestrator.tiktok.errors import ProbeResult, RevokeResult
@@ -39,6 +52,7 @@ from orchestrator.timeline import service as timeline
 
 __all__ = [
     "USERINFO_LIMITER",
+    "AppTools",
     "Verdict",
     "Verification",
     "limiter_with_rate",
@@ -62,6 +76,15 @@ class Verdict(StrEnum):
 
 
 _VERDICTS = {ProbeResult.DEAD: Verdict.DEAD, ProbeResult.ALIVE: Verdict.ALIVE}
+
+
+class AppTools(NamedTuple):
+    """What probing one app's tokens takes: its client (None: a Marketing API app, which has no
+    user-info probe) and its inventory (where the tokens are read from), with its client key."""
+
+    client_key: str | None
+    client: TikTokClient | None
+    inventory: TokenInventory | None
 
 
 def sample_size(revoked: int, *, percent: float, minimum: int, maximum: int) -> int:
@@ -103,37 +126,6 @@ def probe_token(
     return _VERDICTS.get(result, Verdict.UNKNOWN)
 
 
-@dataclass(frozen=True)
-class Verification:
-    """The outcome of one verification: counts by verdict and the survivors by fingerprint."""
-
-    revocation_id: str | None
-    revoked: int = 0
-    sample_size: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-    survivors: list[dict[str, Any]] = field(default_factory=list)
-    skipped: str | None = None
-
-    @property
-    def escalate(self) -> bool:
-        return bool(self.survivors)
-
-    def as_dict(self) -> dict[str, Any]:
-        alive = self.counts.get("alive", 0)
-        probed = sum(self.counts.get(k, 0) for k in ("dead", "alive"))
-        estimate = math.ceil(alive / probed * self.revoked) if probed else 0
-        return {
-            "revocation_id": self.revocation_id,
-            "revoked": self.revoked,
-            "sample_size": self.sample_size,
-            **{k: self.counts.get(k, 0) for k in ("dead", "alive", "gone", "unknown")},
-            "estimated_survivors": estimate,
-            "survivors": self.survivors,
-            "escalate": self.escalate,
-            "skipped": self.skipped,
-        }
-
-
 def _find_revocation(runtime: Ports, *, revocation_id: str | None, run_id: str, chain: str) -> str | None:
     with runtime.store.unit_of_work() as session:
         if revocation_id:
@@ -150,39 +142,63 @@ def _find_revocation(runtime: Ports, *, revocation_id: str | None, run_id: str, 
     return None
 
 
-def _start(runtime: Ports, *, key: str, chain: str, revocation_id: str, wanted: Callable[[int], int]) -> int:
-    """The verification row of ``key`` with its sample stored (created once); returns its id."""
+def _start(
+    runtime: Ports,
+    *,
+    key: str,
+    chain: str,
+    revocation_id: str,
+    wanted: Callable[[int], int],
+    probed: Callable[[str], bool],
+) -> int:
+    """The verification row of ``key`` with its sample stored (created once): each app's own
+    sample of its revoked tokens, for the apps ``probed`` says can be probed; returns its id."""
     with runtime.store.unit_of_work() as session:
         row = session.scalars(select(VerificationRow).where(VerificationRow.key == key)).first()
         if row is not None:
             return row.id
         revoked = LedgerRow.status == "revoked"
-        n = wanted(session.scalar(ledger_rows_of([revocation_id], func.count()).where(revoked)) or 0)
         row = VerificationRow(
-            key=key, chain=chain, revocation_id=revocation_id, sample_size=n, created_at=clock.utcnow()
+            key=key, chain=chain, revocation_id=revocation_id, sample_size=0, created_at=clock.utcnow()
         )
         session.add(row)
         session.flush()
-        picked = session.execute(
-            ledger_rows_of([revocation_id], LedgerRow.fingerprint, LedgerRow.open_id)
-            .where(revoked)
-            .order_by(func.random())
-            .limit(n)
-        )
         now = clock.utcnow()
-        for fp, open_id in picked:
-            session.add(
-                ProofRow(
-                    revocation_id=revocation_id,
-                    verification_id=row.id,
-                    fingerprint=fp,
-                    open_id=open_id,
-                    source="probe",
-                    result="pending",
-                    at=now,
-                )
+        for app, count in _revoked_by_app(session, revocation_id).items():
+            if not probed(app):
+                continue
+            n = wanted(count)
+            row.sample_size += n
+            picked = session.execute(
+                ledger_rows_of([revocation_id], LedgerRow.fingerprint, LedgerRow.open_id)
+                .where(revoked, LedgerRow.app == app)
+                .order_by(func.random())
+                .limit(n)
             )
+            for fp, open_id in picked:
+                session.add(
+                    ProofRow(
+                        revocation_id=revocation_id,
+                        verification_id=row.id,
+                        app=app,
+                        fingerprint=fp,
+                        open_id=open_id,
+                        source="probe",
+                        result="pending",
+                        at=now,
+                    )
+                )
         return row.id
+
+
+def _revoked_by_app(session: Session, revocation_id: str) -> dict[str, int]:
+    """How many of the revocation's tokens are revoked, by app."""
+    rows = session.execute(
+        ledger_rows_of([revocation_id], LedgerRow.app, func.count())
+        .where(LedgerRow.status == "revoked")
+        .group_by(LedgerRow.app)
+    )
+    return {str(app): int(n) for app, n in rows}
 
 
 def _records(inventory: TokenInventory, open_ids: list[str], batch_size: int) -> dict[str, TokenRecord]:
@@ -195,16 +211,23 @@ def _records(inventory: TokenInventory, open_ids: list[str], batch_size: int) ->
 
 
 class _Prober:
-    """Probes the pending proofs of one verification, committing each result."""
+    """Probes the pending proofs of one verification with their app's client, committing each result."""
 
-    def __init__(self, runtime: Ports, client: TikTokClient, *, chain: str, actor: str) -> None:
+    def __init__(self, runtime: Ports, app: str, tools: AppTools, *, chain: str, actor: str) -> None:
         settings = runtime.settings
-        self.runtime, self.client, self.chain, self.actor = runtime, client, chain, actor
+        assert tools.client is not None  # only apps that can be probed are sampled
+        self.runtime, self.client, self.chain, self.actor = runtime, tools.client, chain, actor
         self.userinfo = limiter_with_rate(
-            settings, runtime.store, name=USERINFO_LIMITER, rate=settings.tiktok_userinfo_rate
+            settings,
+            runtime.store,
+            name=app_limiter(USERINFO_LIMITER, app),
+            rate=settings.tiktok_userinfo_rate,
         )
         self.revoke_limiter = limiter_with_rate(
-            settings, runtime.store, name=REVOKE_LIMITER, rate=settings.tiktok_revoke_rate
+            settings,
+            runtime.store,
+            name=app_limiter(REVOKE_LIMITER, app),
+            rate=settings.app(app).revoke_rate,
         )
 
     def probe(self, proof_id: int, record: TokenRecord | None) -> None:
@@ -280,25 +303,6 @@ class _Prober:
             )
 
 
-def _results(
-    runtime: Ports, verification_id: int
-) -> tuple[dict[str, int], list[dict[str, Any]], list[dict[str, Any]]]:
-    counts: dict[str, int] = {}
-    results: list[dict[str, Any]] = []
-    survivors: list[dict[str, Any]] = []
-    with runtime.store.unit_of_work() as session:
-        rows = session.scalars(
-            select(ProofRow).where(ProofRow.verification_id == verification_id).order_by(ProofRow.id)
-        )
-        for row in rows:
-            if row.detail and row.detail.startswith("after revoking again"):
-                survivors.append({"fingerprint": row.fingerprint, "open_id": row.open_id, "now": row.result})
-                continue
-            counts[row.result] = counts.get(row.result, 0) + 1
-            results.append({"fingerprint": row.fingerprint, "open_id": row.open_id, "result": row.result})
-    return counts, results, survivors
-
-
 def verify_revocation(
     runtime: Ports,
     *,
@@ -306,79 +310,73 @@ def verify_revocation(
     chain: str,
     actor: str,
     run_id: str,
-    client: TikTokClient,
-    inventory: TokenInventory,
+    tools: Callable[[str], AppTools],
     percent: float,
     minimum: int,
     maximum: int,
     revocation_id: str | None = None,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> Verification:
-    """Probe a sample of a finished revocation (the run's latest unless named); idempotent by ``key``."""
+    """Probe a sample of each app's tokens of a finished revocation (the run's latest unless
+    named), each with ``tools(app)``; idempotent by ``key``."""
     found = _find_revocation(runtime, revocation_id=revocation_id, run_id=run_id, chain=chain)
     if found is None:
         return Verification(revocation_id=None, skipped="no finished revocation to verify")
+    with runtime.store.unit_of_work() as session:
+        apps = session.scalar(select(RevocationRow.apps).where(RevocationRow.id == found)) or [DEFAULT_APP]
+    if all(tools(app).client is None for app in apps):
+        return Verification(revocation_id=None, skipped="the Marketing API has no user-info probe")
 
     def wanted(revoked: int) -> int:
         return sample_size(revoked, percent=percent, minimum=minimum, maximum=maximum)
 
-    verification_id = _start(runtime, key=key, chain=chain, revocation_id=found, wanted=wanted)
+    probed = {app for app in apps if tools(app).client is not None}
+    verification_id = _start(
+        runtime, key=key, chain=chain, revocation_id=found, wanted=wanted, probed=probed.__contains__
+    )
     with runtime.store.unit_of_work() as session:
         pending = list(
             session.execute(
-                select(ProofRow.id, ProofRow.fingerprint, ProofRow.open_id).where(
+                select(ProofRow.id, ProofRow.app, ProofRow.fingerprint, ProofRow.open_id).where(
                     ProofRow.verification_id == verification_id, ProofRow.result == "pending"
                 )
             )
         )
-        revoked_total = session.scalar(
-            ledger_rows_of([found], func.count()).where(LedgerRow.status == "revoked")
-        )
-    records = _records(inventory, sorted({open_id for _, _, open_id in pending}), 500)
-    prober = _Prober(runtime, client, chain=chain, actor=actor)
-    for proof_id, fp, _open_id in pending:
-        if cancelled():
-            break
-        prober.probe(proof_id, records.get(fp))
-    counts, results, survivors = _results(runtime, verification_id)
+        revoked = _revoked_by_app(session, found)
+    for app in sorted({app for _, app, _, _ in pending}):
+        inventory = tools(app).inventory
+        assert inventory is not None
+        mine = [(proof_id, fp, open_id) for proof_id, of, fp, open_id in pending if of == app]
+        records = _records(inventory, sorted({open_id for _, _, open_id in mine}), 500)
+        prober = _Prober(runtime, app, tools(app), chain=chain, actor=actor)
+        for proof_id, fp, _open_id in mine:
+            if cancelled():
+                break
+            prober.probe(proof_id, records.get(fp))
+    by_app, results, survivors = verification.results(runtime.store, verification_id)
+    counts: dict[str, int] = {}
+    for verdicts in by_app.values():
+        for verdict, n in verdicts.items():
+            counts[verdict] = counts.get(verdict, 0) + n
+    figures = {
+        app: {
+            "client_key": tools(app).client_key,
+            "revoked": revoked.get(app, 0),
+            "sample_size": sum(by_app.get(app, {}).values()),
+            **{k: by_app.get(app, {}).get(k, 0) for k in verification.VERDICT_KEYS},
+            **({} if app in probed else {"skipped": "the Marketing API has no user-info probe"}),
+        }
+        for app in apps
+    }
     result = Verification(
         revocation_id=found,
-        revoked=int(revoked_total or 0),
+        revoked=sum(revoked.values()),
         sample_size=sum(counts.values()),
         counts=counts,
         survivors=survivors,
+        apps=figures,
     )
-    _finish(runtime, verification_id, result, results, chain=chain, actor=actor, now=clock.utcnow())
+    verification.finish(
+        runtime.store, verification_id, result, results, chain=chain, actor=actor, now=clock.utcnow()
+    )
     return result
-
-
-def _finish(
-    runtime: Ports,
-    verification_id: int,
-    result: Verification,
-    results: list[dict[str, Any]],
-    *,
-    chain: str,
-    actor: str,
-    now: datetime,
-) -> None:
-    if result.counts.get("pending"):
-        return  # cancelled part-way: a redo probes the rest
-    with runtime.store.unit_of_work() as session:
-        row = session.get(VerificationRow, verification_id, with_for_update=True)
-        if row is None or row.status == "finished":
-            return
-        row.status, row.finished_at, row.escalate = "finished", now, result.escalate
-        summary = result.as_dict()
-        timeline.append_entry(
-            session,
-            chain=chain,
-            actor=actor,
-            kind=kinds.REVOCATION_VERIFIED,
-            message=(
-                f"Revocation verified by probing {result.sample_size} of {result.revoked} revoked tokens: "
-                f"{summary['dead']} dead, {summary['alive']} still alive, {summary['unknown']} unknown"
-                + (" — ESCALATED" if result.escalate else "")
-            ),
-            data={**summary, "results": results},
-        )

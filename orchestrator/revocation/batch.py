@@ -1,5 +1,9 @@
 """Revoke one batch on a worker: claim tokens in the ledger, call TikTok, record outcomes.
 
+A batch holds the tokens of one TikTok app, sent with that app's credentials and under its own
+rate limiter (TikTok counts limits per client key): the provider, the inventory and the limiter
+are one per process and app, so the apps of a revocation revoke in parallel, each at its rate.
+
 A token is claimed (``sending``) in the ledger before its request leaves, and its
 outcome is committed right after, so a token once revoked is never sent again. The batch
 row is leased to one worker at a time (store/lease.py); a claim left by a worker whose
@@ -23,21 +27,22 @@ from sqlalchemy import select, update
 
 from orchestrator import clock, ids
 from orchestrator.inventory.base import Scope, TokenRecord
-from orchestrator.inventory.factory import inventory_from_settings
+from orchestrator.inventory.factory import inventory_for
 from orchestrator.inventory.fingerprint import fingerprint
 from orchestrator.logging import get_logger
 from orchestrator.ports import Ports
-from orchestrator.ratelimit import RateLimiter, limiter_for
+from orchestrator.ratelimit import REVOKE_LIMITER, RateLimiter, app_limiter, limiter_for
 from orchestrator.retry import RetryPolicy, call_with_retry
 from orchestrator.revocation import flows, ledger
 from orchestrator.revocation.ledger import Claimed, Outcome
 from orchestrator.revocation.models import BatchRow, LedgerRow, RevocationRow
+from orchestrator.settings_apps import DEFAULT_APP
 from orchestrator.store import outbox
 from orchestrator.store.lease import Lease, lease_seconds
 from orchestrator.tiktok.business import BusinessClient
 from orchestrator.tiktok.client import TikTokClient
 from orchestrator.tiktok.errors import ProbeResult, RevokeOutcome, RevokeResult
-from orchestrator.tiktok.provider import provider_from_settings
+from orchestrator.tiktok.provider import provider_for
 
 __all__ = ["STATUS_FOR", "revoke_batch"]
 
@@ -95,18 +100,26 @@ class _Batch:
         runtime: Ports,
         batch_id: int,
         revocation_id: str,
+        app_name: str,
         open_ids: Sequence[str],
     ) -> None:
         self.runtime, self.batch_id, self.revocation_id = runtime, batch_id, revocation_id
         self._stock_at = time.monotonic()
         settings = runtime.settings
-        self.provider = runtime.shared("tiktok.provider", lambda: provider_from_settings(settings))
-        # One limiter per process: a store limiter hands out slots in windows, and a limiter per
-        # batch dropped each window's unused tail (threads of other batches could not take it).
-        self.limiter = runtime.shared("tiktok.revoke_limiter", lambda: limiter_for(settings, runtime.store))
+        app = settings.app(app_name)
+        self.app, self.client_key = app.name, app.client_key
+        self.provider = runtime.shared(f"tiktok.provider:{app.name}", lambda: provider_for(app))
+        # One limiter per process and app: a store limiter hands out slots in windows, and a
+        # limiter per batch dropped each window's unused tail (threads of other batches could not
+        # take it). The app ``default`` keeps the limiter name of single-app releases.
+        limiter = app_limiter(REVOKE_LIMITER, app.name)
+        self.limiter = runtime.shared(
+            f"tiktok.revoke_limiter:{app.name}",
+            lambda: limiter_for(settings, runtime.store, name=limiter, rate=app.revoke_rate),
+        )
         self.worker_id = ids.random_hex()
         self._halt_checked, self._halted = 0.0, False
-        self.inventory = runtime.shared("token.inventory", lambda: inventory_from_settings(settings))
+        self.inventory = runtime.shared(f"token.inventory:{app.name}", lambda: inventory_for(app, settings))
         self.records: dict[str, TokenRecord] = {}
         self.load(open_ids)
 
@@ -141,6 +154,7 @@ class _Batch:
                     self.worker_id,
                     batch_id=self.batch_id,
                     revocation_id=self.revocation_id,
+                    app=self.app,
                 )
                 if ids
                 else []
@@ -260,10 +274,16 @@ class _Batch:
         with self.runtime.store.unit_of_work() as session:
             row = session.get(RevocationRow, self.revocation_id, with_for_update={"key_share": True})
             if row is not None and row.alarm is None:
-                row.alarm = (
-                    f"{outcome.error_code}: our TikTok credentials were refused (log_id {outcome.log_id})"
+                whose = (
+                    "" if self.app == DEFAULT_APP else f" of app {self.app} (client key {self.client_key})"
                 )
-                log.error("revocation halted: credentials refused", error_code=outcome.error_code)
+                row.alarm = (
+                    f"{outcome.error_code}: our TikTok credentials{whose} were refused "
+                    f"(log_id {outcome.log_id})"
+                )
+                log.error(
+                    "revocation halted: credentials refused", error_code=outcome.error_code, app=self.app
+                )
 
 
 def revoke_batch(runtime: Ports, *, outbox_id: int) -> None:
@@ -290,10 +310,10 @@ def revoke_batch(runtime: Ports, *, outbox_id: int) -> None:
             return
         lease = lease_seconds(runtime.settings.redeliver_after_seconds)
         batch.lease_until = now + timedelta(seconds=lease)
-        batch_id, revocation_id, open_ids = batch.id, revocation.id, list(batch.open_ids)
+        batch_id, revocation_id, app, open_ids = batch.id, revocation.id, batch.app, list(batch.open_ids)
     renewal = Lease(runtime.store, BatchRow, lease, BatchRow.id == batch_id)
     with renewal:
-        work = _Batch(runtime, batch_id, revocation_id, open_ids)  # reads the inventory outside any lock
+        work = _Batch(runtime, batch_id, revocation_id, app, open_ids)  # reads the inventory outside any lock
         finished = work.run()
     with runtime.transaction() as session:
         if finished:

@@ -26,6 +26,7 @@ from orchestrator.ports import Ports
 from orchestrator.revocation import plan as planning
 from orchestrator.revocation.members import ledger_rows_of
 from orchestrator.revocation.models import FINAL_OUTCOMES, UNSETTLED, LedgerRow, RevocationRow
+from orchestrator.settings_apps import DEFAULT_APP, TikTokApp
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 
@@ -52,6 +53,8 @@ class Tally:
     retrying: dict[str, int] = field(default_factory=dict)  # still pending after a failed pass, by error
     by_others: dict[str, int] = field(default_factory=dict)  # settled by another revocation's batches
     requests: int = 0  # tokens this revocation's own batches sent to TikTok
+    by_app: dict[str, dict[str, int]] = field(default_factory=dict)  # app -> status -> count
+    app_requests: dict[str, int] = field(default_factory=dict)  # app -> tokens this one sent
 
     @property
     def settled(self) -> int:
@@ -75,7 +78,23 @@ class Tally:
             "alarm": self.alarm,
             "revoked_by": self.by_others,
             "requests": self.requests,
+            "apps": {
+                app: {**_figures(counts), "requests": self.app_requests.get(app, 0)}
+                for app, counts in self.by_app.items()
+            },
         }
+
+
+def _figures(counts: dict[str, int]) -> dict[str, int]:
+    """One app's figures: its tokens in scope and how each ended (or that it is pending)."""
+    return {
+        "total": sum(counts.values()),
+        "revoked": counts.get("revoked", 0),
+        "already_dead": counts.get("already_dead", 0),
+        "failed": counts.get("failed", 0) + counts.get("grant_lost", 0),
+        "gone": counts.get("gone", 0),
+        "pending": counts.get("pending", 0) + counts.get("sending", 0),
+    }
 
 
 def tally(session: Session, *, revocation_id: str) -> Tally:
@@ -86,17 +105,22 @@ def tally(session: Session, *, revocation_id: str) -> Tally:
     members = ledger_rows_of([revocation_id])
     counts: dict[str, int] = {}
     by_others: dict[str, int] = {}
+    by_app: dict[str, dict[str, int]] = {app: {} for app in row.apps or [DEFAULT_APP]}
     requests = 0
-    for status, sender, n in session.execute(
-        members.with_only_columns(LedgerRow.status, LedgerRow.revocation_id, func.count()).group_by(
-            LedgerRow.status, LedgerRow.revocation_id
-        )
+    app_requests: dict[str, int] = {}
+    for status, sender, app, n in session.execute(
+        members.with_only_columns(
+            LedgerRow.status, LedgerRow.revocation_id, LedgerRow.app, func.count()
+        ).group_by(LedgerRow.status, LedgerRow.revocation_id, LedgerRow.app)
     ):
         counts[str(status)] = counts.get(str(status), 0) + int(n)
+        mine = by_app.setdefault(str(app), {})
+        mine[str(status)] = mine.get(str(status), 0) + int(n)
         if sender != revocation_id and status in FINAL_OUTCOMES:
             by_others[str(sender)] = by_others.get(str(sender), 0) + int(n)
         elif sender == revocation_id and status in _SENT:
             requests += int(n)
+            app_requests[str(app)] = app_requests.get(str(app), 0) + int(n)
     failures: dict[str, int] = {}
     retrying: dict[str, int] = {}  # a failed pass leaves its error on the row until it is revoked
     for status, error, n in session.execute(
@@ -121,6 +145,8 @@ def tally(session: Session, *, revocation_id: str) -> Tally:
         retrying=retrying,
         by_others=by_others,
         requests=requests,
+        by_app=by_app,
+        app_requests=app_requests,
     )
 
 
@@ -134,16 +160,19 @@ def start(
     run_id: str | None,
     chain: str,
     actor: str,
-    inventory: TokenInventory,
+    inventories: dict[str, TokenInventory],
 ) -> Tally | None:
-    """Create (or find, by ``key``) the revocation and plan it; its tally once it is finished.
+    """Create (or find, by ``key``) the revocation of the apps of ``inventories`` (name -> the
+    app's inventory) and plan it; its tally once it is finished.
 
     None means it goes on: the batches settle its tokens, and the one whose commit settles the
     last of them finishes it (``take_stock``) and the step that started it. A revocation whose
     every token another one already settled, or with nothing in scope, finishes here.
     """
     scope = Scope.parse(scope_text)
-    rate = runtime.settings.tiktok_revoke_rate
+    apps = [runtime.settings.app(name) for name in inventories]
+    rates = [app.revoke_rate for app in apps]
+    rate = sum(rates) if all(rates) else 0.0  # each app revokes at its own rate, all at once
     with runtime.transaction() as session:
         row, created = planning.get_or_create(
             session,
@@ -154,17 +183,22 @@ def start(
             incident_id=incident_id,
             run_id=run_id,
             rate_per_s=rate,
+            apps=[app.name for app in apps],
         )
         revocation_id = row.id
         if created:
-            total = inventory.count(scope)
-            eta = (total / rate) if (total and rate) else None
+            totals = {app.name: inventories[app.name].count(scope) for app in apps}
+            counted = [n for n in totals.values() if n is not None]
+            total = sum(counted) if len(counted) == len(totals) else None
+            etas = [n / app.revoke_rate for app in apps if (n := totals[app.name]) and app.revoke_rate]
+            eta = max(etas) if etas and all(rates) else None
             timeline.append_entry(
                 session,
                 chain=chain,
                 actor=actor,
                 kind=kinds.REVOCATION_STARTED,
-                message=f"Revoking {total if total is not None else 'all'} TikTok tokens (scope {scope_text})"
+                message=f"Revoking {total if total is not None else 'all'} TikTok tokens{_of_apps(apps)}"
+                + f" (scope {scope_text})"
                 + (f", about {eta / 3600:.1f} h at {rate:g}/s" if eta and eta > 3600 else ""),
                 data={
                     "revocation_id": revocation_id,
@@ -173,18 +207,34 @@ def start(
                     "rate_per_s": rate,
                     "eta_s": eta,
                     "priority_open_ids": list(priority_open_ids),
+                    "apps": {
+                        app.name: {
+                            "client_key": app.client_key,
+                            "total": totals[app.name],
+                            "rate_per_s": app.revoke_rate,
+                        }
+                        for app in apps
+                    },
                 },
             )
     planning.plan(
         runtime.transaction,
         revocation_id=revocation_id,
-        inventory=inventory,
+        inventories=inventories,
         batch_size=runtime.settings.revocation_batch_size,
     )
     with runtime.transaction() as session:
         take_stock(session, only=revocation_id)
         status = session.scalar(select(RevocationRow.status).where(RevocationRow.id == revocation_id))
         return tally(session, revocation_id=revocation_id) if status == "finished" else None
+
+
+def _of_apps(apps: Sequence[TikTokApp]) -> str:
+    """`` of app shop (client key shop-key)`` naming each app but a lone ``default``."""
+    if [app.name for app in apps] == [DEFAULT_APP]:
+        return ""
+    named = ", ".join(f"{app.name} (client key {app.client_key})" for app in apps)
+    return f" of app{'s' if len(apps) > 1 else ''} {named}"
 
 
 def take_stock(session: Session, *, only: str | None = None) -> None:
@@ -302,6 +352,13 @@ def _finish(session: Session, row: RevocationRow, result: Tally, *, now: datetim
     row.status, row.finished_at = "finished", now
     summary = result.as_dict()
     duration_ms = int((now - row.created_at).total_seconds() * 1000)
+    for app, last in session.execute(  # each app's requests went out until its last was answered
+        select(LedgerRow.app, func.max(LedgerRow.updated_at))
+        .where(LedgerRow.revocation_id == row.id, LedgerRow.status.in_(_SENT))
+        .group_by(LedgerRow.app)
+    ):
+        if last is not None and app in summary["apps"]:
+            summary["apps"][app]["duration_ms"] = max(0, int((last - row.created_at).total_seconds() * 1000))
     timeline.append_entry(
         session,
         chain=chain,

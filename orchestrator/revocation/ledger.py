@@ -69,9 +69,10 @@ def claim(connection: Connection, ids: Sequence[int], worker_id: str) -> list[Cl
 
 
 def claim_first(
-    connection: Connection, limit: int, worker_id: str, *, batch_id: int, revocation_id: str
+    connection: Connection, limit: int, worker_id: str, *, batch_id: int, revocation_id: str, app: str
 ) -> list[Claimed]:
-    """Take up to ``limit`` pending named rows (``first``) of any batch into ``batch_id``, claimed.
+    """Take up to ``limit`` pending named rows (``first``) of ``app`` in any batch into
+    ``batch_id`` (a batch of that app: its credentials send them), claimed.
 
     Named open_ids go out before the rest of every revocation already running: whichever batch
     a worker is on takes them at its next claim. They move to that batch (and its revocation, the
@@ -80,7 +81,7 @@ def claim_first(
     """
     waiting = (
         select(_TABLE.c.id)
-        .where(_TABLE.c.status == "pending", _TABLE.c.first.is_(True))
+        .where(_TABLE.c.status == "pending", _TABLE.c.first.is_(True), _TABLE.c.app == app)
         .order_by(_TABLE.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

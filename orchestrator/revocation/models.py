@@ -1,11 +1,12 @@
 """Revocation, batch, ledger and membership tables: progress lives in the store, so a restart resumes.
 
-The ledger is one for every revocation: one row per token, by SHA-256 fingerprint (unique) and
-open_id, never the token. A row moves pending -> sending -> revoked | already_dead | failed |
-grant_lost | gone; ``sending`` is claimed by one worker at a time, so a token is sent to TikTok
-at most once however many incidents want it revoked. ``revocation_members`` says which tokens
-each revocation's scope holds: a revocation is done when every member row is settled, by
-whichever revocation's batch sent it (the ledger row's ``revocation_id``).
+The ledger is one for every revocation: one row per token, by TikTok app and SHA-256
+fingerprint (unique together) and open_id, never the token. A row moves pending -> sending ->
+revoked | already_dead | failed | grant_lost | gone; ``sending`` is claimed by one worker at a
+time, so a token is sent to TikTok at most once however many incidents want it revoked.
+``revocation_members`` says which tokens each revocation's scope holds: a revocation is done
+when every member row is settled, by whichever revocation's batch sent it (the ledger row's
+``revocation_id``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from orchestrator.settings_apps import DEFAULT_APP
 from orchestrator.store.db import Base, UTCDateTime
 
 __all__ = ["FINAL_OUTCOMES", "UNSETTLED", "BatchRow", "LedgerRow", "MemberRow", "RevocationRow"]
@@ -25,7 +27,8 @@ UNSETTLED = ("pending", "sending")
 
 
 class RevocationRow(Base):
-    """One mass revocation (one per step of a run: ``key`` is run_id:step_id).
+    """One mass revocation (one per step of a run: ``key`` is run_id:step_id) of the tokens of
+    ``apps`` (the configured app names; null: the app ``default``, as rows before issue 27 were).
 
     ``milestone`` (tenths settled) and ``slowed`` remember the last progress note written, so the
     batch worker whose commit changes the tally writes the next one; ``noted_at`` spaces those
@@ -39,6 +42,7 @@ class RevocationRow(Base):
     incident_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("incidents.id"), nullable=True)
     run_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     scope: Mapped[dict[str, Any]] = mapped_column(JSON)
+    apps: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     priority_open_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="planning")
     planned: Mapped[int] = mapped_column(Integer, default=0)
@@ -53,12 +57,13 @@ class RevocationRow(Base):
 
 
 class BatchRow(Base):
-    """A slice of the ledger handed to one task on the revocation queue."""
+    """A slice of the ledger, all of one app, handed to one task on the revocation queue."""
 
     __tablename__ = "revocation_batches"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     revocation_id: Mapped[str] = mapped_column(String(32), ForeignKey("revocations.id"))
+    app: Mapped[str] = mapped_column(String(64), server_default=text("'default'"), default=DEFAULT_APP)
     open_ids: Mapped[list[str]] = mapped_column(JSON)
     done: Mapped[bool] = mapped_column(Boolean, default=False)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -67,7 +72,7 @@ class BatchRow(Base):
 
 
 class LedgerRow(Base):
-    """One token's fate, by fingerprint, across every revocation.
+    """One token's fate, by app and fingerprint, across every revocation.
 
     ``revocation_id`` and ``batch_id`` name the revocation and batch whose worker sends it;
     ``first`` marks an open_id named by a compromise event, claimed by any batch worker before
@@ -78,6 +83,7 @@ class LedgerRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     revocation_id: Mapped[str] = mapped_column(String(32), ForeignKey("revocations.id"))
+    app: Mapped[str] = mapped_column(String(64), server_default=text("'default'"), default=DEFAULT_APP)
     fingerprint: Mapped[str] = mapped_column(String(64))
     open_id: Mapped[str] = mapped_column(String(200))
     batch_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -91,7 +97,7 @@ class LedgerRow(Base):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
-        Index("uq_ledger_fingerprint", "fingerprint", unique=True),  # one row per token, ever
+        Index("uq_ledger_app_fingerprint", "app", "fingerprint", unique=True),  # one row per token, ever
         Index("ix_ledger_batch", "batch_id", "status"),
         Index("ix_ledger_status", "status", "first"),  # unsettled rows; named rows waiting
         Index("ix_ledger_open_id", "open_id"),  # TikTok's receipts name an open_id

@@ -1,7 +1,9 @@
-"""Plan a revocation: stream the inventory, write the one ledger by fingerprint, fan out batches.
+"""Plan a revocation: stream each app's inventory, write the one ledger by app and fingerprint,
+fan out batches of one app each.
 
-The inventory is streamed in batches and never loaded whole; each batch of new ledger
-rows commits with its outbox row, so workers start revoking while planning goes on.
+Each app's inventory is streamed in batches and never loaded whole, the apps' chunks taken in
+turn, so workers revoke every app at once, each with its own credentials and rate limit; each
+batch of new ledger rows commits with its outbox row, so workers start revoking while planning goes on.
 Named open_ids (from the compromise events) are planned first and marked ``first``. A token
 another revocation already holds is not planned again: it joins this revocation as a member,
 settled whenever its one ledger row is. Planning again after a crash skips members already
@@ -43,8 +45,10 @@ def get_or_create(
     incident_id: str | None,
     run_id: str | None,
     rate_per_s: float,
+    apps: Sequence[str],
 ) -> tuple[RevocationRow, bool]:
-    """The revocation for ``key`` (run:step), created on first call; True when created."""
+    """The revocation for ``key`` (run:step) of the tokens of ``apps``, created on first call;
+    True when created."""
     found = session.scalars(select(RevocationRow).where(RevocationRow.key == key)).first()
     if found is not None:
         return found, False
@@ -54,6 +58,7 @@ def get_or_create(
         incident_id=incident_id,
         run_id=run_id,
         scope={"spec": scope_text, **scope.as_dict()},
+        apps=list(apps),
         priority_open_ids=list(dict.fromkeys(priority_open_ids)),
         status="planning",
         planned=0,
@@ -87,8 +92,24 @@ def _insert_ignoring_conflicts(session: Session, table: Any) -> Any:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
-def _write_batch(session: Session, revocation_id: str, records: list[TokenRecord], *, named: bool) -> int:
-    """Put a chunk of the scope in the one ledger; return how many tokens joined the revocation.
+def _interleaved(
+    streams: dict[str, Iterator[tuple[list[TokenRecord], bool]]],
+) -> Iterator[tuple[str, list[TokenRecord], bool]]:
+    """The apps' chunks in turn (app, chunk, named), so no app waits for another's planning."""
+    live = dict(streams)
+    while live:
+        for app, stream in list(live.items()):
+            chunk = next(stream, None)
+            if chunk is None:
+                del live[app]
+            else:
+                yield app, *chunk
+
+
+def _write_batch(
+    session: Session, revocation_id: str, app: str, records: list[TokenRecord], *, named: bool
+) -> int:
+    """Put a chunk of ``app``'s scope in the one ledger; return how many tokens joined the revocation.
 
     A token no revocation holds yet gets a ledger row in a new batch of this revocation; one
     another revocation holds stays with it (it is sent once) and only becomes a member here,
@@ -97,7 +118,7 @@ def _write_batch(session: Session, revocation_id: str, records: list[TokenRecord
     """
     unique = {fingerprint(r.access_token): r.open_id for r in records}
     now = clock.utcnow()
-    batch = BatchRow(revocation_id=revocation_id, open_ids=sorted(set(unique.values())), done=False)
+    batch = BatchRow(revocation_id=revocation_id, app=app, open_ids=sorted(set(unique.values())), done=False)
     session.add(batch)
     session.flush()
     connection = session.connection()
@@ -106,14 +127,17 @@ def _write_batch(session: Session, revocation_id: str, records: list[TokenRecord
         row_id
         for (row_id,) in connection.execute(
             _insert_ignoring_conflicts(session, _LEDGER).returning(_LEDGER.c.id),
-            [{"fingerprint": fp, "open_id": oid, "attempts": 0, **fresh} for fp, oid in unique.items()],
+            [
+                {"app": app, "fingerprint": fp, "open_id": oid, "attempts": 0, **fresh}
+                for fp, oid in unique.items()
+            ],
         )
     }
     held = [
         row
         for row in connection.execute(
             select(_LEDGER.c.id, _LEDGER.c.status, _LEDGER.c.revocation_id).where(
-                _LEDGER.c.fingerprint.in_(list(unique))
+                _LEDGER.c.app == app, _LEDGER.c.fingerprint.in_(list(unique))
             )
         )
         if row.id not in inserted
@@ -149,8 +173,11 @@ def _write_batch(session: Session, revocation_id: str, records: list[TokenRecord
     return len(joined)
 
 
-def plan(transaction: Transaction, *, revocation_id: str, inventory: TokenInventory, batch_size: int) -> int:
-    """Write every token in scope to the ledger, a batch at a time; return how many were new."""
+def plan(
+    transaction: Transaction, *, revocation_id: str, inventories: dict[str, TokenInventory], batch_size: int
+) -> int:
+    """Write every token in scope of each app (name -> its inventory) to the ledger, a batch at a
+    time; return how many joined the revocation."""
     with transaction() as session:
         row = session.get(RevocationRow, revocation_id)
         if row is None or row.plan_done:
@@ -158,11 +185,14 @@ def plan(transaction: Transaction, *, revocation_id: str, inventory: TokenInvent
         scope = Scope.parse(str(row.scope.get("spec", "all")))
         priority = list(row.priority_open_ids or [])
     total, seen, analyse_at = 0, 0, batch_size
-    for records, named in _records(inventory, scope, priority, batch_size):
+    streams = {
+        app: _records(inventory, scope, priority, batch_size) for app, inventory in inventories.items()
+    }
+    for app, records, named in _interleaved(streams):
         for chunk in _chunks(records, batch_size):
             seen += len(chunk)
             with transaction() as session:
-                added = _write_batch(session, revocation_id, chunk, named=named)
+                added = _write_batch(session, revocation_id, app, chunk, named=named)
                 # An UPDATE, not SELECT ... FOR UPDATE: on PostgreSQL its lock lets the foreign-key
                 # checks of workers moving named rows to this revocation through; a FOR UPDATE held
                 # while this waited on those rows was a deadlock.

@@ -117,7 +117,7 @@ def _upgrade_once(store: Store, revision: str) -> None:
                 connection.commit()
 
 
-def create_index_concurrently(name: str, table: str, columns: Sequence[str]) -> None:
+def create_index_concurrently(name: str, table: str, columns: Sequence[str], *, unique: bool = False) -> None:
     """Inside a migration: build an index without blocking writes to ``table`` (PostgreSQL's
     ``CREATE INDEX CONCURRENTLY``, outside any transaction; an invalid index a failed attempt
     left is dropped first). SQLite builds it plainly: one process writes at a time there anyway.
@@ -125,11 +125,11 @@ def create_index_concurrently(name: str, table: str, columns: Sequence[str]) -> 
     find half of itself done)."""
     if op.get_bind().dialect.name != "postgresql":
         with op.batch_alter_table(table) as batch_op:
-            batch_op.create_index(name, list(columns), unique=False)
+            batch_op.create_index(name, list(columns), unique=unique)
         return
     with op.get_context().autocommit_block():
         op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-        op.create_index(name, table, list(columns), unique=False, postgresql_concurrently=True)
+        op.create_index(name, table, list(columns), unique=unique, postgresql_concurrently=True)
 
 
 def drop_index_concurrently(name: str, table: str) -> None:

@@ -10,7 +10,8 @@ from typing import Any, Literal, NamedTuple
 from orchestrator import redaction
 from orchestrator.proof.summary import exposure_from_entries
 from orchestrator.timeline import kinds
-from orchestrator.timeline.export import md_cell, md_line
+from orchestrator.timeline.compliance_apps import Send, app_facts, number
+from orchestrator.timeline.compliance_render import render_compliance_json, render_compliance_markdown
 from orchestrator.timeline.figures import Record, duration_text, key_figures
 
 __all__ = [
@@ -44,6 +45,7 @@ class ClauseResult:
     target: str
     detail: str
     evidence: list[int]
+    app: str | None = None  # a row of one TikTok app ("shop (client key shop-key)"); None: every app
 
 
 class _Finding(NamedTuple):
@@ -76,11 +78,6 @@ class ComplianceReport:
             "exposure": self.exposure,
             "clauses": [asdict(clause) for clause in self.clauses],
         }
-
-
-def _number(value: Any) -> float:
-    """A count or rate another writer recorded; anything that is not a number counts as 0."""
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 def _seqs(record: Record, *wanted: str) -> list[int]:
@@ -180,7 +177,7 @@ def _deletion(record: Record) -> _Finding:
         if e.kind == kinds.STEP_FAILED and "purge" in str((e.data or {}).get("action", ""))
     ]
     if purges:
-        tokens = round(sum(_number((e.data or {}).get("tokens_deleted")) for e in purges))
+        tokens = round(sum(number((e.data or {}).get("tokens_deleted")) for e in purges))
         tables = sum(len((e.data or {}).get("records_deleted") or {}) for e in purges)
         return _Finding(
             "met",
@@ -202,40 +199,47 @@ def _deletion(record: Record) -> _Finding:
 
 
 def _request_volume(record: Record) -> _Finding:
-    """Each finished revocation's request rate against the limit in force for it (``rate_per_s``);
-    rate 0 (no client-side limit: simulators, benchmarks) is not judged, only compared in words."""
+    """Each finished revocation's request rate against the limit in force for it (``rate_per_s``)."""
     started = {
         (e.data or {}).get("revocation_id"): e for e in record.entries if e.kind == kinds.REVOCATION_STARTED
     }
-    finished = [e for e in record.entries if e.kind == kinds.REVOCATION_FINISHED]
-    if not finished:
-        return _Finding("not_applicable", "no revocation", "-", "no revocation finished", [])
-    worst_ratio, judged, lines, evidence = 0.0, 0, [], []
-    for entry in finished:
+    sends = []
+    for entry in (e for e in record.entries if e.kind == kinds.REVOCATION_FINISHED):
         data = entry.data or {}
         start = started.get(data.get("revocation_id"))
-        limit = _number((start.data or {}).get("rate_per_s")) if start is not None else 0.0
         sent = data.get("requests")  # tokens other revocations settled cost this one no request
         requests = round(
-            _number(sent)
+            number(sent)
             if sent is not None
-            else sum(_number(data.get(k)) for k in ("revoked", "already_dead", "failed"))
+            else sum(number(data.get(k)) for k in ("revoked", "already_dead", "failed"))
         )
-        seconds = max(_number(data.get("duration_ms")) / 1000, 1.0)
-        rate = round(requests / seconds, 2)
-        line = f"{data.get('revocation_id')}: {requests} requests in {seconds:g} s = {rate}/s"
-        if limit > 0:
+        limit = number((start.data or {}).get("rate_per_s")) if start is not None else 0.0
+        seconds = max(number(data.get("duration_ms")) / 1000, 1.0)
+        evidence = ([start.seq] if start is not None else []) + [entry.seq]
+        sends.append(Send(str(data.get("revocation_id")), requests, seconds, limit, evidence))
+    return _judge_volume(sends, alarms=_seqs(record, kinds.REVOCATION_ALARM))
+
+
+def _judge_volume(sends: list[Send], *, alarms: list[int]) -> _Finding:
+    """Requests per second against the limit in force; rate 0 (no client-side limit: simulators,
+    benchmarks) is not judged, only compared in words."""
+    if not sends:
+        return _Finding("not_applicable", "no revocation", "-", "no revocation finished", [])
+    worst_ratio, judged, lines, evidence = 0.0, 0, [], list(alarms)
+    for send in sends:
+        rate = round(send.requests / send.seconds, 2)
+        line = f"{send.revocation_id}: {send.requests} requests in {send.seconds:g} s = {rate}/s"
+        if send.limit > 0:
             judged += 1
-            worst_ratio = max(worst_ratio, rate / limit)
-            lines.append(f"{line} (limit in force {limit:g}/s)")
+            worst_ratio = max(worst_ratio, rate / send.limit)
+            lines.append(f"{line} (limit in force {send.limit:g}/s)")
         else:
             default = round(rate / TIKTOK_DEFAULT_RATE_PER_S * 100)
             lines.append(
                 f"{line} with no client-side limit in force (rate 0: a simulator or benchmark), not judged; "
                 f"against TikTok's documented 600/min it would be {default} %"
             )
-        evidence += ([start.seq] if start is not None else []) + [entry.seq]
-    evidence += _seqs(record, kinds.REVOCATION_ALARM)
+        evidence += send.evidence
     if not judged:
         return _Finding("not_applicable", "no limit in force", "-", "; ".join(lines), sorted(evidence))
     status: Status = "met" if worst_ratio <= _RATE_TOLERANCE else "missed"
@@ -328,21 +332,36 @@ def assess(
         "deletion": _deletion(record),
         "volume": _request_volume(record),
     }
-    clauses = []
-    for key, found in findings.items():
-        clause, title, obligation = _CLAUSES[key]
-        clauses.append(
-            ClauseResult(
-                clause,
-                title,
-                obligation,
-                found.status,
-                found.measured,
-                found.target,
-                found.detail,
-                found.evidence,
-            )
+    rows: list[tuple[str | None, dict[str, _Finding]]] = [(None, findings)]
+    for app in app_facts(record):  # a row per app and clause: its switch, its client key's volume
+        took = app.disconnected.at - record.incident.aware_at if app.disconnected is not None else None
+        covered = [app.disconnected.seq] if app.disconnected is not None else []
+        mine = {
+            **findings,
+            "disconnect": _timed(
+                record,
+                what="disconnected",
+                took=took,
+                target_minutes=disconnect_target_minutes,
+                now=now,
+                evidence=sorted(_seqs(record, kinds.INCIDENT_OPENED) + covered),
+            ),
+            "volume": _judge_volume(app.sends, alarms=[]),
+        }
+        rows.append((app.label, mine))
+    clauses = [
+        ClauseResult(
+            *_CLAUSES[key],
+            status=found.status,
+            measured=found.measured,
+            target=found.target,
+            detail=found.detail,
+            evidence=found.evidence,
+            app=label,
         )
+        for label, found_by_key in rows
+        for key, found in found_by_key.items()
+    ]
     return ComplianceReport(
         incident_id=record.incident.id,
         title=record.incident.title,
@@ -352,46 +371,3 @@ def assess(
         clauses=clauses,
         exposure=exposure.sentence() if (exposure := exposure_from_entries(record.entries)) else None,
     )
-
-
-def render_compliance_json(report: ComplianceReport) -> str:
-    return json.dumps(report.as_dict(), indent=2, ensure_ascii=False)
-
-
-_MARK = {"met": "MET", "missed": "MISSED", "pending": "PENDING", "not_applicable": "N/A"}
-
-
-def render_compliance_markdown(report: ComplianceReport) -> str:
-    """The report as Markdown: a summary table, then each clause with its evidence entries."""
-    drill = " (DRILL)" if report.is_drill else ""
-    lines = [
-        f"# Compliance report{drill}: {md_line(report.title)}",
-        "",
-        f"- Incident: `{report.incident_id}`"
-        + (" — **this incident is a drill**" if report.is_drill else ""),
-        f"- Generated: {report.generated_at.isoformat()}",
-        "- Timeline chain: "
-        + ("verified" if report.chain_verified else "**BROKEN: the evidence was altered**"),
-        "- Terms: TikTok Developer Terms of Service",
-        f"- Exposure census: {md_line(report.exposure or 'no census taken')}",
-        "",
-        "| Clause | Obligation | Status | Measured | Target |",
-        "|---|---|---|---|---|",
-    ]
-    for c in report.clauses:
-        lines.append(
-            f"| {c.clause} | {md_cell(c.title)} | **{_MARK[c.status]}** | {md_cell(c.measured)} | "
-            f"{md_cell(c.target)} |"
-        )
-    for c in report.clauses:
-        evidence = ", ".join(f"#{seq}" for seq in c.evidence) or "none"
-        lines += [
-            "",
-            f"## {c.clause}: {c.title} — {_MARK[c.status]}",
-            "",
-            c.obligation,
-            "",
-            f"- Finding: {md_line(c.detail)}",
-            f"- Evidence entries: {evidence}",
-        ]
-    return "\n".join(lines) + "\n"
