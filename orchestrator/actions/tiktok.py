@@ -75,17 +75,22 @@ class KillSwitchAction(TransactionalAction):
 
 class RevokeTokensParams(ActionParams):
     """``scope`` (all, open_id:A,B, label:K=V, tenant:T), open_ids to revoke first, and ``apps``:
-    the apps the incident concerns (``affected``) or every configured app (``all``)."""
+    the apps the incident concerns (``affected``), every configured app (``all``), or the apps
+    named (``shop`` or ``shop,ads``: ``orchestrator tokens revoke --app``)."""
 
     scope: str = "all"
     priority_open_ids: list[str] = Field(default_factory=list)
-    apps: Literal["affected", "all"] = "affected"
+    apps: str = Field("affected", min_length=1)
 
 
 def concerned_apps(runtime: Ports, incident_id: str | None, wanted: str) -> list[str]:
     """The names of the apps a step acts on: the incident's (``incidents.apps``; every app when
-    it concerns all) for ``affected``, else (and for a run without an incident) every app."""
+    it concerns all) for ``affected``, every app for ``all`` (and for a run without an
+    incident), else the apps ``wanted`` names; ConfigError names the configured apps when one
+    is unknown."""
     settings = runtime.settings
+    if wanted not in ("affected", "all"):
+        return [settings.app(name.strip()).name for name in wanted.split(",") if name.strip()]
     if incident_id and wanted == "affected":
         with runtime.store.unit_of_work() as session:
             apps = incidents.get_incident(session, incident_id=incident_id).apps

@@ -11,10 +11,11 @@ from sqlalchemy import select
 from orchestrator.cli.common import State, pass_state
 from orchestrator.errors import NotFound
 from orchestrator.inventory.base import Scope
-from orchestrator.inventory.factory import inventory_from_settings
+from orchestrator.inventory.factory import close_inventory, inventory_for
 from orchestrator.playbooks import flows, service
 from orchestrator.revocation import flows as revocation
 from orchestrator.revocation.models import RevocationRow
+from orchestrator.settings_apps import DEFAULT_APP, TikTokApp
 from orchestrator.worker.runtime import Runtime
 
 __all__ = ["tokens"]
@@ -27,13 +28,22 @@ def tokens() -> None:
     """Revoke TikTok tokens in bulk and follow a revocation."""
 
 
-def _count(runtime: Runtime, scope_text: str) -> int:
-    inventory = inventory_from_settings(runtime.settings)
-    scope = Scope.parse(scope_text)
-    counted = inventory.count(scope)
-    if counted is None:
-        counted = sum(len(batch) for batch in inventory.stream(scope, 1000))
-    return counted
+def _apps(runtime: Runtime, names: tuple[str, ...]) -> list[TikTokApp]:
+    """The apps named (ConfigError lists the configured ones for a typo), or every app."""
+    settings = runtime.settings
+    return [settings.app(name) for name in names] if names else list(settings.apps)
+
+
+def _count(runtime: Runtime, app: TikTokApp, scope_text: str) -> int:
+    inventory = inventory_for(app, runtime.settings)
+    try:
+        scope = Scope.parse(scope_text)
+        counted = inventory.count(scope)
+        if counted is None:
+            counted = sum(len(batch) for batch in inventory.stream(scope, 1000))
+        return counted
+    finally:
+        close_inventory(inventory)
 
 
 def _eta(count: int, rate: float) -> str:
@@ -51,21 +61,35 @@ def _eta(count: int, rate: float) -> str:
 @click.option(
     "--scope", default="all", show_default=True, help="all, open_id:A,B, label:KEY=VALUE or tenant:NAME."
 )
+@click.option(
+    "--app",
+    "app_names",
+    multiple=True,
+    metavar="NAME",
+    help="Only this TikTok app's tokens (tiktok_apps; repeat for several). Default: every app.",
+)
 @click.option("--dry-run", is_flag=True, help="Count the tokens in scope and show the ETA; revoke nothing.")
 @click.option("--no-wait", is_flag=True, help="Start the revocation and return at once.")
 @pass_state
-def revoke(state: State, scope: str, dry_run: bool, no_wait: bool) -> None:
+def revoke(state: State, scope: str, app_names: tuple[str, ...], dry_run: bool, no_wait: bool) -> None:
     """Revoke every TikTok token in SCOPE through TikTok's API, with a live progress bar.
 
-    Workers (`orchestrator worker` or `orchestrator up`) do the revoking, at
-    ORCH_TIKTOK_REVOKE_RATE requests per second across all of them; a restart resumes
-    where it stopped, and a token once revoked is never sent again. 1,000,000 tokens at
-    TikTok's documented 600/min take almost 28 hours: agree a higher rate with TikTok.
+    Workers (`orchestrator worker` or `orchestrator up`) do the revoking, each app with its own
+    credentials at its own rate (revoke_rate, or ORCH_TIKTOK_REVOKE_RATE for the app `default`)
+    across all of them, the apps at once; a restart resumes where it stopped, and a token once
+    revoked is never sent again. 1,000,000 tokens at TikTok's documented 600/min take almost
+    28 hours: agree a higher rate with TikTok.
     """
     runtime = state.runtime()
     Scope.parse(scope)
-    count = _count(runtime, scope)
-    click.echo(f"{count} tokens in scope {scope}: {_eta(count, runtime.settings.tiktok_revoke_rate)}")
+    apps = _apps(runtime, app_names)
+    count = 0
+    named = runtime.settings.app_names != [DEFAULT_APP]  # one unnamed app: say it as before
+    for app in apps:
+        counted = _count(runtime, app, scope)
+        count += counted
+        label = f"{app.name}: " if named else ""
+        click.echo(f"{label}{counted} tokens in scope {scope}: {_eta(counted, app.revoke_rate)}")
     if dry_run:
         return
     if REVOKE_PLAYBOOK not in runtime.playbooks:
@@ -75,7 +99,7 @@ def revoke(state: State, scope: str, dry_run: bool, no_wait: bool) -> None:
     run_id = flows.start_manual_run(
         runtime.transaction,
         playbook=runtime.playbooks[REVOKE_PLAYBOOK],
-        given_inputs={"scope": scope},
+        given_inputs={"scope": scope, "app": ",".join(app.name for app in apps) if app_names else "all"},
         incident_id=None,
         dry_run=False,
         actor=f"cli:{getpass.getuser()}",

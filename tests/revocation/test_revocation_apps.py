@@ -346,3 +346,17 @@ def test_each_apps_rate_limit_holds_on_its_own_while_both_revoke(tmp_path: Path)
         ("shop (client key shop-key)", "met"),
         ("ads (client key ads-key)", "met"),
     ]
+
+
+def test_tokens_revoke_for_one_app_sends_nothing_for_the_other(tmp_path: Path) -> None:
+    """`orchestrator tokens revoke --app shop` (the revoke-tokens playbook with input app): only
+    shop's tokens are revoked, with shop's credentials; ads's TikTok sees no request. A name that
+    is no app fails the step, naming the configured apps."""
+    with two_apps(tmp_path, tokens=60) as setup:
+        run_id = setup.engine.start("revoke-tokens", scope="all", app="shop")
+        assert setup.engine.finished(run_id, timeout=60)["steps"]["revoke"] == "succeeded"
+        assert _calls(setup, "shop") == [1] * 60
+        assert setup.sims["ads"].stats()["requests_total"] == 0
+        typo = setup.engine.finished(setup.engine.start("revoke-tokens", scope="all", app="adz"), timeout=60)
+    assert typo["steps"]["revoke"] == "failed"
+    assert "no TikTok app named 'adz' is configured (tiktok_apps: shop, ads)" in str(typo["detail"]["revoke"])

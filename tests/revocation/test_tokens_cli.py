@@ -43,6 +43,33 @@ def test_dry_run_counts_the_scope_and_shows_the_eta(tmp_path: Path) -> None:
     assert "act.secret" not in result.stdout + result.stderr
 
 
+def test_dry_run_counts_each_app_and_app_picks_which(tmp_path: Path) -> None:
+    def app(name: str, count: int, rate: float) -> dict[str, object]:
+        inventory = tmp_path / f"{name}.jsonl"
+        lines = [
+            {"open_id": f"{name}{i}", "access_token": f"act.{name}secret{i:06d}!1.va"} for i in range(count)
+        ]
+        inventory.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        return {"name": name, "kind": "login_kit", "client_key": f"{name}-key",
+                "client_secret": f"{name}-secret-0000", "token_inventory": str(inventory),
+                "revoke_rate": rate}  # fmt: skip
+
+    apps = json.dumps([app("shop", 120, 2), app("ads", 30, 1)])
+    both = run(["tokens", "revoke", "--dry-run"], tmp_path, tiktok_apps=apps)
+    assert both.returncode == 0, both.stderr
+    assert both.stdout.splitlines() == [
+        "shop: 120 tokens in scope all: about 60 s at 2/s",
+        "ads: 30 tokens in scope all: about 30 s at 1/s",
+    ]
+    one = run(["tokens", "revoke", "--app", "ads", "--dry-run"], tmp_path, tiktok_apps=apps)
+    assert one.stdout.splitlines() == ["ads: 30 tokens in scope all: about 30 s at 1/s"]
+    typo = run(["tokens", "revoke", "--app", "adz", "--dry-run"], tmp_path, tiktok_apps=apps)
+    assert typo.returncode == 1
+    assert typo.stderr == "error: no TikTok app named 'adz' is configured (tiktok_apps: shop, ads)\n"
+    outputs = both.stdout + both.stderr + one.stdout + typo.stdout + typo.stderr
+    assert "secret" not in outputs
+
+
 def test_missing_inventory_is_one_clear_line(tmp_path: Path) -> None:
     result = run(["tokens", "revoke", "--dry-run"], tmp_path)
     assert result.returncode == 1
