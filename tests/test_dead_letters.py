@@ -12,11 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select, update
 
-from orchestrator import dead_letters, heartbeats
+from orchestrator import clock, dead_letters, heartbeats
 from orchestrator.api.app import create_app
 from orchestrator.heartbeats import Beat
 from orchestrator.incidents import news
+from orchestrator.playbooks import flows
+from orchestrator.playbooks.loader import parse_playbook
+from orchestrator.playbooks.models import StepRunRow
 from orchestrator.routing import ROUTES
 from orchestrator.store import outbox
 from orchestrator.store.outbox import OutboxRow
@@ -202,6 +206,63 @@ def test_a_redelivery_while_the_holder_lives_counts_nothing(either_store: Runtim
     assert (row.last_error, row.dead_at, row.started_by) == (None, None, holder.process)
     outbox.end(runtime.store, [row_id], holder.process)
     assert _row(runtime, row_id).started_by is None
+
+
+ONE_STEP = """
+name: one-step
+trigger: {manual: {}}
+steps:
+  - {id: nap, action: wait, with: {seconds: 1}}
+"""
+
+
+def test_a_step_that_kills_every_worker_taking_it_is_dead_lettered(runtime: Runtime) -> None:
+    """A step whose worker is SIGKILLed every time (it takes the step's lease, then dies): the
+    deliveries that find the dead worker's lease still held count nothing, but each death counts,
+    so the cap is reached; before, each of those deliveries reset the row's sends to one."""
+    flows.start_manual_run(
+        runtime.transaction, playbook=parse_playbook(ONE_STEP, registry=runtime.registry),
+        given_inputs={}, incident_id=None, dry_run=False, actor="cli:tester",
+    )  # fmt: skip
+    with runtime.store.unit_of_work() as session:
+        (advance,) = session.scalars(select(OutboxRow.id).where(OutboxRow.topic == flows.ADVANCE))
+    flows.process_advance(runtime.transaction, outbox_id=advance)
+    with runtime.store.unit_of_work() as session:
+        (row_id,) = session.scalars(select(OutboxRow.id).where(OutboxRow.topic.startswith("step.execute")))
+    task = runtime.celery.tasks[ROUTES["step.execute"].task]
+    deaths: list[str] = []
+    held: list[int] = []
+
+    def deliver() -> None:
+        """Every other delivery finds the last dead worker's lease held (the real task); the
+        others go to a worker that takes the lease and is killed (what it leaves is written)."""
+        if len(deaths) == len(held):
+            deaths.append(f"test-host:{1000 + len(deaths)}")
+            outbox.begin(runtime.store, [row_id], deaths[-1], heartbeats.live_processes)
+            lease = clock.utcnow() + timedelta(seconds=90)
+            with runtime.store.unit_of_work() as session:
+                session.execute(update(StepRunRow).values(lease_until=lease))
+        else:
+            task(row_id)
+            held.append(row_id)
+
+    base = clock.utcnow()
+    for round_ in range(1, 8 * CAP):
+        relayed = outbox.relay_once(
+            runtime.store,
+            lambda _topic, *ids: None,
+            now=base + timedelta(seconds=1000 * round_),
+            redeliver_after=30,
+            max_attempts=CAP,
+            on_dead=dead_letters.note_dead,
+        )
+        if not relayed:
+            break
+        deliver()
+    row = _row(runtime, row_id)
+    assert row.dead_at is not None, f"still sent after {len(deaths)} deaths"
+    assert len(deaths) <= CAP and held  # each death counted, the deliveries that found it held not
+    assert row.last_error is not None and row.last_error.startswith("worker test-host:")
 
 
 def test_news_slack_never_took_is_told_on_its_incident(runtime: Runtime) -> None:

@@ -208,13 +208,16 @@ def mark_unsent(session: Session, ids: Sequence[int]) -> None:
         session.execute(statement, {"ids": list(ids)})
 
 
-def resend_later(session: Session, row_id: int, now: datetime) -> None:
+def resend_later(session: Session, row_id: int, now: datetime, *, progress: bool = True) -> None:
     """Owe a row again one ``redeliver_after`` from now, its backoff reset: its worker made progress
-    and stopped on purpose (tokens left for another pass), it is not a lost message."""
+    and stopped on purpose (tokens left for another pass), it is not a lost message. Without
+    ``progress`` (a delivery found the row held) only this send goes uncounted: a holder that died
+    leaves its lease to expire, and each worker that takes it and dies counts towards the cap."""
+    attempts = 1 if progress else case((OutboxRow.attempts > 1, OutboxRow.attempts - 1), else_=1)
     session.execute(
         update(OutboxRow)
         .where(OutboxRow.id == row_id, OutboxRow.done_at.is_(None))
-        .values(dispatched_at=now, attempts=1)
+        .values(dispatched_at=now, attempts=attempts)
     )
 
 
