@@ -32,9 +32,11 @@ __all__ = [
     "Readiness",
     "beat",
     "forget",
+    "live_processes",
     "read_beats",
     "readiness",
     "roles",
+    "this_process",
 ]
 
 BEAT_SECONDS = 5.0
@@ -71,6 +73,11 @@ class Beat:
     @property
     def process(self) -> str:
         return f"{self.host}:{self.pid}"[:120]
+
+
+def this_process() -> str:
+    """The identity this process beats under (``Beat.process``)."""
+    return Beat("").process
 
 
 def beat(store: Store, me: Beat) -> None:
@@ -134,6 +141,12 @@ class HeartbeatThread:
 
 def read_beats(session: Session) -> list[HeartbeatRow]:
     return list(session.scalars(select(HeartbeatRow).order_by(HeartbeatRow.process)))
+
+
+def live_processes(session: Session) -> set[str]:
+    """The processes that beat within ``STALE_SECONDS`` (``outbox.begin``'s ``live``)."""
+    since = clock.utcnow() - timedelta(seconds=STALE_SECONDS)
+    return set(session.scalars(select(HeartbeatRow.process).where(HeartbeatRow.beat_at >= since)))
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select, update
 
-from orchestrator import dead_letters
+from orchestrator import clock, dead_letters, heartbeats
 from orchestrator.api.app import create_app
+from orchestrator.heartbeats import Beat
 from orchestrator.incidents import news
+from orchestrator.playbooks import flows
+from orchestrator.playbooks.loader import parse_playbook
+from orchestrator.playbooks.models import StepRunRow
 from orchestrator.routing import ROUTES
 from orchestrator.store import outbox
 from orchestrator.store.outbox import OutboxRow
@@ -139,6 +144,125 @@ def test_a_task_that_keeps_raising_writes_its_error_and_dies_with_it(runtime: Ru
             "last_error": error,
         }
     ]
+
+
+def _owed_on(runtime: Runtime) -> tuple[str, int]:
+    incident_id = build_incident(runtime.store)
+    with runtime.store.unit_of_work() as session:
+        session.add(event_row("evt-killer", at=T0, incident_id=incident_id))
+        session.flush()
+        return incident_id, outbox.enqueue(session, topic="event.received", ref_id="evt-killer", now=T0).id
+
+
+def _row(runtime: Runtime, row_id: int) -> OutboxRow:
+    with runtime.store.unit_of_work() as session:
+        row = session.get(OutboxRow, row_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def test_a_row_whose_worker_dies_every_time_is_dead_lettered(either_store: Runtime) -> None:
+    """A worker SIGKILLed on a row (out of memory) writes no error; the next worker to start the
+    row finds the dead one's mark and writes the death, so the cap applies as for a raise."""
+    runtime = either_store
+    incident_id, row_id = _owed_on(runtime)
+    workers = iter(f"worker-host:{pid}" for pid in range(100, 200))  # none of them beats: all dead
+    sent: list[int] = []
+    killed: list[str] = []
+
+    def start_and_die() -> None:
+        killed.append(next(workers))
+        outbox.begin(runtime.store, [row_id], killed[-1], heartbeats.live_processes)  # no end: killed
+
+    _relay_for(runtime, 2000, sent, each=start_and_die)
+    assert sent == [row_id] * CAP and len(killed) == CAP
+    row = _row(runtime, row_id)
+    assert row.dead_at is not None and row.done_at is None
+    assert row.last_error == f"worker {killed[-2]} died while running this row"
+    (told,) = _told(runtime, incident_id, row_id)
+    assert told[:2] == (kinds.OUTBOX_DEAD, "system") and told[2]["last_error"] == row.last_error
+
+
+def test_a_redelivery_while_the_holder_lives_counts_nothing(either_store: Runtime) -> None:
+    """A row redelivered while the worker running it still beats (a slow step, a long revocation
+    batch) is not failing: the second start takes nothing from the holder and writes no error,
+    and the relay goes on sending it; the holder's end clears its mark."""
+    runtime = either_store
+    _, row_id = _owed_on(runtime)
+    holder = Beat("worker", ("default",), host="worker-host", pid=7)
+    heartbeats.beat(runtime.store, holder)
+    outbox.begin(runtime.store, [row_id], holder.process, heartbeats.live_processes)
+    sent: list[int] = []
+
+    def start_again() -> None:
+        outbox.begin(runtime.store, [row_id], "worker-host:8", heartbeats.live_processes)
+        outbox.end(runtime.store, [row_id], "worker-host:8")
+        heartbeats.beat(runtime.store, holder)  # it is still running the row
+
+    _relay_for(runtime, 2000, sent, each=start_again)
+    assert len(sent) > CAP  # past the cap and still sent: nothing failed
+    row = _row(runtime, row_id)
+    assert (row.last_error, row.dead_at, row.started_by) == (None, None, holder.process)
+    outbox.end(runtime.store, [row_id], holder.process)
+    assert _row(runtime, row_id).started_by is None
+
+
+ONE_STEP = """
+name: one-step
+trigger: {manual: {}}
+steps:
+  - {id: nap, action: wait, with: {seconds: 1}}
+"""
+
+
+def test_a_step_that_kills_every_worker_taking_it_is_dead_lettered(runtime: Runtime) -> None:
+    """A step whose worker is SIGKILLed every time (it takes the step's lease, then dies): the
+    deliveries that find the dead worker's lease still held count nothing, but each death counts,
+    so the cap is reached; before, each of those deliveries reset the row's sends to one."""
+    flows.start_manual_run(
+        runtime.transaction, playbook=parse_playbook(ONE_STEP, registry=runtime.registry),
+        given_inputs={}, incident_id=None, dry_run=False, actor="cli:tester",
+    )  # fmt: skip
+    with runtime.store.unit_of_work() as session:
+        (advance,) = session.scalars(select(OutboxRow.id).where(OutboxRow.topic == flows.ADVANCE))
+    flows.process_advance(runtime.transaction, outbox_id=advance)
+    with runtime.store.unit_of_work() as session:
+        (row_id,) = session.scalars(select(OutboxRow.id).where(OutboxRow.topic.startswith("step.execute")))
+    task = runtime.celery.tasks[ROUTES["step.execute"].task]
+    deaths: list[str] = []
+    held: list[int] = []
+
+    def deliver() -> None:
+        """Every other delivery finds the last dead worker's lease held (the real task); the
+        others go to a worker that takes the lease and is killed (what it leaves is written)."""
+        if len(deaths) == len(held):
+            deaths.append(f"test-host:{1000 + len(deaths)}")
+            outbox.begin(runtime.store, [row_id], deaths[-1], heartbeats.live_processes)
+            lease = clock.utcnow() + timedelta(seconds=90)
+            with runtime.store.unit_of_work() as session:
+                session.execute(update(StepRunRow).values(lease_until=lease))
+        else:
+            task(row_id)
+            held.append(row_id)
+
+    base = clock.utcnow()
+    for round_ in range(1, 8 * CAP):
+        relayed = outbox.relay_once(
+            runtime.store,
+            lambda _topic, *ids: None,
+            now=base + timedelta(seconds=1000 * round_),
+            redeliver_after=30,
+            max_attempts=CAP,
+            on_dead=dead_letters.note_dead,
+        )
+        if not relayed:
+            break
+        deliver()
+    row = _row(runtime, row_id)
+    assert row.dead_at is not None, f"still sent after {len(deaths)} deaths"
+    assert len(deaths) <= CAP and held  # each death counted, the deliveries that found it held not
+    assert row.last_error is not None and row.last_error.startswith("worker test-host:")
 
 
 def test_news_slack_never_took_is_told_on_its_incident(runtime: Runtime) -> None:

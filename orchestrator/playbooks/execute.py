@@ -65,9 +65,10 @@ def _claim(transaction: Transaction, outbox_id: int, lease: float) -> _Claim | N
             outbox.complete(row, now)  # superseded: timed out, cancelled or rerun meanwhile
             return None
         if step_row.lease_until is not None and step_row.lease_until > now:
-            # another worker holds it: the relay asks again later, and a row a live worker holds
-            # is not failing, so its sends are not counted towards the dead-letter cap
-            outbox.resend_later(session, row.id, now)
+            # another worker holds it: the relay asks again later, and this send is not counted
+            # towards the dead-letter cap (a live holder's row is not failing); a dead holder's
+            # lease expires, and each worker killed on the step after it counts
+            outbox.resend_later(session, row.id, now, progress=False)
             return None
         step_row.lease_until = now + timedelta(seconds=lease)
         run = service.get_run(session, run_id=step_row.run_id)

@@ -14,13 +14,17 @@ A worker whose task raised writes the error to its rows (``record_failure``). A 
 again (``dead_at`` set): it stops costing the broker and a worker each round, and waits for a
 person (``orchestrator outbox list --dead``, ``outbox retry ID``). A row with no error is not
 failing, only waiting (a mass revocation's batches queue for hours behind the rate limit) or
-lost with a killed worker: it is sent again as before. Done rows are deleted after the retention
-(``purge_done``).
+lost with a killed worker: it is sent again as before. A worker killed while running a row
+(SIGKILL, out of memory) writes nothing, so a worker marks the rows it starts with its heartbeat
+identity (``begin``, ``started_by``) and clears the mark when it stops (``end``); the next worker
+to start a row whose mark names a process no longer alive writes that death to ``last_error``,
+and a row that kills every worker that runs it is dead-lettered like one that raises. Done rows
+are deleted after the retention (``purge_done``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
@@ -51,9 +55,11 @@ __all__ = [
     "OnDead",
     "OutboxRow",
     "Publisher",
+    "begin",
     "claim",
     "complete",
     "dead_count",
+    "end",
     "enqueue",
     "enqueue_many",
     "mark_dispatched",
@@ -121,6 +127,7 @@ class OutboxRow(Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    started_by: Mapped[str | None] = mapped_column(String(120), nullable=True)  # host:pid running it
 
     __table_args__ = (Index("ix_outbox_pending", "done_at", "id"),)
 
@@ -155,7 +162,7 @@ def _undone_update(values: dict[str, Any]) -> dict[str, Any]:
 
 
 _MARK_DISPATCHED = _undone_update({"dispatched_at": bindparam("now"), "attempts": _TABLE.c.attempts + 1})
-_MARK_UNSENT = _undone_update({"dispatched_at": None, "attempts": 0})
+_MARK_UNSENT = _undone_update({"dispatched_at": None, "attempts": 0, "started_by": None})
 
 
 def enqueue_many(
@@ -201,13 +208,16 @@ def mark_unsent(session: Session, ids: Sequence[int]) -> None:
         session.execute(statement, {"ids": list(ids)})
 
 
-def resend_later(session: Session, row_id: int, now: datetime) -> None:
+def resend_later(session: Session, row_id: int, now: datetime, *, progress: bool = True) -> None:
     """Owe a row again one ``redeliver_after`` from now, its backoff reset: its worker made progress
-    and stopped on purpose (tokens left for another pass), it is not a lost message."""
+    and stopped on purpose (tokens left for another pass), it is not a lost message. Without
+    ``progress`` (a delivery found the row held) only this send goes uncounted: a holder that died
+    leaves its lease to expire, and each worker that takes it and dies counts towards the cap."""
+    attempts = 1 if progress else case((OutboxRow.attempts > 1, OutboxRow.attempts - 1), else_=1)
     session.execute(
         update(OutboxRow)
         .where(OutboxRow.id == row_id, OutboxRow.done_at.is_(None))
-        .values(dispatched_at=now, attempts=1)
+        .values(dispatched_at=now, attempts=attempts)
     )
 
 
@@ -316,6 +326,42 @@ def complete(row: OutboxRow, now: datetime) -> None:
     row.done_at = now
     row.dead_at = None
     row.last_error = None
+    row.started_by = None
+
+
+def begin(store: Store, ids: Sequence[int], me: str, live: Callable[[Session], Collection[str]]) -> None:
+    """Mark the rows worker process ``me`` (host:pid) starts, in a short transaction of its own.
+    A row marked by a process ``live(session)`` (those with a fresh heartbeat) does not name was
+    being run by one that died: the death goes to ``last_error`` (the relay's cap applies) and
+    the row is marked ``me``. A live holder keeps its mark; on PostgreSQL a row a worker's
+    transaction holds is skipped (that worker is running it now)."""
+    with store.unit_of_work() as session:
+        query = select(_TABLE.c.id, _TABLE.c.started_by).where(
+            _TABLE.c.id.in_(list(ids)), _TABLE.c.done_at.is_(None)
+        )
+        rows = session.execute(query.with_for_update(**store.for_update())).all()
+        held = [r for r in rows if r.started_by not in (None, me)]
+        alive = live(session) if held else ()
+        marks: dict[str | None, list[int]] = {None: [r.id for r in rows if r.started_by is None]}
+        for row in held:
+            if row.started_by not in alive:
+                marks.setdefault(row.started_by, []).append(row.id)
+        for holder, marked in marks.items():
+            died = {"last_error": f"worker {holder} died while running this row"} if holder else {}
+            if marked:
+                session.execute(update(_TABLE).where(_TABLE.c.id.in_(marked)).values(started_by=me, **died))
+
+
+def end(store: Store, ids: Sequence[int], me: str) -> None:
+    """Clear ``me``'s marks on rows it stopped running. Done rows were cleared by ``complete``,
+    so a plain read first spares the usual task a second write transaction (on SQLite, a turn
+    at the write lock the intake waits for)."""
+    mine = and_(_TABLE.c.id.in_(list(ids)), _TABLE.c.started_by == me)
+    with store.engine.connect() as conn:
+        if conn.execute(select(_TABLE.c.id).where(mine).limit(1)).first() is None:
+            return
+    with store.unit_of_work() as session:
+        session.execute(update(_TABLE).where(mine).values(started_by=None))
 
 
 def record_failure(store: Store, ids: Sequence[int], error: str) -> None:

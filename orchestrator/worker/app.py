@@ -10,7 +10,6 @@ Redis and RabbitMQ keep unacknowledged messages themselves; the outbox covers th
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -115,9 +114,9 @@ def publisher(app: Celery, *, fail_fast: bool = False) -> BrokerPublisher:
 def broker_ping(app: Celery, settings: Settings) -> None:
     """Raise BrokerError unless the broker accepts a connection within a few seconds."""
     if settings.embedded_broker:
-        folder = Path(app.conf.broker_transport_options["data_folder_in"])
-        if not folder.is_dir():
-            raise BrokerError(f"embedded broker folder missing: {folder}")
+        why = fsbroker.broken(app.conf.broker_transport_options)
+        if why is not None:
+            raise BrokerError(f"broker unreachable: {why}")
         return
     try:  # one quick retry: kombu's default 2 s pause made /healthz late to tell a broker is gone
         with app.connection_for_write() as conn:

@@ -28,7 +28,7 @@ from kombu.utils.json import loads
 
 from orchestrator import ids
 
-__all__ = ["SCHEME", "Channel", "Transport"]
+__all__ = ["SCHEME", "STAGING", "Channel", "Transport", "broken"]
 
 SCHEME = "orchfs"
 _RELIST_SECONDS = 0.02
@@ -39,6 +39,22 @@ and never sooner than four listings' time: listing a storm's thousands of files 
 def dumps(message: Any) -> str:
     """kombu's JSON encoding of a message (it knows Celery's types)."""
     return str(_dumps(message))  # type: ignore[no-untyped-call]
+
+
+STAGING = ".staging"
+"""Where a message is written before it is renamed into its queue folder; a dot-folder, which the
+consumer's name filter never matches. Made by the first message."""
+
+
+def broken(options: dict[str, Any]) -> str | None:
+    """What keeps the folder broker (``broker_transport_options``) from taking or handing out a
+    message, or None: a queue folder, or the staging folder, that is not a writable folder."""
+    staging = os.path.join(options["data_folder_out"], STAGING)
+    folders = [("queue", options["data_folder_in"]), ("queue", options["data_folder_out"])]
+    for what, folder in folders + ([("staging", staging)] if os.path.lexists(staging) else []):
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+            return f"the folder broker's {what} folder is not a writable folder"
+    return None
 
 
 class Channel(filesystem.Channel):
@@ -84,8 +100,7 @@ class Channel(filesystem.Channel):
 
     def _put(self, queue: Any, payload: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         name = f"{monotonic_ns():020d}_{ids.random_hex()}.{queue}.msg"  # sorts oldest first
-        # A dot-folder: the consumer's name filter never matches ".staging".
-        staging = os.path.join(self.data_folder_out, ".staging")
+        staging = os.path.join(self.data_folder_out, STAGING)
         os.makedirs(staging, exist_ok=True)
         temporary = os.path.join(staging, name)
         try:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import structlog
 from celery import Celery
 
-from orchestrator import redaction
+from orchestrator import heartbeats, redaction
 from orchestrator.chatops import card_sync, room_news
 from orchestrator.incidents import flows as incident_flows
 from orchestrator.logging import bind_ids, get_logger
@@ -114,10 +114,14 @@ def refresh_open_cards(rt: Ports, outbox_id: int) -> None:
 def _recording_failures(rt: Ports, function: Callable[..., None]) -> Callable[..., None]:
     """The task bound to ``rt``, writing why it failed to its outbox rows (``last_error``,
     redacted) before the error goes on to Celery: the relay resends the rows, and the operator
-    who finds them dead-lettered reads the cause there, not in some worker's log."""
+    who finds them dead-lettered reads the cause there, not in some worker's log. The rows carry
+    this process's mark while it runs them (``outbox.begin``/``end``): a worker killed on them
+    writes nothing, the next one to start them writes that death."""
 
     @functools.wraps(function)
     def task(*outbox_ids: int) -> None:
+        me = heartbeats.this_process()
+        outbox.begin(rt.store, outbox_ids, me, heartbeats.live_processes)
         try:
             function(rt, *outbox_ids)
         except Exception as exc:
@@ -127,6 +131,11 @@ def _recording_failures(rt: Ports, function: Callable[..., None]) -> Callable[..
             except Exception as unrecorded:  # the store is what failed: the log has to do
                 log.warning("task failure not recorded", error=error, why=type(unrecorded).__name__)
             raise
+        finally:
+            try:
+                outbox.end(rt.store, outbox_ids, me)
+            except Exception as unmarked:  # the store is down: the mark stays until the next start
+                log.warning("task mark not cleared", why=type(unmarked).__name__)
 
     return task
 

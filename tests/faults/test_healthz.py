@@ -3,6 +3,7 @@ and 200 again once it is back: what a load balancer or an orchestrator's probe r
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -15,12 +16,11 @@ import pytest
 from orchestrator.api.app import create_app
 from orchestrator.config import load_settings
 from tests.support.faults import RedisServer, TcpProxy, rabbitmq_vhost
-from tests.support.processes import free_port
+from tests.support.kills import SENDER
+from tests.support.processes import free_port, wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
 from tests.support.server import serve_app
 from tests.support.services import AMQP_URL, postgres_database
-
-pytestmark = [pytest.mark.services]
 
 
 def _serve(stack: ExitStack, tmp_path: Path, **overrides: Any) -> str:
@@ -54,6 +54,25 @@ def _assert_503_while_down(
     assert _health(base_url) == (200, HEALTHY)
 
 
+def test_healthz_is_503_while_the_folder_broker_is_broken(tmp_path: Path) -> None:
+    """The embedded default (SQLite, the folder broker): the broker's staging folder made a file,
+    as test_process_kills.py breaks it, takes no message; /healthz says the broker is down until
+    the folder is repaired, and a message published then lands in the queue."""
+    with ExitStack() as stack:
+        base_url = _serve(stack, tmp_path)
+        queue = tmp_path / "data" / "broker" / "queue"
+        staging = queue / ".staging"
+
+        def cut() -> None:
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.write_text("not a folder: the broker cannot take a message")
+
+        _assert_503_while_down(base_url, "broker", cut, staging.unlink)
+        event = {"title": "after the repair", "kind": "host.compromise", "severity": "low", "dedup_key": "k"}
+        assert httpx.post(f"{base_url}/v1/events", json=event, headers=SENDER, timeout=10).status_code == 202
+        wait_for(lambda: any(queue.glob("*.msg")), timeout=10, what="the event's message in the queue")
+
+
 @pytest.fixture
 def postgres_behind_proxy(tmp_path: Path) -> Iterator[tuple[str, TcpProxy]]:
     """The API on a real PostgreSQL database reached through a proxy that can cut it off."""
@@ -64,11 +83,13 @@ def postgres_behind_proxy(tmp_path: Path) -> Iterator[tuple[str, TcpProxy]]:
         yield _serve(stack, tmp_path, database_url=proxy.url(url)), proxy
 
 
+@pytest.mark.services
 def test_healthz_is_503_while_postgresql_is_unreachable(postgres_behind_proxy: tuple[str, TcpProxy]) -> None:
     base_url, proxy = postgres_behind_proxy
     _assert_503_while_down(base_url, "store", proxy.cut, proxy.restore)
 
 
+@pytest.mark.services
 def test_healthz_is_503_while_redis_is_down(tmp_path: Path) -> None:
     redis = RedisServer(free_port(), tmp_path)
     redis.start()
@@ -78,6 +99,7 @@ def test_healthz_is_503_while_redis_is_down(tmp_path: Path) -> None:
         _assert_503_while_down(base_url, "broker", redis.kill, redis.start)
 
 
+@pytest.mark.services
 def test_healthz_is_503_while_rabbitmq_is_unreachable(tmp_path: Path) -> None:
     with ExitStack() as stack:
         url = stack.enter_context(rabbitmq_vhost(AMQP_URL))

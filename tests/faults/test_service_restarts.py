@@ -31,6 +31,7 @@ from orchestrator.store.db import Store
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
 from tests.support.faults import Burst, RedisServer, TcpProxy, owed_events, rabbitmq_vhost
 from tests.support.figures import POSTGRES_FOLDER, RABBITMQ_STORE, REDIS_STORE, record_figures
+from tests.support.kills import in_flight_bound
 from tests.support.outages import outage
 from tests.support.processes import Proc, free_port, orchestrator_env, wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
@@ -43,9 +44,9 @@ TOKENS = 3000
 EVENTS = 150
 WORKER_THREADS = 4
 REVOKE_WIDTH = 8  # revoke requests in flight per batch task
-# Tokens that may honestly be sent twice: those in flight when the service went (a batch task
-# keeps at most 2 x REVOKE_WIDTH claimed, and a worker runs at most WORKER_THREADS tasks).
-IN_FLIGHT = 2 * REVOKE_WIDTH * WORKER_THREADS
+BATCH = 250
+# Tokens that may honestly be sent twice: those in flight when the service went.
+IN_FLIGHT = in_flight_bound(threads=WORKER_THREADS, batch=BATCH, width=REVOKE_WIDTH)
 
 
 class Deployment:
@@ -129,7 +130,7 @@ class Revocation:
             "token_inventory": str(inventory),
             "tiktok_revoke_rate": "250",
             "tiktok_userinfo_rate": "50",
-            "revocation_batch_size": "250",
+            "revocation_batch_size": str(BATCH),
             "revocation_concurrency": str(REVOKE_WIDTH),
         }
         return cls(sim, records), settings

@@ -19,6 +19,7 @@ __all__ = [
     "POSTGRES_FOLDER",
     "RABBITMQ_STORE",
     "REDIS_STORE",
+    "measured_commit",
     "record_figure",
     "record_figures",
 ]
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @cache
-def _commit() -> str:
+def measured_commit() -> str:
     """The commit measured, ``+changes`` when the work tree differed from it."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     dirty = subprocess.run(
@@ -57,7 +58,7 @@ def record_figure(name: str, value: float | int | str, unit: str = "", combinati
         "value": value,
         "unit": unit,
         "combination": combination,
-        "commit": _commit(),
+        "commit": measured_commit(),
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
     }
     with open(target, "a", encoding="utf-8") as out:
