@@ -69,7 +69,8 @@ def jobs_for(runtime: Runtime) -> list[Job]:
         runtime.evidence_key()
     except ConfigError as exc:  # the sweep retries each tick and says so; the relay must not wait
         log.error("evidence key unreadable: heads go unsigned until it is", error=str(exc))
-    sweep = CheckpointSweep(runtime.store, runtime.evidence_key)
+    cards = runtime.settings.slack_bot_token is not None  # no Slack, no card: owe it no refresh
+    sweep = CheckpointSweep(runtime.store, runtime.evidence_key, cards=cards)
 
     def sign_checkpoints() -> int:
         return sweep()

@@ -44,8 +44,11 @@ class CheckpointSweep:
         store: Store,
         signer: Callable[[], Signer],
         now: Callable[[], datetime] = clock.utcnow,
+        *,
+        cards: bool = False,
     ) -> None:
         self._store = store
+        self._cards = cards  # Slack shows cards: a signed incident owes its card the checkpoint
         self._now = now
         self._signer = signer
         self._cursor: int | None = None  # highest entry id seen; None until the first pass
@@ -66,7 +69,7 @@ class CheckpointSweep:
                 if checkpoints.take(session, chain=chain, signer=signer, reason=reason, now=now) is None:
                     log.error("chain not signed: it no longer reaches its last checkpoint", chain=chain)
                     continue  # `incident verify` names the break; new entries bring it back here
-                if session.get(IncidentRow, chain) is not None:
+                if self._cards and session.get(IncidentRow, chain) is not None:
                     news.changed(session, incident_id=chain, at=now)  # its card shows the checkpoint
                 self._signed_at[chain] = now
                 signed += 1

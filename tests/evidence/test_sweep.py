@@ -45,7 +45,7 @@ def test_heads_are_signed_at_milestones_at_once_and_within_a_minute_otherwise(ru
     build_incident(runtime.store)
     fixed = FixedClock(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
     owed_before = len(_cards_owed(runtime))
-    sweep = CheckpointSweep(runtime.store, runtime.evidence_key, now=fixed.now)
+    sweep = CheckpointSweep(runtime.store, runtime.evidence_key, now=fixed.now, cards=True)
 
     assert sweep() == 1  # first pass: every chain whose head is unsigned (a restart leaves none)
     assert _signed(runtime) == [(ENTRIES, "unsigned at start")]
@@ -68,6 +68,15 @@ def test_heads_are_signed_at_milestones_at_once_and_within_a_minute_otherwise(ru
     key = runtime.evidence_key().public
     with runtime.store.unit_of_work() as session:
         assert all(key.verifies(c.signature, c.message()) for c in checkpoints.for_chain(session, INCIDENT))
+
+
+def test_without_slack_a_signed_head_owes_no_card(runtime: Runtime) -> None:
+    """No Slack, no card: signing every chain once a minute must not leave outbox rows behind
+    (the soak found 8 owed after its drain)."""
+    build_incident(runtime.store)
+    owed_before = len(_cards_owed(runtime))
+    assert CheckpointSweep(runtime.store, runtime.evidence_key)() == 1
+    assert len(_cards_owed(runtime)) == owed_before
 
 
 def _append_as(runtime: Runtime, chain: str, entry_id: int) -> None:
