@@ -91,6 +91,12 @@ def _all_done(runtime: Runtime) -> bool:
     return pending == 0
 
 
+def _nothing_owed(runtime: Runtime) -> bool:
+    with runtime.store.unit_of_work() as session:
+        owed = select(func.count()).select_from(OutboxRow).where(OutboxRow.done_at.is_(None))
+        return not session.scalar(owed)
+
+
 def test_a_broker_outage_mid_burst_delays_but_never_loses_or_doubles(
     outage: tuple[Runtime, str, RedisServer, Proc],
 ) -> None:
@@ -112,6 +118,8 @@ def test_a_broker_outage_mid_burst_delays_but_never_loses_or_doubles(
             third = BURST // 3
             statuses += [_post(client, n) for n in range(third)]
             wait_for(lambda: _all_done(runtime), timeout=60, what="the first third correlated")
+            # and nothing else owed, so the worker is idle, not inside a write it would hold paused
+            wait_for(lambda: _nothing_owed(runtime), timeout=60, what="the worker idle")
             worker.pause()  # the second third's messages wait in Redis, untaken
             statuses += [_post(client, n) for n in range(third, third + third // 2)]
             queued_at_kill = wait_for(lambda: _queued(server), timeout=30, what="messages queued in Redis")
@@ -123,6 +131,7 @@ def test_a_broker_outage_mid_burst_delays_but_never_loses_or_doubles(
         assert statuses == [202] * BURST
         wait_for(lambda: _all_done(runtime), timeout=90, what="every event correlated after the outage")
     finally:
+        worker.resume()  # a worker paused inside a write holds the store: the relay would wait on it
         stop.set()
         scheduler.join()
     record_figures(
