@@ -144,7 +144,7 @@ def read_beats(session: Session) -> list[HeartbeatRow]:
 
 
 def live_processes(session: Session) -> set[str]:
-    """The processes that beat within ``STALE_SECONDS`` (``outbox.begin``'s ``live``)."""
+    """The processes that beat within ``STALE_SECONDS`` (``marks.begin``'s ``live``)."""
     since = clock.utcnow() - timedelta(seconds=STALE_SECONDS)
     return set(session.scalars(select(HeartbeatRow.process).where(HeartbeatRow.beat_at >= since)))
 

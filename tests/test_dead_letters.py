@@ -22,7 +22,7 @@ from orchestrator.playbooks import flows
 from orchestrator.playbooks.loader import parse_playbook
 from orchestrator.playbooks.models import StepRunRow
 from orchestrator.routing import ROUTES
-from orchestrator.store import outbox
+from orchestrator.store import marks, outbox
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
@@ -173,7 +173,7 @@ def test_a_row_whose_worker_dies_every_time_is_dead_lettered(either_store: Runti
 
     def start_and_die() -> None:
         killed.append(next(workers))
-        outbox.begin(runtime.store, [row_id], killed[-1], heartbeats.live_processes)  # no end: killed
+        marks.begin(runtime.store, [row_id], killed[-1], heartbeats.live_processes)  # no end: killed
 
     _relay_for(runtime, 2000, sent, each=start_and_die)
     assert sent == [row_id] * CAP and len(killed) == CAP
@@ -192,19 +192,19 @@ def test_a_redelivery_while_the_holder_lives_counts_nothing(either_store: Runtim
     _, row_id = _owed_on(runtime)
     holder = Beat("worker", ("default",), host="worker-host", pid=7)
     heartbeats.beat(runtime.store, holder)
-    outbox.begin(runtime.store, [row_id], holder.process, heartbeats.live_processes)
+    marks.begin(runtime.store, [row_id], holder.process, heartbeats.live_processes)
     sent: list[int] = []
 
     def start_again() -> None:
-        outbox.begin(runtime.store, [row_id], "worker-host:8", heartbeats.live_processes)
-        outbox.end(runtime.store, [row_id], "worker-host:8")
+        marks.begin(runtime.store, [row_id], "worker-host:8", heartbeats.live_processes)
+        marks.end(runtime.store, [row_id], "worker-host:8")
         heartbeats.beat(runtime.store, holder)  # it is still running the row
 
     _relay_for(runtime, 2000, sent, each=start_again)
     assert len(sent) > CAP  # past the cap and still sent: nothing failed
     row = _row(runtime, row_id)
     assert (row.last_error, row.dead_at, row.started_by) == (None, None, holder.process)
-    outbox.end(runtime.store, [row_id], holder.process)
+    marks.end(runtime.store, [row_id], holder.process)
     assert _row(runtime, row_id).started_by is None
 
 
@@ -238,7 +238,7 @@ def test_a_step_that_kills_every_worker_taking_it_is_dead_lettered(runtime: Runt
         others go to a worker that takes the lease and is killed (what it leaves is written)."""
         if len(deaths) == len(held):
             deaths.append(f"test-host:{1000 + len(deaths)}")
-            outbox.begin(runtime.store, [row_id], deaths[-1], heartbeats.live_processes)
+            marks.begin(runtime.store, [row_id], deaths[-1], heartbeats.live_processes)
             lease = clock.utcnow() + timedelta(seconds=90)
             with runtime.store.unit_of_work() as session:
                 session.execute(update(StepRunRow).values(lease_until=lease))

@@ -16,7 +16,7 @@ person (``orchestrator outbox list --dead``, ``outbox retry ID``). A row with no
 failing, only waiting (a mass revocation's batches queue for hours behind the rate limit) or
 lost with a killed worker: it is sent again as before. A worker killed while running a row
 (SIGKILL, out of memory) writes nothing, so a worker marks the rows it starts with its heartbeat
-identity (``begin``, ``started_by``) and clears the mark when it stops (``end``); the next worker
+identity (``marks.begin``, ``started_by``) and clears the mark when it stops (``marks.end``); the next worker
 to start a row whose mark names a process no longer alive writes that death to ``last_error``,
 and a row that kills every worker that runs it is dead-lettered like one that raises. Done rows
 are deleted after the retention (``purge_done``).
@@ -24,7 +24,7 @@ are deleted after the retention (``purge_done``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
@@ -55,11 +55,9 @@ __all__ = [
     "OnDead",
     "OutboxRow",
     "Publisher",
-    "begin",
     "claim",
     "complete",
     "dead_count",
-    "end",
     "enqueue",
     "enqueue_many",
     "mark_dispatched",
@@ -327,41 +325,6 @@ def complete(row: OutboxRow, now: datetime) -> None:
     row.dead_at = None
     row.last_error = None
     row.started_by = None
-
-
-def begin(store: Store, ids: Sequence[int], me: str, live: Callable[[Session], Collection[str]]) -> None:
-    """Mark the rows worker process ``me`` (host:pid) starts, in a short transaction of its own.
-    A row marked by a process ``live(session)`` (those with a fresh heartbeat) does not name was
-    being run by one that died: the death goes to ``last_error`` (the relay's cap applies) and
-    the row is marked ``me``. A live holder keeps its mark; on PostgreSQL a row a worker's
-    transaction holds is skipped (that worker is running it now)."""
-    with store.unit_of_work() as session:
-        query = select(_TABLE.c.id, _TABLE.c.started_by).where(
-            _TABLE.c.id.in_(list(ids)), _TABLE.c.done_at.is_(None)
-        )
-        rows = session.execute(query.with_for_update(**store.for_update())).all()
-        held = [r for r in rows if r.started_by not in (None, me)]
-        alive = live(session) if held else ()
-        marks: dict[str | None, list[int]] = {None: [r.id for r in rows if r.started_by is None]}
-        for row in held:
-            if row.started_by not in alive:
-                marks.setdefault(row.started_by, []).append(row.id)
-        for holder, marked in marks.items():
-            died = {"last_error": f"worker {holder} died while running this row"} if holder else {}
-            if marked:
-                session.execute(update(_TABLE).where(_TABLE.c.id.in_(marked)).values(started_by=me, **died))
-
-
-def end(store: Store, ids: Sequence[int], me: str) -> None:
-    """Clear ``me``'s marks on rows it stopped running. Done rows were cleared by ``complete``,
-    so a plain read first spares the usual task a second write transaction (on SQLite, a turn
-    at the write lock the intake waits for)."""
-    mine = and_(_TABLE.c.id.in_(list(ids)), _TABLE.c.started_by == me)
-    with store.engine.connect() as conn:
-        if conn.execute(select(_TABLE.c.id).where(mine).limit(1)).first() is None:
-            return
-    with store.unit_of_work() as session:
-        session.execute(update(_TABLE).where(mine).values(started_by=None))
 
 
 def record_failure(store: Store, ids: Sequence[int], error: str) -> None:

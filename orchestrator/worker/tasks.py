@@ -24,7 +24,7 @@ from orchestrator.playbooks.inline import inline_steps
 from orchestrator.ports import Ports
 from orchestrator.revocation import batch as revocation_batch
 from orchestrator.routing import ROUTES
-from orchestrator.store import outbox
+from orchestrator.store import marks, outbox
 from orchestrator.worker.follow_ups import running_follow_ups
 
 __all__ = ["advance_run", "correlate_event", "execute_step", "register", "revoke_batch"]
@@ -115,13 +115,13 @@ def _recording_failures(rt: Ports, function: Callable[..., None]) -> Callable[..
     """The task bound to ``rt``, writing why it failed to its outbox rows (``last_error``,
     redacted) before the error goes on to Celery: the relay resends the rows, and the operator
     who finds them dead-lettered reads the cause there, not in some worker's log. The rows carry
-    this process's mark while it runs them (``outbox.begin``/``end``): a worker killed on them
+    this process's mark while it runs them (``marks.begin``/``end``): a worker killed on them
     writes nothing, the next one to start them writes that death."""
 
     @functools.wraps(function)
     def task(*outbox_ids: int) -> None:
         me = heartbeats.this_process()
-        outbox.begin(rt.store, outbox_ids, me, heartbeats.live_processes)
+        marks.begin(rt.store, outbox_ids, me, heartbeats.live_processes)
         try:
             function(rt, *outbox_ids)
         except Exception as exc:
@@ -133,7 +133,7 @@ def _recording_failures(rt: Ports, function: Callable[..., None]) -> Callable[..
             raise
         finally:
             try:
-                outbox.end(rt.store, outbox_ids, me)
+                marks.end(rt.store, outbox_ids, me)
             except Exception as unmarked:  # the store is down: the mark stays until the next start
                 log.warning("task mark not cleared", why=type(unmarked).__name__)
 
