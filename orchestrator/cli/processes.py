@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+import uvicorn
+from celery.platforms import EX_FAILURE
+from celery.signals import worker_ready, worker_shutting_down
 
+from orchestrator import metrics
+from orchestrator.api.app import create_app, prepare
 from orchestrator.cli.common import State, pass_state
 from orchestrator.credentials import where_tokens_are
 from orchestrator.errors import EXIT_SCHEMA
@@ -21,6 +26,7 @@ from orchestrator.heartbeats import Beat, HeartbeatThread
 from orchestrator.logging import get_logger
 from orchestrator.playbooks.catalog import require_critical_handler
 from orchestrator.routing import QUEUES
+from orchestrator.scheduler import run_scheduler
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -62,10 +68,6 @@ def serve(state: State, host: str | None, port: int | None, processes: int | Non
     Needs a worker (`orchestrator worker`) and a scheduler (`orchestrator scheduler`)
     on the same store and broker; `orchestrator up` starts all three.
     """
-    import uvicorn
-
-    from orchestrator.api.app import create_app, prepare
-
     runtime = state.runtime(**_listen(state, host, port))  # migrations and tokens happen here, once
     settings = runtime.settings
     count = processes or settings.api_processes
@@ -87,8 +89,6 @@ def serve(state: State, host: str | None, port: int | None, processes: int | Non
         freeze_startup_heap()
         uvicorn.run(app, **listen)
         return
-    from orchestrator import metrics
-
     runtime.close()
     if state.config_path:
         os.environ["ORCH_CONFIG"] = str(state.config_path)
@@ -99,8 +99,6 @@ def serve(state: State, host: str | None, port: int | None, processes: int | Non
 
 def api_process_app() -> FastAPI:
     """The app in one of `serve --processes N`'s processes, from ORCH_CONFIG and ORCH_* as inherited."""
-    from orchestrator.api.app import create_app, prepare
-
     config = os.environ.get("ORCH_CONFIG")
     app = create_app(State(config_path=Path(config) if config else None).runtime())
     prepare(app)
@@ -143,8 +141,6 @@ def worker(state: State, queues: str, concurrency: int | None) -> None:
         return
     runtime = state.runtime()
     threads = concurrency or runtime.settings.worker_concurrency
-    from celery.signals import worker_ready, worker_shutting_down
-
     _exit_on_unrecoverable_error(runtime.celery)
     heartbeat = HeartbeatThread(runtime.store, Beat("worker", tuple(queues.split(","))))
 
@@ -188,7 +184,6 @@ def _exit_on_unrecoverable_error(app: Any) -> None:
     revocation's step runs as long as the revocation, which this dead consumer no longer advances,
     so the child would hang and never be restarted. Exit at once instead, as if killed: leases and
     the relay hand the work in hand to the restarted worker (tests/faults/test_service_restarts.py)."""
-    from celery.platforms import EX_FAILURE
 
     class Worker(app.Worker):  # type: ignore[misc]
         def stop(self, in_sighandler: bool = False, exitcode: int | None = None) -> None:
@@ -205,8 +200,6 @@ def _exit_on_unrecoverable_error(app: Any) -> None:
 @pass_state
 def scheduler(state: State) -> None:
     """Run the scheduler: relays the outbox to the broker and re-sends unfinished work."""
-    from orchestrator.scheduler import run_scheduler
-
     runtime = state.runtime()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

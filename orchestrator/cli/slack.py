@@ -8,6 +8,7 @@ from types import FrameType
 
 import click
 
+from orchestrator.chatops.socket import run_socket_mode
 from orchestrator.cli.common import State, pass_state
 
 __all__ = ["slack"]
@@ -22,8 +23,6 @@ def slack() -> None:
 @pass_state
 def socket(state: State) -> None:
     """Serve `/ir` and the buttons over Socket Mode (needs ORCH_SLACK_BOT_TOKEN and ORCH_SLACK_APP_TOKEN)."""
-    from orchestrator.chatops.socket import run_socket_mode
-
     runtime = state.runtime()
     stop = threading.Event()
 

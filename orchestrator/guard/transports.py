@@ -13,7 +13,7 @@ from orchestrator.guard.process import current
 
 if TYPE_CHECKING:
     import httpx
-    from requests.adapters import HTTPAdapter  # optional: the guard is standard library only
+    from requests.adapters import HTTPAdapter  # optional: see guard/__init__.py
 
 __all__ = ["httpx_async_transport", "httpx_transport", "requests_adapter"]
 
@@ -63,7 +63,7 @@ def requests_adapter(*, guard: Guard | None = None, **adapter_options: Any) -> H
 
     Mount it for both schemes: ``session.mount("https://", a); session.mount("http://", a)``.
     """
-    from requests.adapters import HTTPAdapter
+    from requests.adapters import HTTPAdapter  # optional: see guard/__init__.py
 
     class GuardedAdapter(HTTPAdapter):
         def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
