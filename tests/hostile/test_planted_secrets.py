@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,12 +21,12 @@ from orchestrator.config import load_settings
 from orchestrator.evidence.export import export_incident
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.playbooks import flows, service
-from orchestrator.scheduler import run_scheduler
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
 from orchestrator.timeline import compliance, export
 from orchestrator.timeline.figures import load_record
 from orchestrator.timeline.postmortem import render_postmortem
 from orchestrator.worker.runtime import Runtime
+from tests.support.engine import scheduler_thread
 from tests.support.processes import wait_for
 from tests.support.runtime import API_TOKEN, make_runtime
 from tests.support.server import serve_app
@@ -92,11 +91,9 @@ def stage(tmp_path: Path, log_stream: io.StringIO) -> Iterator[Stage]:
             }
         )
         runtime = make_runtime(settings)
-        stop = threading.Event()
-        scheduler = threading.Thread(target=run_scheduler, args=(runtime, stop), daemon=True)
-        scheduler.start()
         try:
             with (
+                scheduler_thread(runtime),
                 start_worker(runtime.celery, pool="threads", concurrency=4, perform_ping_check=False),
                 serve_app(create_app(runtime)) as base_url,
             ):
@@ -104,8 +101,6 @@ def stage(tmp_path: Path, log_stream: io.StringIO) -> Iterator[Stage]:
                     runtime, base_url, sim, slack, records[0]["access_token"], records[0]["refresh_token"]
                 )
         finally:
-            stop.set()
-            scheduler.join(5)
             runtime.close()
 
 

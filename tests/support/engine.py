@@ -25,7 +25,7 @@ from orchestrator.worker.runtime import Runtime
 from tests.support.processes import wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
 
-__all__ = ["Engine", "running_engine"]
+__all__ = ["Engine", "running_engine", "scheduler_thread"]
 
 BOT_TOKEN = "xoxb-planted-bot-token-000111222"
 SIGNING_SECRET = "planted-signing-secret-8c1f3e"
@@ -129,13 +129,37 @@ def running_engine(
         }
     )
     runtime = make_runtime(settings)
+    try:
+        with (
+            scheduler_thread(runtime),
+            start_worker(
+                runtime.celery,
+                pool="threads",
+                concurrency=concurrency,
+                perform_ping_check=False,
+                loglevel="WARNING",
+            ),
+        ):
+            yield Engine(runtime)
+    finally:
+        runtime.close()
+
+
+@contextmanager
+def scheduler_thread(runtime: Runtime) -> Iterator[None]:
+    """The scheduler in a thread of the test process, stopped on the way out, failed test or not.
+
+    It is joined before the caller closes the store: a scheduler left running (its test failed)
+    or still in a job when the store closed (a short join under load) used the store after it
+    closed, and the connection it took then was never closed; its warning, when the garbage
+    collector found it, failed whichever later test was running (CI, 2026-12-07)."""
     stop = threading.Event()
     scheduler = threading.Thread(target=run_scheduler, args=(runtime, stop), daemon=True)
     scheduler.start()
-    with start_worker(
-        runtime.celery, pool="threads", concurrency=concurrency, perform_ping_check=False, loglevel="WARNING"
-    ):
-        yield Engine(runtime)
-    stop.set()
-    scheduler.join(5)
-    runtime.close()
+    try:
+        yield
+    finally:
+        stop.set()
+        scheduler.join(120)
+        if scheduler.is_alive():
+            raise RuntimeError("the scheduler did not stop within 120 s of being asked")

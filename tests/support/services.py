@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import uuid
@@ -63,6 +64,9 @@ def postgres_database() -> Iterator[str]:
     try:
         yield parts._replace(path=f"/{name}").geturl()
     finally:
+        # A connection the test left open is reported now, against this test, not against
+        # whichever test runs when the garbage collector happens to find it.
+        gc.collect()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
