@@ -27,10 +27,10 @@ from sqlalchemy.orm import Session
 
 from orchestrator import clock, redaction
 from orchestrator.chatops import kinds as chatops_kinds
-from orchestrator.chatops.models import DeliveryRow, TikTokReportRow
 from orchestrator.config import Settings
 from orchestrator.errors import ActionError, ConfigError
 from orchestrator.playbooks.action import Action, ActionContext, ActionParams
+from orchestrator.reporting.models import DeliveryRow, TikTokReportRow
 from orchestrator.store.db import Store
 from orchestrator.store.lease import Lease
 

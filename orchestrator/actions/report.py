@@ -22,10 +22,9 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator import clock, redaction
+from orchestrator import clock, redaction, reporting
 from orchestrator.actions import http_post
 from orchestrator.actions.email import Mailer, SendOnce, mailer_for, send_once
-from orchestrator.chatops.models import TikTokReportRow
 from orchestrator.config import Settings
 from orchestrator.errors import ActionError, ConfigError
 from orchestrator.evidence.export import sign_if_intact
@@ -33,6 +32,7 @@ from orchestrator.incidents import lifecycle
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.logging import get_logger
 from orchestrator.playbooks.action import Action, ActionContext, ActionParams
+from orchestrator.reporting.models import TikTokReportRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.timeline.models import TimelineEntryRow
@@ -40,7 +40,7 @@ from orchestrator.timeline.models import TimelineEntryRow
 __all__ = ["DEFAULT_TEMPLATE", "TikTokReportAction", "TikTokReportParams", "render_report"]
 
 _log = get_logger(__name__)
-DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "chatops" / "templates" / "tiktok_report.txt.j2"
+DEFAULT_TEMPLATE = Path(reporting.__file__).resolve().parent / "templates" / "tiktok_report.txt.j2"
 _ACTION_KINDS = (
     kinds.SWITCH_ENGAGED,
     kinds.SWITCH_RELEASED,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from orchestrator import clock, redaction
 from orchestrator.chatops import cards, participants
 from orchestrator.chatops.client import SlackClient, SlackError, client_for
-from orchestrator.chatops.models import SlackRoomRow, TikTokReportRow
+from orchestrator.chatops.models import SlackRoomRow
 from orchestrator.chatops.names import names_for
 from orchestrator.events.models import EventRow
 from orchestrator.incidents import news
@@ -33,6 +33,7 @@ from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.ports import Ports
 from orchestrator.proof import census
 from orchestrator.proof.summary import Exposure
+from orchestrator.reporting.models import TikTokReportRow
 from orchestrator.store import outbox
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.switch import service as switch

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.chatops.models import (
-    DeliveryRow,
-    ReleaseRequestRow,
-    SlackPostRow,
-    SlackRoomRow,
-    TikTokReportRow,
-)
+from orchestrator.chatops.models import ReleaseRequestRow, SlackPostRow, SlackRoomRow
 from orchestrator.events.models import EventRow
 from orchestrator.heartbeats import HeartbeatRow
 from orchestrator.inbound.replay import ReplayKeyRow
@@ -16,6 +10,7 @@ from orchestrator.incidents.models import CorrelationKey, IncidentRow
 from orchestrator.playbooks.models import RunRow, StepRunRow
 from orchestrator.proof.models import CensusRow, ProofRow, VerificationRow
 from orchestrator.ratelimit import RateLimitRow
+from orchestrator.reporting.models import DeliveryRow, TikTokReportRow
 from orchestrator.revocation.models import BatchRow, LedgerRow, MemberRow, RevocationRow
 from orchestrator.store.db import Base
 from orchestrator.store.outbox import OutboxRow

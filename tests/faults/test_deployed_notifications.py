@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from orchestrator.chatops.models import TikTokReportRow
 from orchestrator.playbooks.models import RunRow
+from orchestrator.reporting.models import TikTokReportRow
 from orchestrator.timeline import kinds
 from orchestrator.timeline.models import TimelineEntryRow
 from tests.chatops.mailbox import Mailbox, mailbox

@@ -20,10 +20,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from orchestrator.chatops.models import TikTokReportRow
 from orchestrator.events.models import EventRow
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.playbooks.models import RunRow, StepRunRow
+from orchestrator.reporting.models import TikTokReportRow
 from orchestrator.revocation.models import RevocationRow
 from orchestrator.store.outbox import OutboxRow
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
