@@ -19,9 +19,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError
-from orchestrator.inventory.base import InventoryError, Scope, TokenInventory
 from orchestrator.inventory.factory import opened_inventory
 from orchestrator.inventory.sql import SqlInventory, engine_url
+from orchestrator.tokens.inventory import InventoryError, Scope, TokenInventory
 
 __all__ = ["PurgeResult", "PurgeTarget", "purge", "purge_from_settings", "targets_from_config"]
 

@@ -8,13 +8,13 @@ from pydantic import Field
 
 from orchestrator.actions.tiktok import concerned_apps
 from orchestrator.errors import ActionError, ConfigError, OrchestratorError
-from orchestrator.inventory.base import Scope
 from orchestrator.inventory.factory import close_inventory, inventory_for
 from orchestrator.playbooks.action import Action, ActionContext, ActionParams
 from orchestrator.proof import census as census_flows
 from orchestrator.proof import verify
 from orchestrator.tiktok.client import TikTokClient
 from orchestrator.tiktok.provider import provider_for
+from orchestrator.tokens.inventory import Scope
 
 __all__ = ["CensusAction", "CensusParams", "VerifyRevokedAction", "VerifyRevokedParams"]
 

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from orchestrator.errors import ActionError, ConfigError, OrchestratorError
 from orchestrator.incidents import apps as incident_apps
 from orchestrator.incidents import service as incidents
-from orchestrator.inventory.base import Scope, TokenInventory
 from orchestrator.inventory.factory import close_inventory, inventory_for
 from orchestrator.playbooks.action import Action, ActionContext, ActionParams, Awaiting, TransactionalAction
 from orchestrator.ports import Ports
@@ -19,6 +18,7 @@ from orchestrator.revocation import flows as revocation
 from orchestrator.switch import KILL_SWITCH_ACTION
 from orchestrator.switch import flows as switch_flows
 from orchestrator.timeline import kinds
+from orchestrator.tokens.inventory import Scope, TokenInventory
 
 __all__ = ["KillSwitchAction", "PurgeAction", "RevokeTokensAction", "concerned_apps"]
 

@@ -10,12 +10,12 @@ from sqlalchemy import select
 
 from orchestrator.cli.common import State, pass_state
 from orchestrator.errors import NotFound
-from orchestrator.inventory.base import Scope
 from orchestrator.inventory.factory import close_inventory, inventory_for
 from orchestrator.playbooks import flows, service
 from orchestrator.revocation import flows as revocation
 from orchestrator.revocation.models import RevocationRow
 from orchestrator.settings_apps import DEFAULT_APP, TikTokApp
+from orchestrator.tokens.inventory import Scope
 from orchestrator.worker.runtime import Runtime
 
 __all__ = ["tokens"]

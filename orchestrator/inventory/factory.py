@@ -7,11 +7,11 @@ from contextlib import contextmanager
 
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError
-from orchestrator.inventory.base import TokenInventory
 from orchestrator.inventory.jsonl import JsonLinesInventory
 from orchestrator.inventory.plugin import load_plugin
 from orchestrator.inventory.sql import SqlInventory
 from orchestrator.settings_apps import DEFAULT_APP, TikTokApp
+from orchestrator.tokens.inventory import TokenInventory
 
 __all__ = [
     "close_inventory",

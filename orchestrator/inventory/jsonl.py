@@ -19,14 +19,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator.inventory.base import (
+from orchestrator.inventory.jsonl_index import OpenIdIndex, file_stamp
+from orchestrator.tokens.inventory import (
     DEFAULT_BATCH_SIZE,
     InventoryError,
     Scope,
     TokenRecord,
     parse_expiry,
 )
-from orchestrator.inventory.jsonl_index import OpenIdIndex, file_stamp
 
 __all__ = ["JsonLinesInventory"]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from urllib.parse import parse_qsl
 
-from orchestrator.inventory.base import InventoryError, TokenInventory
+from orchestrator.tokens.inventory import InventoryError, TokenInventory
 
 __all__ = ["ENTRY_POINT_GROUP", "load_plugin"]
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, and_, column, create_engine, delete, func, select, table
 from sqlalchemy.exc import SQLAlchemyError
 
-from orchestrator.inventory.base import (
+from orchestrator.tokens.inventory import (
     DEFAULT_BATCH_SIZE,
     InventoryError,
     Scope,

@@ -25,8 +25,6 @@ from sqlalchemy.orm import Session
 
 from orchestrator import clock
 from orchestrator.config import Settings
-from orchestrator.inventory.base import Scope, TokenInventory, TokenRecord
-from orchestrator.inventory.fingerprint import fingerprint
 from orchestrator.logging import get_logger
 from orchestrator.ports import Ports
 from orchestrator.proof import verification
@@ -49,6 +47,8 @@ from orchestrator.tiktok.client import TikTokClient
 from orchestrator.tiktok.errors import ProbeResult, RevokeResult
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
+from orchestrator.tokens.fingerprint import fingerprint
+from orchestrator.tokens.inventory import Scope, TokenInventory, TokenRecord
 
 __all__ = [
     "USERINFO_LIMITER",

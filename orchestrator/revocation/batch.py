@@ -26,9 +26,7 @@ from queue import SimpleQueue
 from sqlalchemy import select, update
 
 from orchestrator import clock, ids
-from orchestrator.inventory.base import Scope, TokenRecord
 from orchestrator.inventory.factory import inventory_for
-from orchestrator.inventory.fingerprint import fingerprint
 from orchestrator.logging import get_logger
 from orchestrator.ports import Ports
 from orchestrator.ratelimit import REVOKE_LIMITER, RateLimiter, app_limiter, limiter_for
@@ -43,6 +41,8 @@ from orchestrator.tiktok.business import BusinessClient
 from orchestrator.tiktok.client import TikTokClient
 from orchestrator.tiktok.errors import ProbeResult, RevokeOutcome, RevokeResult
 from orchestrator.tiktok.provider import provider_for
+from orchestrator.tokens.fingerprint import fingerprint
+from orchestrator.tokens.inventory import Scope, TokenRecord
 
 __all__ = ["STATUS_FOR", "revoke_batch"]
 

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from orchestrator import clock
 from orchestrator.incidents import lifecycle, news
 from orchestrator.incidents.models import IncidentRow
-from orchestrator.inventory.base import Scope, TokenInventory
 from orchestrator.playbooks.models import RunRow
 from orchestrator.playbooks.service import finish_awaited_step
 from orchestrator.ports import Ports
@@ -29,6 +28,7 @@ from orchestrator.revocation.models import FINAL_OUTCOMES, UNSETTLED, LedgerRow,
 from orchestrator.settings_apps import DEFAULT_APP, TikTokApp
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
+from orchestrator.tokens.inventory import Scope, TokenInventory
 
 _SENT = ("revoked", "already_dead", "failed", "grant_lost")  # outcomes a request to TikTok gave
 _NOTE_EVERY_S = 1.0

@@ -21,11 +21,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from orchestrator import clock, ids
-from orchestrator.inventory.base import Scope, TokenInventory, TokenRecord
-from orchestrator.inventory.fingerprint import fingerprint
 from orchestrator.playbooks.flows import Transaction
 from orchestrator.revocation.models import BatchRow, LedgerRow, MemberRow, RevocationRow
 from orchestrator.store import outbox
+from orchestrator.tokens.fingerprint import fingerprint
+from orchestrator.tokens.inventory import Scope, TokenInventory, TokenRecord
 
 __all__ = ["BATCH_TOPIC", "get_or_create", "plan"]
 
