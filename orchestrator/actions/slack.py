@@ -236,7 +236,7 @@ class SlackOpenChannelAction(Action):
         card_ts = room.card_ts
         if card_ts is None:
             with runtime.store.unit_of_work() as session:
-                state = card_sync.card_state(session, incident_id)
+                state = card_sync.card_state(session, incident_id, app_names=settings.app_names)
             # An on-call group's names could hold the room's first card back a second: only those
             # already known; the refresh when this step finishes names everyone.
             text, blocks = cards.incident_card(state, names_for(settings).cached_only())

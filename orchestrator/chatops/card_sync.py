@@ -10,7 +10,7 @@ state always lands. ``refresh_card`` never raises: Slack trouble must not block 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from orchestrator import clock, redaction
-from orchestrator.chatops import cards, participants
+from orchestrator.chatops import card_apps, cards, participants
 from orchestrator.chatops.client import SlackClient, SlackError, client_for
 from orchestrator.chatops.models import SlackRoomRow
 from orchestrator.chatops.names import names_for
@@ -163,11 +163,12 @@ def _source_ref(session: Session, incident_id: str) -> str | None:
     ).first()
 
 
-def card_state(session: Session, incident_id: str) -> cards.CardState:
-    """What the card of ``incident_id`` shows now."""
+def card_state(session: Session, incident_id: str, *, app_names: Sequence[str]) -> cards.CardState:
+    """What the card of ``incident_id`` shows now; ``app_names``: the configured TikTok apps."""
     incident = session.get(IncidentRow, incident_id)
     if incident is None:
         raise LookupError(incident_id)
+    board = switch.board(session, app_names)
     people = participants.roster(session, incident_id)
     waiting = _waiting(session, incident_id)
     latest_census = census.latest_census(session, chain=incident_id)
@@ -176,7 +177,7 @@ def card_state(session: Session, incident_id: str) -> cards.CardState:
         title=incident.title,
         severity=incident.severity,
         status=incident.status,
-        switch_engaged=switch.status(session).engaged,
+        switch_engaged=board.all.engaged,
         aware_at=incident.aware_at,
         kind=incident.kind,
         hosts=tuple((incident.entities or {}).get("hosts") or ()),
@@ -193,6 +194,7 @@ def card_state(session: Session, incident_id: str) -> cards.CardState:
         checkpoint=checkpoints.latest(session, incident_id),
         lead=people.lead,
         involved=people.involved,
+        apps=card_apps.app_states(session, incident, board, app_names),
     )
 
 
@@ -243,7 +245,7 @@ def refresh_card(
             if wait is None:
                 room.card_updated_at, room.card_dirty = now, False
                 channel, ts = room.channel_id, room.card_ts
-                state = card_state(session, incident_id)
+                state = card_state(session, incident_id, app_names=settings.app_names)
         if wait is not None or channel is None or ts is None:
             _schedule(runtime, incident_id, wait or interval, client)
             return False

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from orchestrator import redaction
+from orchestrator.chatops.card_apps import AppState, apps_text
 from orchestrator.chatops.names import Names
 from orchestrator.proof.summary import Exposure
 from orchestrator.timeline.checkpoints import Checkpoint
@@ -114,6 +115,7 @@ class CardState:
     checkpoint: Checkpoint | None = None
     lead: str | None = None  # the incident commander's Slack user id
     involved: Sequence[str] = field(default_factory=tuple)  # Slack user ids, by arrival
+    apps: Sequence[AppState] = ()  # each TikTok app's state; none shown for a lone app ``default``
 
 
 def _time(value: datetime | None) -> str:
@@ -248,7 +250,7 @@ def incident_card(state: CardState, names: Names | None = None) -> tuple[str, li
     fields = [
         f"*Severity*\n{mark} {state.severity}",
         f"*Status*\n{state.status}",
-        f"*Kill switch*\n{switch}",
+        f"*Kill switch{' (all apps)' if state.apps else ''}*\n{switch}",
         f"*Report to TikTok*\n{state.report_state}",
         f"*Aware*\n{_time(state.aware_at)}",
         f"*Disconnected*\n{_time(state.disconnected_at)}",
@@ -259,6 +261,7 @@ def incident_card(state: CardState, names: Names | None = None) -> tuple[str, li
         {"type": "header", "text": {"type": "plain_text", "text": f"{mark} {title}"[:150]}},
         _mrkdwn(_about(state)),
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+        *([_mrkdwn(apps_text(state.apps, state.switch_engaged))] if state.apps else []),
         _mrkdwn(f"*Token revocation*: {_revocation_text(state.revocation)}"),
         _mrkdwn(_exposure_text(state)),
     ]
@@ -346,11 +349,12 @@ def manual_modal(
 
 
 def release_request_message(
-    request_id: str, requested_by: str, reason: str
+    request_id: str, requested_by: str, reason: str, *, app: str | None = None
 ) -> tuple[str, list[dict[str, Any]]]:
-    """The message asking a second person to approve or deny a release."""
+    """The message asking a second person to approve or deny a release (of ``app``'s switch)."""
     why = redaction.redact_text(reason)[:2000]
-    text = f"<@{requested_by}> asks to release the kill switch ({request_id}): {why}"
+    which = "the kill switch" if app is None else f"the kill switch of app {app}"
+    text = f"<@{requested_by}> asks to release {which} ({request_id}): {why}"
     blocks: list[dict[str, Any]] = [
         _mrkdwn(
             text + "\nA *second person* must approve. If the switch changes before then (released, or"

@@ -38,8 +38,10 @@ USAGE: Final = {
     "approve": "`/ir approve RUN STEP`: approve a step waiting for approval",
     "deny": "`/ir deny RUN STEP`: deny a step waiting for approval",
     "done": "`/ir done RUN STEP [VALUE]`: mark a manual step done (VALUE: its input, e.g. a ticket id)",
-    "disconnect": "`/ir disconnect [INCIDENT] [REASON]`: engage the kill switch (stop all TikTok calls)",
-    "release": "`/ir release REASON`: ask to release the kill switch (a second person approves)",
+    "disconnect": "`/ir disconnect [INCIDENT] [app=NAME] [REASON]`: engage the kill switch (stop all "
+    "TikTok calls; `app=NAME`: that app's only)",
+    "release": "`/ir release REASON`: ask to release the kill switch (a second person approves; "
+    "`/ir release app=NAME REASON`: that app's switch)",
     "note": "`/ir note INCIDENT TEXT`: add a note to an incident's timeline",
     "declare": "`/ir declare TITLE [SEVERITY]`: open an incident by hand (default severity high)",
     "resolve": "`/ir resolve INCIDENT SUMMARY`: mark an incident resolved",

@@ -146,7 +146,8 @@ def _release_decision(
     replace(say.release_decided(approve, caller.user_id, decision.requested_by, clock.utcnow()))
     if approve:
         return Reply(
-            f"🟢 Kill switch released: asked by <@{decision.requested_by}>, approved by <@{caller.user_id}>.",
+            f"🟢 Kill switch{'' if decision.app is None else f' of app {decision.app}'} released: "
+            f"asked by <@{decision.requested_by}>, approved by <@{caller.user_id}>.",
             public=True,
         )
     return Reply(

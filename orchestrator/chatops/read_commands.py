@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from orchestrator.chatops import card_sync, cards, targets
+from orchestrator.chatops import card_apps, card_sync, cards, targets
 from orchestrator.chatops import kinds as slack_kinds
 from orchestrator.chatops.names import names_for
 from orchestrator.chatops.replies import Caller, Reply
@@ -39,17 +39,31 @@ step, a finished run and every person's act stay in)."""
 
 def status(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:
     incident_id, _ = targets.incident_and_rest(runtime, caller.channel_id, raw)
+    app_names = runtime.settings.app_names
     if incident_id is not None:
         with runtime.store.unit_of_work() as session:
-            card = card_sync.card_state(session, incident_id)
+            card = card_sync.card_state(session, incident_id, app_names=app_names)
         text, blocks = cards.incident_card(card, names_for(runtime.settings))
         return Reply(text, blocks, incident_id=incident_id)
     with runtime.store.unit_of_work() as session:
-        state = switch.status(session)
+        board = switch.board(session, app_names)
         open_count = sum(1 for i in incidents.list_incidents(session) if i.status in incidents.OPEN_STATUSES)
-    word = "🛑 ENGAGED: the app is disconnected from TikTok" if state.engaged else "🟢 released"
-    since = f" since {state.changed_at:%Y-%m-%d %H:%M:%S} UTC by {state.by}" if state.changed_at else ""
-    return Reply(f"Kill switch: {word}{since}\nOpen incidents: {open_count} (`/ir list`)")
+    several = card_apps.shows_apps(app_names)
+    state = board.all
+    whom = "every app is" if several else "the app is"
+    word = f"🛑 ENGAGED: {whom} disconnected from TikTok" if state.engaged else "🟢 released"
+    lines = [f"Kill switch{' (all apps)' if several else ''}: {word}{_since(state)}"]
+    if several:  # then each app's own switch, and whether the all-apps switch disconnects it
+        lines += [
+            f"• `{name}`: {card_apps.switch_text(own.engaged, state.engaged)}{_since(own)}"
+            for name, own in board.apps.items()
+        ]
+    return Reply("\n".join(lines) + f"\nOpen incidents: {open_count} (`/ir list`)")
+
+
+def _since(state: switch.SwitchState) -> str:
+    """When and by whom a switch last changed (nothing for one never touched)."""
+    return f" since {state.changed_at:%Y-%m-%d %H:%M:%S} UTC by {state.by}" if state.changed_at else ""
 
 
 def open_incidents(runtime: Ports, caller: Caller, args: list[str], raw: str) -> Reply:

@@ -30,23 +30,24 @@ class ReleaseDecision:
     released: bool
     requested_by: str
     incident_id: str | None
+    app: str | None = None  # the app whose switch it releases; None: the all-apps switch
 
 
 def request_release(
     runtime: Ports, *, user_id: str, reason: str, incident_id: str | None = None, app: str | None = None
 ) -> str:
     """Record a release request of ``app``'s switch (None: the all-apps switch; it stays engaged);
-    its id. ValidationFailed if nothing to do."""
+    its id. ValidationFailed if nothing to do, NotFound for an app not configured."""
     why = redaction.redact_text(reason.strip())[:2000]
     if len(why) < 3:
         raise ValidationFailed("give a reason, e.g. `/ir release host rebuilt and secrets rotated`")
-    if app is not None and app not in runtime.settings.app_names:
-        raise ValidationFailed(f"no TikTok app {app!r}")
+    switch_flows.require_app(runtime.settings, app)
+    switch_name = "kill switch" if app is None else f"kill switch of app {app}"
     now = clock.utcnow()
     with runtime.transaction() as session:
         state = switch.status(session, app=app)
         if not state.engaged:
-            raise ValidationFailed("the kill switch is not engaged: there is nothing to release")
+            raise ValidationFailed(f"the {switch_name} is not engaged: there is nothing to release")
         chain_incident = incident_id or state.incident_id
         request_id = "rel-" + ids.random_hex(10)
         session.add(
@@ -66,7 +67,7 @@ def request_release(
             chain=chain_incident or SYSTEM_CHAIN,
             actor=f"slack:{user_id}",
             kind=slack_kinds.RELEASE_REQUESTED,
-            message=f"slack:{user_id} asked to release the kill switch: {why}",
+            message=f"slack:{user_id} asked to release the {switch_name}: {why}",
             data={
                 "request_id": request_id,
                 "by": f"slack:{user_id}",
@@ -105,7 +106,7 @@ def decide_release(runtime: Ports, *, request_id: str, user_id: str, approve: bo
         voided = row.switch_version != current
         row.status = "void" if voided else "approved" if approve else "denied"
         row.decided_by, row.decided_at = user_id, now
-        requested_by, reason, incident_id = row.requested_by, row.reason, row.incident_id
+        requested_by, reason, incident_id, app = row.requested_by, row.reason, row.incident_id, row.app
         chain, actor = incident_id or SYSTEM_CHAIN, f"slack:{user_id}"
         asked_by = f"slack:{requested_by}"
         data: dict[str, object] = {"request_id": request_id, "by": actor, "requested_by": asked_by}
@@ -125,7 +126,7 @@ def decide_release(runtime: Ports, *, request_id: str, user_id: str, approve: bo
                 runtime.settings,
                 by=f"slack:{requested_by}",
                 reason=reason,
-                app=row.app,
+                app=app,
                 approved_by=actor,
                 incident_id=incident_id,
             )
@@ -135,4 +136,4 @@ def decide_release(runtime: Ports, *, request_id: str, user_id: str, approve: bo
             f"release request {request_id} is void: the kill switch changed since it was asked "
             "(released or engaged again); ask again with `/ir release REASON`"
         )
-    return ReleaseDecision(request_id, approve, released, requested_by, incident_id)
+    return ReleaseDecision(request_id, approve, released, requested_by, incident_id, app)

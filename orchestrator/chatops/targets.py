@@ -1,14 +1,19 @@
-"""Which incident an `/ir` command is about: the one it names first, else the room's."""
+"""Which incident an `/ir` command is about (the one it names first, else the room's), and which
+TikTok app (``app=NAME``)."""
 
 from __future__ import annotations
+
+import re
+from typing import Final
 
 from sqlalchemy import select
 
 from orchestrator.chatops.models import SlackRoomRow
+from orchestrator.errors import ValidationFailed
 from orchestrator.incidents import service as incidents
 from orchestrator.ports import Ports
 
-__all__ = ["incident_and_rest", "incident_id", "room_incident"]
+__all__ = ["app_and_rest", "incident_and_rest", "incident_id", "room_incident"]
 
 
 def room_incident(runtime: Ports, channel_id: str | None) -> str | None:
@@ -33,3 +38,22 @@ def incident_and_rest(runtime: Ports, channel_id: str | None, raw: str) -> tuple
     if first.startswith("inc-"):
         return incident_id(runtime, first), after.strip()
     return room_incident(runtime, channel_id), rest
+
+
+_APP_MARK: Final = re.compile(
+    r"(?:app[=:](?P<joined>\S*)|--app(?:\s+(?P<spaced>\S+))?)(?:\s+(?P<rest>.*))?", re.DOTALL | re.IGNORECASE
+)
+"""An app named first: ``app=NAME``, ``app:NAME`` or, as on the command line, ``--app NAME``.
+Only a mark names an app: a reason that happens to begin with an app's name stays a reason."""
+
+
+def app_and_rest(text: str) -> tuple[str | None, str]:
+    """The app ``text`` names first with ``_APP_MARK`` (None: none) and the rest of it; whether the
+    app is configured is the switch's to say (``switch.flows.require_app``)."""
+    found = _APP_MARK.fullmatch(text.strip())
+    if found is None:
+        return None, text.strip()
+    app = found.group("joined") or found.group("spaced")
+    if not app:
+        raise ValidationFailed("name the app: `app=NAME` (`/ir status` lists the apps)")
+    return app, (found.group("rest") or "").strip()

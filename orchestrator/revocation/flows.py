@@ -23,7 +23,7 @@ from orchestrator.playbooks.models import RunRow
 from orchestrator.playbooks.service import finish_awaited_step
 from orchestrator.ports import Ports
 from orchestrator.revocation import plan as planning
-from orchestrator.revocation.members import ledger_rows_of
+from orchestrator.revocation.members import figures, ledger_rows_of
 from orchestrator.revocation.models import FINAL_OUTCOMES, UNSETTLED, LedgerRow, RevocationRow
 from orchestrator.settings_apps import DEFAULT_APP, TikTokApp
 from orchestrator.timeline import kinds
@@ -79,22 +79,10 @@ class Tally:
             "revoked_by": self.by_others,
             "requests": self.requests,
             "apps": {
-                app: {**_figures(counts), "requests": self.app_requests.get(app, 0)}
+                app: {**figures(counts), "requests": self.app_requests.get(app, 0)}
                 for app, counts in self.by_app.items()
             },
         }
-
-
-def _figures(counts: dict[str, int]) -> dict[str, int]:
-    """One app's figures: its tokens in scope and how each ended (or that it is pending)."""
-    return {
-        "total": sum(counts.values()),
-        "revoked": counts.get("revoked", 0),
-        "already_dead": counts.get("already_dead", 0),
-        "failed": counts.get("failed", 0) + counts.get("grant_lost", 0),
-        "gone": counts.get("gone", 0),
-        "pending": counts.get("pending", 0) + counts.get("sending", 0),
-    }
 
 
 def tally(session: Session, *, revocation_id: str) -> Tally:

@@ -29,6 +29,7 @@ __all__ = [
     "publish",
     "release_in",
     "release_switch",
+    "require_app",
     "switch_status",
     "sync_mirrors",
 ]
@@ -50,7 +51,8 @@ def publish(
     return failed
 
 
-def _configured(settings: Settings, app: str | None) -> None:
+def require_app(settings: Settings, app: str | None) -> None:
+    """NotFound naming the configured apps unless ``app`` is one of them (None: every app)."""
     if app is not None and app not in settings.app_names:
         raise NotFound(f"no TikTok app {app!r} (configured: {', '.join(settings.app_names)})")
 
@@ -68,7 +70,7 @@ def engage_in(
 ) -> SwitchChange:
     """Engage ``app``'s switch (None: every app's) inside the caller's transaction: publish to
     the mirrors before its commit and again after it (``store.db.after_commit``)."""
-    _configured(settings, app)
+    require_app(settings, app)
     targets = switch_mirror.mirrors_for(settings) if mirrors is None else mirrors
     boards: list[SwitchBoard] = []
 
@@ -127,7 +129,7 @@ def release_in(
 ) -> SwitchChange:
     """Release ``app``'s switch (None: the all-apps switch; never another) inside the caller's
     transaction; publish to the mirrors only after its commit."""
-    _configured(settings, app)
+    require_app(settings, app)
     targets = switch_mirror.mirrors_for(settings) if mirrors is None else mirrors
     change = service.release(
         session, by=by, reason=reason, app=app, approved_by=approved_by, incident_id=incident_id

@@ -24,7 +24,7 @@ from orchestrator.switch import flows
 from orchestrator.switch import service as switch
 from tests.chatops.slack_driver import SlackDriver
 from tests.support import services
-from tests.support.engine import BOT_TOKEN, SIGNING_SECRET, Engine, running_engine
+from tests.support.engine import BOT_TOKEN, SIGNING_SECRET, Engine, running_engine, slack_settings
 from tests.support.processes import orchestrator_env, wait_for
 from tests.support.receiver import receiver
 from tests.support.runtime import INTAKE_TOKEN
@@ -128,12 +128,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         running_engine(
             tmp_path,
             PLAYBOOKS,
-            slack_bot_token=BOT_TOKEN,
-            slack_signing_secret=SIGNING_SECRET,
-            slack_api_url=slack.url,
-            slack_admins=["UALICE", "UBOB"],
-            slack_card_min_interval_seconds=0.5,
-            shipped_playbooks=False,
+            **slack_settings(slack.url),
         ) as engine,
         serve_app(create_app(engine.runtime)) as base_url,
     ):

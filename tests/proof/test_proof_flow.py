@@ -75,8 +75,9 @@ def test_census_counts_through_a_full_incident(harness: Harness, log_stream: io.
     assert "- Exposure census: exposed at awareness: 200; still exposed now: 0" in render_compliance_markdown(
         report
     )
+    apps = harness.runtime.settings.app_names
     with harness.runtime.store.unit_of_work() as session:
-        card = str(cards.incident_card(card_sync.card_state(session, incident_id))[1])
+        card = str(cards.incident_card(card_sync.card_state(session, incident_id, app_names=apps))[1])
     assert "exposed at awareness: 200; still exposed now: 0" in card and "Escalated" not in card
 
     shown = subprocess.run(
@@ -120,7 +121,8 @@ def test_a_token_that_survives_revocation_is_found_revoked_again_and_escalated(
     assert (after["escalate"], after["still_live"], after["still_exposed"]) == (True, 0, 0)
     with harness.runtime.store.unit_of_work() as session:
         assert [v.escalate for v in session.query(VerificationRow)] == [True]
-        card = str(cards.incident_card(card_sync.card_state(session, incident_id))[1])
+        apps = harness.runtime.settings.app_names
+        card = str(cards.incident_card(card_sync.card_state(session, incident_id, app_names=apps))[1])
     assert "🚨 *Escalated*: a revoked token still worked" in card
 
     logs = log_stream.getvalue()

@@ -25,11 +25,24 @@ from orchestrator.worker.runtime import Runtime
 from tests.support.processes import wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
 
-__all__ = ["Engine", "running_engine", "scheduler_thread"]
+__all__ = ["Engine", "running_engine", "scheduler_thread", "slack_settings"]
 
 BOT_TOKEN = "xoxb-planted-bot-token-000111222"
 SIGNING_SECRET = "planted-signing-secret-8c1f3e"
 CLIENT_SECRET = "planted-tiktok-client-secret-77aa"
+
+
+def slack_settings(api_url: str) -> dict[str, Any]:
+    """Slack on, against the stand-in at ``api_url``: admins UALICE and UBOB, cards refreshed at
+    most every half second, and only the test's own playbooks."""
+    return {
+        "slack_bot_token": BOT_TOKEN,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": api_url,
+        "slack_admins": ["UALICE", "UBOB"],
+        "slack_card_min_interval_seconds": 0.5,
+        "shipped_playbooks": False,
+    }
 
 
 class Engine:
