@@ -14,7 +14,8 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from functools import partial
+from typing import Literal, TypeVar
 
 from orchestrator import redaction, retry
 from orchestrator.actions.email import mailer_for
@@ -23,15 +24,17 @@ from orchestrator.chatops.client import SlackClient, SlackError
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.playbooks.catalog import critical_handlers, load_catalog
+from orchestrator.settings_apps import DEFAULT_APP, TikTokApp
 from orchestrator.settings_secrets import scrub_url
 from orchestrator.store import migrate
 from orchestrator.store.db import Store
 from orchestrator.tiktok.client import TikTokClient
-from orchestrator.tiktok.provider import provider_from_settings
+from orchestrator.tiktok.provider import provider_for
 from orchestrator.worker.app import broker_ping, make_celery
 
 __all__ = ["PART_CHECKS", "PartCheck", "check_parts"]
 
+T = TypeVar("T")
 Status = Literal["ok", "missing", "failed", "off"]
 """``off``: an optional part (paging) left unconfigured on purpose; not a reason to fail."""
 
@@ -67,16 +70,26 @@ def _broker(settings: Settings) -> PartCheck:
     return PartCheck("broker", "ok", scrub_url(settings.broker_url))
 
 
-def _tiktok(settings: Settings) -> PartCheck:
+def _tiktok(settings: Settings) -> list[PartCheck]:
+    """A row per app (``tiktok`` alone when only the single-app settings are set): each app's
+    credentials are its own, and one app's refused secret says nothing of another's."""
+    named = settings.app_names != [DEFAULT_APP]
+    return [
+        _tried(part, partial(_tiktok_app, part, app))
+        for part, app in ((f"tiktok {app.name}" if named else "tiktok", app) for app in settings.apps)
+    ]
+
+
+def _tiktok_app(part: str, app: TikTokApp) -> PartCheck:
     try:
-        provider = provider_from_settings(settings)
+        provider = provider_for(app)
     except ConfigError as exc:
-        return PartCheck("tiktok", "missing", str(exc))
+        return PartCheck(part, "missing", str(exc))
     with provider:
         if not isinstance(provider, TikTokClient):
-            return PartCheck("tiktok", "ok", "Marketing API: no call proves its credentials without a token")
+            return PartCheck(part, "ok", "Marketing API: no call proves its credentials without a token")
         token = provider.client_token()
-    return PartCheck("tiktok", "ok", f"{settings.tiktok_api_base}: client token for {token.expires_in}s")
+    return PartCheck(part, "ok", f"{app.api_base}: client token for {token.expires_in}s")
 
 
 def _slack(settings: Settings) -> PartCheck:
@@ -150,7 +163,7 @@ def _playbooks(settings: Settings) -> PartCheck:
     return PartCheck("playbooks", "ok", f"{listed}; a critical compromise starts {', '.join(handlers)}")
 
 
-PART_CHECKS: tuple[Callable[[Settings], PartCheck], ...] = (
+PART_CHECKS: tuple[Callable[[Settings], PartCheck | list[PartCheck]], ...] = (
     _store,
     _broker,
     _tiktok,
@@ -167,9 +180,14 @@ def check_parts(settings: Settings) -> list[PartCheck]:
     """Every part's check; one part's error is its ``failed`` row, never the end of the list."""
     found: list[PartCheck] = []
     for check in PART_CHECKS:
-        part = check.__name__.lstrip("_").replace("_", " ")
-        try:
-            found.append(check(settings))
-        except (OrchestratorError, OSError) as exc:
-            found.append(PartCheck(part, "failed", _failure(exc)))
+        outcome = _tried(check.__name__.lstrip("_").replace("_", " "), partial(check, settings))
+        found += outcome if isinstance(outcome, list) else [outcome]
     return found
+
+
+def _tried(part: str, check: Callable[[], T]) -> T | PartCheck:
+    """``check``'s answer, or its error as the part's ``failed`` row."""
+    try:
+        return check()
+    except (OrchestratorError, OSError) as exc:
+        return PartCheck(part, "failed", _failure(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,24 @@ def test_check_passes_against_a_fully_configured_setup(tmp_path: Path) -> None:
         assert rows(wrong.stdout)["tiktok"] == "FAILED"
         assert wrong.stderr == "error: missing or failing: tiktok\n"
         assert "planted-rotated-away-45" not in wrong.stdout
+
+
+def test_each_app_is_checked_with_its_own_credentials_and_named(tmp_path: Path) -> None:
+    """Several TikTok apps (issue 27): a row per app, so a secret rotated away on one app is
+    found before the compromise, and the other app's row still says it works."""
+    shop = SimulatorOptions(client_key="aw-shop-key", client_secret="planted-shop-secret-47")
+    ads = SimulatorOptions(client_key="aw-ads-key", client_secret="planted-ads-secret-48")
+    with TikTokSimulator(shop) as shop_tiktok, TikTokSimulator(ads) as ads_tiktok:
+        apps = [
+            {"name": "shop", "kind": "login_kit", "client_key": shop.client_key,
+             "client_secret": shop.client_secret, "api_base": shop_tiktok.base_url},
+            {"name": "ads", "kind": "login_kit", "client_key": ads.client_key,
+             "client_secret": "planted-rotated-away-49", "api_base": ads_tiktok.base_url},
+        ]  # fmt: skip
+        result = config_check(tmp_path, tiktok_apps=json.dumps(apps))
+    found = rows(result.stdout)
+    assert (found["tiktok shop"], found["tiktok ads"]) == ("OK", "FAILED")
+    assert "tiktok" not in found  # no row for an app nobody configured
+    assert "tiktok ads" in result.stderr and "tiktok shop" not in result.stderr
+    for planted in ("planted-shop-secret-47", "planted-ads-secret-48", "planted-rotated-away-49"):
+        assert planted not in result.stdout + result.stderr
