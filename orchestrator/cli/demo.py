@@ -102,7 +102,7 @@ def _tell(stage: Stage, count: int, rate: float) -> tuple[str, str]:
     for clause in report["clauses"]:
         click.echo(
             f"   {clause['clause']:<9} {clause['title']:<26} {_STATUS[clause['status']]:<7} "
-            f"{clause['measured']}" + (f"  (app {clause['app']})" if clause.get("app") else "")
+            f"{clause['measured']}" + (f"  for app {clause['app']}" if clause.get("app") else "")
         )
     host = apps.open_incident(
         stage, apps.host_compromise(title="Build host that held every app's secret compromised"), 30
