@@ -20,7 +20,8 @@ __all__ = [
     "TWO_APPS",
     "AppState",
     "app_states",
-    "broken_promises",
+    "broken_by_host",
+    "broken_by_leak",
     "host_compromise",
     "leak_of",
     "open_incident",
@@ -102,10 +103,9 @@ def app_states(stage: Stage) -> list[AppState]:
     return states
 
 
-def broken_promises(after_leak: list[AppState], after_host: list[AppState]) -> list[str]:
-    """What the two-app story should show and did not: the leak disconnects and revokes the first
-    app alone (the others' switches released, their guards allowing, their TikTok sent nothing),
-    the host compromise every app, and no token of the first app is sent again. Empty: all held."""
+def broken_by_leak(after_leak: list[AppState]) -> list[str]:
+    """What the leak of the first app should have done and did not: disconnect and revoke it
+    alone (the others' switches released, their guards allowing, their TikTok sent nothing)."""
     broken = []
     leaked, *others = after_leak
     if not leaked.engaged or leaked.guard_allows or leaked.revoked != leaked.total:
@@ -116,9 +116,17 @@ def broken_promises(after_leak: list[AppState], after_host: list[AppState]) -> l
                 f"the leak of {leaked.name} reached {other.name}: switch "
                 f"{'engaged' if other.engaged else 'released'}, {other.revoke_requests} revoke requests"
             )
-    for state in after_host:
-        if not state.engaged or state.guard_allows or state.revoked != state.total:
-            broken.append(f"the host compromise did not disconnect {state.name} and revoke its tokens")
-    if after_host[0].revoke_requests != leaked.revoke_requests:
-        broken.append(f"the host compromise sent {leaked.name}'s revoked tokens again")
+    return broken
+
+
+def broken_by_host(after_leak: list[AppState], after_host: list[AppState]) -> list[str]:
+    """What the host compromise should have done and did not: disconnect and revoke every app,
+    sending none of the first app's (already revoked) tokens again."""
+    broken = [
+        f"the host compromise did not disconnect {state.name} and revoke its tokens"
+        for state in after_host
+        if not state.engaged or state.guard_allows or state.revoked != state.total
+    ]
+    if after_host[0].revoke_requests != after_leak[0].revoke_requests:
+        broken.append(f"the host compromise sent {after_leak[0].name}'s revoked tokens again")
     return broken

@@ -65,7 +65,7 @@ class DrillResult:
     revoked: int = 0
     people: list[dict[str, Any]] = field(default_factory=list)  # PersonTime.as_dict() per manual step
     apps: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # phase -> AppState.as_dict()s
-    broken: list[str] = field(default_factory=list)  # two_apps.broken_promises: the apps not kept apart
+    broken: list[str] = field(default_factory=list)  # two_apps.broken_by_*: the apps not kept apart
 
     @property
     def passed(self) -> bool:
@@ -207,7 +207,7 @@ def _every_app(stage: Stage, targets: dict[str, float], drill: dict[str, Any]) -
     return _EveryApp(
         slos=slos,
         apps={phase: [s.as_dict() for s in states] for phase, states in phases.items()},
-        broken=two_apps.broken_promises(after_leak, after_host),
+        broken=two_apps.broken_by_leak(after_leak) + two_apps.broken_by_host(after_leak, after_host),
     )
 
 

@@ -42,10 +42,10 @@ def test_demo_tells_the_whole_story_and_shows_no_secret(tmp_path: Path) -> None:
 def _assert_story(out: str, folder: Path) -> None:
     assert re.search(r"^   shop  login_kit  client key sim-client-key ", out, re.M), out
     assert re.search(r"^   ads   business   client key sim-business-app ", out, re.M), out
-    assert "5. Kill switch of shop engaged" in out and "ads keeps working" in out
+    assert "5. Kill switch of shop engaged" in out
     assert (
         "6. Every token of shop revoked: TikTok says 200 of 200 grants are gone "
-        "(200 requests, at most 200/s); ads untouched:" in out
+        "(200 requests, at most 200/s); ads keeps working:" in out
     )
     # Each app's own TikTok counts its revoke requests: after the leak of shop, ads's saw none.
     after_leak = out[out.index("6. ") : out.index("7. ")]
@@ -56,7 +56,7 @@ def _assert_story(out: str, folder: Path) -> None:
     # After the host compromise both are disconnected; 200 requests revoked 200 of 200 grants, so
     # each token was sent once: none of shop's again, every one of ads's.
     after_host = out[out.index("10. ") : out.index("Timeline:")]
-    assert "10. Critical host compromise naming no app" in after_host
+    assert "every app disconnected, ads's tokens revoked, shop's not sent again:" in after_host
     assert app_lines(after_host) == [
         ("shop", "login_kit", "ENGAGED", "refuses", "200", "200", "200"),
         ("ads", "business", "ENGAGED", "refuses", "200", "200", "200"),
