@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from orchestrator.drill import apps
 from orchestrator.drill.stage import Stage
 from orchestrator.errors import OrchestratorError
 from orchestrator.timeline import kinds
@@ -35,50 +36,58 @@ _STATUS = {"met": "MET", "missed": "MISSED", "pending": "PENDING", "not_applicab
 def demo(count: int, rate: float) -> None:
     """Run the whole story on the embedded default, against the built-in TikTok simulator.
 
-    Seeds an inventory of tokens, starts the API, a worker, the scheduler and a local mailbox,
-    fires a critical compromise event, and shows the kill switch engaged, every token revoked
-    and probed, the report delivered and the compliance summary, then the timeline and the
-    commands to look further. Touches no real TikTok API, inventory, mailbox or Slack. The demo
-    folder is kept for those commands; delete it when done.
+    Two TikTok apps (a Login Kit app and a Business app, each on a simulator of its own) with
+    N tokens each; starts the API, a worker, the scheduler and a local mailbox, fires a critical
+    leak of the first app's secret, and shows that app's kill switch engaged, every one of its
+    tokens revoked and probed while the other app keeps working, the report delivered and the
+    compliance summary; then a host compromise that disconnects every app. Then the timeline and
+    the commands to look further. Touches no real TikTok API, inventory, mailbox or Slack. The
+    demo folder is kept for those commands; delete it when done.
     """
-    stage = Stage(tokens=count, rate=rate)
+    stage = Stage(tokens=count, rate=rate, apps=apps.TWO_APPS)
     try:
         with stage:
-            incident_id = _tell(stage, count, rate)
+            incident_id, host_id = _tell(stage, count, rate)
     except OrchestratorError as exc:
         raise click.ClickException(f"demo: {exc} (demo folder: {stage.folder})") from None
-    _look_further(stage, incident_id)
+    _look_further(stage, incident_id, host_id)
 
 
-def _tell(stage: Stage, count: int, rate: float) -> str:
+def _tell(stage: Stage, count: int, rate: float) -> tuple[str, str]:
     assert stage.mailbox is not None
-    click.echo(f"1. TikTok simulator on {stage.sim.base_url}; {count} user tokens seeded")
+    leaked, other = stage.apps
+    click.echo(f"1. Two TikTok apps on the built-in simulator, {count} user tokens each:")
+    for app in stage.apps:
+        click.echo(
+            f"   {app.name:<5} {app.kind:<9}  client key {app.client_key:<16}  TikTok at {app.sim.base_url}"
+        )
     click.echo(
         f"2. Orchestrator up: API {stage.base_url}, worker and scheduler (store in {stage.folder}); "
         f"a local mailbox on port {stage.mailbox.port} stands in for TikTok's"
     )
-    event = {
-        "title": "TikTok client secret found in a public repository",
-        "kind": "credential.leak",
-        "severity": "critical",
-        "dedup_key": "demo-leak",
-        "entities": {"open_ids": [stage.records[0]["open_id"]], "hosts": ["ci-runner-7"]},
-    }
-    status = stage.post_event(event)
-    click.echo(f"3. Critical event posted: {event['title']} -> HTTP {status}")
-    incident = stage.wait("the incident", lambda: stage.get("/v1/incidents")["incidents"][0], 30)
+    event = apps.leak_of(
+        leaked, title=f"TikTok client secret of app {leaked.name} found in a public repository"
+    )
+    incident = apps.open_incident(stage, event, 30)
+    click.echo(f"3. Critical event posted naming {leaked.name}'s client key: {event['title']}")
     click.echo(f"4. Incident {incident['id']} opened")
     path = f"/v1/incidents/{incident['id']}"
     engaged = stage.wait("the kill switch", lambda: stage.get(path)["disconnected_at"], 60)
-    click.echo(f"5. Kill switch engaged at {engaged}: the app makes no TikTok call from now on")
-    stage.wait("the revocation", lambda: stage.get(path)["revoked_at"], 600)
-    revoked = sum(1 for r in stage.records if stage.sim.is_grant_revoked(r["access_token"]))
-    requests = stage.sim.stats()["revoke_requests"]
-    limit = f"at most {rate:g}/s" if rate > 0 else "no client-side limit"
     click.echo(
-        f"6. Every token revoked: TikTok says {revoked} of {count} grants are gone "
-        f"({requests} requests, {limit})"
+        f"5. Kill switch of {leaked.name} engaged at {engaged}: {leaked.name} makes no TikTok call "
+        "from now on"
     )
+    stage.wait("the revocation", lambda: stage.get(path)["revoked_at"], 600)
+    revoked = sum(1 for r in leaked.records if leaked.sim.is_grant_revoked(r["access_token"]))
+    requests = leaked.sim.stats()["revoke_requests"]
+    limit = f"at most {rate:g}/s" if rate > 0 else "no client-side limit"
+    after_leak = apps.app_states(stage)
+    kept = _verdict(apps.broken_by_leak(after_leak), f"{other.name} keeps working")
+    click.echo(
+        f"6. Every token of {leaked.name} revoked: TikTok says {revoked} of {count} grants are gone "
+        f"({requests} requests, {limit}); {kept}:"
+    )
+    _show_apps(after_leak)
     verified = stage.wait(
         "the probe of revoked tokens", lambda: _entry(stage, incident["id"], kinds.REVOCATION_VERIFIED), 120
     )
@@ -95,11 +104,39 @@ def _tell(stage: Stage, count: int, rate: float) -> str:
     for clause in report["clauses"]:
         click.echo(
             f"   {clause['clause']:<9} {clause['title']:<26} {_STATUS[clause['status']]:<7} "
-            f"{clause['measured']}"
+            f"{clause['measured']}" + (f"  for app {clause['app']}" if clause.get("app") else "")
         )
+    host_id = _host_compromise(stage, after_leak)
     click.echo("\nTimeline:\n")
     click.echo(stage.cli("timeline", incident["id"]))
-    return str(incident["id"])
+    return str(incident["id"]), host_id
+
+
+def _host_compromise(stage: Stage, after_leak: list[apps.AppState]) -> str:
+    """Step 10: a host compromise naming no app disconnects the other app too; returns its incident."""
+    leaked, other = stage.apps
+    host = apps.open_incident(
+        stage, apps.host_compromise(title="Build host that held every app's secret compromised"), 30
+    )
+    stage.wait("the second revocation", lambda: stage.get(f"/v1/incidents/{host['id']}")["revoked_at"], 600)
+    after_host = apps.app_states(stage)
+    done = _verdict(
+        apps.broken_by_host(after_leak, after_host),
+        f"every app disconnected, {other.name}'s tokens revoked, {leaked.name}'s not sent again",
+    )
+    click.echo(f"10. Critical host compromise naming no app: incident {host['id']}, {done}:")
+    _show_apps(after_host)
+    return str(host["id"])
+
+
+def _verdict(broken: list[str], fine: str) -> str:
+    """``fine`` when nothing is broken; else what is, loudly: the demo never claims what it did not see."""
+    return fine if not broken else "NOT AS IT SHOULD BE: " + "; ".join(broken)
+
+
+def _show_apps(states: list[apps.AppState]) -> None:
+    for state in states:
+        click.echo(f"    {state.line()}")
 
 
 def _entry(stage: Stage, incident_id: str, kind: str) -> dict[str, Any] | None:
@@ -108,7 +145,7 @@ def _entry(stage: Stage, incident_id: str, kind: str) -> dict[str, Any] | None:
     return next((e for e in exported["entries"] if e["kind"] == kind), None)
 
 
-def _look_further(stage: Stage, incident_id: str) -> None:
+def _look_further(stage: Stage, incident_id: str, host_id: str) -> None:
     data = shlex.quote(str(stage.folder / "data"))
     credentials = shlex.quote(str(stage.folder / "data" / "credentials.json"))
     click.echo(f"Look further (the demo folder is kept: {stage.folder}):")
@@ -116,6 +153,7 @@ def _look_further(stage: Stage, incident_id: str) -> None:
         f"export ORCH_DATA_DIR={data}",
         f"orchestrator postmortem {incident_id} -o postmortem.md      # and postmortem.svg beside it",
         f"orchestrator evidence export {incident_id} --out evidence.json",
+        f"orchestrator timeline {host_id}                    # the host compromise: every app",
         "orchestrator evidence verify evidence.json                 # works on any machine",
         "orchestrator serve --port 8080",
         f"  then open http://127.0.0.1:8080/incidents/{incident_id} and sign in with the api_token",

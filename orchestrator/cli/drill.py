@@ -12,6 +12,7 @@ import click
 from orchestrator.cli.common import State, pass_state
 from orchestrator.drill import run as drills
 from orchestrator.drill import trend
+from orchestrator.drill.apps import AppState
 from orchestrator.drill.people import ManualAsk
 from orchestrator.timeline.figures import duration_text
 
@@ -34,6 +35,11 @@ __all__ = ["drill"]
     is_flag=True,
     help="Ask the on-call people for the manual steps (Slack if drill.env has it, else here) and time them.",
 )
+@click.option(
+    "--two-apps",
+    is_flag=True,
+    help="Two apps (Login Kit and Business), N tokens each: a leak of one, then a host compromise of all.",
+)
 @click.pass_context
 def drill(
     ctx: click.Context,
@@ -44,6 +50,7 @@ def drill(
     playbook: str,
     as_json: bool,
     with_people: bool,
+    two_apps: bool,
 ) -> None:
     """Rehearse the whole disconnect against the built-in TikTok simulator, on a store of its own.
 
@@ -57,6 +64,12 @@ def drill(
     the report in TikTok's portal) is asked of a person as the run reaches it, on this terminal,
     or on the drill incident's Slack card when drill.env configures Slack, and the time from
     asked to Done is reported beside the SLOs.
+
+    With --two-apps, a Login Kit app and a Business app (each on a simulator of its own): the
+    leak names the first app's client key and must leave the second working; a host compromise
+    naming no app then disconnects both. Their disconnect and revocation are timed too, and the
+    drill fails when the apps were not kept apart (one app's leak reaching the other, or a
+    token sent twice).
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -84,12 +97,15 @@ def drill(
         report_wait_s=min(targets["report"], 30.0),
         with_people=with_people,
         answer=None if in_slack else _ask_here,
+        apps=two_apps,
     )
     drills.record(state.runtime(tokens=False).store, result)
+    total_apps = [s["name"] for s in next(iter(result.apps.values()), [])]
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
-        click.echo(f"DRILL {result.incident_id}: {result.tokens} tokens, playbook {result.playbook}")
+        each = f" each of {len(total_apps)} apps ({', '.join(total_apps)})" if total_apps else ""
+        click.echo(f"DRILL {result.incident_id}: {result.tokens} tokens{each}, playbook {result.playbook}")
         click.echo(f"{'measure':<32} {'measured':>12} {'SLO':>12}  verdict")
         for slo in result.slos:
             verdict = "met" if slo.met else ("missed" if slo.measured_s is not None else "missed (not done)")
@@ -109,8 +125,22 @@ def drill(
                 f"{duration_text(person['asked_after_awareness_s'])} after awareness, "
                 f"done in {duration_text(person['took_s'])} by {person['by']}"
             )
-        click.echo(f"revoked {result.revoked} of {result.tokens}; drill store, logs and reports in {folder}")
+        total = result.tokens * max(len(total_apps), 1)
+        _show_apps(result)
+        click.echo(f"revoked {result.revoked} of {total}; drill store, logs and reports in {folder}")
     sys.exit(0 if result.passed else 1)
+
+
+def _show_apps(result: drills.DrillResult) -> None:
+    """A two-app drill: every app after each phase, then whether the apps were kept apart."""
+    if not result.apps:
+        return
+    for phase, states in result.apps.items():
+        click.echo(f"after the {phase}:")
+        for state in states:
+            click.echo(f"    {AppState(**state).line()}")
+    verdict = "; ".join(result.broken) if result.broken else "yes"
+    click.echo(f"apps kept apart: {verdict}")
 
 
 def _ask_here(ask: ManualAsk) -> dict[str, str]:

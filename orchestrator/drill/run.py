@@ -5,6 +5,11 @@ of the revocation and the report to TikTok, and measures each from the moment of
 The result is kept on the main store's ``drills`` timeline chain, so a team sees its
 disconnect times trend over weeks; the drill's own store, postmortem and compliance report
 stay in its folder, every one marked as a drill.
+
+With two apps (``orchestrator drill --two-apps``, issue 27) the leak names the first app's
+client key; the drill then checks that the other app kept working, fires a host compromise
+naming no app, times every app's disconnect and revocation, and fails when the apps were not
+kept apart.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 from sqlalchemy import select
 
 from orchestrator import clock
+from orchestrator.drill import apps as two_apps
 from orchestrator.drill.people import Answer, manual_steps, rehearse_people
 from orchestrator.drill.stage import Stage
 from orchestrator.errors import OrchestratorError
@@ -58,10 +64,12 @@ class DrillResult:
     revocation_latency_s: dict[str, float] = field(default_factory=dict)
     revoked: int = 0
     people: list[dict[str, Any]] = field(default_factory=list)  # PersonTime.as_dict() per manual step
+    apps: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # phase -> AppState.as_dict()s
+    broken: list[str] = field(default_factory=list)  # two_apps.broken_by_*: the apps not kept apart
 
     @property
     def passed(self) -> bool:
-        return all(slo.met for slo in self.slos)
+        return all(slo.met for slo in self.slos) and not self.broken
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -94,27 +102,27 @@ def run_drill(
     with_people: bool = False,
     answer: Answer | None = None,
     people_wait_s: float = 1800.0,
+    apps: bool = False,
 ) -> DrillResult:
     """Rehearse on a fresh stage; ``targets`` maps disconnect/revoke/report to seconds. With
-    people, each manual step is asked (``answer``; None: in Slack) and its Done timed."""
+    people, each manual step is asked (``answer``; None: in Slack) and its Done timed. With
+    ``apps``, two apps (``two_apps.TWO_APPS``), ``tokens`` each: the leak names the first."""
     # The stage inherits no ORCH_* setting: real Slack, SMTP or TikTok only if drill.env names them.
-    with Stage(folder, tokens=tokens, extra_env=extra_env) as stage:
+    stage_apps = two_apps.TWO_APPS if apps else ()
+    with Stage(folder, tokens=tokens, extra_env=extra_env, apps=stage_apps) as stage:
         try:
             shown = json.loads(stage.cli("playbook", "show", playbook))
         except json.JSONDecodeError:
             raise OrchestratorError(f"no playbook named '{playbook}' to rehearse") from None
         reports = "tiktok.report" in json.dumps(shown["steps"])
-        stage.post_event(
-            {
-                "title": "DRILL: TikTok client secret leaked (rehearsal)",
-                "kind": "credential.leak",
-                "severity": "critical",
-                "dedup_key": f"drill-{clock.utcnow().timestamp():.0f}",
-                "labels": {"drill": "true"},
-                "entities": {"open_ids": [stage.records[0]["open_id"]]},
-            }
-        )
-        incident = stage.wait("the drill incident", lambda: stage.get("/v1/incidents")["incidents"][0], 60)
+        drill = {"dedup_key": f"drill-{clock.utcnow().timestamp():.0f}", "labels": {"drill": "true"}}
+        leaked = stage.apps[0]
+        title = f"DRILL: TikTok client secret of app {leaked.name} leaked (rehearsal)"
+        event = two_apps.leak_of(leaked, title=title, **drill)
+        if not apps:  # the app of the single-app settings: the event need not name it
+            event = {**event, "title": "DRILL: TikTok client secret leaked (rehearsal)"}
+            event["entities"] = {"open_ids": event["entities"]["open_ids"]}
+        incident = two_apps.open_incident(stage, event, 60)
         path = f"/v1/incidents/{incident['id']}"
         stage.wait(
             "the kill switch", lambda: stage.get(path)["disconnected_at"], max(targets["disconnect"] * 5, 60)
@@ -137,7 +145,8 @@ def run_drill(
             if with_people
             else []
         )
-        latencies = _ledger_latencies(folder, datetime.fromisoformat(aware))
+        latencies = _ledger_latencies(folder, datetime.fromisoformat(aware), leaked.name if apps else None)
+        host = _every_app(stage, targets, drill) if apps else None
     result = DrillResult(
         started_at=aware,
         tokens=tokens,
@@ -152,16 +161,63 @@ def run_drill(
         measured.append(("report", "reported_at"))
     for name, column in measured:
         result.slos.append(Slo(name=name, target_s=targets[name], measured_s=_seconds(final[column], aware)))
+    if host is not None:
+        result.slos += host.slos
+        result.apps, result.broken = host.apps, host.broken
+        result.revoked = sum(state["revoked"] for state in host.apps["host compromise"])  # TikTok's count
     if latencies:
         result.revocation_latency_s = {"p50": _percentile(latencies, 50), "p99": _percentile(latencies, 99)}
     return result
 
 
-def _ledger_latencies(folder: Path, aware: datetime) -> list[float]:
+@dataclass
+class _EveryApp:
+    """What the host compromise of a two-app drill measured."""
+
+    slos: list[Slo]
+    apps: dict[str, list[dict[str, Any]]]
+    broken: list[str]
+
+
+def _every_app(stage: Stage, targets: dict[str, float], drill: dict[str, Any]) -> _EveryApp:
+    """After the leak of the first app: how every app stands, then a host compromise naming no
+    app, timed from its awareness to every app disconnected and every app's tokens revoked."""
+    leaked = stage.apps[0].name
+    after_leak = two_apps.app_states(stage)
+    event = two_apps.host_compromise(
+        title="DRILL: build host that held every app's secret compromised (rehearsal)",
+        **{**drill, "dedup_key": f"{drill['dedup_key']}-host"},
+    )
+    path = f"/v1/incidents/{two_apps.open_incident(stage, event, 60)['id']}"
+    with contextlib.suppress(OrchestratorError):  # not done in time: that SLO is missed
+        stage.wait(
+            "every app's revocation", lambda: stage.get(path)["revoked_at"], max(targets["revoke"] * 3, 120)
+        )
+    final = stage.get(path)
+    after_host = two_apps.app_states(stage)
+    slos = [
+        Slo(
+            name=f"{name} all apps",
+            target_s=targets[name],
+            measured_s=_seconds(final[column], final["aware_at"]),
+        )
+        for name, column in (("disconnect", "disconnected_at"), ("revoke", "revoked_at"))
+    ]
+    phases = {f"leak of {leaked}": after_leak, "host compromise": after_host}
+    return _EveryApp(
+        slos=slos,
+        apps={phase: [s.as_dict() for s in states] for phase, states in phases.items()},
+        broken=two_apps.broken_by_leak(after_leak) + two_apps.broken_by_host(after_leak, after_host),
+    )
+
+
+def _ledger_latencies(folder: Path, aware: datetime, app: str | None) -> list[float]:
+    """Seconds from awareness to each revoked token's ledger row (``app``'s only, when named)."""
     store = Store(f"sqlite:///{(folder / 'data' / 'orchestrator.sqlite').resolve()}")
     try:
         with store.unit_of_work() as session:
-            times = session.scalars(select(LedgerRow.updated_at).where(LedgerRow.status == "revoked"))
+            query = select(LedgerRow.updated_at).where(LedgerRow.status == "revoked")
+            times = session.scalars(query if app is None else query.where(LedgerRow.app == app))
             return [(t - aware).total_seconds() for t in times if t is not None]
     finally:
         store.dispose()

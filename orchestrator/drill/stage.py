@@ -1,6 +1,11 @@
 """A stage for a rehearsal: its own store, the TikTok simulator, a seeded inventory, a local
 mailbox and the orchestrator's real processes. Nothing of the real deployment is touched:
-the children's environment is built from scratch, not inherited."""
+the children's environment is built from scratch, not inherited.
+
+By default the stage's one TikTok app is the single-app settings' ``default``; given ``apps``
+(name and kind), each app has a simulator and an inventory of its own, listed in
+``ORCH_TIKTOK_APPS``: a Login Kit app's client key is its simulator's OAuth client key, a
+Business app's its simulator's Marketing API app id, so every app has its own key and secret."""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -23,7 +29,7 @@ from aiosmtpd.handlers import Message
 from orchestrator.errors import OrchestratorError
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
 
-__all__ = ["Mailbox", "Stage"]
+__all__ = ["Mailbox", "Stage", "StageApp"]
 
 T = TypeVar("T")
 _INTAKE = "rehearsal-intake-token-not-secret"
@@ -61,8 +67,40 @@ class Mailbox:
         self._controller.stop()
 
 
+@dataclass
+class StageApp:
+    """One TikTok app of a stage: its simulator and the token records seeded in its inventory."""
+
+    name: str
+    kind: str  # login_kit or business (settings_apps.APP_KINDS)
+    sim: TikTokSimulator
+    records: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def client_key(self) -> str:
+        options = self.sim.options
+        return options.business_app_id if self.kind == "business" else options.client_key
+
+    def setting(self, inventory: Path, rate: float) -> dict[str, Any]:
+        """The app as one entry of ``tiktok_apps``."""
+        options = self.sim.options
+        secret = options.business_secret if self.kind == "business" else options.client_secret
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "client_key": self.client_key,
+            "client_secret": secret,
+            "api_base": self.sim.base_url,
+            "token_inventory": str(inventory),
+            "revoke_rate": rate,
+        }
+
+
 class Stage:
-    """Start with ``with Stage(folder, tokens=N) as stage``; stop() ends every process."""
+    """Start with ``with Stage(folder, tokens=N) as stage``; stop() ends every process.
+
+    ``apps``: (name, kind) of each TikTok app, ``tokens`` seeded for each; none: the one app
+    ``default``. ``sim`` and ``records`` are the first app's."""
 
     def __init__(
         self,
@@ -72,6 +110,7 @@ class Stage:
         rate: float = 0.0,
         extra_env: Mapping[str, str] | None = None,
         mailbox: bool = True,
+        apps: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.folder = folder or Path(tempfile.mkdtemp(prefix="orchestrator-rehearsal-"))
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -83,9 +122,13 @@ class Stage:
         )
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.sim = TikTokSimulator(SimulatorOptions(seed=1))
+        self.listed = bool(apps)  # in ORCH_TIKTOK_APPS, rather than the single-app settings
+        self.apps = [
+            StageApp(name, kind, TikTokSimulator(SimulatorOptions(seed=seed)))
+            for seed, (name, kind) in enumerate(apps or [("default", "login_kit")], start=1)
+        ]
+        self.sim = self.apps[0].sim
         self.mailbox: Mailbox | None = None
-        self.records: list[dict[str, str]] = []
         self._procs: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> Stage:
@@ -98,13 +141,19 @@ class Stage:
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
+        if self.listed:
+            apps = [app.setting(self.inventory(app), self.rate) for app in self.apps]
+            env.update(ORCH_TIKTOK_APPS=json.dumps(apps))
+        else:
+            env.update(
+                ORCH_TIKTOK_API_BASE=self.sim.base_url,
+                ORCH_TIKTOK_CLIENT_KEY=self.sim.options.client_key,
+                ORCH_TIKTOK_CLIENT_SECRET=self.sim.options.client_secret,
+                ORCH_TOKEN_INVENTORY=str(self.inventory(self.apps[0])),
+                ORCH_TIKTOK_REVOKE_RATE=str(self.rate),
+            )
         env.update(
             ORCH_DATA_DIR=str(self.folder / "data"),
-            ORCH_TIKTOK_API_BASE=self.sim.base_url,
-            ORCH_TIKTOK_CLIENT_KEY=self.sim.options.client_key,
-            ORCH_TIKTOK_CLIENT_SECRET=self.sim.options.client_secret,
-            ORCH_TOKEN_INVENTORY=str(self.folder / "tokens.jsonl"),
-            ORCH_TIKTOK_REVOKE_RATE=str(self.rate),
             ORCH_INTAKE_TOKEN=_INTAKE,
             ORCH_API_TOKEN=_API,
             ORCH_LOG_FORMAT="json",
@@ -119,12 +168,22 @@ class Stage:
         env.update(self.extra_env)
         return env
 
+    api_token = _API  # the operators' token of the stage's API (not a secret: a rehearsal's)
+
+    @property
+    def records(self) -> list[dict[str, str]]:
+        return self.apps[0].records
+
+    def inventory(self, app: StageApp) -> Path:
+        """The app's token inventory (a JSON-lines file)."""
+        return self.folder / ("tokens.jsonl" if not self.listed else f"{app.name}-tokens.jsonl")
+
     def start(self) -> None:
-        self.sim.start()
-        self.records = [
-            r.as_json() for r in self.sim.iter_issue_tokens(self.tokens, open_id_prefix="drill-user-")
-        ]
-        (self.folder / "tokens.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.records))
+        for app in self.apps:
+            app.sim.start()
+            prefix = "drill-user-" if not self.listed else f"{app.name}-user-"
+            app.records = [r.as_json() for r in app.sim.iter_issue_tokens(self.tokens, open_id_prefix=prefix)]
+            self.inventory(app).write_text("".join(json.dumps(r) + "\n" for r in app.records))
         if self.want_mailbox:
             self.mailbox = Mailbox(self.folder / "mail")
         parts = (
@@ -156,7 +215,8 @@ class Stage:
         self._procs.clear()
         if self.mailbox is not None:
             self.mailbox.stop()
-        self.sim.stop()
+        for app in self.apps:
+            app.sim.stop()
 
     def wait(self, what: str, probe: Callable[[], T | None], timeout: float) -> T:
         deadline = time.monotonic() + timeout

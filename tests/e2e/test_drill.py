@@ -1,5 +1,6 @@
 """`orchestrator drill`: exit 0 when every SLO is met, 1 when one is missed; the configured real
-inventory is never touched; results are kept for the trend."""
+inventory is never touched; results are kept for the trend; with --two-apps a leak of one app
+leaves the other working and a host compromise then disconnects both."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.processes import orchestrator_env
+from tests.support.rehearsal import app_lines, assert_nothing_secret
 
 pytestmark = pytest.mark.slow
 
@@ -76,3 +78,36 @@ def test_a_drill_with_people_asks_each_manual_step_times_its_done_and_keeps_the_
     dots = [(c.get("data-name", ""), c.get("cx")) for c in picture.iter("{http://www.w3.org/2000/svg}circle")]
     assert sorted({name for name, _ in dots}) == ["disconnect", "people", "report", "revoke"]
     assert len([name for name, _ in dots if name == "disconnect"]) == 2
+
+
+def test_a_two_app_drill_disconnects_the_leaked_app_alone_then_both(tmp_path: Path) -> None:
+    shown = drill(tmp_path, "--two-apps", "--tokens", "60", "--slo-disconnect", "60", "--slo-revoke", "120")
+    out = shown.stdout
+    assert shown.returncode == 0, out + shown.stderr
+    assert re.search(r"^DRILL inc-\w+: 60 tokens each of 2 apps \(shop, ads\), playbook", out, re.M), out
+    slos = re.findall(r"^awareness -> (.+?)\s{2,}.*\s(met|missed)$", out, re.M)
+    assert [name for name, _ in slos] == [
+        "disconnect",
+        "revoke",
+        "report",
+        "disconnect all apps",
+        "revoke all apps",
+    ]
+    assert {verdict for _, verdict in slos} == {"met"}, out
+    # ads's own TikTok saw no revoke request during the leak of shop, and its guard let calls through.
+    after_leak = out[out.index("after the leak of shop:") : out.index("after the host compromise:")]
+    assert app_lines(after_leak) == [
+        ("shop", "login_kit", "ENGAGED", "refuses", "60", "60", "60"),
+        ("ads", "business", "released", "allows", "0", "60", "0"),
+    ], out
+    # 60 requests per app revoked 60 of 60 grants: every token of each app was sent exactly once.
+    after_host = out[out.index("after the host compromise:") : out.index("apps kept apart:")]
+    assert app_lines(after_host) == [
+        ("shop", "login_kit", "ENGAGED", "refuses", "60", "60", "60"),
+        ("ads", "business", "ENGAGED", "refuses", "60", "60", "60"),
+    ], out
+    assert "apps kept apart: yes" in out and "revoked 120 of 120;" in out
+    folder = Path(re.findall(r"drill store, logs and reports in (\S+)$", out, re.M)[0])
+    assert_nothing_secret(out + shown.stderr, folder)
+    history = drill(tmp_path, "history").stdout.strip().splitlines()
+    assert len(history) == 1 and "passed" in history[0] and "(60 tokens)" in history[0]
