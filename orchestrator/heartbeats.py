@@ -10,6 +10,7 @@ A process that stops cleanly deletes its row at once; one that dies leaves it to
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ class HeartbeatRow(Base):
 
     __tablename__ = "heartbeats"
 
-    process: Mapped[str] = mapped_column(String(120), primary_key=True)  # host:pid
+    process: Mapped[str] = mapped_column(String(120), primary_key=True)  # host:pid:life
     role: Mapped[str] = mapped_column(String(16))  # worker | scheduler
     queues: Mapped[str] = mapped_column(String(200), default="")  # a worker's, comma-separated
     host: Mapped[str] = mapped_column(String(100))
@@ -60,19 +61,35 @@ class HeartbeatRow(Base):
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+_life: tuple[int, str] = (0, "")
+
+
+def this_life() -> str:
+    """A token drawn once per process (and again in a forked child). A container restarted after
+    a kill has the same host name and often the same pid (1): without it the new worker would
+    take the marks its killed predecessor left (``store/marks.py``) for its own, and a row that
+    kills every worker taking it would never be dead-lettered."""
+    global _life
+    if _life[0] != os.getpid():
+        _life = (os.getpid(), secrets.token_hex(4))
+    return _life[1]
+
+
 @dataclass(frozen=True)
 class Beat:
-    """What a process says of itself; ``process`` is unique per host and pid."""
+    """What a process says of itself; ``process`` (host:pid:life) is unique per process, even
+    across restarts that reuse a host name and pid."""
 
     role: str
     queues: tuple[str, ...] = ()
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
+    life: str = field(default_factory=this_life)
     started_at: datetime = field(default_factory=clock.utcnow)
 
     @property
     def process(self) -> str:
-        return f"{self.host}:{self.pid}"[:120]
+        return f"{self.host[:100]}:{self.pid}:{self.life}"
 
 
 def this_process() -> str:

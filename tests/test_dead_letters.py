@@ -208,6 +208,42 @@ def test_a_redelivery_while_the_holder_lives_counts_nothing(either_store: Runtim
     assert _row(runtime, row_id).started_by is None
 
 
+def _identity_of_a_process_with_pid_one() -> str:
+    """``this_process()`` of a new interpreter on this host whose pid is 1, as a container's is
+    after every restart."""
+    code = "\n".join(
+        [
+            "import os",
+            "os.getpid = lambda: 1",
+            "from orchestrator import heartbeats",
+            "print(heartbeats.this_process())",
+        ]
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return found.stdout.strip()
+
+
+def test_a_worker_restarted_with_its_predecessors_host_and_pid_takes_the_mark_as_a_death(
+    runtime: Runtime,
+) -> None:
+    """A container restarted after the kill has the same host name and pid 1: the new worker must
+    not take the mark its killed predecessor left for its own, or the row that kills every
+    worker taking it would be retried for ever, never dead-lettered."""
+    _, row_id = _owed_on(runtime)
+    killed, restarted = _identity_of_a_process_with_pid_one(), _identity_of_a_process_with_pid_one()
+    assert killed != restarted and killed.rsplit(":", 1)[0] == restarted.rsplit(":", 1)[0]
+    marks.begin(runtime.store, [row_id], killed, heartbeats.live_processes)  # then SIGKILLed
+    marks.begin(runtime.store, [row_id], restarted, heartbeats.live_processes)
+    row = _row(runtime, row_id)
+    assert (row.last_error, row.started_by) == (f"worker {killed} died while running this row", restarted)
+
+
+def test_one_process_beats_and_marks_under_one_identity() -> None:
+    """The heartbeat thread's ``Beat`` and each task's ``this_process()`` name the same process:
+    otherwise a live worker's marks would look like a dead one's."""
+    assert Beat("worker", ("default",)).process == heartbeats.this_process()
+
+
 ONE_STEP = """
 name: one-step
 trigger: {manual: {}}

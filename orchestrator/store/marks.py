@@ -1,7 +1,7 @@
 """Which worker process is running an outbox row: the mark a worker killed on a row leaves behind.
 
 A worker SIGKILLed while running a row writes no error, so the relay's dead-letter cap would
-never see it die. A worker marks the rows it starts (``outbox.started_by``, host:pid, in a
+never see it die. A worker marks the rows it starts (``outbox.started_by``, host:pid:life, in a
 commit of its own) and clears the mark when it stops; the next worker to start a row whose
 mark names a process no longer beating writes that death to ``last_error``.
 """
@@ -23,7 +23,7 @@ _TABLE = cast(Table, OutboxRow.__table__)
 
 
 def begin(store: Store, ids: Sequence[int], me: str, live: Callable[[Session], Collection[str]]) -> None:
-    """Mark the rows worker process ``me`` (host:pid) starts, in a short transaction of its own.
+    """Mark the rows worker process ``me`` (``heartbeats.Beat.process``) starts, in a short transaction of its own.
     A row marked by a process ``live(session)`` (those with a fresh heartbeat) does not name was
     being run by one that died: the death goes to ``last_error`` (the relay's cap applies) and
     the row is marked ``me``. A live holder keeps its mark; on PostgreSQL a row a worker's

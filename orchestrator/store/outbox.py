@@ -125,7 +125,7 @@ class OutboxRow(Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    started_by: Mapped[str | None] = mapped_column(String(120), nullable=True)  # host:pid running it
+    started_by: Mapped[str | None] = mapped_column(String(120), nullable=True)  # host:pid:life running it
 
     __table_args__ = (Index("ix_outbox_pending", "done_at", "id"),)
 
