@@ -143,3 +143,33 @@ def test_an_app_the_incident_learns_of_mid_revocation_is_revoked_by_the_running_
             what="the census after the revocation",
         )
         assert {app: f["still_exposed"] for app, f in census.data["apps"].items()} == {"shop": 0, "ads": 0}
+
+
+def test_an_app_the_incident_learns_of_after_its_revocation_finished_is_revoked_too(tmp_path: Path) -> None:
+    """The event naming B comes after the revocation of A's tokens finished: a revocation of the
+    incident's apps follows, which sends B's tokens once and none of A's again."""
+    tokens = 60
+    with two_apps(tmp_path, tokens=tokens) as setup:
+        engine = setup.engine
+        incident = fire(engine, "credential.leak", "leak-1", "shop-key")
+        first = revoked(engine, incident)
+        assert first.apps == ["shop"] and setup.sims["ads"].stats()["requests_total"] == 0
+        fire(engine, "credential.leak", "leak-1", "ads-key")
+
+        def followed() -> RevocationRow | None:
+            with engine.runtime.store.unit_of_work() as session:
+                row = session.scalars(
+                    select(RevocationRow).where(
+                        RevocationRow.incident_id == incident,
+                        RevocationRow.id != first.id,
+                        RevocationRow.status == "finished",
+                    )
+                ).first()
+                if row is not None:
+                    session.expunge(row)
+                return row
+
+        second = wait_for(followed, timeout=60, what="a revocation of the apps the incident now concerns")
+        assert (second.key, second.apps) == (f"{first.key}+shop+ads", ["shop", "ads"])
+        assert calls(setup, "ads") == [1] * tokens
+        assert calls(setup, "shop") == [1] * tokens  # settled by the first, not sent again
