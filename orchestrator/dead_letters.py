@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from orchestrator.errors import NotFound
 from orchestrator.events.models import EventRow
 from orchestrator.incidents import news
+from orchestrator.incidents.apps import EXTENDED
 from orchestrator.incidents.lifecycle import RESOLVED_TOPIC
 from orchestrator.playbooks import service as runs
 from orchestrator.playbooks.models import RunRow, StepRunRow
@@ -41,8 +42,8 @@ def chain_of(session: Session, topic: str, ref_id: str) -> str:
     elif topic.startswith("step.execute") and ref_id.isdigit():
         step = session.get(StepRunRow, int(ref_id))
         chain = _run_chain(session, step.run_id if step else None)
-    elif topic == RESOLVED_TOPIC:
-        chain = ref_id
+    elif topic in (RESOLVED_TOPIC, EXTENDED):
+        chain = ref_id  # the incident
     elif topic == "revocation.batch" and ref_id.isdigit():
         batch = session.get(BatchRow, int(ref_id))
         revocation = session.get(RevocationRow, batch.revocation_id) if batch else None

@@ -25,6 +25,7 @@ ROUTES: dict[str, Route] = {
     "step.execute.revocation": Route(EXECUTE_STEP, "revocation"),
     "step.execute.notifications": Route(EXECUTE_STEP, "notifications"),
     "revocation.batch": Route("orchestrator.revoke_batch", "revocation"),
+    "incident.extended": Route("orchestrator.take_in_apps", "revocation"),  # incidents/apps.py
     "incident.resolved": Route("orchestrator.resolve_pages", "notifications"),
     "incident.news": Route("orchestrator.tell_room", "notifications"),  # incidents/news.py
     "switch.changed": Route("orchestrator.refresh_open_cards", "notifications"),

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from orchestrator.errors import ActionError, ConfigError, OrchestratorError
 from orchestrator.incidents import apps as incident_apps
 from orchestrator.incidents import service as incidents
-from orchestrator.inventory.factory import close_inventory, inventory_for
+from orchestrator.inventory.factory import opened_inventories
 from orchestrator.playbooks.action import Action, ActionContext, ActionParams, Awaiting, TransactionalAction
 from orchestrator.ports import Ports
 from orchestrator.purge import purge_from_settings
@@ -18,7 +18,7 @@ from orchestrator.revocation import flows as revocation
 from orchestrator.switch import KILL_SWITCH_ACTION
 from orchestrator.switch import flows as switch_flows
 from orchestrator.timeline import kinds
-from orchestrator.tokens.inventory import Scope, TokenInventory
+from orchestrator.tokens.inventory import Scope
 
 __all__ = ["KillSwitchAction", "PurgeAction", "RevokeTokensAction", "concerned_apps"]
 
@@ -105,7 +105,9 @@ class RevokeTokensAction(Action):
 
     Idempotent by the step's key: redone after a crash it resumes the same revocation,
     and a token once revoked is never sent again. The step awaits the revocation without
-    holding a worker: the batch that settles its last token finishes it with the tally.
+    holding a worker: the batch that settles its last token finishes it with the tally. With
+    ``affected`` it follows the incident: an app the incident extends to meanwhile joins it. It
+    fails naming each app whose credentials TikTok refused, once the other apps' are revoked.
     """
 
     name: ClassVar[str] = "tiktok.revoke_tokens"
@@ -115,33 +117,31 @@ class RevokeTokensAction(Action):
     def run(self, ctx: ActionContext, params: Any) -> dict[str, Any] | Awaiting:
         runtime = ctx.ports(self.name)
         wanted = cast(RevokeTokensParams, params)
-        inventories: dict[str, TokenInventory] = {}
         try:
             Scope.parse(wanted.scope)
-            for name in concerned_apps(runtime, ctx.incident_id, wanted.apps):
-                inventories[name] = inventory_for(runtime.settings.app(name), runtime.settings)
-            result = revocation.start(
-                runtime,
-                key=ctx.idempotency_key,
-                scope_text=wanted.scope,
-                priority_open_ids=wanted.priority_open_ids,
-                incident_id=ctx.incident_id,
-                run_id=ctx.run_id,
-                chain=_chain(ctx),
-                actor=ctx.actor,
-                inventories=inventories,
-            )
+            with opened_inventories(
+                runtime.settings, concerned_apps(runtime, ctx.incident_id, wanted.apps)
+            ) as inventories:
+                result = revocation.start(
+                    runtime,
+                    key=ctx.idempotency_key,
+                    scope_text=wanted.scope,
+                    priority_open_ids=wanted.priority_open_ids,
+                    incident_id=ctx.incident_id,
+                    run_id=ctx.run_id,
+                    chain=_chain(ctx),
+                    actor=ctx.actor,
+                    inventories=inventories,
+                    follows_incident=ctx.incident_id is not None and wanted.apps == "affected",
+                )
         except ConfigError as exc:
             raise ActionError(str(exc)) from None
         except OrchestratorError as exc:
             raise ActionError(str(exc), retryable=True) from None
-        finally:
-            for inventory in inventories.values():
-                close_inventory(inventory)
         if result is None:
             return Awaiting(f"the revocation of {ctx.idempotency_key}")
-        if result.alarm:
-            raise ActionError(f"revocation {result.revocation_id} halted: {result.alarm}")
+        if result.stopped:
+            raise ActionError(result.stopped)
         return result.as_dict()
 
 

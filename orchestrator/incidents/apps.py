@@ -7,7 +7,9 @@ The incident records the apps (``IncidentRow.apps``; None: every app, which is a
 every configured app comes to, so a single-app deployment only ever has None). A later event
 naming another app extends the incident to it, with a timeline entry; when the incident was
 already disconnected (``disconnected_at``), that app's switch is engaged in the same commit, so
-a switch step that ran before the incident learnt of the app does not leave it connected.
+a switch step that ran before the incident learnt of the app does not leave it connected, and
+owes an ``incident.extended`` row: the revocation queue's worker takes the app into the
+incident's revocation still running (``revocation/flows.take_in_apps``).
 """
 
 from __future__ import annotations
@@ -20,11 +22,15 @@ from sqlalchemy.orm import Session
 from orchestrator.config import Settings
 from orchestrator.events.models import EventRow
 from orchestrator.incidents.models import IncidentRow
+from orchestrator.store import outbox
 from orchestrator.switch import flows as switch_flows
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 
-__all__ = ["concerned", "extend", "switches", "union"]
+__all__ = ["EXTENDED", "concerned", "extend", "switches", "union"]
+
+EXTENDED = "incident.extended"
+"""Outbox topic (ref: the incident): the incident concerns more apps than before."""
 
 
 def concerned(client_keys: Sequence[str], settings: Settings) -> list[str] | None:
@@ -90,6 +96,7 @@ def extend(
         },
         at=now,
     )
+    outbox.enqueue(session, topic=EXTENDED, ref_id=incident.id, now=now)
     if incident.disconnected_at is None:
         return  # its playbook's switch step, still to run, reads the apps then
     for app in switches(added):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError
@@ -18,6 +18,7 @@ __all__ = [
     "inventory_for",
     "inventory_from_settings",
     "open_inventory",
+    "opened_inventories",
     "opened_inventory",
 ]
 
@@ -71,3 +72,15 @@ def opened_inventory(settings: Settings) -> Iterator[TokenInventory]:
         yield inventory
     finally:
         close_inventory(inventory)
+
+
+@contextmanager
+def opened_inventories(settings: Settings, apps: Iterable[str]) -> Iterator[dict[str, TokenInventory]]:
+    """The inventories of the apps named (name -> inventory) for the length of a ``with`` block,
+    each closed afterwards; ConfigError names an app that is unknown or has none."""
+    with ExitStack() as opened:
+        inventories: dict[str, TokenInventory] = {}
+        for name in apps:
+            inventories[name] = inventory_for(settings.app(name), settings)
+            opened.callback(close_inventory, inventories[name])
+        yield inventories

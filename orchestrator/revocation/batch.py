@@ -31,10 +31,9 @@ from orchestrator.logging import get_logger
 from orchestrator.ports import Ports
 from orchestrator.ratelimit import REVOKE_LIMITER, RateLimiter, app_limiter, limiter_for
 from orchestrator.retry import RetryPolicy, call_with_retry
-from orchestrator.revocation import flows, ledger
+from orchestrator.revocation import alarms, flows, ledger
 from orchestrator.revocation.ledger import Claimed, Outcome
 from orchestrator.revocation.models import BatchRow, LedgerRow, RevocationRow
-from orchestrator.settings_apps import DEFAULT_APP
 from orchestrator.store import outbox
 from orchestrator.store.lease import Lease, lease_seconds
 from orchestrator.tiktok.business import BusinessClient
@@ -118,7 +117,8 @@ class _Batch:
             lambda: limiter_for(settings, runtime.store, name=limiter, rate=app.revoke_rate),
         )
         self.worker_id = ids.random_hex()
-        self._halt_checked, self._halted = 0.0, False
+        self._halt_checked = 0.0
+        self._refused: str | None = None  # the code TikTok refused this app's credentials with
         self.inventory = runtime.shared(f"token.inventory:{app.name}", lambda: inventory_for(app, settings))
         self.records: dict[str, TokenRecord] = {}
         self.load(open_ids)
@@ -174,7 +174,7 @@ class _Batch:
             return
         self._stock_at = time.monotonic()
         with self.runtime.transaction() as session:
-            flows.take_stock(session)
+            flows.take_stock(session, settings=self.runtime.settings)
 
     def settle_stale(self) -> None:
         """Claims left in the batch belong to a worker whose lease ran out (it died): a token it
@@ -238,6 +238,8 @@ class _Batch:
                     self.exchange(outcomes, [])
                     outcomes = []
         self.exchange(outcomes, [])
+        if self.halted(fresh=True):
+            self.fail_refused()
         return not self.rows("pending") and not self.rows("sending")
 
     def revoke(self, item: Claimed) -> Outcome:
@@ -250,7 +252,8 @@ class _Batch:
         if self.runtime.draining.is_set():  # queued behind the pool: hand it back unsent
             return row_id, "pending", "handed back: the worker is stopping", None
         outcome = _revoke_one(self.provider, self.limiter, record)
-        if outcome.result is RevokeResult.FATAL and (outcome.error_code or "") in _ALARM_CODES:
+        refused = outcome.result is RevokeResult.FATAL and (outcome.error_code or "") in _ALARM_CODES
+        if refused and self._refused is None:
             self.raise_alarm(outcome)
         status = STATUS_FOR.get(outcome.result, "pending")
         error = (
@@ -258,32 +261,48 @@ class _Batch:
         )
         return row_id, status, error, outcome.log_id
 
-    def halted(self) -> bool:
-        """True once any worker raised an alarm (read from the store at most twice a second)."""
+    def halted(self, *, fresh: bool = False) -> bool:
+        """True once TikTok refused this batch's app's credentials in this revocation (read from
+        the store at most twice a second): its other apps go on."""
         now = time.monotonic()
-        if now - self._halt_checked >= 0.5:
+        if fresh or now - self._halt_checked >= 0.5:
             self._halt_checked = now
             with self.runtime.store.unit_of_work() as session:
-                alarm = session.scalar(
-                    select(RevocationRow.alarm).where(RevocationRow.id == self.revocation_id)
+                found = session.scalar(
+                    select(RevocationRow.alarms).where(RevocationRow.id == self.revocation_id)
                 )
-            self._halted = alarm is not None
-        return self._halted
+            self._refused = alarms.refused(found, self.app)
+        return self._refused is not None
+
+    def fail_refused(self) -> None:
+        """Settle the tokens of the app left pending (planned or handed back after the refusal)
+        as failed: the revocation can then finish once its other apps' are settled."""
+        with self.runtime.transaction() as session:
+            alarms.fail_pending(
+                session.connection(),
+                revocation_id=self.revocation_id,
+                app=self.app,
+                error=self._refused or "refused",
+            )
 
     def raise_alarm(self, outcome: RevokeOutcome) -> None:
-        with self.runtime.store.unit_of_work() as session:
-            row = session.get(RevocationRow, self.revocation_id, with_for_update={"key_share": True})
-            if row is not None and row.alarm is None:
-                whose = (
-                    "" if self.app == DEFAULT_APP else f" of app {self.app} (client key {self.client_key})"
-                )
-                row.alarm = (
-                    f"{outcome.error_code}: our TikTok credentials{whose} were refused "
-                    f"(log_id {outcome.log_id})"
-                )
+        """TikTok refused this app's credentials: its tokens stop here, the other apps' go on."""
+        with self.runtime.transaction() as session:
+            if alarms.refuse_app(
+                session,
+                self.revocation_id,
+                app=self.app,
+                client_key=self.client_key,
+                error_code=outcome.error_code or "refused",
+                log_id=outcome.log_id,
+            ):
                 log.error(
-                    "revocation halted: credentials refused", error_code=outcome.error_code, app=self.app
+                    "revocation of an app halted: credentials refused",
+                    error_code=outcome.error_code,
+                    app=self.app,
+                    client_key=self.client_key,
                 )
+        self._halt_checked, self._refused = time.monotonic(), outcome.error_code or "refused"
 
 
 def revoke_batch(runtime: Ports, *, outbox_id: int) -> None:
@@ -331,6 +350,6 @@ def revoke_batch(runtime: Ports, *, outbox_id: int) -> None:
             outbox.resend_later(session, outbox_id, clock.utcnow())
         # Revocation rows are locked before timelines, in every transaction: the other order
         # deadlocked against a worker taking stock at the same moment.
-        flows.take_stock(session)
+        flows.take_stock(session, settings=runtime.settings)
         if not finished and runtime.draining.is_set():
             flows.note_paused(session, revocation_id, handed_back=len(work.rows("pending")))

@@ -8,134 +8,35 @@ worker that waited for its batches instead held a thread those batches needed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import functools
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from orchestrator import clock
+from orchestrator.config import Settings
 from orchestrator.incidents import lifecycle, news
 from orchestrator.incidents.models import IncidentRow
-from orchestrator.playbooks.models import RunRow
 from orchestrator.playbooks.service import finish_awaited_step
 from orchestrator.ports import Ports
+from orchestrator.revocation import extension
 from orchestrator.revocation import plan as planning
-from orchestrator.revocation.members import figures, ledger_rows_of
-from orchestrator.revocation.models import FINAL_OUTCOMES, UNSETTLED, LedgerRow, RevocationRow
+from orchestrator.revocation.members import ledger_rows_of
+from orchestrator.revocation.models import UNSETTLED, LedgerRow, RevocationRow
+from orchestrator.revocation.story import note, story
+from orchestrator.revocation.tally import SENT, Tally, tally
 from orchestrator.settings_apps import DEFAULT_APP, TikTokApp
+from orchestrator.store import outbox
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.tokens.inventory import Scope, TokenInventory
 
-_SENT = ("revoked", "already_dead", "failed", "grant_lost")  # outcomes a request to TikTok gave
 _NOTE_EVERY_S = 1.0
 
-__all__ = ["Tally", "note_paused", "start", "take_stock", "tally"]
-
-
-@dataclass(frozen=True)
-class Tally:
-    """Counts of a revocation's tokens by outcome; ``done`` when planning ended and nothing is left.
-
-    Counts cover every token in its scope, whoever settled it: ``by_others`` says how many each
-    other revocation settled, ``requests`` how many this one sent.
-    """
-
-    revocation_id: str
-    planned: int
-    plan_done: bool
-    counts: dict[str, int] = field(default_factory=dict)
-    failures: dict[str, int] = field(default_factory=dict)
-    alarm: str | None = None
-    retrying: dict[str, int] = field(default_factory=dict)  # still pending after a failed pass, by error
-    by_others: dict[str, int] = field(default_factory=dict)  # settled by another revocation's batches
-    requests: int = 0  # tokens this revocation's own batches sent to TikTok
-    by_app: dict[str, dict[str, int]] = field(default_factory=dict)  # app -> status -> count
-    app_requests: dict[str, int] = field(default_factory=dict)  # app -> tokens this one sent
-
-    @property
-    def settled(self) -> int:
-        return sum(n for status, n in self.counts.items() if status not in ("pending", "sending"))
-
-    @property
-    def done(self) -> bool:
-        return self.plan_done and self.counts.get("pending", 0) == 0 and self.counts.get("sending", 0) == 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "revocation_id": self.revocation_id,
-            "total": self.planned,
-            "revoked": self.counts.get("revoked", 0),
-            "already_dead": self.counts.get("already_dead", 0),
-            "failed": self.counts.get("failed", 0) + self.counts.get("grant_lost", 0),
-            "grant_lost": self.counts.get("grant_lost", 0),
-            "gone": self.counts.get("gone", 0),
-            "pending": self.counts.get("pending", 0) + self.counts.get("sending", 0),
-            "failures": self.failures,
-            "alarm": self.alarm,
-            "revoked_by": self.by_others,
-            "requests": self.requests,
-            "apps": {
-                app: {**figures(counts), "requests": self.app_requests.get(app, 0)}
-                for app, counts in self.by_app.items()
-            },
-        }
-
-
-def tally(session: Session, *, revocation_id: str) -> Tally:
-    """The revocation's members counted by their one ledger row, whoever's batch settled it."""
-    row = session.get(RevocationRow, revocation_id)
-    if row is None:
-        raise KeyError(revocation_id)
-    members = ledger_rows_of([revocation_id])
-    counts: dict[str, int] = {}
-    by_others: dict[str, int] = {}
-    by_app: dict[str, dict[str, int]] = {app: {} for app in row.apps or [DEFAULT_APP]}
-    requests = 0
-    app_requests: dict[str, int] = {}
-    for status, sender, app, n in session.execute(
-        members.with_only_columns(
-            LedgerRow.status, LedgerRow.revocation_id, LedgerRow.app, func.count()
-        ).group_by(LedgerRow.status, LedgerRow.revocation_id, LedgerRow.app)
-    ):
-        counts[str(status)] = counts.get(str(status), 0) + int(n)
-        mine = by_app.setdefault(str(app), {})
-        mine[str(status)] = mine.get(str(status), 0) + int(n)
-        if sender != revocation_id and status in FINAL_OUTCOMES:
-            by_others[str(sender)] = by_others.get(str(sender), 0) + int(n)
-        elif sender == revocation_id and status in _SENT:
-            requests += int(n)
-            app_requests[str(app)] = app_requests.get(str(app), 0) + int(n)
-    failures: dict[str, int] = {}
-    retrying: dict[str, int] = {}  # a failed pass leaves its error on the row until it is revoked
-    for status, error, n in session.execute(
-        members.with_only_columns(LedgerRow.status, LedgerRow.error, func.count())
-        .where(
-            or_(
-                LedgerRow.status.in_(("failed", "grant_lost")),
-                LedgerRow.status.in_(UNSETTLED) & LedgerRow.error.is_not(None),
-            )
-        )
-        .group_by(LedgerRow.status, LedgerRow.error)
-    ):
-        into = retrying if status in UNSETTLED else failures
-        into[str(error or "unknown")] = into.get(str(error or "unknown"), 0) + int(n)
-    return Tally(
-        revocation_id=revocation_id,
-        planned=row.planned,
-        plan_done=row.plan_done,
-        counts=counts,
-        failures=failures,
-        alarm=row.alarm,
-        retrying=retrying,
-        by_others=by_others,
-        requests=requests,
-        by_app=by_app,
-        app_requests=app_requests,
-    )
+__all__ = ["Tally", "note_paused", "start", "take_in_apps", "take_stock", "tally"]
 
 
 def start(
@@ -149,6 +50,7 @@ def start(
     chain: str,
     actor: str,
     inventories: dict[str, TokenInventory],
+    follows_incident: bool = False,
 ) -> Tally | None:
     """Create (or find, by ``key``) the revocation of the apps of ``inventories`` (name -> the
     app's inventory) and plan it; its tally once it is finished.
@@ -156,6 +58,8 @@ def start(
     None means it goes on: the batches settle its tokens, and the one whose commit settles the
     last of them finishes it (``take_stock``) and the step that started it. A revocation whose
     every token another one already settled, or with nothing in scope, finishes here.
+    ``follows_incident``: the apps are those the incident concerns, and an app it extends to
+    before the revocation finishes joins it (``extension``).
     """
     scope = Scope.parse(scope_text)
     apps = [runtime.settings.app(name) for name in inventories]
@@ -172,6 +76,7 @@ def start(
             run_id=run_id,
             rate_per_s=rate,
             apps=[app.name for app in apps],
+            follows_incident=follows_incident,
         )
         revocation_id = row.id
         if created:
@@ -212,9 +117,86 @@ def start(
         batch_size=runtime.settings.revocation_batch_size,
     )
     with runtime.transaction() as session:
-        take_stock(session, only=revocation_id)
+        take_stock(session, settings=runtime.settings, only=revocation_id)
         status = session.scalar(select(RevocationRow.status).where(RevocationRow.id == revocation_id))
         return tally(session, revocation_id=revocation_id) if status == "finished" else None
+
+
+def take_in_apps(
+    runtime: Ports,
+    *,
+    outbox_id: int,
+    open_inventories: Callable[[Sequence[str]], AbstractContextManager[dict[str, TokenInventory]]],
+) -> None:
+    """Worker entry for ``incident.extended``: each unfinished revocation following the incident
+    takes in the apps it now concerns and plans their tokens (``extension``), so the step
+    awaiting it finishes only once they are revoked too. When every such revocation had already
+    finished, a revocation of the incident's apps follows (keyed by the first's key and those
+    apps): the tokens the first settled stay settled, the added app's are sent once.
+    """
+    settings, now = runtime.settings, clock.utcnow()
+    with runtime.transaction() as session:
+        row = outbox.claim(session, outbox_id)
+        if row is None:
+            return
+        incident_id = row.ref_id
+        following = list(
+            session.scalars(
+                select(RevocationRow)
+                .where(RevocationRow.incident_id == incident_id, RevocationRow.follows_incident.is_(True))
+                .order_by(RevocationRow.created_at, RevocationRow.id)
+                .with_for_update(key_share=True)
+            )
+        )
+        work: dict[str, list[str]] = {}
+        for revocation in following:
+            if revocation.status == "finished":
+                continue
+            added = extension.missing(session, revocation, settings=settings)
+            if added:
+                extension.add_apps(session, revocation, added, settings=settings, now=now)
+            # while its step still plans the first apps, only the added ones are this worker's
+            planned = set(revocation.planned_apps or [])
+            work[revocation.id] = (
+                added
+                if revocation.status == "planning"
+                else [a for a in revocation.apps or [] if a not in planned]
+            )
+        late = following[-1] if following and not work else None
+        lacking = extension.missing(session, late, settings=settings) if late is not None else []
+        follow_up, follow_apps = None, []
+        if late is not None and lacking:
+            chain, actor = story(session, late)
+            follow_apps = [*(late.apps or [DEFAULT_APP]), *lacking]
+            follow_up = functools.partial(
+                start,
+                runtime,
+                key=f"{late.key}+{'+'.join(follow_apps)}",
+                scope_text=str(late.scope.get("spec", "all")),
+                priority_open_ids=list(late.priority_open_ids or []),
+                incident_id=late.incident_id,
+                run_id=late.run_id,
+                chain=chain,
+                actor=actor,
+                follows_incident=True,
+            )
+    for revocation_id, apps in work.items():
+        with open_inventories(apps) as inventories:
+            planning.plan(
+                runtime.transaction,
+                revocation_id=revocation_id,
+                inventories=inventories,
+                batch_size=settings.revocation_batch_size,
+            )
+        with runtime.transaction() as session:
+            take_stock(session, settings=settings, only=revocation_id)
+    if follow_up is not None:
+        with open_inventories(follow_apps) as inventories:
+            follow_up(inventories=inventories)
+    with runtime.transaction() as session:
+        row = outbox.claim(session, outbox_id)
+        if row is not None:
+            outbox.complete(row, clock.utcnow())
 
 
 def _of_apps(apps: Sequence[TikTokApp]) -> str:
@@ -225,10 +207,12 @@ def _of_apps(apps: Sequence[TikTokApp]) -> str:
     return f" of app{'s' if len(apps) > 1 else ''} {named}"
 
 
-def take_stock(session: Session, *, only: str | None = None) -> None:
+def take_stock(session: Session, *, settings: Settings, only: str | None = None) -> None:
     """Bring every planned, unfinished revocation up to date after the tallies changed: finish
     those with no token left unsettled (and the steps awaiting them), and write the progress
     notes due; an incident whose timeline changed is owed a fresher card (``news.changed``).
+    One that follows its incident and would finish without an app the incident now concerns
+    takes that app in instead (``extension.take_in``), and finishes once it is revoked too.
 
     Called in the commit that settles tokens (a batch's last) and at the end of planning. Each
     revocation is locked first, so of two workers settling its last tokens at once, the second
@@ -244,7 +228,10 @@ def take_stock(session: Session, *, only: str | None = None) -> None:
     if only is not None:
         query = query.where(RevocationRow.id == only)
     for row in session.scalars(query):
-        if row.alarm is not None or not _unsettled(session, row.id):
+        halted_whole = row.alarm is not None and not row.alarms  # halted before each app had its own
+        if halted_whole or not _unsettled(session, row.id):
+            if not halted_whole and extension.take_in(session, row, settings=settings, now=now):
+                continue
             _finish(session, row, tally(session, revocation_id=row.id), now=now)
         elif row.noted_at is not None and (now - row.noted_at).total_seconds() < _NOTE_EVERY_S:
             continue
@@ -261,17 +248,10 @@ def _unsettled(session: Session, revocation_id: str) -> bool:
     return session.scalar(query) is not None
 
 
-def _story(session: Session, row: RevocationRow) -> tuple[str, str]:
-    """The chain a revocation's entries go to and their actor: its run's playbook."""
-    run = session.get(RunRow, row.run_id) if row.run_id else None
-    actor = f"playbook:{run.playbook_name}" if run is not None else "system:revocation"
-    return row.incident_id or row.run_id or row.id, actor
-
-
 def _note_progress(session: Session, row: RevocationRow, current: Tally, *, now: datetime) -> bool:
     """A milestone every 10 %, and a note when TikTok starts (or stops) failing tokens, so a
     stalled revocation is never silent; True when one was written."""
-    chain, actor = _story(session, row)
+    chain, actor = story(session, row)
     wrote = False
     if bool(current.retrying) != row.slowed:
         _note_retrying(session, current, chain=chain, actor=actor)
@@ -300,11 +280,9 @@ def note_paused(session: Session, revocation_id: str, *, handed_back: int) -> No
     row = session.get(RevocationRow, revocation_id)
     if row is None or row.status == "finished" or handed_back == 0:
         return
-    chain, actor = _story(session, row)
-    timeline.append_entry(
+    note(
         session,
-        chain=chain,
-        actor=actor,
+        row,
         kind=kinds.REVOCATION_PROGRESS,
         message=f"Revocation paused: a worker is stopping; it handed {handed_back} tokens back to the others",
         data={"revocation_id": revocation_id, "paused": "worker stopping", "handed_back": handed_back},
@@ -335,14 +313,21 @@ def _by_others(current: Tally) -> str:
     return "".join(f"; {n} revoked by {other}" for other, n in sorted(current.by_others.items()))
 
 
+def _stopped_apps(current: Tally) -> str:
+    """``; stopped for app shop: credentials refused`` naming the apps whose credentials failed."""
+    if not current.alarms:
+        return ""
+    return f"; stopped for app {', '.join(sorted(current.alarms))}: credentials refused"
+
+
 def _finish(session: Session, row: RevocationRow, result: Tally, *, now: datetime) -> None:
-    chain, actor = _story(session, row)
+    chain, actor = story(session, row)
     row.status, row.finished_at = "finished", now
     summary = result.as_dict()
     duration_ms = int((now - row.created_at).total_seconds() * 1000)
     for app, last in session.execute(  # each app's requests went out until its last was answered
         select(LedgerRow.app, func.max(LedgerRow.updated_at))
-        .where(LedgerRow.revocation_id == row.id, LedgerRow.status.in_(_SENT))
+        .where(LedgerRow.revocation_id == row.id, LedgerRow.status.in_(SENT))
         .group_by(LedgerRow.app)
     ):
         if last is not None and app in summary["apps"]:
@@ -354,11 +339,17 @@ def _finish(session: Session, row: RevocationRow, result: Tally, *, now: datetim
         kind=kinds.REVOCATION_FINISHED,
         message=(
             f"Revocation finished: {summary['revoked']} revoked, {summary['already_dead']} already dead, "
-            f"{summary['failed']} failed" + _by_others(result)
+            f"{summary['failed']} failed"
+            + _by_others(result)
+            + (
+                f"; stopped for app {', '.join(sorted(result.alarms))}: credentials refused"
+                if result.alarms
+                else ""
+            )
         ),
         data={**summary, "duration_ms": duration_ms},
     )
-    if result.alarm or summary["grant_lost"]:
+    if (result.alarm and not result.alarms) or summary["grant_lost"]:  # an app's refusal has its own
         timeline.append_entry(
             session,
             chain=chain,
@@ -366,11 +357,15 @@ def _finish(session: Session, row: RevocationRow, result: Tally, *, now: datetim
             kind=kinds.REVOCATION_ALARM,
             message=(
                 "Escalate to a person: "
-                + (result.alarm or f"{summary['grant_lost']} grants could not be revoked (refresh refused)")
+                + (
+                    result.alarm
+                    if result.alarm and not result.alarms
+                    else f"{summary['grant_lost']} grants could not be revoked (refresh refused)"
+                )
             ),
             data={
                 "revocation_id": row.id,
-                "reason": result.alarm or "grant_lost",
+                "reason": result.alarm if result.alarm and not result.alarms else "grant_lost",
                 "count": summary["grant_lost"] or summary["failed"],
             },
         )
@@ -378,5 +373,5 @@ def _finish(session: Session, row: RevocationRow, result: Tally, *, now: datetim
         incident = session.get(IncidentRow, row.incident_id, with_for_update={"key_share": True})
         if incident is not None:
             lifecycle.mark_revoked(incident, at=now)
-    halted = f"revocation {row.id} halted: {result.alarm}" if result.alarm else None
+    halted = result.stopped
     finish_awaited_step(session, key=row.key, output=None if halted else summary, error=halted, now=now)

@@ -33,6 +33,13 @@ class RevocationRow(Base):
     ``milestone`` (tenths settled) and ``slowed`` remember the last progress note written, so the
     batch worker whose commit changes the tally writes the next one; ``noted_at`` spaces those
     looks at the tally to one a second.
+
+    ``alarms`` says, per app, why its revocation stopped (its credentials refused): that app's
+    batches send nothing more and its tokens end ``failed``, while the other apps' go on;
+    ``alarm`` holds their text together. ``follows_incident``: the revocation covers the apps its
+    incident concerns, and takes in an app the incident extends to before it finishes.
+    ``planned_apps`` lists the apps whose inventories were planned in full; ``plan_done`` is true
+    when every app in ``apps`` is among them.
     """
 
     __tablename__ = "revocations"
@@ -51,6 +58,9 @@ class RevocationRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     alarm: Mapped[str | None] = mapped_column(Text, nullable=True)
+    alarms: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    follows_incident: Mapped[bool] = mapped_column(Boolean, default=False)
+    planned_apps: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     milestone: Mapped[int] = mapped_column(Integer, default=0)
     slowed: Mapped[bool] = mapped_column(Boolean, default=False)
     noted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

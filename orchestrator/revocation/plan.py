@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from orchestrator import clock, ids
 from orchestrator.playbooks.flows import Transaction
 from orchestrator.revocation.models import BatchRow, LedgerRow, MemberRow, RevocationRow
+from orchestrator.settings_apps import DEFAULT_APP
 from orchestrator.store import outbox
 from orchestrator.tokens.fingerprint import fingerprint
 from orchestrator.tokens.inventory import Scope, TokenInventory, TokenRecord
@@ -46,6 +47,7 @@ def get_or_create(
     run_id: str | None,
     rate_per_s: float,
     apps: Sequence[str],
+    follows_incident: bool = False,
 ) -> tuple[RevocationRow, bool]:
     """The revocation for ``key`` (run:step) of the tokens of ``apps``, created on first call;
     True when created."""
@@ -65,6 +67,7 @@ def get_or_create(
         plan_done=False,
         rate_per_s=rate_per_s,
         created_at=clock.utcnow(),
+        follows_incident=follows_incident,
     )
     session.add(row)
     session.flush()
@@ -176,18 +179,25 @@ def _write_batch(
 def plan(
     transaction: Transaction, *, revocation_id: str, inventories: dict[str, TokenInventory], batch_size: int
 ) -> int:
-    """Write every token in scope of each app (name -> its inventory) to the ledger, a batch at a
-    time; return how many joined the revocation."""
+    """Write every token in scope of each app (name -> its inventory) not planned yet to the
+    ledger, a batch at a time; return how many joined the revocation.
+
+    An app is marked planned once its inventory was streamed in full, and planning is done
+    (``plan_done``) when every app of the revocation is: an app taken in later (``extension``)
+    is planned by another worker meanwhile, and the revocation does not finish before it is.
+    """
     with transaction() as session:
         row = session.get(RevocationRow, revocation_id)
-        if row is None or row.plan_done:
+        if row is None:
             return 0
+        planned = _planned(row)
         scope = Scope.parse(str(row.scope.get("spec", "all")))
         priority = list(row.priority_open_ids or [])
+    todo = {app: inventory for app, inventory in inventories.items() if app not in planned}
+    if not todo:
+        return 0
     total, seen, analyse_at = 0, 0, batch_size
-    streams = {
-        app: _records(inventory, scope, priority, batch_size) for app, inventory in inventories.items()
-    }
+    streams = {app: _records(inventory, scope, priority, batch_size) for app, inventory in todo.items()}
     for app, records, named in _interleaved(streams):
         for chunk in _chunks(records, batch_size):
             seen += len(chunk)
@@ -202,18 +212,26 @@ def plan(
                     analyse_at = 2 * seen
             total += added
     with transaction() as session:
-        _revocation(session, revocation_id, plan_done=True)
-        _revocation(session, revocation_id, status="running", only_if_status="planning")
+        row = session.get(RevocationRow, revocation_id, with_for_update={"key_share": True})
+        if row is not None:
+            done = _planned(row) | set(todo)
+            apps = row.apps or [DEFAULT_APP]
+            row.planned_apps = [app for app in apps if app in done]
+            row.plan_done = set(apps) <= done
+            if row.plan_done and row.status == "planning":
+                row.status = "running"
     return total
 
 
-def _revocation(
-    session: Session, revocation_id: str, *, only_if_status: str | None = None, **values: Any
-) -> None:
-    statement = update(RevocationRow).where(RevocationRow.id == revocation_id)
-    if only_if_status is not None:
-        statement = statement.where(RevocationRow.status == only_if_status)
-    session.execute(statement.values(**values))
+def _planned(row: RevocationRow) -> set[str]:
+    """The apps of the revocation planned in full (all of them for one planned before 0022)."""
+    if row.planned_apps is None and row.plan_done:
+        return set(row.apps or [DEFAULT_APP])
+    return set(row.planned_apps or [])
+
+
+def _revocation(session: Session, revocation_id: str, **values: Any) -> None:
+    session.execute(update(RevocationRow).where(RevocationRow.id == revocation_id).values(**values))
 
 
 def _refresh_statistics(session: Session) -> None:

@@ -16,6 +16,7 @@ from celery import Celery
 from orchestrator import heartbeats, redaction
 from orchestrator.chatops import card_sync, room_news
 from orchestrator.incidents import flows as incident_flows
+from orchestrator.inventory.factory import opened_inventories
 from orchestrator.logging import bind_ids, get_logger
 from orchestrator.paging import flows as paging_flows
 from orchestrator.playbooks import execute as step_execution
@@ -23,11 +24,12 @@ from orchestrator.playbooks import flows as playbook_flows
 from orchestrator.playbooks.inline import inline_steps
 from orchestrator.ports import Ports
 from orchestrator.revocation import batch as revocation_batch
+from orchestrator.revocation import flows as revocation_flows
 from orchestrator.routing import ROUTES
 from orchestrator.store import marks, outbox
 from orchestrator.worker.follow_ups import running_follow_ups
 
-__all__ = ["advance_run", "correlate_event", "execute_step", "register", "revoke_batch"]
+__all__ = ["advance_run", "correlate_event", "execute_step", "register", "revoke_batch", "take_in_apps"]
 
 log = get_logger(__name__)
 
@@ -85,6 +87,15 @@ def revoke_batch(rt: Ports, outbox_id: int) -> None:
     _fresh_context(outbox_id)
     with running_follow_ups(_follow_ups(rt)):
         revocation_batch.revoke_batch(rt, outbox_id=outbox_id)
+
+
+def take_in_apps(rt: Ports, outbox_id: int) -> None:
+    """An incident extended to another app: its revocations still running take that app in."""
+    _fresh_context(outbox_id)
+    with running_follow_ups(_follow_ups(rt)):
+        revocation_flows.take_in_apps(
+            rt, outbox_id=outbox_id, open_inventories=functools.partial(opened_inventories, rt.settings)
+        )
 
 
 def resolve_pages(rt: Ports, outbox_id: int) -> None:
@@ -145,6 +156,7 @@ _TASKS = (
     (advance_run, "run.advance"),
     (execute_step, "step.execute"),
     (revoke_batch, "revocation.batch"),
+    (take_in_apps, "incident.extended"),
     (resolve_pages, "incident.resolved"),
     (tell_room, "incident.news"),
     (refresh_open_cards, "switch.changed"),

@@ -1,149 +1,31 @@
 """Issue 27, item 4: each TikTok app's tokens are revoked with its own credentials, apps apart.
 
-Two apps, ``shop`` (A) and ``ads`` (B), each on a TikTok simulator of its own with its own client
-key and secret, 500 tokens each, under the shipped playbooks on a real engine (scheduler and
-worker). Both simulators are seeded alike, so the two inventories hold the very same token
-strings: only a ledger keyed by app and fingerprint sends B's tokens after A's were revoked.
+Two apps, ``shop`` (A) and ``ads`` (B), on simulators of their own (``apps.two_apps``), 500
+tokens each.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from orchestrator import clock
-from orchestrator.api.app import create_app
-from orchestrator.events import accept as intake
-from orchestrator.events.schemas import CompromiseEvent, Entities
 from orchestrator.guard import Disconnected, Guard
-from orchestrator.incidents.models import IncidentRow
-from orchestrator.revocation.models import RevocationRow
 from orchestrator.switch import flows as switch_flows
-from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
+from orchestrator.tiktok.simulator import TikTokSimulator
 from orchestrator.timeline.compliance import assess, render_compliance_markdown
 from orchestrator.timeline.figures import load_record
-from tests.support.engine import Engine, running_engine
+from tests.revocation.apps import TwoApps, calls, entry, fire, revoked, two_apps
+from tests.support.engine import Engine
 from tests.support.processes import wait_for
-from tests.support.receiver import Receiver, receiver
-from tests.support.server import serve_app
 from tests.support.services import postgres_database
 
 TOKENS = 500
-
-
-@dataclass
-class TwoApps:
-    engine: Engine
-    sims: dict[str, TikTokSimulator]
-    tokens: dict[str, list[dict[str, str]]]
-    base_url: str
-    hook: Receiver
-
-
-def _app(name: str, sim: TikTokSimulator, inventory: Path, rate: float) -> dict[str, Any]:
-    return {
-        "name": name,
-        "kind": "login_kit",
-        "client_key": sim.options.client_key,
-        "client_secret": sim.options.client_secret,
-        "api_base": sim.base_url,
-        "token_inventory": str(inventory),
-        "revoke_rate": rate,
-    }
-
-
-@contextlib.contextmanager
-def two_apps(
-    tmp_path: Path, *, tokens: int, rates: tuple[float, float] = (0, 0), database_url: str = ""
-) -> Iterator[TwoApps]:
-    with contextlib.ExitStack() as stack:
-        sims: dict[str, TikTokSimulator] = {}
-        issued: dict[str, list[dict[str, str]]] = {}
-        apps = []
-        for (name, secret), rate in zip(
-            (("shop", "shop-secret-1111aa"), ("ads", "ads-secret-2222bb")), rates, strict=True
-        ):
-            sim = stack.enter_context(
-                TikTokSimulator(SimulatorOptions(client_key=f"{name}-key", client_secret=secret, seed=7))
-            )
-            issued[name] = [r.as_json() for r in sim.iter_issue_tokens(tokens)]
-            inventory = tmp_path / f"{name}-tokens.jsonl"
-            inventory.write_text("".join(json.dumps(r) + "\n" for r in issued[name]))
-            sims[name] = sim
-            apps.append(_app(name, sim, inventory, rate))
-        hook = stack.enter_context(receiver())
-        engine = stack.enter_context(
-            running_engine(
-                tmp_path,
-                None,
-                concurrency=6,
-                tiktok_apps=apps,
-                tiktok_client_secret=None,
-                tiktok_userinfo_rate=0,
-                revocation_batch_size=50,
-                redeliver_after_seconds=3,
-                guard_cache_seconds=0,
-                tiktok_report_http_url=f"{hook.url}/report",
-                **({"database_url": database_url} if database_url else {}),
-            )
-        )
-        switch_flows.sync_mirrors(engine.runtime.store, engine.runtime.settings)
-        base_url = stack.enter_context(serve_app(create_app(engine.runtime)))
-        yield TwoApps(engine, sims, issued, base_url, hook)
-
-
-def _fire(engine: Engine, kind: str, dedup_key: str, *client_keys: str) -> str:
-    now = clock.utcnow()
-    event = CompromiseEvent(
-        source="generic",
-        kind=kind,
-        severity="critical",
-        title=f"{kind} seen",
-        observed_at=now,
-        received_at=now,
-        dedup_key=dedup_key,
-        entities=Entities(client_keys=list(client_keys)),
-    )
-    intake.accept_events(engine.runtime.store, [event], now=now)
-
-    def opened() -> str | None:
-        with engine.runtime.store.unit_of_work() as session:
-            row = session.scalars(select(IncidentRow).where(IncidentRow.dedup_key == dedup_key)).first()
-            return row.id if row is not None else None
-
-    return str(wait_for(opened, timeout=30, what=f"the incident of {dedup_key}"))
-
-
-def _revoked(engine: Engine, incident_id: str) -> RevocationRow:
-    def finished() -> RevocationRow | None:
-        with engine.runtime.store.unit_of_work() as session:
-            row = session.scalars(
-                select(RevocationRow).where(
-                    RevocationRow.incident_id == incident_id, RevocationRow.status == "finished"
-                )
-            ).first()
-            if row is not None:
-                session.expunge(row)
-            return row
-
-    return wait_for(finished, timeout=120, what=f"the revocation of {incident_id} to finish")
-
-
-def _entry(engine: Engine, chain: str, kind: str) -> Any:
-    return wait_for(
-        lambda: next((e for e in engine.entries(chain) if e.kind == kind), None),
-        timeout=60,
-        what=f"a {kind} entry on {chain}",
-    )
 
 
 def _reports(setup: TwoApps, n: int) -> list[str]:
@@ -211,18 +93,14 @@ def _refuses(engine: Engine, app: str) -> bool:
     return False
 
 
-def _calls(setup: TwoApps, app: str) -> list[int]:
-    return [setup.sims[app].revoke_calls(t["access_token"]) for t in setup.tokens[app]]
-
-
 def _run(tmp_path: Path, database_url: str = "") -> None:
     with two_apps(tmp_path, tokens=TOKENS, database_url=database_url) as setup:
         engine = setup.engine
-        leak = _fire(engine, "credential.leak", "leak-shop", "shop-key")
-        first = _revoked(engine, leak)
+        leak = fire(engine, "credential.leak", "leak-shop", "shop-key")
+        first = revoked(engine, leak)
         assert first.apps == ["shop"]
-        assert _calls(setup, "shop") == [1] * TOKENS  # every token of A, once
-        verified = _entry(engine, leak, "revocation.verified")
+        assert calls(setup, "shop") == [1] * TOKENS  # every token of A, once
+        verified = entry(engine, leak, "revocation.verified")
         assert list(verified.data["apps"]) == ["shop"] and verified.data["apps"]["shop"]["dead"] > 0
         assert setup.sims["ads"].stats()["requests_total"] == 0  # B's TikTok saw nothing, not even a probe
         (report,) = _reports(setup, 1)  # to TikTok: app A by its client key, never a secret
@@ -253,11 +131,11 @@ def _run(tmp_path: Path, database_url: str = "") -> None:
             "requests": TOKENS,
         }  # fmt: skip
 
-        host = _fire(engine, "host.compromise", "build-host")
-        second = _revoked(engine, host)
+        host = fire(engine, "host.compromise", "build-host")
+        second = revoked(engine, host)
         assert second.apps == ["shop", "ads"]
-        assert _calls(setup, "ads") == [1] * TOKENS  # B's tokens, with B's credentials
-        assert _calls(setup, "shop") == [1] * TOKENS  # A's were not sent again
+        assert calls(setup, "ads") == [1] * TOKENS  # B's tokens, with B's credentials
+        assert calls(setup, "shop") == [1] * TOKENS  # A's were not sent again
         assert all(setup.sims["ads"].is_grant_revoked(t["access_token"]) for t in setup.tokens["ads"])
         assert (_refuses(engine, "shop"), _refuses(engine, "ads")) == (True, True)
         figures = next(e for e in engine.entries(host) if e.kind == "revocation.finished").data
@@ -266,7 +144,7 @@ def _run(tmp_path: Path, database_url: str = "") -> None:
             "ads": (TOKENS, TOKENS),
         }
         assert figures["requests"] == TOKENS  # only B's went out; A's were settled by the first
-        verified = _entry(engine, host, "revocation.verified")  # each app probed with its own client
+        verified = entry(engine, host, "revocation.verified")  # each app probed with its own client
         assert {app: f["client_key"] for app, f in verified.data["apps"].items()} == {
             "shop": "shop-key",
             "ads": "ads-key",
@@ -282,7 +160,7 @@ def _run(tmp_path: Path, database_url: str = "") -> None:
             "ads": _counted("ads-key", revoked=TOKENS, still_exposed=0),
         }
         assert setup.sims["ads"].send_authorization_removed(open_id, 5, url=webhook) == 200
-        receipt = _entry(engine, host, "tiktok.receipt")
+        receipt = entry(engine, host, "tiktok.receipt")
         assert (receipt.data["app"], receipt.data["client_key"]) == ("ads", "ads-key")
         rows = _per_app(engine, leak)  # the compliance report: a row per app and clause
         assert {(app, clause) for app, clause, _ in rows} == {
@@ -325,12 +203,12 @@ def test_each_apps_rate_limit_holds_on_its_own_while_both_revoke(tmp_path: Path)
     neither faster than its own rate, and A is not held to B's (one limiter per client key)."""
     rates, tokens = {"shop": 40.0, "ads": 10.0}, 120
     with two_apps(tmp_path, tokens=tokens, rates=(rates["shop"], rates["ads"])) as setup:
-        incident_id = _fire(setup.engine, "host.compromise", "build-host")
+        incident_id = fire(setup.engine, "host.compromise", "build-host")
         until = time.monotonic() + 120
         with ThreadPoolExecutor(max_workers=2) as pool:
             watched = {app: pool.submit(_rate, setup.sims[app], tokens, until) for app in rates}
             samples = {app: future.result() for app, future in watched.items()}
-        _revoked(setup.engine, incident_id)
+        revoked(setup.engine, incident_id)
         volume = _per_app(setup.engine, incident_id)
     spans, overall = {}, {}
     for app, rate in rates.items():
@@ -355,7 +233,7 @@ def test_tokens_revoke_for_one_app_sends_nothing_for_the_other(tmp_path: Path) -
     with two_apps(tmp_path, tokens=60) as setup:
         run_id = setup.engine.start("revoke-tokens", scope="all", app="shop")
         assert setup.engine.finished(run_id, timeout=60)["steps"]["revoke"] == "succeeded"
-        assert _calls(setup, "shop") == [1] * 60
+        assert calls(setup, "shop") == [1] * 60
         assert setup.sims["ads"].stats()["requests_total"] == 0
         typo = setup.engine.finished(setup.engine.start("revoke-tokens", scope="all", app="adz"), timeout=60)
     assert typo["steps"]["revoke"] == "failed"
