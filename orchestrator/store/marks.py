@@ -24,10 +24,10 @@ _TABLE = cast(Table, OutboxRow.__table__)
 
 def begin(store: Store, ids: Sequence[int], me: str, live: Callable[[Session], Collection[str]]) -> None:
     """Mark the rows worker process ``me`` (``heartbeats.Beat.process``) starts, in a short
-    transaction of its own. A row marked by a process ``live(session)`` (those with a fresh heartbeat) does not name was
-    being run by one that died: the death goes to ``last_error`` (the relay's cap applies) and
-    the row is marked ``me``. A live holder keeps its mark; on PostgreSQL a row a worker's
-    transaction holds is skipped (that worker is running it now)."""
+    transaction of its own. A row marked by a process ``live(session)`` (those with a fresh
+    heartbeat) does not name was being run by one that died: the death goes to ``last_error``
+    (the relay's cap applies) and the row is marked ``me``. A live holder keeps its mark; on
+    PostgreSQL a row a worker's transaction holds is skipped (that worker is running it now)."""
     with store.unit_of_work() as session:
         query = select(_TABLE.c.id, _TABLE.c.started_by).where(
             _TABLE.c.id.in_(list(ids)), _TABLE.c.done_at.is_(None)
