@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from celery.contrib.testing.worker import start_worker
 from sqlalchemy import select
 
 from orchestrator import clock
@@ -31,6 +30,7 @@ from tests.support.processes import wait_for
 from tests.support.runtime import API_TOKEN, make_runtime
 from tests.support.server import serve_app
 from tests.support.slack_standin import SlackStandIn, slack_standin
+from tests.support.worker import in_process_worker
 
 CLIENT_SECRET = "planted-client-secret-9d2e41c7"
 BOT_TOKEN = "xoxb-planted-bot-token-55aa11"
@@ -94,7 +94,7 @@ def stage(tmp_path: Path, log_stream: io.StringIO) -> Iterator[Stage]:
         try:
             with (
                 scheduler_thread(runtime),
-                start_worker(runtime.celery, pool="threads", concurrency=4, perform_ping_check=False),
+                in_process_worker(runtime),
                 serve_app(create_app(runtime)) as base_url,
             ):
                 yield Stage(

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from celery.contrib.testing.worker import start_worker
 
 from orchestrator.api.app import create_app
 from orchestrator.incidents import service as incidents
@@ -22,6 +21,7 @@ from tests.support.processes import free_port, wait_for
 from tests.support.runtime import INTAKE_TOKEN
 from tests.support.server import serve_app
 from tests.support.services import unavailable
+from tests.support.worker import in_process_worker
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 ALERT_LABELS = {"alertname": "TikTokTokenExfiltration", "severity": "critical", "instance": "api-3:9100"}
@@ -37,9 +37,7 @@ def _require_alertmanager() -> str:
 def alertmanager(tmp_path: Path, runtime: Runtime) -> Iterator[str]:
     binary = _require_alertmanager()
     with (
-        start_worker(
-            runtime.celery, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING"
-        ),
+        in_process_worker(runtime, concurrency=2),
         serve_app(create_app(runtime)) as intake_url,
     ):
         config = tmp_path / "alertmanager.yml"

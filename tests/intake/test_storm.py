@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from celery.contrib.testing.worker import start_worker
 from sqlalchemy import func, select
 
 from orchestrator.api.app import create_app
@@ -31,6 +30,7 @@ from orchestrator.worker.runtime import Runtime
 from tests.support.processes import wait_for
 from tests.support.runtime import INTAKE_TOKEN
 from tests.support.server import serve_app
+from tests.support.worker import in_process_worker
 
 SAMPLE = json.loads((Path(__file__).parent / "sources/samples/alertmanager_grouped.json").read_bytes())
 AUTH = {"Authorization": f"Bearer {INTAKE_TOKEN}", "Content-Type": "application/json"}
@@ -52,9 +52,7 @@ def _group(size: int, n: int) -> bytes:
 @pytest.fixture
 def live(runtime: Runtime) -> Iterator[str]:
     with (
-        start_worker(
-            runtime.celery, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING"
-        ),
+        in_process_worker(runtime, concurrency=4),
         serve_app(create_app(runtime)) as url,
     ):
         yield url

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from celery.contrib.testing.worker import start_worker
 
 from orchestrator.api.app import create_app
 from orchestrator.config import load_settings
@@ -22,6 +21,7 @@ from tests.support import services
 from tests.support.processes import wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
 from tests.support.server import serve_app
+from tests.support.worker import in_process_worker
 
 COMBINATIONS = {
     "embedded+sqlite": ("embedded", None),
@@ -52,11 +52,7 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Runti
             overrides["database_url"] = stack.enter_context(services.postgres_database())
         runtime = make_runtime(load_settings(overrides=overrides))
         stack.callback(runtime.close)
-        stack.enter_context(
-            start_worker(
-                runtime.celery, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING"
-            )
-        )
+        stack.enter_context(in_process_worker(runtime, concurrency=4))
         base_url = stack.enter_context(serve_app(create_app(runtime)))
         yield runtime, base_url
 

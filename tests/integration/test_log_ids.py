@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-from celery.contrib.testing.worker import start_worker
 from sqlalchemy import select
 
 from orchestrator.api.app import create_app
@@ -28,6 +27,7 @@ from orchestrator.worker.runtime import Runtime
 from tests.support.processes import wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
 from tests.support.server import serve_app
+from tests.support.worker import in_process_worker
 
 PLAYBOOK = """\
 name: record-host
@@ -62,11 +62,7 @@ def live(tmp_path: Path) -> Iterator[tuple[Runtime, str, io.StringIO]]:
         stack.callback(runtime.close)
         stack.callback(configure_logging, "warning", "json")
         # The worker sets the root level from its loglevel: INFO keeps the flows' lines.
-        stack.enter_context(
-            start_worker(
-                runtime.celery, pool="threads", concurrency=2, perform_ping_check=False, loglevel="INFO"
-            )
-        )
+        stack.enter_context(in_process_worker(runtime, concurrency=2, loglevel="INFO"))
         configure_logging("info", "json", stream=stream)
         yield runtime, stack.enter_context(serve_app(create_app(runtime))), stream
 

@@ -10,8 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from celery.contrib.testing.worker import start_worker
-
 from orchestrator import clock
 from orchestrator.config import load_settings
 from orchestrator.events import accept as intake
@@ -24,6 +22,7 @@ from orchestrator.worker.app import publisher
 from orchestrator.worker.runtime import Runtime
 from tests.support.processes import wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
+from tests.support.worker import in_process_worker
 
 __all__ = ["Engine", "running_engine", "scheduler_thread", "slack_settings"]
 
@@ -145,13 +144,7 @@ def running_engine(
     try:
         with (
             scheduler_thread(runtime),
-            start_worker(
-                runtime.celery,
-                pool="threads",
-                concurrency=concurrency,
-                perform_ping_check=False,
-                loglevel="WARNING",
-            ),
+            in_process_worker(runtime, concurrency=concurrency),
         ):
             yield Engine(runtime)
     finally:
