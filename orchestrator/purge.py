@@ -17,13 +17,11 @@ from typing import Any
 from sqlalchemy import Engine, and_, column, create_engine, delete, table, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from orchestrator.config import Settings
 from orchestrator.errors import ConfigError
-from orchestrator.inventory.factory import opened_inventory
 from orchestrator.inventory.sql import SqlInventory, engine_url
 from orchestrator.tokens.inventory import InventoryError, Scope, TokenInventory
 
-__all__ = ["PurgeResult", "PurgeTarget", "purge", "purge_from_settings", "targets_from_config"]
+__all__ = ["PurgeResult", "PurgeTarget", "purge", "purge_apps", "targets_from_config"]
 
 _DELETE_CHUNK = 50_000  # open_ids per inventory delete: few rewrites of a JSON-lines file
 
@@ -40,13 +38,16 @@ class PurgeTarget:
 
 @dataclass(frozen=True, slots=True)
 class PurgeResult:
-    """What was deleted: the evidence for ``purge.finished``."""
+    """What was deleted: the evidence for ``purge.finished``; ``apps`` the tokens of each app
+    (``purge_apps``)."""
 
     tokens_deleted: int
     records_deleted: dict[str, int] = field(default_factory=dict)
+    apps: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"tokens_deleted": self.tokens_deleted, "records_deleted": dict(self.records_deleted)}
+        found = {"tokens_deleted": self.tokens_deleted, "records_deleted": dict(self.records_deleted)}
+        return found | ({"apps": dict(self.apps)} if self.apps else {})
 
 
 def targets_from_config(entries: Iterable[Mapping[str, Any]]) -> list[PurgeTarget]:
@@ -152,8 +153,17 @@ def purge(
     return PurgeResult(tokens_deleted=tokens, records_deleted=records)
 
 
-def purge_from_settings(settings: Settings, *, scope: Scope) -> PurgeResult:
-    """Purge with the configured inventory and ``purge_records``."""
-    targets = targets_from_config(settings.purge_records)
-    with opened_inventory(settings) as inventory:
-        return purge(inventory=inventory, scope=scope, targets=targets)
+def purge_apps(
+    inventories: Mapping[str, TokenInventory], *, scope: Scope, targets: Sequence[PurgeTarget]
+) -> PurgeResult:
+    """``purge`` each app's inventory (app name -> inventory) in turn: every app's tokens go, not
+    only the first's, and each app's count is in the evidence. Records emptied for the whole
+    inventory are counted once (the next app finds them gone)."""
+    records: dict[str, int] = {t.table: 0 for t in targets}
+    apps: dict[str, int] = {}
+    for app, inventory in inventories.items():
+        result = purge(inventory=inventory, scope=scope, targets=targets)
+        apps[app] = result.tokens_deleted
+        for name, deleted in result.records_deleted.items():
+            records[name] += deleted
+    return PurgeResult(tokens_deleted=sum(apps.values()), records_deleted=records, apps=apps)

@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, create_engine, func, insert, select
 
-from orchestrator.config import Settings
 from orchestrator.errors import ConfigError
-from orchestrator.inventory import JsonLinesInventory, Scope, SqlInventory
-from orchestrator.purge import PurgeResult, PurgeTarget, purge, purge_from_settings, targets_from_config
+from orchestrator.inventory import JsonLinesInventory, Scope, SqlInventory, TokenInventory
+from orchestrator.purge import PurgeResult, PurgeTarget, purge, purge_apps, targets_from_config
 from tests.inventory.conftest import token_rows
 
 
@@ -106,14 +105,19 @@ def test_purge_records_config_is_checked_entry_by_entry() -> None:
         targets_from_config([{"table": "t"}, {"table": "u", "colour": "red"}])
 
 
-def test_purge_from_settings_uses_the_configured_inventory_and_records(
-    settings: Settings, tmp_path: Path
-) -> None:
+def test_every_apps_inventory_is_purged_and_counted(tmp_path: Path) -> None:
+    """Several TikTok apps (issue 27): leaving TikTok deletes every app's tokens, not the first
+    app's alone; records emptied for the whole inventory are counted once."""
     url = _app_database(tmp_path)
-    configured = settings.model_copy(
-        update={"token_inventory": url, "purge_records": [{"table": "tiktok_videos"}]}
+    ads = tmp_path / "ads-tokens.jsonl"
+    ads.write_text(
+        "".join(json.dumps({"open_id": f"a{i}", "access_token": f"act.a{i}"}) + "\n" for i in range(4))
     )
-    assert purge_from_settings(configured, scope=Scope.all()).as_dict() == {
-        "tokens_deleted": 9,
+    inventories: dict[str, TokenInventory] = {"shop": SqlInventory(url), "ads": JsonLinesInventory(ads)}
+    result = purge_apps(inventories, scope=Scope.all(), targets=[PurgeTarget("tiktok_videos", url=url)])
+    assert result.as_dict() == {
+        "tokens_deleted": 13,
         "records_deleted": {"tiktok_videos": 18},
+        "apps": {"shop": 9, "ads": 4},
     }
+    assert (_count(url, "tiktok_tokens"), ads.read_text()) == (0, "")

@@ -13,7 +13,7 @@ from orchestrator.incidents import service as incidents
 from orchestrator.inventory.factory import opened_inventories
 from orchestrator.playbooks.action import Action, ActionContext, ActionParams, Awaiting, TransactionalAction
 from orchestrator.ports import Ports
-from orchestrator.purge import purge_from_settings
+from orchestrator.purge import purge_apps, targets_from_config
 from orchestrator.revocation import flows as revocation
 from orchestrator.switch import KILL_SWITCH_ACTION
 from orchestrator.switch import flows as switch_flows
@@ -146,9 +146,12 @@ class RevokeTokensAction(Action):
 
 
 class PurgeParams(ActionParams):
-    """``scope`` of tokens (and TikTok-derived records) to delete for good."""
+    """``scope`` of tokens (and TikTok-derived records) to delete for good, and ``apps``: every
+    configured app (``all``, the default: leaving TikTok deletes every app's data), the
+    incident's (``affected``) or the apps named (``shop,ads``)."""
 
     scope: str = "all"
+    apps: str = Field("all", min_length=1)
 
 
 class PurgeAction(Action):
@@ -160,8 +163,12 @@ class PurgeAction(Action):
 
     def run(self, ctx: ActionContext, params: Any) -> dict[str, Any]:
         runtime = ctx.ports(self.name)
+        wanted = cast(PurgeParams, params)
         try:
-            result = purge_from_settings(runtime.settings, scope=Scope.parse(cast(PurgeParams, params).scope))
+            scope, targets = Scope.parse(wanted.scope), targets_from_config(runtime.settings.purge_records)
+            apps = concerned_apps(runtime, ctx.incident_id, wanted.apps)
+            with opened_inventories(runtime.settings, apps) as inventories:
+                result = purge_apps(inventories, scope=scope, targets=targets)
         except ConfigError as exc:
             raise ActionError(str(exc)) from None
         except OrchestratorError as exc:
@@ -170,7 +177,9 @@ class PurgeAction(Action):
         total = sum(evidence.get("records_deleted", {}).values())
         ctx.timeline.append(
             kinds.PURGE_FINISHED,
-            f"Purged {evidence['tokens_deleted']} tokens and {total} TikTok-derived records",
+            f"Purged {evidence['tokens_deleted']} tokens"
+            + (f" ({', '.join(f'{app} {n}' for app, n in result.apps.items())})" if len(apps) > 1 else "")
+            + f" and {total} TikTok-derived records",
             {**evidence, "idempotency_key": ctx.idempotency_key},
             ctx.actor,
         )
