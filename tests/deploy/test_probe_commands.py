@@ -29,7 +29,8 @@ def test_heartbeat_check_passes_only_while_a_process_of_this_host_beats(tmp_path
         heartbeats.beat(store, heartbeats.Beat("worker", ("events",), pid=42))
         beating = run(["heartbeat", "check"], tmp_path)
         assert beating.returncode == 0, beating.stderr
-        assert beating.stdout.startswith(f"worker {socket.gethostname()}:42 events beat ")
+        me = f"{socket.gethostname()}:42:{heartbeats.this_life()}"  # host:pid:life
+        assert beating.stdout.startswith(f"worker {me} events beat ")
         assert run(["heartbeat", "check", "--host", "another-pod"], tmp_path).returncode == 1
     finally:
         store.dispose()
