@@ -21,7 +21,9 @@ write lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``SELECT ... FOR UPDATE``). A
 transaction costs far more than a Redis script, and one per request could not keep up with
 200 requests a second on a busy PostgreSQL, so a store limiter takes its slots in windows of
 at least ``_WINDOW_SECONDS`` and hands them out in-process: windows of different processes never
-overlap, so the spacing across processes stays even; a window's unused tail is lost.
+overlap, so the spacing across processes stays even. A slot no thread was free to take when it
+came due is handed to the next caller, up to one window late (a burst of at most one window's
+slots); older unused slots are lost.
 """
 
 from __future__ import annotations
@@ -272,12 +274,15 @@ class StoreRateLimiter(_Limiter):
     def _take(self, interval: float) -> float:
         with self._lock:
             now = self._now()
-            start = max(self._window_next, now)
+            # A slot missed because every thread was busy is still handed out, up to one window
+            # late: dropping it lost a window's tail each time (0.86 of the limit across two
+            # workers). The burst this allows is one window's slots, never more.
+            start = max(self._window_next, now - _WINDOW_SECONDS)
             # Half a slot of slack: at Unix-time magnitudes (1.8e9 s) each sum of intervals
             # rounds by up to 2.4e-7 s, and a window's last slot was being dropped (1 in 10).
             if start + interval <= self._window_end + interval / 2:
                 self._window_next = start + interval
-                return start - now
+                return max(start - now, 0.0)
             span = max(interval, _WINDOW_SECONDS)
             with self._store.unit_of_work() as session:
                 row = self._row(session)
