@@ -123,52 +123,59 @@ def test_many_threads_in_two_workers_get_the_whole_rate_and_never_more(make_limi
     assert min(window) >= 0.25 * 0.8  # no burst beyond thread-scheduling jitter
 
 
-def test_a_store_limit_hands_out_every_slot_at_todays_unix_times(tmp_path: Path) -> None:
+class _FakeClock:
+    """Unix time at today's magnitude that moves only when the limiter sleeps or a test says."""
+
+    def __init__(self) -> None:
+        self.now = 1_796_600_000.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clocked(tmp_path: Path) -> Iterator[tuple[StoreRateLimiter, _FakeClock]]:
+    """A store limiter at 200/s (5 ms slots, 50 ms windows) on a fake clock."""
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    migrate.upgrade(store)
+    clock = _FakeClock()
+    try:
+        limiter = StoreRateLimiter(store, rate=200.0, name="test", sleep=clock.sleep, now=lambda: clock.now)
+        yield limiter, clock
+    finally:
+        store.dispose()
+
+
+def test_a_store_limit_hands_out_every_slot_at_todays_unix_times(
+    clocked: tuple[StoreRateLimiter, _FakeClock],
+) -> None:
     """Issue 21: the embedded deployment sustained 0.87 of the limit. Each window's last slot
     was lost to rounding (sums of 5 ms at 1.8e9 s round by 2.4e-7 s each), 1 slot in 10.
     On a clock that moves only when the limiter sleeps, 1,000 requests at 200/s take 999 slots."""
-    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
-    migrate.upgrade(store)
-    now = [1_796_600_000.0]
-
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-
-    limiter = StoreRateLimiter(store, rate=200.0, name="test", sleep=sleep, now=lambda: now[0])
-    try:
-        started = now[0]
-        for _ in range(1000):
-            limiter.acquire()
-        took = now[0] - started
-    finally:
-        store.dispose()
+    limiter, clock = clocked
+    started = clock.now
+    for _ in range(1000):
+        limiter.acquire()
+    took = clock.now - started
     assert took == pytest.approx(999 / 200, abs=0.001), f"{1000 / 200 / took:.3f} of the limit"
 
 
-def test_a_store_limit_hands_a_late_caller_the_slots_its_window_still_owes(tmp_path: Path) -> None:
+def test_a_store_limit_hands_a_late_caller_the_slots_its_window_still_owes(
+    clocked: tuple[StoreRateLimiter, _FakeClock],
+) -> None:
     """Issue 21: with RabbitMQ two workers shared a store limit at 0.86 of it. A window's slots
     went to waste whenever every thread of its process was still busy with a request when a
     slot came due: a thread coming back took the next slot from *now*, and the window's
     missed slots were lost. Callers coming back 30 ms into a 50 ms window (rate 200/s) take the
     slots they missed at once, up to one window late, and the limit over time stays the rate."""
-    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
-    migrate.upgrade(store)
-    now = [1_796_600_000.0]
-
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-
-    limiter = StoreRateLimiter(store, rate=200.0, name="test", sleep=sleep, now=lambda: now[0])
-    try:
-        started = now[0]
-        for _ in range(100):  # ten windows: the first slot of each, then the callers come back late
+    limiter, clock = clocked
+    started = clock.now
+    for _ in range(100):  # a hundred windows: the first slot of each, then the callers come back late
+        limiter.acquire()
+        clock.now += 0.030
+        for _ in range(9):
             limiter.acquire()
-            now[0] += 0.030
-            for _ in range(9):
-                limiter.acquire()
-        took = now[0] - started
-    finally:
-        store.dispose()
+    took = clock.now - started
     # 1,000 slots at 200/s need 5 s; dropping each window's 5 missed slots took 9.5 s.
     assert took == pytest.approx(100 * 0.050, abs=0.01), f"{1000 / 200 / took:.3f} of the limit"
 
