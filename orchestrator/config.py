@@ -29,13 +29,22 @@ from orchestrator.settings_apps import TikTokAppsSettings
 from orchestrator.settings_paging import PagingSettings
 from orchestrator.store.outbox import redelivery_window  # the relay owns the backoff
 
-__all__ = ["ENV_PREFIX", "Settings", "load_settings", "masked_dump"]
+__all__ = ["ENV_PREFIX", "Settings", "engine_url", "load_settings", "masked_dump"]
 
 ENV_PREFIX = "ORCH_"
 _BROKER_SCHEMES = ("embedded", "redis://", "rediss://", "amqp://", "amqps://", "memory://")
 _STORE_SCHEMES = ("sqlite", "postgresql")
 # Grouped sources: a 10,000-alert Alertmanager or Grafana group is several MB.
 _SOURCE_BODY_DEFAULTS = {"alertmanager": 16 * 1024 * 1024, "grafana": 16 * 1024 * 1024}
+
+
+def engine_url(url: str) -> str:
+    """SQLAlchemy URL with the installed PostgreSQL driver (psycopg 3) chosen: the store's, a SQL
+    inventory's and the ``purge_records`` databases' URLs."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url.removeprefix(scheme)
+    return url
 
 
 def _default_inventory_columns() -> dict[str, str | None]:
@@ -231,9 +240,7 @@ class Settings(BaseSettings, TikTokAppsSettings):
     def _store_scheme(cls, value: str) -> str:
         if value and not value.startswith(_STORE_SCHEMES):
             raise ValueError("must be a sqlite:/// or postgresql:// SQLAlchemy URL")
-        if value.startswith("postgresql://"):
-            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
-        return value
+        return engine_url(value)
 
     @field_validator("log_format")
     @classmethod

@@ -2,7 +2,10 @@
 
 Each process (API, worker, scheduler, a CLI command) builds one ``worker.runtime.Runtime`` at
 start; flows, views, adapters and actions receive it typed as ``Ports``, so no module below the
-entry points imports the worker, and a test can hand down a runtime of its own.
+entry points imports the worker, and a test can hand down a runtime of its own. The domain
+reaches TikTok and the token inventories only through the ports it defines (``tokens/``): the
+runtime builds the adapters that fill them (``revocation_provider``, ``token_inventory``), or
+an action opens them and hands them down.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ if TYPE_CHECKING:  # annotations only: these rooms sit above the kernel
     from orchestrator.playbooks.action import ActionRegistry
     from orchestrator.playbooks.schemas import Playbook
     from orchestrator.store.db import Store
+    from orchestrator.tokens.inventory import TokenInventory
+    from orchestrator.tokens.provider import RevocationProvider
 
 __all__ = ["Ports"]
 
@@ -46,4 +51,14 @@ class Ports(Protocol):
 
     def evidence_key(self) -> EvidenceKey:
         """The key that signs checkpoints and evidence bundles."""
+        ...
+
+    def revocation_provider(self, app: str) -> RevocationProvider:
+        """The TikTok app ``app``'s revocation client, one per process; ConfigError names a missing
+        credential."""
+        ...
+
+    def token_inventory(self, app: str) -> TokenInventory:
+        """Where the app ``app``'s tokens are kept, opened once per process; ConfigError when it has
+        none."""
         ...

@@ -2,10 +2,10 @@
 
 Returns counts as evidence; the caller records them as ``purge.finished`` on the timeline.
 Records are the tables ``purge_records`` names (``{table, url?, where?, open_id_column?}``;
-``url`` defaults to the SQL inventory's own database). For the whole inventory each table is
-emptied (or the rows matching ``where``); for a narrower scope only rows whose
-``open_id_column`` is one of the purged ``open_id``s go, and a table without that column is
-refused before anything is deleted, because purging more than asked is not undoable.
+``url`` defaults to a SQL inventory's own database, its ``database_url``). For the whole
+inventory each table is emptied (or the rows matching ``where``); for a narrower scope only
+rows whose ``open_id_column`` is one of the purged ``open_id``s go, and a table without that
+column is refused before anything is deleted, because purging more than asked is not undoable.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import Engine, and_, column, create_engine, delete, table, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from orchestrator.config import engine_url
 from orchestrator.errors import ConfigError
-from orchestrator.inventory.sql import SqlInventory, engine_url
-from orchestrator.tokens.inventory import InventoryError, Scope, TokenInventory
+from orchestrator.tokens.inventory import DatabaseInventory, InventoryError, Scope, TokenInventory
 
 __all__ = ["PurgeResult", "PurgeTarget", "purge", "purge_apps", "targets_from_config"]
 
@@ -119,8 +119,8 @@ def purge(
                 f"purge_records: {', '.join(partial)} cannot be purged for part of the inventory"
                 " without open_id_column"
             )
-    if default_url is None and isinstance(inventory, SqlInventory):
-        default_url = inventory.url
+    if default_url is None and isinstance(inventory, DatabaseInventory):
+        default_url = inventory.database_url
     engines = _engines(targets, default_url)
     records: dict[str, int] = {t.table: 0 for t in targets}
     tokens = 0

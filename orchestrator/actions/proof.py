@@ -44,6 +44,7 @@ class VerifyRevokedAction(Action):
         wanted = cast(VerifyRevokedParams, params)
         settings = runtime.settings
         opened: dict[str, verify.AppTools] = {}
+        clients: list[TikTokClient] = []
 
         def tools(name: str) -> verify.AppTools:
             """The app's client and inventory, opened once for this step."""
@@ -51,6 +52,7 @@ class VerifyRevokedAction(Action):
                 app = settings.app(name)
                 provider = provider_for(app)
                 if isinstance(provider, TikTokClient):
+                    clients.append(provider)
                     opened[name] = verify.AppTools(app.client_key, provider, inventory_for(app, settings))
                 else:
                     provider.close()
@@ -76,9 +78,9 @@ class VerifyRevokedAction(Action):
         except OrchestratorError as exc:
             raise ActionError(str(exc), retryable=True) from None
         finally:
-            for _client_key, client, inventory in opened.values():
-                if client is not None:
-                    client.close()
+            for client in clients:
+                client.close()
+            for _client_key, _client, inventory in opened.values():
                 if inventory is not None:
                     close_inventory(inventory)
         return result.as_dict()

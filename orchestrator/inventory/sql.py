@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, and_, column, create_engine, delete, func, select, table
 from sqlalchemy.exc import SQLAlchemyError
 
+from orchestrator.config import engine_url
 from orchestrator.tokens.inventory import (
     DEFAULT_BATCH_SIZE,
     InventoryError,
@@ -23,7 +24,7 @@ from orchestrator.tokens.inventory import (
     parse_expiry,
 )
 
-__all__ = ["DEFAULT_COLUMNS", "SqlInventory", "engine_url"]
+__all__ = ["DEFAULT_COLUMNS", "SqlInventory"]
 
 DEFAULT_COLUMNS: dict[str, str | None] = {
     "table": "tiktok_tokens",
@@ -36,15 +37,6 @@ DEFAULT_COLUMNS: dict[str, str | None] = {
     "tenant": None,  # None: the tenant is the label "tenant"
 }
 _IN_CHUNK = 500
-
-
-def engine_url(url: str) -> str:
-    """SQLAlchemy URL with the installed PostgreSQL driver (psycopg 3) chosen."""
-    if url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    if url.startswith("postgres://"):
-        return "postgresql+psycopg://" + url.removeprefix("postgres://")
-    return url
 
 
 def _labels(value: Any) -> dict[str, str]:
@@ -78,6 +70,11 @@ class SqlInventory:
         self.table = table(name, *(column(c) for c in names), schema=schema or None)
         self._key = self.table.c[str(mapping["key"] or mapping["open_id"])]
         self._open_id = self.table.c[str(mapping["open_id"])]
+
+    @property
+    def database_url(self) -> str:
+        """Where purge finds the TikTok-derived records by default (a ``DatabaseInventory``)."""
+        return self.url
 
     def _col(self, name: str) -> Any:
         mapped = self.columns.get(name)

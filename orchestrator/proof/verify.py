@@ -43,12 +43,11 @@ from orchestrator.revocation.members import ledger_rows_of
 from orchestrator.revocation.models import LedgerRow, RevocationRow
 from orchestrator.settings_apps import DEFAULT_APP
 from orchestrator.store.db import Store
-from orchestrator.tiktok.client import TikTokClient
-from orchestrator.tiktok.errors import ProbeResult, RevokeResult
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.tokens.fingerprint import fingerprint
 from orchestrator.tokens.inventory import Scope, TokenInventory, TokenRecord
+from orchestrator.tokens.provider import ProbeResult, ProbingProvider, RevokeResult
 
 __all__ = [
     "USERINFO_LIMITER",
@@ -83,7 +82,7 @@ class AppTools(NamedTuple):
     user-info probe) and its inventory (where the tokens are read from), with its client key."""
 
     client_key: str | None
-    client: TikTokClient | None
+    client: ProbingProvider | None
     inventory: TokenInventory | None
 
 
@@ -101,7 +100,7 @@ def limiter_with_rate(settings: Settings, store: Store, *, name: str, rate: floa
 
 
 def probe_token(
-    client: TikTokClient,
+    client: ProbingProvider,
     limiter: RateLimiter,
     token: str,
     *,

@@ -26,7 +26,6 @@ from queue import SimpleQueue
 from sqlalchemy import select, update
 
 from orchestrator import clock, ids
-from orchestrator.inventory.factory import inventory_for
 from orchestrator.logging import get_logger
 from orchestrator.ports import Ports
 from orchestrator.ratelimit import REVOKE_LIMITER, RateLimiter, app_limiter, limiter_for
@@ -36,12 +35,15 @@ from orchestrator.revocation.ledger import Claimed, Outcome
 from orchestrator.revocation.models import BatchRow, LedgerRow, RevocationRow
 from orchestrator.store import outbox
 from orchestrator.store.lease import Lease, lease_seconds
-from orchestrator.tiktok.business import BusinessClient
-from orchestrator.tiktok.client import TikTokClient
-from orchestrator.tiktok.errors import ProbeResult, RevokeOutcome, RevokeResult
-from orchestrator.tiktok.provider import provider_for
 from orchestrator.tokens.fingerprint import fingerprint
 from orchestrator.tokens.inventory import Scope, TokenRecord
+from orchestrator.tokens.provider import (
+    ProbeResult,
+    ProbingProvider,
+    RevocationProvider,
+    RevokeOutcome,
+    RevokeResult,
+)
 
 __all__ = ["STATUS_FOR", "revoke_batch"]
 
@@ -58,9 +60,7 @@ _ALARM_CODES = frozenset({"invalid_client", "40001"})
 _STOCK_EVERY_S = 1.0
 
 
-def _revoke_one(
-    provider: TikTokClient | BusinessClient, limiter: RateLimiter, record: TokenRecord
-) -> RevokeOutcome:
+def _revoke_one(provider: RevocationProvider, limiter: RateLimiter, record: TokenRecord) -> RevokeOutcome:
     shared = limiter.rate > 0  # rate 0 (simulators, benchmarks): no client-side limit at all
     ambiguous = False  # an earlier attempt may have reached TikTok (timeout, dropped connection, 5xx)
 
@@ -107,7 +107,7 @@ class _Batch:
         settings = runtime.settings
         app = settings.app(app_name)
         self.app, self.client_key = app.name, app.client_key
-        self.provider = runtime.shared(f"tiktok.provider:{app.name}", lambda: provider_for(app))
+        self.provider = runtime.revocation_provider(app.name)
         # One limiter per process and app: a store limiter hands out slots in windows, and a
         # limiter per batch dropped each window's unused tail (threads of other batches could not
         # take it). The app ``default`` keeps the limiter name of single-app releases.
@@ -119,7 +119,7 @@ class _Batch:
         self.worker_id = ids.random_hex()
         self._halt_checked = 0.0
         self._refused: str | None = None  # the code TikTok refused this app's credentials with
-        self.inventory = runtime.shared(f"token.inventory:{app.name}", lambda: inventory_for(app, settings))
+        self.inventory = runtime.token_inventory(app.name)
         self.records: dict[str, TokenRecord] = {}
         self.load(open_ids)
 
@@ -196,7 +196,7 @@ class _Batch:
                 if record is None:
                     status, error = "gone", "no longer in the inventory"
                 elif (
-                    isinstance(self.provider, TikTokClient)
+                    isinstance(self.provider, ProbingProvider)
                     and self.provider.probe(record.access_token) is ProbeResult.DEAD
                 ):
                     status, error = "revoked", "in flight when a worker died; probe confirms it is dead"

@@ -1,6 +1,8 @@
 """TikTok adapters: the OAuth v2 and Marketing API revocation clients, and the simulator.
 
-Import from here: ``from orchestrator.tiktok import TikTokClient, RevokeResult``. The
+Import from here: ``from orchestrator.tiktok import TikTokClient, TokenAlreadyDead``; what an
+attempt answers (``RevokeResult``, ``RevokeOutcome``, ``ProbeResult``) and the
+``RevocationProvider`` port are the domain's, in :mod:`orchestrator.tokens.provider`. The
 simulator lives in :mod:`orchestrator.tiktok.simulator` and is not imported here, so the
 application's import of the clients never pulls in uvicorn.
 """
@@ -10,7 +12,6 @@ from __future__ import annotations
 from orchestrator.tiktok.business import BusinessClient
 from orchestrator.tiktok.client import (
     ClientToken,
-    RevocationProvider,
     TikTokClient,
     TokenPair,
     token_fingerprint,
@@ -18,10 +19,7 @@ from orchestrator.tiktok.client import (
 from orchestrator.tiktok.errors import (
     CredentialsRejected,
     GrantLost,
-    ProbeResult,
     RequestRejected,
-    RevokeOutcome,
-    RevokeResult,
     TikTokApiError,
     TikTokThrottled,
     TikTokUnavailable,
@@ -33,11 +31,7 @@ __all__ = [
     "ClientToken",
     "CredentialsRejected",
     "GrantLost",
-    "ProbeResult",
     "RequestRejected",
-    "RevocationProvider",
-    "RevokeOutcome",
-    "RevokeResult",
     "TikTokApiError",
     "TikTokClient",
     "TikTokThrottled",

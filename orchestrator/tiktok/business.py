@@ -1,4 +1,4 @@
-"""TikTok for Business (Marketing API) token revocation, as a :class:`RevocationProvider`.
+"""TikTok for Business (Marketing API) token revocation, as a `tokens.provider.RevocationProvider`.
 
 The Marketing API answers HTTP 200 for almost everything and puts the verdict in a numeric
 ``code`` (0 = success), so classification reads only the body. ``40100`` ("too frequent")
@@ -13,13 +13,9 @@ from typing import Self
 from orchestrator.logging import get_logger
 from orchestrator.redaction import register_secret
 from orchestrator.tiktok.client import clean_text, json_object, token_fingerprint, transport_outcome
-from orchestrator.tiktok.errors import (
-    UNEXPECTED_ANSWER,
-    RevokeOutcome,
-    RevokeResult,
-    error_class_for_business_code,
-)
+from orchestrator.tiktok.errors import UNEXPECTED_ANSWER, error_class_for_business_code
 from orchestrator.tiktok.http import Answer, TransportError, make_http_client, send
+from orchestrator.tokens.provider import RevokeOutcome, RevokeResult
 
 __all__ = ["BUSINESS_REVOKE_PATH", "BusinessClient"]
 
@@ -81,7 +77,7 @@ class BusinessClient:
         return outcome
 
     def revoke_grant(self, access_token: str, refresh_token: str | None = None) -> RevokeOutcome:
-        """Revoke the token (the :class:`RevocationProvider` seam); no refresh step exists."""
+        """Revoke the token (the `tokens.provider.RevocationProvider` seam); no refresh step exists."""
         return self.revoke(access_token)
 
 

@@ -14,7 +14,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 from orchestrator.logging import get_logger
 from orchestrator.redaction import REDACTED, redact_text, register_secret
@@ -24,16 +24,14 @@ from orchestrator.tiktok.errors import (
     OAUTH_CODES,
     TIMEOUT,
     UNEXPECTED_ANSWER,
-    ProbeResult,
-    RevokeOutcome,
-    RevokeResult,
     error_class_for_code,
+    error_for,
 )
 from orchestrator.tiktok.http import Answer, TransportError, make_http_client, send
+from orchestrator.tokens.provider import ProbeResult, RevokeOutcome, RevokeResult
 
 __all__ = [
     "ClientToken",
-    "RevocationProvider",
     "TikTokClient",
     "TokenPair",
     "token_fingerprint",
@@ -45,12 +43,6 @@ REVOKE_PATH = "/v2/oauth/revoke/"
 TOKEN_PATH = "/v2/oauth/token/"
 USER_INFO_PATH = "/v2/user/info/"
 _MAX_DESCRIPTION = 300
-
-
-class RevocationProvider(Protocol):
-    """Anything that can kill one authorisation (OAuth v2 or the Marketing API)."""
-
-    def revoke_grant(self, access_token: str, refresh_token: str | None = None) -> RevokeOutcome: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +300,7 @@ class TikTokClient:
         try:
             response = self._post_form(TOKEN_PATH, form)
         except TransportError as exc:
-            raise transport_outcome(exc).to_error() from exc
+            raise error_for(transport_outcome(exc)) from exc
         body = json_object(response)
         if response.status_code == 200 and body is not None:
             token, expires_in = body.get("access_token"), body.get("expires_in")
@@ -319,7 +311,7 @@ class TikTokClient:
             outcome = RevokeOutcome(
                 RevokeResult.FATAL, UNEXPECTED_ANSWER, "answer without a token", outcome.log_id
             )
-        raise outcome.to_error()
+        raise error_for(outcome)
 
     def probe(self, token: str) -> ProbeResult:
         """Ask ``/v2/user/info/`` whether a token still works: the proof a revoke took.

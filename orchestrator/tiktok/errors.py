@@ -2,7 +2,7 @@
 
 Every answer from TikTok is classified by its body, never by its HTTP status alone (TikTok
 has answered errors with HTTP 200). A code names an exception class; the class carries the
-:class:`RevokeResult` the callers act on:
+:class:`~orchestrator.tokens.provider.RevokeResult` the callers act on:
 
     TikTokError (orchestrator.errors)
     └── TikTokApiError          an answer we classified; carries code, log_id, status
@@ -24,11 +24,10 @@ could verify offline; keep the table the single place to correct them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import ClassVar, Final
 
 from orchestrator.errors import TikTokError
+from orchestrator.tokens.provider import RevokeOutcome, RevokeResult
 
 __all__ = [
     "BUSINESS_CODES",
@@ -38,36 +37,15 @@ __all__ = [
     "UNEXPECTED_ANSWER",
     "CredentialsRejected",
     "GrantLost",
-    "ProbeResult",
     "RequestRejected",
-    "RevokeOutcome",
-    "RevokeResult",
     "TikTokApiError",
     "TikTokThrottled",
     "TikTokUnavailable",
     "TokenAlreadyDead",
     "error_class_for_business_code",
     "error_class_for_code",
+    "error_for",
 ]
-
-
-class RevokeResult(StrEnum):
-    """What a revocation attempt means for the caller."""
-
-    REVOKED = "revoked"  # TikTok accepted: the authorisation is gone
-    ALREADY_DEAD = "already_dead"  # the body says the token was invalid/expired/revoked
-    RETRYABLE = "retryable"  # transient: back off (honour retry_after) and try again
-    FATAL = "fatal"  # our credentials or request are wrong: raise the alarm
-    GRANT_LOST = "grant_lost"  # refresh said invalid_grant: a person must act
-
-
-class ProbeResult(StrEnum):
-    """What ``GET /v2/user/info/`` says about a token: proof of death, or not."""
-
-    ALIVE = "alive"
-    DEAD = "dead"
-    RETRYABLE = "retryable"
-    FATAL = "fatal"
 
 
 # Pseudo codes for failures that never produced a TikTok body.
@@ -192,45 +170,6 @@ def error_class_for_business_code(code: int) -> type[TikTokApiError]:
     return BUSINESS_CODES.get(code, RequestRejected)
 
 
-@dataclass(frozen=True, slots=True)
-class RevokeOutcome:
-    """One classified attempt. ``description`` is redacted: it never holds a token or secret.
-
-    ``retry_after`` is the server's wish in seconds (from ``Retry-After`` or the vendor's
-    documented pause) when RETRYABLE; ``log_id`` is what TikTok support asks to be quoted.
-    """
-
-    result: RevokeResult
-    error_code: str | None = None
-    description: str = ""
-    log_id: str | None = None
-    http_status: int | None = None
-    retry_after: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the authorisation is known to be gone (revoked now or already dead)."""
-        return self.result in (RevokeResult.REVOKED, RevokeResult.ALREADY_DEAD)
-
-    def to_error(self) -> TikTokApiError:
-        """The matching exception, for callers that ``raise outcome.to_error()``."""
-        cls = _RESULT_ERRORS[self.result]
-        if self.error_code is not None and self.error_code in OAUTH_CODES:
-            cls = error_class_for_code(self.error_code, self.description)
-        message = f"TikTok answered {self.error_code or self.result.value}"
-        if self.description:
-            message += f": {self.description}"
-        if self.log_id:
-            message += f" (log_id {self.log_id})"
-        return cls(
-            message,
-            code=self.error_code,
-            log_id=self.log_id,
-            http_status=self.http_status,
-            retry_after=self.retry_after,
-        )
-
-
 _RESULT_ERRORS: Final[dict[RevokeResult, type[TikTokApiError]]] = {
     RevokeResult.REVOKED: TikTokApiError,
     RevokeResult.ALREADY_DEAD: TokenAlreadyDead,
@@ -238,3 +177,22 @@ _RESULT_ERRORS: Final[dict[RevokeResult, type[TikTokApiError]]] = {
     RevokeResult.FATAL: RequestRejected,
     RevokeResult.GRANT_LOST: GrantLost,
 }
+
+
+def error_for(outcome: RevokeOutcome) -> TikTokApiError:
+    """The exception matching ``outcome``, for callers that ``raise error_for(outcome)``."""
+    cls = _RESULT_ERRORS[outcome.result]
+    if outcome.error_code is not None and outcome.error_code in OAUTH_CODES:
+        cls = error_class_for_code(outcome.error_code, outcome.description)
+    message = f"TikTok answered {outcome.error_code or outcome.result.value}"
+    if outcome.description:
+        message += f": {outcome.description}"
+    if outcome.log_id:
+        message += f" (log_id {outcome.log_id})"
+    return cls(
+        message,
+        code=outcome.error_code,
+        log_id=outcome.log_id,
+        http_status=outcome.http_status,
+        retry_after=outcome.retry_after,
+    )

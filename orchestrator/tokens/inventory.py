@@ -1,4 +1,5 @@
-"""The token-inventory port: ``TokenRecord``, ``Scope`` and the three-method ``TokenInventory``."""
+"""The token-inventory port: ``TokenRecord``, ``Scope`` and the three-method ``TokenInventory``
+(``DatabaseInventory`` when it is kept in a SQL database, as purge's records often are too)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from typing import Any, Protocol, runtime_checkable
 
 from orchestrator.errors import OrchestratorError
 
-__all__ = ["DEFAULT_BATCH_SIZE", "InventoryError", "Scope", "TokenInventory", "TokenRecord", "parse_expiry"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DatabaseInventory",
+    "InventoryError",
+    "Scope",
+    "TokenInventory",
+    "TokenRecord",
+    "parse_expiry",
+]
 
 DEFAULT_BATCH_SIZE = 500
 TENANT_LABEL = "tenant"
@@ -115,6 +124,17 @@ class TokenInventory(Protocol):
 
     def delete(self, open_ids: Sequence[str]) -> int:
         """Delete every record of these ``open_id``s; return how many records went."""
+        ...
+
+
+@runtime_checkable
+class DatabaseInventory(TokenInventory, Protocol):
+    """An inventory kept in a SQL database: purge deletes the TikTok-derived records there
+    unless a ``purge_records`` entry names another database."""
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL of the inventory's database."""
         ...
 
 

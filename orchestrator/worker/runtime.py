@@ -22,6 +22,7 @@ from orchestrator.actions.registry import default_registry
 from orchestrator.config import Settings, load_settings
 from orchestrator.evidence import keys
 from orchestrator.evidence.keys import EvidenceKey
+from orchestrator.inventory.factory import inventory_for
 from orchestrator.logging import get_logger
 from orchestrator.playbooks.action import ActionRegistry
 from orchestrator.playbooks.catalog import load_catalog
@@ -30,6 +31,9 @@ from orchestrator.routing import FOLLOW_UP_TOPICS
 from orchestrator.store import outbox
 from orchestrator.store.db import Store
 from orchestrator.store.private import private_folder
+from orchestrator.tiktok.provider import provider_for
+from orchestrator.tokens.inventory import TokenInventory
+from orchestrator.tokens.provider import RevocationProvider
 from orchestrator.worker import follow_ups, tasks
 from orchestrator.worker.app import make_celery, publisher
 
@@ -118,6 +122,17 @@ class Runtime:
     def evidence_key(self) -> EvidenceKey:
         """The key that signs checkpoints and evidence bundles (made in data_dir on first use)."""
         return self.shared("evidence.key", lambda: keys.load_or_create(self.settings))
+
+    def revocation_provider(self, app: str) -> RevocationProvider:
+        """The app's TikTok client (OAuth v2 or the Marketing API), shared by every batch of this
+        process: one connection pool per app, closed by ``close``."""
+        found = self.settings.app(app)
+        return self.shared(f"tiktok.provider:{found.name}", lambda: provider_for(found))
+
+    def token_inventory(self, app: str) -> TokenInventory:
+        """The app's token inventory, opened once in this process and closed by ``close``."""
+        found = self.settings.app(app)
+        return self.shared(f"token.inventory:{found.name}", lambda: inventory_for(found, self.settings))
 
     def close(self) -> None:
         with self._shared_lock:

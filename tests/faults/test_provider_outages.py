@@ -26,8 +26,9 @@ from sqlalchemy import func, select
 from orchestrator.chatops.client import SlackClient, SlackError, SlackUnavailable
 from orchestrator.revocation.models import LedgerRow
 from orchestrator.switch import service as switch
-from orchestrator.tiktok import RevokeResult, TikTokClient
+from orchestrator.tiktok import TikTokClient
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
+from orchestrator.tokens.provider import RevokeResult
 from tests.chatops.mailbox import Mailbox, mailbox
 from tests.support.engine import BOT_TOKEN, CLIENT_SECRET, Engine, running_engine
 from tests.support.figures import EMBEDDED, record_figures

@@ -13,8 +13,8 @@ from orchestrator.proof.verify import USERINFO_LIMITER, Verdict, limiter_with_ra
 from orchestrator.ratelimit import RateLimiter
 from orchestrator.retry import RetryPolicy
 from orchestrator.tiktok.client import TikTokClient
-from orchestrator.tiktok.errors import ProbeResult
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
+from orchestrator.tokens.provider import ProbeResult
 from orchestrator.worker.runtime import Runtime
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from orchestrator.tiktok import BusinessClient, RevocationProvider, RevokeResult, TikTokClient
+from orchestrator.tiktok import BusinessClient, TikTokClient
 from orchestrator.tiktok.simulator import TikTokSimulator
+from orchestrator.tokens.provider import RevocationProvider, RevokeResult
 
 MakeSim = Callable[..., TikTokSimulator]
 BusinessFor = Callable[..., BusinessClient]

@@ -11,15 +11,15 @@ from orchestrator.tiktok.errors import (
     CredentialsRejected,
     GrantLost,
     RequestRejected,
-    RevokeOutcome,
-    RevokeResult,
     TikTokApiError,
     TikTokThrottled,
     TikTokUnavailable,
     TokenAlreadyDead,
     error_class_for_business_code,
     error_class_for_code,
+    error_for,
 )
+from orchestrator.tokens.provider import RevokeOutcome, RevokeResult
 
 EXPECTED_OAUTH = {
     "access_token_invalid": RevokeResult.ALREADY_DEAD,
@@ -101,7 +101,7 @@ def test_invalid_request_means_dead_only_when_it_says_the_token_is_dead(
     ],
 )
 def test_outcome_turns_into_the_matching_exception(outcome: RevokeOutcome, cls: type[TikTokApiError]) -> None:
-    error = RevokeOutcome(outcome.result, outcome.error_code, "why", "LOG123", 400, None).to_error()
+    error = error_for(RevokeOutcome(outcome.result, outcome.error_code, "why", "LOG123", 400, None))
     assert type(error) is cls
     assert (error.code, error.log_id, error.http_status) == (outcome.error_code, "LOG123", 400)
     assert "LOG123" in str(error)

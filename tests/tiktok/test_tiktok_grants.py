@@ -7,15 +7,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from orchestrator.tiktok import (
-    CredentialsRejected,
-    ProbeResult,
-    RevokeOutcome,
-    RevokeResult,
-    TikTokClient,
-    TokenPair,
-)
+from orchestrator.tiktok import CredentialsRejected, TikTokClient, TokenPair
 from orchestrator.tiktok.simulator import TikTokSimulator
+from orchestrator.tokens.provider import ProbeResult, RevokeOutcome, RevokeResult
 
 MakeSim = Callable[..., TikTokSimulator]
 ClientFor = Callable[..., TikTokClient]

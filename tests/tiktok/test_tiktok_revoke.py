@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from orchestrator.tiktok import RevokeOutcome, RevokeResult, TikTokClient
+from orchestrator.tiktok import TikTokClient
 from orchestrator.tiktok.simulator import TikTokSimulator
+from orchestrator.tokens.provider import RevokeOutcome, RevokeResult
 
 MakeSim = Callable[..., TikTokSimulator]
 ClientFor = Callable[..., TikTokClient]

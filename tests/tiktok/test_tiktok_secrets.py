@@ -9,10 +9,12 @@ from collections.abc import Callable
 import pytest
 import structlog
 
-from orchestrator.tiktok import BusinessClient, RevokeOutcome, TikTokClient, TokenPair
+from orchestrator.tiktok import BusinessClient, TikTokClient, TokenPair
 from orchestrator.tiktok.client import classify_oauth, json_object
+from orchestrator.tiktok.errors import error_for
 from orchestrator.tiktok.http import Answer
 from orchestrator.tiktok.simulator import TikTokSimulator
+from orchestrator.tokens.provider import RevokeOutcome
 
 MakeSim = Callable[..., TikTokSimulator]
 
@@ -22,7 +24,7 @@ BUSINESS_SECRET = "planted-business-secret-93aa"
 
 
 def _texts(outcome: RevokeOutcome) -> list[str]:
-    return [repr(outcome), outcome.description, str(outcome.to_error()), repr(outcome.to_error())]
+    return [repr(outcome), outcome.description, str(error_for(outcome)), repr(error_for(outcome))]
 
 
 def test_secrets_and_tokens_stay_out_of_outcomes_and_logs(

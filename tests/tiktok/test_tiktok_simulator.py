@@ -8,9 +8,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from orchestrator.tiktok import RevokeResult, TikTokClient
+from orchestrator.tiktok import TikTokClient
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
 from orchestrator.tiktok.simulator_state import RateWindow
+from orchestrator.tokens.provider import RevokeResult
 
 MakeSim = Callable[..., TikTokSimulator]
 ClientFor = Callable[..., TikTokClient]
