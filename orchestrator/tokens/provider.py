@@ -47,11 +47,6 @@ class RevokeOutcome:
     http_status: int | None = None
     retry_after: float | None = None
 
-    @property
-    def ok(self) -> bool:
-        """True when the authorisation is known to be gone (revoked now or already dead)."""
-        return self.result in (RevokeResult.REVOKED, RevokeResult.ALREADY_DEAD)
-
 
 class RevocationProvider(Protocol):
     """Anything that can kill one authorisation (OAuth v2 or the Marketing API)."""
