@@ -11,7 +11,7 @@ import pytest
 
 from orchestrator.config import Settings, load_settings
 from orchestrator.logging import configure_logging
-from orchestrator.worker.runtime import Runtime, install
+from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import API_TOKEN, GUARD_TOKEN, INTAKE_TOKEN, make_runtime
 from tests.support.services import postgres_database
 
@@ -58,7 +58,6 @@ def either_store(request: pytest.FixtureRequest, runtime: Runtime, tmp_path: Pat
         other = make_runtime(load_settings(overrides=overrides))
         yield other
         other.close()
-        install(runtime)
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from orchestrator.credentials import with_tokens
 from orchestrator.logging import configure_logging, get_logger
 from orchestrator.store import migrate
 from orchestrator.store.db import Store
-from orchestrator.worker.runtime import Runtime, install
+from orchestrator.worker.runtime import Runtime
 
 __all__ = ["State", "ensure_schema", "fail", "pass_state"]
 
@@ -33,12 +33,12 @@ class State:
         return self._settings
 
     def runtime(self, *, require_schema: bool = True, tokens: bool = True, **overrides: Any) -> Runtime:
-        """Build and install the runtime; refuse to run on a store whose schema is behind."""
+        """Build the runtime, this command's composition root; refuse a store whose schema is behind."""
         settings = self.settings(**overrides)
         if tokens:
             settings = with_tokens(settings)
         configure_logging(settings.log_level, settings.log_format)
-        runtime = install(Runtime(settings))
+        runtime = Runtime(settings)
         if require_schema:
             ensure_schema(runtime.store, upgrade_if_empty=True)
         return runtime

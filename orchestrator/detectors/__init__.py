@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.detectors.base import Emitter, emit
+from orchestrator.detectors.base import Emitter
 from orchestrator.detectors.canary import Canary, CanaryDetector, load_canaries, new_canary_token
 from orchestrator.detectors.logrule import FileFollower, LogRule, LogRuleDetector, load_rules
 from orchestrator.detectors.runner import DetectorRunner
@@ -15,7 +15,6 @@ __all__ = [
     "FileFollower",
     "LogRule",
     "LogRuleDetector",
-    "emit",
     "load_canaries",
     "load_rules",
     "new_canary_token",

@@ -18,10 +18,8 @@ from orchestrator.intake.sources import SourceContext, parse_body
 from orchestrator.logging import get_logger
 from orchestrator.store.db import Store
 from orchestrator.store.outbox import Publisher
-from orchestrator.worker.app import publisher
-from orchestrator.worker.runtime import current
 
-__all__ = ["Emitter", "emit"]
+__all__ = ["Emitter"]
 
 log = get_logger(__name__)
 
@@ -55,9 +53,3 @@ class Emitter:
             intake.dispatch_now(self.store, self._publish, ids, now=now)
         log.info("detector emitted an event", source=parsed.source, kind=parsed.kind, event_id=parsed.id)
         return parsed.id
-
-
-def emit(event: CompromiseEvent | Mapping[str, Any], *, source: str = "detector") -> str:
-    """Emit through the installed runtime (``orchestrator.worker.runtime.current()``)."""
-    runtime = current()
-    return Emitter(runtime.store, source=source, publish=publisher(runtime.celery)).emit(event)

@@ -1,9 +1,8 @@
 """What a process holds while it runs: settings, the store and the Celery app.
 
-Each process's entry point builds one Runtime (its composition root). It registers the Celery
-tasks bound to itself (``tasks.register``), so no task reads a process-global; the CLI also
-``install``s it for the detectors' in-process ``emit()`` (docs/detectors.md), which reads it
-with ``current()``. Nothing is built at import time.
+Each process's entry point builds one Runtime (its composition root) and hands it down. It
+registers the Celery tasks bound to itself (``tasks.register``), so no task reads a
+process-global; there is none to read. Nothing is built at import time.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator import clock
 from orchestrator.actions.registry import default_registry
-from orchestrator.config import Settings, load_settings
+from orchestrator.config import Settings
 from orchestrator.evidence import keys
 from orchestrator.evidence.keys import EvidenceKey
 from orchestrator.inventory.factory import inventory_for
@@ -37,7 +36,7 @@ from orchestrator.tokens.provider import RevocationProvider
 from orchestrator.worker import follow_ups, tasks
 from orchestrator.worker.app import make_celery, publisher
 
-__all__ = ["Runtime", "current", "install"]
+__all__ = ["Runtime"]
 
 _log = get_logger(__name__)
 T = TypeVar("T")
@@ -142,20 +141,3 @@ class Runtime:
             if callable(close):
                 close()
         self.store.dispose()
-
-
-_current: Runtime | None = None
-
-
-def install(runtime: Runtime) -> Runtime:
-    global _current
-    _current = runtime
-    return runtime
-
-
-def current() -> Runtime:
-    """The installed runtime, built from the environment on first use in a bare worker."""
-    global _current
-    if _current is None:
-        _current = Runtime(load_settings())
-    return _current

@@ -27,7 +27,7 @@ from orchestrator.switch import flows as switch_flows
 from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.worker import tasks
-from orchestrator.worker.runtime import Runtime, install
+from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import INTAKE_TOKEN, make_runtime
 from tests.support.server import serve_app
 from tests.support.services import postgres_database
@@ -57,7 +57,6 @@ def two_apps(request: pytest.FixtureRequest, runtime: Runtime, tmp_path: Path) -
         switch_flows.sync_mirrors(other.store, other.settings)  # what every process does at start
         yield other
         other.close()
-    install(runtime)
 
 
 def _event(kind: str, dedup_key: str, *client_keys: str, severity: str = "critical") -> CompromiseEvent:

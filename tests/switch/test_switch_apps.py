@@ -29,7 +29,7 @@ from orchestrator.switch import flows
 from orchestrator.switch.service import CHANGED_TOPIC
 from orchestrator.timeline import kinds
 from orchestrator.timeline.models import TimelineEntryRow
-from orchestrator.worker.runtime import Runtime, install
+from orchestrator.worker.runtime import Runtime
 from tests.support.runtime import API_TOKEN, GUARD_TOKEN, INTAKE_TOKEN, make_runtime
 from tests.support.server import serve_app
 from tests.support.services import postgres_database
@@ -68,7 +68,6 @@ def two_apps(
             other = make_runtime(_settings(tmp_path / "pg", url))
             yield other
             other.close()
-    install(runtime)
 
 
 def _refuses(runtime: Runtime, app: str) -> bool:
@@ -168,7 +167,6 @@ def apps_runtime(tmp_path: Path, runtime: Runtime) -> Iterator[Runtime]:
     other = make_runtime(_settings(tmp_path / "apps"))
     yield other
     other.close()
-    install(runtime)
 
 
 def test_the_http_view_lists_every_app_and_answers_for_one(apps_runtime: Runtime) -> None:
