@@ -324,8 +324,10 @@ def revoke_batch(runtime: Ports, *, outbox_id: int) -> None:
             outbox.complete(row, now)
             return
         if batch.lease_until is not None and batch.lease_until > now:
-            # another worker is on it: the relay asks again later, not counted towards the cap
-            outbox.resend_later(session, row.id, now)
+            # Another worker holds it: this send goes uncounted, but the count is not reset (a
+            # holder that died leaves its lease to run out, and each death must count, or a
+            # batch that kills every worker taking it would be sent for ever).
+            outbox.resend_later(session, row.id, now, progress=False)
             return
         lease = lease_seconds(runtime.settings.redeliver_after_seconds)
         batch.lease_until = now + timedelta(seconds=lease)

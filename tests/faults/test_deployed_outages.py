@@ -1,9 +1,12 @@
 """Services away and back on the deployed layouts (tests/revocation/concurrent.py ``deployment``:
 PostgreSQL with Redis or RabbitMQ, the API, two workers and the scheduler as separate processes).
 
-The broker goes the way test_service_restarts.py takes it on the embedded store: the private
-``redis-server`` SIGKILLed and started again empty, RabbitMQ's private vhost behind a
-:class:`TcpProxy` that resets every connection. TikTok answers only 5xx for a while, as in
+The broker is restarted empty: the private ``redis-server`` SIGKILLed and started again, or
+the queues of RabbitMQ's private vhost deleted behind a :class:`TcpProxy` that resets every
+connection, so every message either held is lost and only the outbox relay's resends bring the
+work back. PostgreSQL is restarted the same way: every session of the test's database is
+terminated from an admin connection (the processes' pooled connections are dead when next used)
+and the proxy cuts every connection and refuses new ones. TikTok answers only 5xx for a while, as in
 test_provider_outages.py. Each test asserts its fault landed on work in progress, or fails;
 repeats are held to ``in_flight_bound``.
 """
@@ -63,8 +66,9 @@ def _figure(setup: Setup, scenario: str, **figures: float | int | str) -> None:
 
 @pytest.mark.parametrize("setup", DEPLOYED)
 def test_the_broker_restarted_mid_revocation(tmp_path: Path, setup: Setup) -> None:
-    """The broker goes for five seconds a third of the way into a revocation (Redis comes back
-    empty: every queued batch message is gone): every grant revoked, repeats within the bound."""
+    """The broker goes for five seconds a third of the way into a revocation and comes back empty
+    (every queued or unacknowledged batch message is gone): every grant revoked, repeats within
+    the bound."""
     with _deployed(tmp_path, setup, cuttable=True) as incidents:
         broker = incidents.broker
         assert broker is not None
@@ -87,6 +91,7 @@ def test_the_broker_restarted_mid_revocation(tmp_path: Path, setup: Setup) -> No
         "broker restarted mid-revocation",
         tokens=TOKENS,
         settled_at_cut=at_cut[0],
+        messages_lost=broker.lost[0],
         in_flight_bound=bound,
         sent_twice=repeats,
         outage_s=f"{back - cut_at:.1f}",
@@ -100,9 +105,9 @@ def test_the_broker_restarted_mid_revocation(tmp_path: Path, setup: Setup) -> No
 @pytest.mark.parametrize("setup", DEPLOYED)
 def test_the_broker_restarted_mid_burst_with_events_queued(tmp_path: Path, setup: Setup) -> None:
     """Eight senders post a burst while both workers are paused, so the first third waits in the
-    broker; the broker goes (Redis loses the queued messages), the workers resume, the second third
-    is sent during the outage (a 503 retried), the rest once it is back: every event answered
-    202 correlated exactly once."""
+    broker; the broker goes and comes back empty (the queued messages lost), the workers resume,
+    the second third is sent during the outage (a 503 retried), the rest once it is back: every
+    event answered 202 correlated exactly once."""
     with _deployed(tmp_path, setup, tokens=1, cuttable=True) as incidents:
         site, broker = incidents.site, incidents.broker
         assert broker is not None
@@ -134,22 +139,25 @@ def test_the_broker_restarted_mid_burst_with_events_queued(tmp_path: Path, setup
         events_accepted=EVENTS,
         answered_503=sum(burst.retries.values()),
         events_owed_at_cut=owed_at_cut[0],
+        messages_lost=broker.lost[0],
         events_accounted=accounted,
         outage_s=f"{back - cut_at:.1f}",
         back_to_correlated_s=f"{recovered:.1f}",
     )
     assert owed_at_cut[0] >= EVENTS // 3  # the accepted first third was queued, not correlated
+    assert broker.lost[0] > 0  # and the restart threw queued messages away
 
 
 # The cut resets connections mid-handshake; a socket a library drops then is reported when the
 # garbage collector meets it, in whatever code runs at that moment (as in test_service_restarts.py).
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("setup", DEPLOYED)
-def test_postgresql_cut_mid_burst_and_mid_revocation(tmp_path: Path, setup: Setup) -> None:
-    """PostgreSQL goes for five seconds (every connection reset, new ones refused) a third of the
-    way into a revocation, with a burst's accepted events still owed: the API answers 503 while it cannot
-    store an event (the senders retry), every event answered 202 is correlated exactly once,
-    every grant ends revoked, repeats within the bound."""
+def test_postgresql_restarted_mid_burst_and_mid_revocation(tmp_path: Path, setup: Setup) -> None:
+    """PostgreSQL restarted for five seconds (every connection reset, new ones refused, every
+    session of the database terminated: open transactions rolled back, pooled connections dead
+    when next used) a third of the way into a revocation, with a burst's accepted events still
+    owed: the API answers 503 while it cannot store an event (the senders retry), every event
+    answered 202 is correlated exactly once, every grant ends revoked, repeats within the bound."""
     with _deployed(tmp_path, setup, store_cuttable=True) as incidents:
         site, store = incidents.site, incidents.store
         assert store is not None
@@ -178,12 +186,13 @@ def test_postgresql_cut_mid_burst_and_mid_revocation(tmp_path: Path, setup: Setu
     bound = in_flight_bound(threads=THREADS, batch=BATCH, width=WIDTH)
     _figure(
         setup,
-        "PostgreSQL cut mid-burst and mid-revocation",
+        "PostgreSQL restarted mid-burst and mid-revocation",
         tokens=TOKENS,
         settled_at_cut=at_cut[0],
         events_accepted=EVENTS,
         events_owed_at_cut=at_cut[1],
         sending_at_cut=at_cut[2],
+        sessions_terminated=store.lost[0],
         answered_503=refused,
         events_accounted=accounted,
         in_flight_bound=bound,

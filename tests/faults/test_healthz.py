@@ -15,7 +15,8 @@ import pytest
 
 from orchestrator.api.app import create_app
 from orchestrator.config import load_settings
-from tests.support.faults import RedisServer, TcpProxy, rabbitmq_vhost
+from tests.support.brokers import RedisServer, rabbitmq_vhost
+from tests.support.faults import TcpProxy
 from tests.support.kills import SENDER
 from tests.support.processes import free_port, wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
@@ -102,7 +103,7 @@ def test_healthz_is_503_while_redis_is_down(tmp_path: Path) -> None:
 @pytest.mark.services
 def test_healthz_is_503_while_rabbitmq_is_unreachable(tmp_path: Path) -> None:
     with ExitStack() as stack:
-        url = stack.enter_context(rabbitmq_vhost(AMQP_URL))
+        url = stack.enter_context(rabbitmq_vhost(AMQP_URL)).url
         where = urlsplit(url)
         proxy = stack.enter_context(TcpProxy(where.hostname or "127.0.0.1", where.port or 5672))
         base_url = _serve(stack, tmp_path, broker_url=proxy.url(url))

@@ -13,7 +13,7 @@ from typing import Literal
 import pytest
 
 from tests.faults.test_healthz import HEALTHY, _health, _serve
-from tests.support.faults import RedisServer
+from tests.support.brokers import RedisServer
 from tests.support.figures import record_figure
 from tests.support.private_servers import PostgresServer, RabbitServer
 from tests.support.processes import free_port, wait_for

@@ -29,7 +29,8 @@ from orchestrator.playbooks import flows, service
 from orchestrator.revocation.models import LedgerRow
 from orchestrator.store.db import Store
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
-from tests.support.faults import Burst, RedisServer, TcpProxy, owed_events, rabbitmq_vhost
+from tests.support.brokers import RedisServer, rabbitmq_vhost
+from tests.support.faults import Burst, TcpProxy, owed_events
 from tests.support.figures import POSTGRES_FOLDER, RABBITMQ_STORE, REDIS_STORE, record_figures
 from tests.support.kills import in_flight_bound
 from tests.support.outages import outage
@@ -213,7 +214,8 @@ def _quiet() -> Iterator[None]:
 @pytest.fixture
 def rabbitmq(tmp_path: Path) -> Iterator[tuple[TcpProxy, str]]:
     """A proxy in front of the real RabbitMQ and a private vhost's URL through it."""
-    with rabbitmq_vhost(AMQP_URL) as vhost_url:
+    with rabbitmq_vhost(AMQP_URL) as vhost:
+        vhost_url = vhost.url
         parts = urlsplit(vhost_url)
         with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672) as proxy:
             yield proxy, proxy.url(vhost_url)

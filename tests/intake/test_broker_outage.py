@@ -27,7 +27,7 @@ from orchestrator.store.outbox import OutboxRow, relay_once
 from orchestrator.timeline import service as timeline
 from orchestrator.worker.app import publisher
 from orchestrator.worker.runtime import Runtime
-from tests.support.faults import RedisServer
+from tests.support.brokers import RedisServer
 from tests.support.figures import REDIS_STORE, record_figures
 from tests.support.processes import Proc, free_port, orchestrator_env, wait_for
 from tests.support.runtime import API_TOKEN, INTAKE_TOKEN, make_runtime
@@ -73,14 +73,6 @@ def _post(client: httpx.Client, n: int) -> int:
     return client.post("/v1/events", json=event, headers=AUTH).status_code
 
 
-def _queued(server: RedisServer) -> int:
-    """Messages waiting in the broker's queues (kombu keeps each queue as a Redis list)."""
-    import redis
-
-    with redis.Redis(port=server.port, socket_timeout=2) as client:
-        return sum(int(client.llen(key)) for key in client.keys("*") if client.type(key) == b"list")
-
-
 def _all_done(runtime: Runtime) -> bool:
     with runtime.store.unit_of_work() as session:
         pending = session.scalar(
@@ -122,7 +114,7 @@ def test_a_broker_outage_mid_burst_delays_but_never_loses_or_doubles(
             wait_for(lambda: _nothing_owed(runtime), timeout=60, what="the worker idle")
             worker.pause()  # the second third's messages wait in Redis, untaken
             statuses += [_post(client, n) for n in range(third, third + third // 2)]
-            queued_at_kill = wait_for(lambda: _queued(server), timeout=30, what="messages queued in Redis")
+            queued_at_kill = wait_for(server.messages, timeout=30, what="messages queued in Redis")
             server.kill()
             worker.resume()
             statuses += [_post(client, n) for n in range(third + third // 2, 2 * third)]

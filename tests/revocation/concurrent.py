@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -22,23 +22,76 @@ from sqlalchemy import func, select
 
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.revocation.models import LedgerRow
+from orchestrator.routing import QUEUES
 from orchestrator.tiktok.simulator import SimulatorOptions, TikTokSimulator
-from tests.support.faults import RedisServer, TcpProxy, rabbitmq_vhost
+from tests.support.brokers import RedisServer, rabbitmq_vhost
+from tests.support.faults import TcpProxy
 from tests.support.kills import Site
 from tests.support.processes import free_port, wait_for
-from tests.support.services import AMQP_URL, postgres_database
+from tests.support.services import AMQP_URL, postgres_database, terminate_sessions
 
 Setup = Literal["embedded", "redis", "rabbitmq"]
 
 
 @dataclass
 class Cut:
-    """How a test takes a service of the deployment away and brings it back: the private Redis
-    SIGKILLed and started again empty, or the proxy in front of RabbitMQ's vhost or PostgreSQL's
-    database resetting every connection and refusing new ones."""
+    """How a test restarts a service of the deployment: ``cut`` takes it away, ``restore`` brings
+    it back. The private Redis is SIGKILLed and started again empty. RabbitMQ and PostgreSQL are
+    the machine's, behind a :class:`TcpProxy` that resets every connection and refuses new ones;
+    behind the cut the queues of RabbitMQ's vhost are deleted (every message gone), and every
+    session of PostgreSQL's database is terminated as it is cut, as their restarts would. ``lost``:
+    what each cut threw away (messages the broker held, sessions of the database)."""
 
-    cut: Callable[[], None]
+    away: Callable[[], int]  # takes the service away; what it lost
     restore: Callable[[], None]
+    lost: list[int] = field(default_factory=list)
+
+    def cut(self) -> None:
+        self.lost.append(self.away())
+
+
+def _proxied(stack: ExitStack, url: str, port: int) -> TcpProxy:
+    parts = urlsplit(url)
+    return stack.enter_context(TcpProxy(parts.hostname or "127.0.0.1", parts.port or port))
+
+
+def _restartable_store(stack: ExitStack, direct: str) -> tuple[str, Cut]:
+    """The URL the processes reach PostgreSQL's database by (a proxy), and its restart."""
+    proxy = _proxied(stack, direct, 5432)
+
+    def away() -> int:
+        """As a fast shutdown does: every session told and ended (the processes' pooled connections
+        dead when next used), then no connection taken; and any made in between ended too."""
+        ended = terminate_sessions(direct)
+        proxy.cut()
+        return ended + terminate_sessions(direct)
+
+    return proxy.url(direct), Cut(away, proxy.restore)
+
+
+def _broker(stack: ExitStack, tmp: Path, setup: Setup, cuttable: bool) -> tuple[str, Cut | None]:
+    """The broker URL the processes use, and its restart (RabbitMQ's only when ``cuttable``)."""
+    if setup == "redis":
+        redis = RedisServer(free_port(), tmp)
+        redis.start()
+        stack.callback(redis.kill)
+
+        def kill() -> int:
+            held = redis.messages()
+            redis.kill()
+            return held
+
+        return redis.url, Cut(kill, redis.start)
+    vhost = stack.enter_context(rabbitmq_vhost(AMQP_URL))
+    if not cuttable:
+        return vhost.url, None
+    proxy = _proxied(stack, vhost.url, 5672)
+
+    def empty() -> int:
+        proxy.cut()
+        return vhost.empty(QUEUES)
+
+    return proxy.url(vhost.url), Cut(empty, proxy.restore)
 
 
 @dataclass
@@ -117,9 +170,10 @@ def deployment(
 ) -> Iterator[Incidents]:
     """The orchestrator as ``setup`` deploys it, revoking at ``rate`` per second against a
     simulator that refuses more than that over a minute; ``labels`` by grant index. ``cuttable``
-    puts RabbitMQ behind a :class:`TcpProxy` so ``Incidents.broker`` can cut it (Redis is a
-    private server, always cuttable); ``store_cuttable`` puts PostgreSQL behind one for
-    ``Incidents.store`` (the test reads the database directly, through any cut)."""
+    puts RabbitMQ behind a :class:`TcpProxy` so ``Incidents.broker`` can restart it (Redis is a
+    private server, always restartable); ``store_cuttable`` puts PostgreSQL behind one for
+    ``Incidents.store`` (the test reads the database directly, through any cut: a terminated
+    session of its own is replaced when next used)."""
     with ExitStack() as stack:
         sim = stack.enter_context(
             TikTokSimulator(SimulatorOptions(rate_limit_per_minute=int(rate * 60), latency_ms=2, seed=5))
@@ -143,20 +197,8 @@ def deployment(
         if setup != "embedded":
             wired["database_url"] = direct = stack.enter_context(postgres_database())
             if store_cuttable:
-                parts = urlsplit(direct)
-                proxy = stack.enter_context(TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432))
-                wired["database_url"], store = proxy.url(direct), Cut(proxy.cut, proxy.restore)
-        if setup == "redis":
-            redis = RedisServer(free_port(), tmp)
-            redis.start()
-            stack.callback(redis.kill)
-            wired["broker_url"], broker = redis.url, Cut(redis.kill, redis.start)
-        elif setup == "rabbitmq":
-            wired["broker_url"] = stack.enter_context(rabbitmq_vhost(AMQP_URL))
-            if cuttable:
-                parts = urlsplit(wired["broker_url"])
-                proxy = stack.enter_context(TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672))
-                wired["broker_url"], broker = proxy.url(wired["broker_url"]), Cut(proxy.cut, proxy.restore)
+                wired["database_url"], store = _restartable_store(stack, direct)
+            wired["broker_url"], broker = _broker(stack, tmp, setup, cuttable)
         site = Site(tmp, observe_url=direct, **wired)
         stack.callback(site.close)
         if setup == "embedded":

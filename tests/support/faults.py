@@ -1,10 +1,11 @@
-"""Services that go away and come back, for fault tests: a private Redis, a TCP proxy that cuts.
+"""Services that go away and come back, for fault tests: a TCP proxy that cuts, a burst of events.
 
 Tests never restart the shared PostgreSQL, Redis or RabbitMQ on 127.0.0.1 (other tests and other
-people use them at the same time). A Redis restart is a private ``redis-server`` killed and
-started again; a PostgreSQL or RabbitMQ restart is a :class:`TcpProxy` in front of the real
-service that resets every connection and refuses new ones for a while, which is all a client
-can see of a restart. RabbitMQ tests get a private vhost so no other worker takes their messages.
+people use them at the same time). A PostgreSQL or RabbitMQ outage is a :class:`TcpProxy` in
+front of the real service that resets every connection and refuses new ones for a while, which
+is all a client can see of a restart; what a restart loses besides (a broker's messages, a
+database's sessions) the test takes away behind the cut (tests/support/brokers.py: a private
+Redis, a private RabbitMQ vhost).
 :class:`Burst` is a sender that posts through an outage and checks each event was correlated once.
 """
 
@@ -12,18 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import selectors
-import shutil
 import socket
 import struct
-import subprocess
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -38,45 +34,8 @@ from orchestrator.timeline import kinds
 from orchestrator.timeline.models import TimelineEntryRow
 from tests.support.processes import wait_for
 from tests.support.runtime import INTAKE_TOKEN
-from tests.support.services import require, unavailable
 
-__all__ = ["Burst", "RedisServer", "TcpProxy", "owed_events", "rabbitmq_vhost"]
-
-
-class RedisServer:
-    """A private redis-server without persistence: a restart loses every queued message."""
-
-    def __init__(self, port: int, folder: Path) -> None:
-        self.port, self.folder = port, folder
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            unavailable("redis-server is not installed (apt-get install redis-server)")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            cwd=self.folder,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(self._answers, timeout=10, what="redis-server")
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no save; whatever it held is gone."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-    def _answers(self) -> bool:
-        import redis
-
-        with redis.Redis(port=self.port, socket_timeout=1) as client:
-            return bool(client.ping())
+__all__ = ["Burst", "TcpProxy", "owed_events"]
 
 
 _LINGER_RESET = struct.pack("ii", 1, 0)  # close() then sends RST, like a crashed peer's kernel
@@ -272,34 +231,6 @@ class TcpProxy:
                 _reset(side.sock)
             else:
                 side.sock.close()
-
-
-@contextlib.contextmanager
-def rabbitmq_vhost(amqp_url: str) -> Iterator[str]:
-    """A private, empty vhost on the real RabbitMQ for one test (its queues are nobody else's);
-    yields ``amqp_url`` pointing at it; deleted afterwards. Needs ``rabbitmqctl`` on this host."""
-    require(amqp_url, "RabbitMQ")
-    ctl = shutil.which("rabbitmqctl")
-    if ctl is None:
-        unavailable("rabbitmqctl is not installed; a private vhost is needed to share RabbitMQ safely")
-    parts = urlsplit(amqp_url)
-    name = f"orch_test_{uuid.uuid4().hex[:10]}"
-
-    def run(*args: str) -> None:
-        subprocess.run([ctl, *args], check=True, capture_output=True, timeout=60)
-
-    try:
-        run("add_vhost", name)
-        run("set_permissions", "-p", name, parts.username or "guest", ".*", ".*", ".*")
-    except (OSError, subprocess.SubprocessError) as exc:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            run("delete_vhost", name)
-        unavailable(f"cannot create a RabbitMQ vhost with rabbitmqctl ({type(exc).__name__})")
-    try:
-        yield parts._replace(path=f"/{name}").geturl()
-    finally:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            run("delete_vhost", name)
 
 
 SENDER = {"Authorization": f"Bearer {INTAKE_TOKEN}"}

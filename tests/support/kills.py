@@ -179,13 +179,16 @@ class SlowSmtp:
     client killed there has sent nothing. ``stall="data"`` stalls after the message is taken
     (the final ``.`` arrived and it is kept, as an MTA queues it) but before the ``250``
     reply: the client never learns it was accepted, the window of RFC 1047. ``stalled`` is set
-    when the stall begins; the stall ends on ``release`` (or after ``hold`` seconds).
+    when the stall begins, ``stalled_port`` then names the stalled client's local port (which of
+    several workers is sending: ``Proc.holds_port``); the stall ends on ``release`` (or after
+    ``hold`` seconds).
     """
 
     def __init__(self, stall: Literal["rcpt", "data"], hold: float = 30.0) -> None:
         self.port = free_port()
         self.stall, self.hold = stall, hold
         self.stalled, self.release = threading.Event(), threading.Event()
+        self.stalled_port = 0
         self.lock = threading.Lock()
         self.messages: list[tuple[list[str], Message]] = []
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
@@ -202,9 +205,10 @@ class SlowSmtp:
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
 
-    async def _maybe_stall(self, point: str) -> None:
+    async def _maybe_stall(self, point: str, session: Any) -> None:
         if point != self.stall or self.stalled.is_set():
             return
+        self.stalled_port = int(session.peer[1])
         self.stalled.set()
         deadline = time.monotonic() + self.hold
         while not self.release.is_set() and time.monotonic() < deadline:
@@ -213,14 +217,14 @@ class SlowSmtp:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
-        await self._maybe_stall("rcpt")
+        await self._maybe_stall("rcpt", session)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
             self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
-        await self._maybe_stall("data")
+        await self._maybe_stall("data", session)
         return "250 Message accepted for delivery"
 
     def received(self) -> list[tuple[list[str], Message]]:

@@ -72,6 +72,26 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
+def terminate_sessions(database_url: str) -> int:
+    """Terminate every session of ``database_url``'s database, from an admin connection of its
+    own (what a PostgreSQL restart does to them: open transactions roll back, a pooled
+    connection is dead when next used); how many there were."""
+    name = urlsplit(database_url).path.lstrip("/")
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            found = conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+    finally:
+        admin.dispose()
+    return int(found or 0)
+
+
 def flush_redis() -> None:
     import redis
 
