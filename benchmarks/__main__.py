@@ -108,9 +108,12 @@ def _cell(text: object) -> str:
 
 
 def _commit() -> str:
-    """The commit the figures were measured on, ``+changes`` when the work tree differed from it."""
+    """The commit the figures were measured on, ``+changes`` when the work tree differed from it
+    (this document aside: every run rewrites it, so the second section run in a row was stamped
+    ``+changes`` for the first one's figures)."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    status = ["git", "status", "--porcelain", "--", ".", f":(exclude){DOC.relative_to(ROOT)}"]
+    dirty = subprocess.run(status, cwd=ROOT, capture_output=True, text=True)
     return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
