@@ -193,16 +193,20 @@ def _correlate_one(
     playbooks: Mapping[str, Playbook],
     inline: InlineSteps | None,
     settings: Settings | None,
+    known: set[str],
 ) -> Correlation:
     result = correlate_event(session, event=event, now=now, window_seconds=window_seconds, settings=settings)
     # Not only when it opened or raised the incident: a person may have raised it first (`/ir
     # severity critical`), and the critical event that follows must still start what matches it.
-    # A storm's repeats at the incident's level pass here too: the severity check keeps them cheap.
+    # A storm's repeats at the incident's level pass here too: the severity check and the runs
+    # this transaction already knows (``known``) keep them free of statements.
     if result.reaches and (result.opened or result.escalated or _severe_enough(event, playbooks)):
-        incident = incidents.get_incident(session, incident_id=result.incident_id, for_update=True)  # held
-        playbook_flows.start_matching_runs(
-            session, incident=incident, event=event, playbooks=playbooks, now=now, inline=inline
-        )
+        due = playbook_flows.unstarted(event, playbooks, incident_id=result.incident_id, known=known)
+        if due:
+            incident = incidents.get_incident(session, incident_id=result.incident_id, for_update=True)
+            playbook_flows.start_matching_runs(
+                session, incident=incident, event=event, playbooks=due, now=now, inline=inline, known=known
+            )
     outbox.complete(row, now)
     return result
 
@@ -359,7 +363,7 @@ def _correlate(
             claimed.append((row, found))
         incidents.lock_for_correlation(session, [event.dedup_key for _, event in claimed])
         timeline.prime_tails(session, _chains_appended(session, claimed, now, window_seconds))
-        done = 0
+        done, known = 0, set[str]()  # known: once keys of runs found or started in this transaction
         started = time.monotonic()  # the budget is for correlating: every commit correlates some
         # The message's own rows first, so every commit advances it (owed rows after it are only
         # taken along); by key, then in the order accepted.
@@ -375,7 +379,9 @@ def _correlate(
                     left.append(row.id)
                 continue  # an owed row after the message stays owed, for its own message
             bind_ids(event_id=event.id)
-            result = _correlate_one(session, row, event, now, window_seconds, playbooks, inline, settings)
+            result = _correlate_one(
+                session, row, event, now, window_seconds, playbooks, inline, settings, known
+            )
             done += 1
             if row.id in mine:
                 results.append(result)

@@ -244,3 +244,31 @@ def test_entries_carry_when_things_happened_not_when_a_busy_worker_got_to_them(r
     )
     times = [entry.at for entry in entries]
     assert times == sorted(times)
+
+
+def test_a_critical_storms_repeats_cost_the_same_statements_whether_three_or_thirty(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real compromise is a storm of critical alerts. Each repeat may start what matches it
+    (once per incident and playbook), but once its message has seen the incident's runs, a
+    repeat reads and locks nothing more: 10,000 critical alerts took 15 s to correlate on
+    PostgreSQL when every one looked its runs up again, against 1 s before. (SQLite's write
+    budget would cut a slow run's commit short; it is lifted here.)"""
+    monkeypatch.setattr(incident_flows, "SQLITE_WRITE_BUDGET", 60.0)
+    now = clock.utcnow()
+    first = intake.accept_events(runtime.store, [_critical("storm", now)], now=now)
+    tasks.correlate_event(runtime, *first)  # opens the incident and starts its playbooks
+
+    def statements(repeats: int) -> list[str]:
+        alerts = [_critical("storm", now) for _ in range(repeats)]
+        ids = intake.accept_events(runtime.store, alerts, now=now)
+        with recorded_statements(runtime.store.engine) as sent:
+            tasks.correlate_event(runtime, *ids)
+        return sent
+
+    few, many = statements(3), statements(30)
+    assert len(many) == len(few), [s.split("\n")[0] for s in many]
+    with runtime.store.unit_of_work() as session:
+        assert session.scalars(select(IncidentRow.event_count)).one() == 34
+        runs = session.scalars(select(RunRow).where(RunRow.playbook_name == "tiktok-compromise")).all()
+        assert len(runs) == 1
