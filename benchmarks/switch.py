@@ -116,23 +116,24 @@ def _disconnected(store: Any, event_id: str, timeout: float) -> float | None:
 
 
 def _correlated(store: Any, event_id: str) -> float:
-    """Milliseconds from awareness to the worker's first timeline entry on the incident of
-    ``event_id`` (it correlated the event and opened the incident); call once it is disconnected."""
-    from sqlalchemy import func, select
+    """Milliseconds from awareness to the worker's correlation of ``event_id`` (its outbox row's
+    ``done_at``; timeline entries carry the facts' times, so the first one's is ``aware_at``
+    itself and read 0.0 ms); call once it is disconnected."""
+    from sqlalchemy import select
 
+    from orchestrator.events.accept import EVENT_TOPIC
     from orchestrator.events.models import EventRow
     from orchestrator.incidents.models import IncidentRow
-    from orchestrator.timeline.models import TimelineEntryRow
+    from orchestrator.store.outbox import OutboxRow
 
     with store.unit_of_work() as session:
-        aware, first = session.execute(
-            select(IncidentRow.aware_at, func.min(TimelineEntryRow.at))
+        aware, done = session.execute(
+            select(IncidentRow.aware_at, OutboxRow.done_at)
             .join(EventRow, EventRow.incident_id == IncidentRow.id)
-            .join(TimelineEntryRow, TimelineEntryRow.chain == IncidentRow.id)
+            .join(OutboxRow, (OutboxRow.ref_id == EventRow.id) & (OutboxRow.topic == EVENT_TOPIC))
             .where(EventRow.id == event_id)
-            .group_by(IncidentRow.aware_at)
         ).one()
-    return float((first - aware).total_seconds() * 1000)
+    return float((done - aware).total_seconds() * 1000)
 
 
 def _low(n: int) -> Call:
@@ -284,8 +285,8 @@ NOTES = {
     "cold": "`orchestrator up` as for storm; the first critical event once /healthz answers, nine more one "
     f"at a time (switch released between), then one after {COLD_IDLE:.0f} s idle. Latency = "
     "incident.disconnected_at - aware_at from the store; 3 runs a deployment, ratios within a run. "
-    "Incident opened = the worker's first timeline entry on the incident - aware_at (the worker may "
-    "still be starting when /healthz answers).",
+    "Incident opened = when the worker correlated the event (its outbox row's done_at) - aware_at (the "
+    "worker may still be starting when /healthz answers).",
 }
 
 BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {"storm": storm, "cold": cold}
