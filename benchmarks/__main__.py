@@ -34,7 +34,7 @@ __all__ = ["main", "render", "run_module"]
 
 HERE = Path(__file__).resolve().parent
 DOC = ROOT / "docs" / "benchmarks.md"
-SKIP = {"__init__", "__main__", "common", "revocation_concurrent"}  # the last is part of revocation
+SKIP = {"__init__", "__main__", "common", "revocation_concurrent", "revocation_up"}  # parts of revocation
 _NOTES: dict[str, str] = {}  # module -> how its figures were measured (its NOTES), for the doc
 _STATE = re.compile(r"<!-- benchmark-state (.*?) -->", re.S)
 

@@ -49,6 +49,7 @@ from benchmarks.common import (
     workdir,
 )
 from benchmarks.revocation_concurrent import concurrent
+from benchmarks.revocation_up import UP_NOTES, up
 
 __all__ = ["BENCHMARKS", "NOTES", "run"]
 
@@ -359,8 +360,11 @@ NOTES = {
     "the previous incident's revocation or notifications.",
 }
 
+NOTES["up"] = UP_NOTES
+
 BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "concurrent": concurrent,
+    "up": up,
     "throughput": throughput,
     "ratelimit": ratelimit,
     "million": million,

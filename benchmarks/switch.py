@@ -73,8 +73,8 @@ def deployment(kind: str) -> Iterator[tuple[str, Any]]:
         proc = common.Proc.orchestrator("up", "--port", str(port), env=env, log=tmp / "up.log")
         url = f"http://127.0.0.1:{port}"
         try:
-            common.wait_for(
-                lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200, timeout=90, what="up"
+            common.wait_for(  # every role beats: the worker correlates the first event at once
+                lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200, timeout=90, what="up ready"
             )
             yield url, store
         finally:
@@ -282,11 +282,11 @@ NOTES = {
     "the next posted (one warm-up event before the storm). Latency = incident.disconnected_at - aware_at "
     f"from the store. 3 runs of {STORM_SECONDS:.0f} s a deployment, critical events until the storm's "
     "last alert is answered; the verdict is the median of the runs' p50 and p99.",
-    "cold": "`orchestrator up` as for storm; the first critical event once /healthz answers, nine more one "
+    "cold": "`orchestrator up` as for storm; the first critical event once /readyz answers (every role "
+    "beats), nine more one "
     f"at a time (switch released between), then one after {COLD_IDLE:.0f} s idle. Latency = "
     "incident.disconnected_at - aware_at from the store; 3 runs a deployment, ratios within a run. "
-    "Incident opened = when the worker correlated the event (its outbox row's done_at) - aware_at (the "
-    "worker may still be starting when /healthz answers).",
+    "Incident opened = when the worker correlated the event (its outbox row's done_at) - aware_at.",
 }
 
 BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {"storm": storm, "cold": cold}

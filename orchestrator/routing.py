@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["BATCHED_TOPICS", "FOLLOW_UP_TOPICS", "QUEUES", "ROUTES", "Route", "step_topic"]
+__all__ = [
+    "BATCHED_TOPICS",
+    "FOLLOW_UP_TOPICS",
+    "QUEUES",
+    "REVOCATION_QUEUE",
+    "ROUTES",
+    "Route",
+    "step_topic",
+]
 
-QUEUES = ("events", "playbooks", "revocation", "notifications")
+REVOCATION_QUEUE = "revocation"
+"""Mass revocations: the revoke step and its batches (``orchestrator up`` gives it processes of its own)."""
+QUEUES = ("events", "playbooks", REVOCATION_QUEUE, "notifications")
 """Separate queues so a mass revocation never delays intake or a Slack message."""
 
 

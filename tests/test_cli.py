@@ -7,10 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
-from tests.support.processes import Proc, free_port, orchestrator_env, wait_healthy
+from tests.support.processes import Proc, free_port, orchestrator_env, wait_for, wait_healthy
 
 COMMANDS = [
     [],
@@ -141,6 +142,29 @@ def test_up_says_where_the_tokens_are_and_writes_no_file_for_configured_ones(tmp
     said = [line for line in proc.log.read_text().splitlines() if line.startswith("orchestrator up:")]
     assert len(said) == 1 and said[0].endswith("; tokens as configured"), said
     assert not (tmp_path / "data" / "credentials.json").exists()
+
+
+@pytest.mark.parametrize(("revokers", "alone"), [(2, 2), (0, 0)])
+def test_up_gives_the_revocation_queue_workers_of_its_own(tmp_path: Path, revokers: int, alone: int) -> None:
+    """``up_revocation_workers`` processes take the revocation queue alone, beside the one worker
+    for the other queues (0: that one takes every queue), as /readyz counts them."""
+    port = free_port()
+    env = orchestrator_env(tmp_path / "data", port=str(port), up_revocation_workers=str(revokers))
+    proc = Proc(["up"], env=env, cwd=tmp_path, log=tmp_path / "up.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url)
+
+        def ready() -> dict[str, int] | None:
+            answer = httpx.get(f"{url}/readyz", timeout=5)
+            return answer.json()["alive"] if answer.status_code == 200 else None
+
+        alive = wait_for(ready, timeout=90, what="every role of up ready")
+    finally:
+        proc.stop()
+    assert alive["worker:revocation"] == (alone or 1)
+    assert alive["worker:events"] == alive["worker:playbooks"] == alive["worker:notifications"] == 1
+    assert alive["scheduler"] == 1
 
 
 def test_an_empty_secret_file_is_one_line_naming_the_setting(tmp_path: Path) -> None:

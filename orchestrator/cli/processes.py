@@ -25,7 +25,7 @@ from orchestrator.heap import freeze_startup_heap
 from orchestrator.heartbeats import Beat, HeartbeatThread
 from orchestrator.logging import get_logger
 from orchestrator.playbooks.catalog import require_critical_handler
-from orchestrator.routing import QUEUES
+from orchestrator.routing import QUEUES, REVOCATION_QUEUE
 from orchestrator.scheduler import run_scheduler
 
 if TYPE_CHECKING:
@@ -212,7 +212,10 @@ def scheduler(state: State) -> None:
 @_port
 @pass_state
 def up(state: State, host: str | None, port: int | None) -> None:
-    """Run everything on one machine: API, worker and scheduler, on the embedded defaults.
+    """Run everything on one machine: API, workers and scheduler, on the embedded defaults.
+
+    One worker takes events, playbooks and notifications; ``up_revocation_workers`` more (1)
+    take the revocation queue alone, as docker/compose.yaml deploys them.
 
     With no config this needs no server: the store is a SQLite file and the broker a
     folder, both in ./.orchestrator. Tokens not configured are made on first start and
@@ -225,9 +228,14 @@ def up(state: State, host: str | None, port: int | None) -> None:
     base = [sys.executable, "-m", "orchestrator"]
     if state.config_path:
         base += ["--config", str(state.config_path)]
+    revokers = settings.up_revocation_workers
+    worker = [*base, "worker"]
+    if revokers:  # a mass revocation has processes of its own: no GIL or thread shared with events
+        worker += ["--queues", ",".join(queue for queue in QUEUES if queue != REVOCATION_QUEUE)]
     commands = {
         "api": [*base, "serve", "--host", settings.host, "--port", str(settings.port)],
-        "worker": [*base, "worker"],
+        "worker": worker,
+        **{f"revocation-{n}": [*base, "worker", "--queues", REVOCATION_QUEUE] for n in range(revokers)},
         "scheduler": [*base, "scheduler"],
     }
     click.echo(
