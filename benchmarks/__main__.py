@@ -34,7 +34,8 @@ __all__ = ["main", "render", "run_module"]
 
 HERE = Path(__file__).resolve().parent
 DOC = ROOT / "docs" / "benchmarks.md"
-SKIP = {"__init__", "__main__", "common", "revocation_concurrent"}  # the last is part of revocation
+# Helpers, then a part of another module (revocation's), neither run on its own.
+SKIP = {"__init__", "__main__", "common", "loadgen", "tiktok", "revocation_concurrent"}
 _NOTES: dict[str, str] = {}  # module -> how its figures were measured (its NOTES), for the doc
 _STATE = re.compile(r"<!-- benchmark-state (.*?) -->", re.S)
 

@@ -32,23 +32,25 @@ from benchmarks.common import (
     Figure,
     Proc,
     free_port,
-    issue_tokens,
-    jsonl_inventory,
-    load_generator,
     log_tails,
     orchestrator_env,
     peak_rss_mb,
     postgres_database,
     redis_database,
     run_named,
-    simulator,
-    simulator_stats,
-    sql_inventory,
     upgrade_store,
     wait_for,
     workdir,
 )
 from benchmarks.revocation_concurrent import concurrent
+from benchmarks.tiktok import (
+    issue_tokens,
+    jsonl_inventory,
+    load_generator,
+    simulator,
+    simulator_stats,
+    sql_inventory,
+)
 
 __all__ = ["BENCHMARKS", "NOTES", "run"]
 

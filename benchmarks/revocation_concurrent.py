@@ -27,18 +27,16 @@ from benchmarks.common import (
     Figure,
     Proc,
     free_port,
-    jsonl_inventory,
     log_tails,
     orchestrator_env,
     postgres_database,
     rabbitmq_vhost,
     redis_database,
-    simulator,
-    simulator_stats,
     upgrade_store,
     wait_for,
     workdir,
 )
+from benchmarks.tiktok import jsonl_inventory, simulator, simulator_stats
 
 __all__ = ["concurrent"]
 
