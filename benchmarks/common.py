@@ -1,4 +1,4 @@
-"""Shared benchmark helpers: figures, real processes, free ports, temporary services,
+"""Shared benchmark helpers: figures and their runs, real processes, free ports, temporary services,
 memory, machine (the TikTok simulator's are in ``benchmarks/tiktok.py``)."""
 
 from __future__ import annotations
@@ -9,12 +9,13 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,8 +25,11 @@ __all__ = [
     "API_TOKEN",
     "INTAKE_TOKEN",
     "POSTGRES_ADMIN",
+    "QUICK_RUNS",
     "REDIS_URL",
     "ROOT",
+    "RUNS",
+    "RUNS_NOTE",
     "SIM_CLIENT_KEY",
     "SIM_CLIENT_SECRET",
     "Figure",
@@ -33,13 +37,16 @@ __all__ = [
     "free_port",
     "log_tails",
     "machine",
+    "median_figure",
     "now_utc",
     "orchestrator_env",
     "peak_rss_mb",
     "postgres_database",
     "rabbitmq_vhost",
     "redis_database",
+    "run_count",
     "run_named",
+    "spread",
     "upgrade_store",
     "wait_for",
     "workdir",
@@ -85,6 +92,46 @@ class Figure:
             met=data.get("met"),
             command=str(data.get("command", "")),
         )
+
+
+RUNS = 3
+"""Runs behind a verdict (issue 4): a speed or latency is their median, the goal column their min and
+max, so one run on a busy moment of this shared machine neither passes nor fails it alone."""
+QUICK_RUNS = 2
+"""Runs with ``--quick``: its sizes are small, and two runs still go through the median, min and max."""
+RUNS_NOTE = (
+    f"{RUNS} runs, each on fresh processes, store and broker: a speed, latency or ratio is their median "
+    "(a ratio's baseline measured within each run), with their min and max in the goal column; a count "
+    "that must hold in every run (all answered, nothing twice) is the worst run's."
+)
+
+
+def run_count(quick: bool) -> int:
+    """How many runs a benchmark makes: ``RUNS``, or ``QUICK_RUNS`` with ``--quick``."""
+    return QUICK_RUNS if quick else RUNS
+
+
+def spread(values: Sequence[float], digits: int | None = 1) -> str:
+    """The min and max of one figure's runs, for the goal column beside their median (``digits`` as
+    ``round``'s: None gives whole numbers)."""
+    return f"min {round(min(values), digits)}, max {round(max(values), digits)}, {len(values)} runs"
+
+
+def median_figure(
+    name: str,
+    values: Sequence[float],
+    unit: str,
+    command: str,
+    *,
+    goal: str = "",
+    met: Callable[[float], bool] | None = None,
+    digits: int | None = 1,
+) -> Figure:
+    """A figure measured once a run: the median of ``values``, ``goal`` then their spread in the goal
+    column, and ``met`` (None: no goal) judged on the median."""
+    middle = statistics.median(values)
+    shown = f"{goal}; {spread(values, digits)}" if goal else spread(values, digits)
+    return Figure(name, round(middle, digits), unit, shown, None if met is None else met(middle), command)
 
 
 def now_utc() -> str:
