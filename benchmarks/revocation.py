@@ -62,8 +62,12 @@ PLAYBOOK_QUEUES = "events,playbooks,notifications"
 REVOCATION_QUEUE = "revocation"  # batches
 
 
-def _consuming(log: Path) -> bool:
-    return "[queues]" in log.read_text(errors="replace")
+def _consuming(store: Engine, workers: int) -> bool:
+    """Whether ``workers`` workers consume: each writes its heartbeat row once Celery's consumer is
+    ready (the worker runs ``--quiet`` since 1585eaa, so no "[queues]" banner says so any more)."""
+    with store.connect() as conn:
+        beating = conn.execute(text("SELECT count(*) FROM heartbeats WHERE role = 'worker'")).scalar_one()
+    return int(beating) >= workers
 
 
 def revoke_all(
@@ -87,8 +91,7 @@ def revoke_all(
         for n, queues in enumerate(workers):
             log = tmp / f"worker-{n}.log"
             procs[f"worker-{n}"] = Proc.orchestrator("worker", "--queues", queues, env=env, log=log)
-        for n in range(len(workers)):  # Celery prints its queues just before it consumes
-            wait_for(partial(_consuming, tmp / f"worker-{n}.log"), timeout=120, what="a worker to consume")
+        wait_for(partial(_consuming, store, len(workers)), timeout=120, what="every worker to consume")
         profile = os.environ.get("ORCH_BENCH_PROFILE")  # a folder: py-spy each worker while it runs
         if profile:
             for name in [n for n in procs if n.startswith("worker")]:
