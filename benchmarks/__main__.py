@@ -34,8 +34,8 @@ __all__ = ["main", "render", "run_module"]
 
 HERE = Path(__file__).resolve().parent
 DOC = ROOT / "docs" / "benchmarks.md"
-# Helpers, then a part of another module (revocation's), neither run on its own.
-SKIP = {"__init__", "__main__", "common", "loadgen", "tiktok", "revocation_concurrent"}
+# Helpers, then parts of another module (revocation's), neither run on its own.
+SKIP = {"__init__", "__main__", "common", "loadgen", "tiktok", "revocation_concurrent", "revocation_switch"}
 _NOTES: dict[str, str] = {}  # module -> how its figures were measured (its NOTES), for the doc
 _STATE = re.compile(r"<!-- benchmark-state (.*?) -->", re.S)
 
