@@ -34,7 +34,9 @@ __all__ = ["main", "render", "run_module"]
 
 HERE = Path(__file__).resolve().parent
 DOC = ROOT / "docs" / "benchmarks.md"
-SKIP = {"__init__", "__main__", "common", "revocation_concurrent", "revocation_up"}  # parts of revocation
+# Helpers, then parts of another module (revocation's), neither run on its own.
+SKIP = {"__init__", "__main__", "common", "loadgen", "tiktok"} | {
+    "revocation_concurrent", "revocation_switch", "revocation_up"}  # fmt: skip
 _NOTES: dict[str, str] = {}  # module -> how its figures were measured (its NOTES), for the doc
 _STATE = re.compile(r"<!-- benchmark-state (.*?) -->", re.S)
 

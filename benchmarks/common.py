@@ -1,56 +1,52 @@
-"""Shared benchmark helpers: figures, real processes, free ports, temporary services, memory, machine."""
+"""Shared benchmark helpers: figures and their runs, real processes, free ports, temporary services,
+memory, machine (the TikTok simulator's are in ``benchmarks/tiktok.py``)."""
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlencode
-
-import httpx
-import urllib3
 
 __all__ = [
     "API_TOKEN",
     "INTAKE_TOKEN",
     "POSTGRES_ADMIN",
+    "QUICK_RUNS",
     "REDIS_URL",
     "ROOT",
+    "RUNS",
+    "RUNS_NOTE",
     "SIM_CLIENT_KEY",
     "SIM_CLIENT_SECRET",
     "Figure",
     "Proc",
     "free_port",
-    "issue_tokens",
-    "jsonl_inventory",
-    "load_generator",
     "log_tails",
     "machine",
+    "median_figure",
     "now_utc",
     "orchestrator_env",
     "peak_rss_mb",
     "postgres_database",
     "rabbitmq_vhost",
     "redis_database",
+    "run_count",
     "run_named",
-    "simulator",
-    "simulator_stats",
-    "sql_inventory",
+    "spread",
     "upgrade_store",
     "wait_for",
     "workdir",
@@ -96,6 +92,46 @@ class Figure:
             met=data.get("met"),
             command=str(data.get("command", "")),
         )
+
+
+RUNS = 3
+"""Runs behind a verdict (issue 4): a speed or latency is their median, the goal column their min and
+max, so one run on a busy moment of this shared machine neither passes nor fails it alone."""
+QUICK_RUNS = 2
+"""Runs with ``--quick``: its sizes are small, and two runs still go through the median, min and max."""
+RUNS_NOTE = (
+    f"{RUNS} runs, each on fresh processes, store and broker: a speed, latency or ratio is their median "
+    "(a ratio's baseline measured within each run), with their min and max in the goal column; a count "
+    "that must hold in every run (all answered, nothing twice) is the worst run's."
+)
+
+
+def run_count(quick: bool) -> int:
+    """How many runs a benchmark makes: ``RUNS``, or ``QUICK_RUNS`` with ``--quick``."""
+    return QUICK_RUNS if quick else RUNS
+
+
+def spread(values: Sequence[float], digits: int | None = 1) -> str:
+    """The min and max of one figure's runs, for the goal column beside their median (``digits`` as
+    ``round``'s: None gives whole numbers)."""
+    return f"min {round(min(values), digits)}, max {round(max(values), digits)}, {len(values)} runs"
+
+
+def median_figure(
+    name: str,
+    values: Sequence[float],
+    unit: str,
+    command: str,
+    *,
+    goal: str = "",
+    met: Callable[[float], bool] | None = None,
+    digits: int | None = 1,
+) -> Figure:
+    """A figure measured once a run: the median of ``values``, ``goal`` then their spread in the goal
+    column, and ``met`` (None: no goal) judged on the median."""
+    middle = statistics.median(values)
+    shown = f"{goal}; {spread(values, digits)}" if goal else spread(values, digits)
+    return Figure(name, round(middle, digits), unit, shown, None if met is None else met(middle), command)
 
 
 def now_utc() -> str:
@@ -242,24 +278,6 @@ def upgrade_store(env: dict[str, str], log: Path) -> None:
 
 
 @contextmanager
-def simulator(workdir: Path, *, rate_limit_per_minute: int = 0) -> Iterator[tuple[str, Proc]]:
-    """``orchestrator simulate tiktok`` in its own process on a free port; yields (base URL, process)."""
-    port = free_port()
-    args = ["simulate", "tiktok", "--port", str(port), "--rate-limit", str(rate_limit_per_minute)]
-    proc = Proc.orchestrator(*args, env=orchestrator_env(workdir), log=workdir / f"simulator-{port}.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(
-            lambda: httpx.get(f"{url}/_simulator/stats", timeout=2).status_code == 200,
-            timeout=30,
-            what="the TikTok simulator",
-        )
-        yield url, proc
-    finally:
-        proc.stop()
-
-
-@contextmanager
 def postgres_database() -> Iterator[str]:
     """A throwaway PostgreSQL database; yields its SQLAlchemy URL and drops it afterwards."""
     from sqlalchemy import create_engine, text
@@ -317,99 +335,6 @@ def rabbitmq_vhost() -> Iterator[str]:
         yield f"{AMQP_BASE}/{name}"
     finally:
         subprocess.run([ctl, "delete_vhost", name], capture_output=True, timeout=60)
-
-
-def simulator_stats(sim_url: str) -> dict[str, Any]:
-    """The simulator's counters (``GET /_simulator/stats``)."""
-    return dict(httpx.get(f"{sim_url}/_simulator/stats", timeout=10).json())
-
-
-def issue_tokens(sim_url: str, count: int) -> Iterator[dict[str, str]]:
-    """Fresh authorisations from the simulator, streamed as dicts."""
-    body = {"count": count, "open_id_prefix": f"b{time.monotonic_ns()}-"}
-    with httpx.stream("POST", f"{sim_url}/_simulator/tokens", json=body, timeout=600) as answer:
-        for line in answer.iter_lines():
-            if line.strip():
-                yield json.loads(line)
-
-
-def jsonl_inventory(sim_url: str, count: int, path: Path) -> Path:
-    """A JSON-lines token inventory of ``count`` fresh authorisations at ``path``."""
-    with path.open("w", encoding="utf-8") as out:
-        for record in issue_tokens(sim_url, count):
-            out.write(json.dumps(record) + "\n")
-    return path
-
-
-def sql_inventory(sim_url: str, count: int, url: str) -> str:
-    """Seed ``tiktok_tokens`` in the database at ``url`` with COPY; return the inventory URL."""
-    import psycopg
-
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn) as conn:
-        conn.execute(
-            "CREATE TABLE tiktok_tokens (open_id text PRIMARY KEY, access_token text NOT NULL,"
-            " refresh_token text, expires_at timestamptz, labels jsonb)"
-        )
-        with conn.cursor().copy(
-            "COPY tiktok_tokens (open_id, access_token, refresh_token, expires_at, labels) FROM STDIN"
-        ) as copy:
-            for r in issue_tokens(sim_url, count):
-                copy.write_row((r["open_id"], r["access_token"], r["refresh_token"], r["expires_at"], "{}"))
-    return dsn
-
-
-def _generate(sim_url: str, tokens: list[str], threads: int, ready: Any, results: Any) -> None:
-    """One load-generator process: ``threads`` keep-alive threads revoke ``tokens``; reports its span."""
-    queue = iter(tokens)
-    lock = threading.Lock()
-    pool = urllib3.PoolManager(maxsize=threads, retries=False)
-    form = "application/x-www-form-urlencoded"
-
-    def work() -> None:
-        while True:
-            with lock:
-                token = next(queue, None)
-            if token is None:
-                return
-            fields = {"client_key": SIM_CLIENT_KEY, "client_secret": SIM_CLIENT_SECRET, "token": token}
-            body = urlencode(fields).encode()
-            pool.request("POST", f"{sim_url}/v2/oauth/revoke/", body=body, headers={"Content-Type": form})
-
-    workers = [threading.Thread(target=work) for _ in range(threads)]
-    ready.wait()  # every process starts together: their spans overlap
-    started = time.time()
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join()
-    results.put((started, time.time()))
-    pool.clear()
-
-
-def load_generator(sim_url: str, tokens: list[str], threads: int, processes: int = 1) -> float:
-    """Revoke ``tokens`` straight at the simulator from ``processes`` processes of keep-alive
-    threads (``threads`` in all); requests/s from the first start to the last finish.
-
-    It uses urllib3, as the orchestrator's TikTok client does: httpx costs about five times
-    its CPU per request, so an httpx generator measured its own limit, not the simulator's.
-    Give it as many processes as the orchestrator has revocation workers: one Python process
-    is bound by its own CPU before the simulator is.
-    """
-    context = multiprocessing.get_context("spawn")
-    ready, results = context.Barrier(processes), context.Queue()
-    children = [
-        context.Process(
-            target=_generate, args=(sim_url, tokens[n::processes], threads // processes, ready, results)
-        )
-        for n in range(processes)
-    ]
-    for child in children:
-        child.start()
-    spans: list[tuple[float, float]] = [results.get(timeout=600) for _ in children]
-    for child in children:
-        child.join()
-    return len(tokens) / (max(end for _, end in spans) - min(start for start, _ in spans))
 
 
 def run_named(

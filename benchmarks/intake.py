@@ -15,15 +15,19 @@ measures with ``benchmarks/loadgen.py`` (keep-alive HTTP/1.1 over plain sockets,
    and, on a fresh instance, one per core (``ORCH_API_PROCESSES``);
 4. the storm, on a fresh instance: 10,000 alerts of one compromise (one fingerprint) as
    Alertmanager deliveries of 10 alerts each, all answered 202, then the one incident they open.
+
+All four are one run, on a fresh store and broker; each setup makes ``RUNS`` runs (``benchmarks.common``)
+and reports their medians.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +36,15 @@ import httpx
 from benchmarks.common import (
     API_TOKEN,
     INTAKE_TOKEN,
+    RUNS_NOTE,
     Figure,
     Proc,
     free_port,
+    median_figure,
     orchestrator_env,
     postgres_database,
     redis_database,
+    run_count,
     run_named,
     upgrade_store,
     wait_for,
@@ -50,6 +57,8 @@ __all__ = ["BENCHMARKS", "NOTES", "run"]
 THREADS = 16
 CORES = os.cpu_count() or 2
 STORM_GROUP = 10
+Deployment = Callable[[], AbstractContextManager[dict[str, str]]]
+"""Enters a fresh store and broker for one run; yields their settings (none: the embedded defaults)."""
 
 
 @contextmanager
@@ -182,7 +191,7 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def _sustained(name: str, seconds: float, url: str, pid: int, command: str) -> list[Figure]:
+def _sustained(seconds: float, url: str, pid: int) -> dict[str, float]:
     """The goal itself: events offered at ``GOAL_RATE`` a second, latency counted from when due; and
     what each event costs the orchestrator's processes in CPU, as a ratio to what each request
     costs the load generator in the same run (this machine's speed drifts within minutes)."""
@@ -191,88 +200,123 @@ def _sustained(name: str, seconds: float, url: str, pid: int, command: str) -> l
                 connections=PACED_CONNECTIONS)  # fmt: skip
     served, generated = tree_cpu_seconds(pid) - served, time.process_time() - generated
     owed, caught_up = outbox_drained(url, timeout=600)
-    refused = sum(n for status, n in run["statuses"].items() if status != 202)
-    rate = run["per_second"]
-    per_event = served * 1000 / max(run["requests"], 1)
-    per_request = generated * 1000 / max(run["requests"], 1)
-    return [
-        Figure(f"{name}: at {GOAL_RATE:.0f}/s, CPU per event (API, worker, scheduler)", round(per_event, 3),
-               "ms", "", None, command),
-        Figure(f"{name}: at {GOAL_RATE:.0f}/s, CPU per event / load generator's CPU per request",
-               round(per_event / max(per_request, 1e-9), 1), "ratio", "same run", None, command),
-        Figure(f"{name}: offered {GOAL_RATE:.0f}/s for {seconds:.0f} s, accepted", rate, "events/s",
-               f">= {GOAL_RATE * 0.99:.0f}", rate >= GOAL_RATE * 0.99 and refused == 0, command),
-        Figure(f"{name}: at {GOAL_RATE:.0f}/s, latency p50 / p95", f"{run['p50_ms']} / {run['p95_ms']}",
-               "ms", "", None, command),
-        Figure(f"{name}: at {GOAL_RATE:.0f}/s, latency p99", run["p99_ms"], "ms", "< 50",
-               run["p99_ms"] < 50, command),
-        Figure(f"{name}: at {GOAL_RATE:.0f}/s, answers other than 202", refused, "", "0", refused == 0,
-               command),
-        Figure(f"{name}: at {GOAL_RATE:.0f}/s, outbox rows owed at the end of the run", owed, "rows", "",
-               None, command),
-        Figure(f"{name}: at {GOAL_RATE:.0f}/s, outbox empty after the last event (worker caught up)",
-               round(caught_up, 1), "s", "", None, command),
-    ]  # fmt: skip
+    return {"cpu_ms": served * 1000 / max(run["requests"], 1), "cpu_ratio": served / max(generated, 1e-9),
+            "rate": run["per_second"], "p50": run["p50_ms"], "p95": run["p95_ms"], "p99": run["p99_ms"],
+            "refused": sum(n for status, n in run["statuses"].items() if status != 202),
+            "owed": owed, "caught_up": caught_up}  # fmt: skip
 
 
-def _capacity(name: str, seconds: float, url: str, command: str) -> tuple[float, list[Figure]]:
+def _capacity(seconds: float, url: str) -> dict[str, float]:
     """Closed loop: as fast as ``THREADS`` connections go, and the GET /healthz baseline before it."""
     baseline = load(url, healthz, seconds=seconds / 2)
     intake = load(url, post_event, seconds=seconds)
-    rate = intake["per_second"]
-    return rate, [
-        Figure(f"{name}: baseline GET /healthz", baseline["per_second"], "req/s", f"{THREADS} threads", None,
-               command),
-        Figure(f"{name}: capacity, {THREADS} connections, {intake['requests']} in {intake['seconds']} s",
-               rate, "events/s", "", None, command),
-        Figure(f"{name}: capacity / baseline", round(rate / baseline["per_second"], 2), "ratio", "", None,
-               command),
-        Figure(f"{name}: capacity latency p50 / p99", f"{intake['p50_ms']} / {intake['p99_ms']}", "ms", "",
-               None, command),
-    ]  # fmt: skip
+    return {"baseline": baseline["per_second"], "rate": intake["per_second"],
+            "ratio": intake["per_second"] / baseline["per_second"], "p50": intake["p50_ms"],
+            "p99": intake["p99_ms"]}  # fmt: skip
 
 
-def _setup(label: str, quick: bool, settings: dict[str, str]) -> list[Figure]:
+def _once(deployment: Deployment, seconds: float, alerts: int) -> dict[str, dict[str, float]]:
+    """One run on a fresh deployment: the goal and capacity on one instance, capacity with an API
+    process per core on a second, the storm on a third."""
+    with deployment() as settings:
+        with orchestrator(**settings) as (url, pid):
+            load(url, healthz, total=200)  # warm up
+            goal = _sustained(seconds, url, pid)
+            one = _capacity(seconds, url)
+        with orchestrator(**settings, api_processes=str(CORES)) as (url, _):
+            load(url, healthz, total=200)
+            many = _capacity(seconds, url)
+        with orchestrator(**settings) as (url, _):
+            storm = load(url, storm_alert, total=alerts // STORM_GROUP)
+            incidents, waited = storm_incidents(url, alerts, timeout=600)
+    refused = sum(n for status, n in storm["statuses"].items() if status != 202)
+    return {"goal": goal, "one": one, "many": many,
+            "storm": {"answered": alerts - refused * STORM_GROUP, "rate": alerts / storm["seconds"],
+                      "incidents": len(incidents), "counted": incidents[0][1] if incidents else 0,
+                      "waited": waited}}  # fmt: skip
+
+
+def _pair(name: str, first: list[float], second: list[float], command: str) -> Figure:
+    """Two latency cuts in one figure ("p50 / p99"): their medians, and their mins and maxes alike."""
+    value, least, most = (f"{round(pick(first), 1)} / {round(pick(second), 1)}"
+                          for pick in (statistics.median, min, max))  # fmt: skip
+    return Figure(name, value, "ms", f"min {least}, max {most}, {len(first)} runs", None, command)
+
+
+def _setup(label: str, quick: bool, deployment: Deployment) -> list[Figure]:
+    """Every run of one setup, then its figures: a median for each measure, the worst run for each
+    count that must hold in every run."""
     seconds, alerts = (5.0, 2_000) if quick else (15.0, 10_000)
     command = f".venv/bin/python -m benchmarks {'--quick ' if quick else ''}intake:{label.split()[0]}"
-    name = f"intake ({label})"
-    with orchestrator(**settings) as (url, pid):
-        load(url, healthz, total=200)  # warm up
-        figures = _sustained(name, seconds, url, pid, command)
-        one, more = _capacity(f"{name}, 1 API process", seconds, url, command)
-    with orchestrator(**settings, api_processes=str(CORES)) as (url, _):
-        load(url, healthz, total=200)
-        per_core, most = _capacity(f"{name}, {CORES} API processes", seconds, url, command)
-    ratio = round(per_core / one, 2)
-    figures += [*more, *most, Figure(f"{name}: capacity with {CORES} API processes / 1", ratio, "ratio",
-                                     "same run", None, command)]  # fmt: skip
-    with orchestrator(**settings) as (url, _):
-        storm = load(url, storm_alert, total=alerts // STORM_GROUP)
-        incidents, waited = storm_incidents(url, alerts, timeout=600)
-    storm_refused = sum(n for status, n in storm["statuses"].items() if status != 202)
-    counted = incidents[0][1] if incidents else 0
-    storm_rate = round(alerts / storm["seconds"], 1)
+    name, at = f"intake ({label})", f"intake ({label}): at {GOAL_RATE:.0f}/s"
+    runs = [_once(deployment, seconds, alerts) for _ in range(run_count(quick))]
+
+    def column(part: str, key: str) -> list[float]:
+        return [r[part][key] for r in runs]
+
+    refused, every = max(column("goal", "refused")), f"in each of {len(runs)} runs"
+    figures = [
+        median_figure(f"{at}, CPU per event (API, worker, scheduler)", column("goal", "cpu_ms"), "ms",
+                      command, digits=3),
+        median_figure(f"{at}, CPU per event / load generator's CPU per request", column("goal", "cpu_ratio"),
+                      "ratio", command, goal="same run"),
+        median_figure(f"{name}: offered {GOAL_RATE:.0f}/s for {seconds:.0f} s, accepted",
+                      column("goal", "rate"), "events/s", command, goal=f">= {GOAL_RATE * 0.99:.0f}",
+                      met=lambda rate: rate >= GOAL_RATE * 0.99 and refused == 0),
+        _pair(f"{at}, latency p50 / p95", column("goal", "p50"), column("goal", "p95"), command),
+        median_figure(f"{at}, latency p99", column("goal", "p99"), "ms", command, goal="< 50",
+                      met=lambda p99: p99 < 50),
+        Figure(f"{at}, answers other than 202", refused, "", f"0 {every} (the most)", refused == 0, command),
+        median_figure(f"{at}, outbox rows owed at the end of the run", column("goal", "owed"), "rows",
+                      command, digits=None),
+        median_figure(f"{at}, outbox empty after the last event (worker caught up)",
+                      column("goal", "caught_up"), "s", command),
+    ]  # fmt: skip
+    for part, processes in (("one", "1 API process"), ("many", f"{CORES} API processes")):
+        label = f"{name}, {processes}"
+        figures += [
+            median_figure(f"{label}: baseline GET /healthz", column(part, "baseline"), "req/s", command,
+                          goal=f"{THREADS} threads"),
+            median_figure(f"{label}: capacity, {THREADS} connections for {seconds:.0f} s",
+                          column(part, "rate"), "events/s", command),
+            median_figure(f"{label}: capacity / baseline", column(part, "ratio"), "ratio", command,
+                          goal="same run", digits=2),
+            _pair(f"{label}: capacity latency p50 / p99", column(part, "p50"), column(part, "p99"), command),
+        ]  # fmt: skip
+    scaling = [r["many"]["rate"] / r["one"]["rate"] for r in runs]
+    answered = min(column("storm", "answered"))
+    opened = max(column("storm", "incidents"), key=lambda n: n != 1)  # a run that opened other than 1, if any
+    counted = max(column("storm", "counted"), key=lambda n: n != alerts)
     return [
         *figures,
-        Figure(f"{name}: storm of {alerts} alerts, answered 202", alerts - storm_refused * STORM_GROUP,
-               "alerts", f"all {alerts}, no 429", storm_refused == 0, command),
-        Figure(f"{name}: storm alerts accepted per second", storm_rate, "alerts/s",
-               f">= {alerts / 60:.0f} (all in a minute)", storm_rate >= alerts / 60, command),
-        Figure(f"{name}: storm incidents opened", len(incidents), "", "1", len(incidents) == 1, command),
-        Figure(f"{name}: storm alerts counted on the incident", counted, "alerts", f"{alerts}",
+        median_figure(f"{name}: capacity with {CORES} API processes / 1", scaling, "ratio", command,
+                      goal="same run", digits=2),
+        Figure(f"{name}: storm of {alerts} alerts, answered 202", answered, "alerts",
+               f"all {alerts}, no 429, {every} (the fewest)", answered == alerts, command),
+        median_figure(f"{name}: storm alerts accepted per second", column("storm", "rate"), "alerts/s",
+                      command, goal=f">= {alerts / 60:.0f} (all in a minute)",
+                      met=lambda rate: rate >= alerts / 60),
+        Figure(f"{name}: storm incidents opened", opened, "", f"1 {every}", opened == 1, command),
+        Figure(f"{name}: storm alerts counted on the incident", counted, "alerts", f"{alerts} {every}",
                counted == alerts, command),
-        Figure(f"{name}: storm correlated after the last delivery", round(waited, 1), "s", "", None,
-               command),
+        median_figure(f"{name}: storm correlated after the last delivery", column("storm", "waited"), "s",
+                      command),
     ]  # fmt: skip
 
 
 def embedded(quick: bool) -> list[Figure]:
-    return _setup("embedded (SQLite + filesystem broker)", quick, {})
+    return _setup("embedded (SQLite + filesystem broker)", quick, lambda: nullcontext({}))
+
+
+@contextmanager
+def _redis_postgres() -> Iterator[dict[str, str]]:
+    """A throwaway PostgreSQL database as store and a Redis database as broker, as settings."""
+    with postgres_database() as store, redis_database() as broker:
+        yield {"database_url": store, "broker_url": broker}
 
 
 def redis(quick: bool) -> list[Figure]:
-    with postgres_database() as store, redis_database() as broker:
-        return _setup("redis (Redis + PostgreSQL)", quick, {"database_url": store, "broker_url": broker})
+    return _setup("redis (Redis + PostgreSQL)", quick, _redis_postgres)
 
 
 NOTES = {
@@ -284,7 +328,7 @@ NOTES = {
     "generator (HTTP/1.1 over plain sockets, benchmarks/loadgen.py) runs on the same 2 CPUs as the API, "
     "the worker and the scheduler; the worker correlates while the API accepts. GET /healthz/s is measured "
     "just before each capacity run with the same threads. The orchestrator logs at its default level, info "
-    "(a line per accepted request), to a file.",
+    f"(a line per accepted request), to a file. {RUNS_NOTE}",
     "redis": "The same with Redis as broker and PostgreSQL as store.",
 }
 

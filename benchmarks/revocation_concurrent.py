@@ -3,7 +3,8 @@
 Ten critical incidents with distinct identities are posted over HTTP in the same second, each
 running ``tiktok-compromise`` (scope all); the orchestrator revokes at ``RATE``/s and the simulator
 refuses more than that over a minute. The baseline, measured in the same run, is one incident
-over the same number of tokens. Three runs of each (one in ``--quick``); the median, min and max.
+over the same number of tokens. ``RUNS`` runs of each (``QUICK_RUNS`` with ``--quick``); the median, min
+and max.
 Every deployment: the embedded default (``orchestrator up``), and PostgreSQL with Redis or with
 RabbitMQ as broker with the API, two workers and the scheduler as separate processes (with
 RabbitMQ the rate limit lives in the store, not in Redis).
@@ -27,18 +28,19 @@ from benchmarks.common import (
     Figure,
     Proc,
     free_port,
-    jsonl_inventory,
     log_tails,
+    median_figure,
     orchestrator_env,
     postgres_database,
     rabbitmq_vhost,
     redis_database,
-    simulator,
-    simulator_stats,
+    run_count,
+    spread,
     upgrade_store,
     wait_for,
     workdir,
 )
+from benchmarks.tiktok import jsonl_inventory, simulator, simulator_stats
 
 __all__ = ["concurrent"]
 
@@ -139,7 +141,7 @@ def _one_run(tmp: Path, sim_url: str, setup: str, incidents: int, tokens: int, r
 
 def concurrent(quick: bool) -> list[Figure]:
     """Issue 21: ten incidents at once against one, on both deployments."""
-    tokens, runs = (1_000, 1) if quick else (2_000, 3)
+    tokens, runs = (1_000 if quick else 2_000), run_count(quick)
     command = f"{COMMAND}{' --quick' if quick else ''}"
     figures: list[Figure] = []
     with workdir() as tmp, simulator(tmp, rate_limit_per_minute=RATE * 60) as (sim_url, _sim):
@@ -154,10 +156,6 @@ def concurrent(quick: bool) -> list[Figure]:
     return figures
 
 
-def _spread(values: list[float], digits: int = 2) -> str:
-    return f"min {round(min(values), digits)}, max {round(max(values), digits)}, {len(values)} runs"
-
-
 def _figures(setup: str, results: dict[int, list[dict[str, Any]]], tokens: int, command: str) -> list[Figure]:
     ideal = tokens / RATE
     one = [r["seconds"] for r in results[1]]
@@ -168,18 +166,17 @@ def _figures(setup: str, results: dict[int, list[dict[str, Any]]], tokens: int, 
     repeats = max(r["repeats"] for r in results[INCIDENTS])
     refused = sum(r["refused"] for r in results[INCIDENTS])
     label = f"concurrent ({setup}, {INCIDENTS} incidents, {tokens} tokens, {RATE}/s)"
-    seconds, ratio = statistics.median(many), statistics.median(ratios)
     bound = 1.2 * ideal + 5
     return [
-        Figure(f"{label}: seconds to every revoked_at", round(seconds, 2), "s",
-               f"<= {bound:g} (ideal {ideal:g}); {_spread(many)}", seconds <= bound, command),
-        Figure(f"{label}: seconds / one incident's (baseline, same run)", round(ratio, 3), "ratio",
-               f"near 1; {_spread(ratios, 3)}; one incident {statistics.median(one):.2f} s", None, command),
+        median_figure(f"{label}: seconds to every revoked_at", many, "s", command, digits=2,
+                      goal=f"<= {bound:g} (ideal {ideal:g})", met=lambda seconds: seconds <= bound),
+        median_figure(f"{label}: seconds / one incident's (baseline, same run)", ratios, "ratio", command,
+                      goal=f"near 1; one incident {statistics.median(one):.2f} s", digits=3),
         Figure(f"{label}: repeat revokes", repeats, "requests", "0", repeats == 0, command),
-        Figure(f"{label}: sustained share of the limit", round(statistics.median(shares), 3), "fraction",
-               f">= 0.9; {_spread(shares, 3)}", statistics.median(shares) >= 0.9, command),
+        median_figure(f"{label}: sustained share of the limit", shares, "fraction", command, goal=">= 0.9",
+                      met=lambda share: share >= 0.9, digits=3),
         Figure(f"{label}: busiest two seconds / limit", round(max(peaks), 3), "fraction",
-               f"<= 1.05 (simulator's counter read every 0.25 s); {_spread(peaks, 3)}", max(peaks) <= 1.05,
+               f"<= 1.05 (simulator's counter read every 0.25 s); {spread(peaks, 3)}", max(peaks) <= 1.05,
                command),
         Figure(f"{label}: requests the simulator refused (429, its limit {RATE * 60}/min sliding)", refused,
                "requests", "0", refused == 0, command),

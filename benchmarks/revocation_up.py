@@ -4,12 +4,11 @@
 ``orchestrator up`` as a new user runs it (its own worker, scheduler and API, default concurrency),
 on the embedded default and on Redis + PostgreSQL, with no rate limit: ``tokens revoke --scope all``
 over a JSON-lines inventory, against the simulator's raw capacity measured in the same run by a plain
-load generator just before and just after. Three runs a deployment (one in ``--quick``).
+load generator just before and just after, in each run (``common.RUNS``).
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -20,22 +19,21 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from benchmarks.common import (
+    RUNS_NOTE,
     Figure,
     Proc,
     free_port,
-    issue_tokens,
-    jsonl_inventory,
-    load_generator,
     log_tails,
+    median_figure,
     orchestrator_env,
     postgres_database,
     redis_database,
-    simulator,
-    simulator_stats,
+    run_count,
     upgrade_store,
     wait_for,
     workdir,
 )
+from benchmarks.tiktok import issue_tokens, jsonl_inventory, load_generator, simulator, simulator_stats
 
 __all__ = ["UP_NOTES", "up"]
 
@@ -104,13 +102,13 @@ def _revoke(tmp: Path, sim_url: str, setup: str, count: int, **extra: str) -> di
 
 def up(quick: bool) -> list[Figure]:
     """Issue 25 item 3: ``orchestrator up``'s revokes/s against the simulator's raw capacity."""
-    count, runs = (2_000, 1) if quick else (10_000, 3)
+    count = 2_000 if quick else 10_000
     command = f"{COMMAND}{' --quick' if quick else ''}"
     figures: list[Figure] = []
     with workdir() as tmp, simulator(tmp) as (sim_url, _sim):
         for setup in SETUPS:
             results: list[dict[str, Any]] = []
-            for run in range(runs):
+            for run in range(run_count(quick)):
                 folder = tmp / f"{setup}-{run}"
                 folder.mkdir()
                 before = _raw(sim_url, count)
@@ -121,27 +119,20 @@ def up(quick: bool) -> list[Figure]:
     return figures
 
 
-def _spread(values: list[float], digits: int = 3) -> str:
-    return f"min {round(min(values), digits)}, max {round(max(values), digits)}, {len(values)} runs"
-
-
 def _figures(setup: str, results: list[dict[str, Any]], count: int, command: str) -> list[Figure]:
     label = f"up ({LABELS[setup]}, {count} tokens, no rate limit)"
-    capacity = [r["capacity"] for r in results]
-    rates = [r["rate"] for r in results]
-    ratios = [r["rate"] / r["capacity"] for r in results]
-    twice = sum(r["twice"] for r in results)
-    ratio = statistics.median(ratios)
+    twice = max(r["twice"] for r in results)
     return [
-        Figure(f"{label}: simulator raw capacity (load generator, mean of before/after)",
-               round(statistics.median(capacity), 1), "revokes/s",
-               f"baseline, {LOAD_THREADS} threads in {LOAD_PROCESSES} processes; {_spread(capacity, 1)}",
-               None, command),
-        Figure(f"{label}: orchestrator, command to last settled", round(statistics.median(rates), 1),
-               "revokes/s", _spread(rates, 1), None, command),
-        Figure(f"{label}: orchestrator / raw capacity", round(ratio, 3), "ratio",
-               f">= {GOAL} (same run); {_spread(ratios)}", ratio >= GOAL, command),
-        Figure(f"{label}: tokens revoked more than once", twice, "tokens", "0", twice == 0, command),
+        median_figure(f"{label}: simulator raw capacity (load generator, mean of before/after)",
+                      [r["capacity"] for r in results], "revokes/s", command,
+                      goal=f"baseline, {LOAD_THREADS} threads in {LOAD_PROCESSES} processes"),
+        median_figure(f"{label}: orchestrator, command to last settled", [r["rate"] for r in results],
+                      "revokes/s", command),
+        median_figure(f"{label}: orchestrator / raw capacity", [r["rate"] / r["capacity"] for r in results],
+                      "ratio", command, goal=f">= {GOAL} (same run)", met=lambda ratio: ratio >= GOAL,
+                      digits=3),
+        Figure(f"{label}: tokens revoked more than once", twice, "tokens", "0 in each run (the worst)",
+               twice == 0, command),
     ]  # fmt: skip
 
 
@@ -153,7 +144,6 @@ UP_NOTES = (
     "Rate = tokens settled / time from starting `tokens revoke --scope all` (once /readyz answers; the "
     "CLI's own start-up counts) to the last ledger row's update. The simulator's raw capacity is a plain "
     f"load generator ({LOAD_THREADS} urllib3 keep-alive threads in {LOAD_PROCESSES} processes) revoking "
-    "fresh tokens just before and just after each run; the ratio is within a run, 3 runs a deployment. "
-    "The simulator, the orchestrator and the generator share the machine's 2 cores, as they would not "
-    "against TikTok."
+    "fresh tokens just before and just after each run. The simulator, the orchestrator and the generator "
+    f"share the machine's 2 cores, as they would not against TikTok. {RUNS_NOTE}"
 )

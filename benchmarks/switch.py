@@ -4,9 +4,9 @@ alert storm, and from the first event after start-up on.
     .venv/bin/python -m benchmarks [--quick] switch[:storm|:cold]
 
 Both parts start ``orchestrator up`` (API, worker and scheduler as real processes) on the embedded
-defaults, then on Redis + PostgreSQL, three times each; a verdict is the median of the runs, with
-their min and max. Latency is the store's own: incident ``disconnected_at - aware_at`` (awareness
-is when the intake received the event).
+defaults, then on Redis + PostgreSQL, ``RUNS`` times each (``benchmarks.common``); a verdict is the
+median of the runs, with their min and max. Latency is the store's own: incident
+``disconnected_at - aware_at`` (awareness is when the intake received the event).
 
 storm: an open-loop storm of ``STORM_RATE`` low alerts a second with distinct identities (each its
 own incident; ``loadgen.paced``, 64 connections) and, while it lasts, critical events one at a
@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import httpx
 
 from benchmarks import common
-from benchmarks.common import Figure
+from benchmarks.common import Figure, median_figure
 from benchmarks.loadgen import Call, paced
 
 __all__ = ["BENCHMARKS", "NOTES", "run"]
@@ -43,7 +43,6 @@ STORM_RATE = 600.0
 STORM_SECONDS = 10.0
 """Long enough for several critical events; on this shared 2-core machine a longer storm left
 thousands of alerts unanswered a minute after the last was due (the load generator gives up)."""
-RUNS = 3
 COLD_IDLE = 60.0
 """Seconds idle before the last cold event (the issue's hour is not a benchmark's; pool
 pre-ping and recycle are what it exercises)."""
@@ -171,19 +170,15 @@ def _storm_once(kind: str, seconds: float) -> dict[str, Any]:
     return {"latencies": latencies, "missed": missed, "storm": storm}
 
 
-def _spread(values: list[float]) -> str:
-    return f"min {min(values):.1f}, max {max(values):.1f}, {len(values)} runs"
-
-
 def _command(part: str, quick: bool) -> str:
     return f".venv/bin/python -m benchmarks {'--quick ' if quick else ''}switch:{part}"
 
 
 def _runs(quick: bool, size: float, once: Callable[[str, float], T]) -> Iterator[tuple[str, float, list[T]]]:
     """Each deployment, the size of its runs (``size``, or 5 when ``quick``) and their results."""
-    size, runs = (5.0, 1) if quick else (size, RUNS)
+    size = 5.0 if quick else size
     for kind in DEPLOYMENTS:
-        yield kind, size, [once(kind, size) for _ in range(runs)]
+        yield kind, size, [once(kind, size) for _ in range(common.run_count(quick))]
 
 
 def storm(quick: bool) -> list[Figure]:
@@ -202,16 +197,12 @@ def storm(quick: bool) -> list[Figure]:
         figures += [
             Figure(f"{name}: critical events disconnected", count, "incidents",
                    f"all; {missed} not within 120 s", missed == 0, command),
-            Figure(f"{name}: critical, awareness -> switch engaged p50", round(statistics.median(p50), 1),
-                   "ms", _spread(p50), None, command),
-            Figure(f"{name}: critical p99", round(statistics.median(p99), 1), "ms",
-                   f"< 50; {_spread(p99)}", statistics.median(p99) < 50, command),
+            median_figure(f"{name}: critical, awareness -> switch engaged p50", p50, "ms", command),
+            median_figure(f"{name}: critical p99", p99, "ms", command, goal="< 50", met=lambda p: p < 50),
             Figure(f"{name}: critical max", round(max(worst), 1), "ms", "worst of every run", None, command),
-            Figure(f"{name}: storm accepted", round(statistics.median(rates), 1), "alerts/s",
-                   f">= {STORM_RATE * 0.99:.0f}; {_spread(rates)}",
-                   statistics.median(rates) >= STORM_RATE * 0.99, command),
-            Figure(f"{name}: storm latency p99 (from when due)", round(statistics.median(storm_p99), 1), "ms",
-                   _spread(storm_p99), None, command),
+            median_figure(f"{name}: storm accepted", rates, "alerts/s", command,
+                          goal=f">= {STORM_RATE * 0.99:.0f}", met=lambda rate: rate >= STORM_RATE * 0.99),
+            median_figure(f"{name}: storm latency p99 (from when due)", storm_p99, "ms", command),
         ]  # fmt: skip
     return figures
 
@@ -255,20 +246,17 @@ def cold(quick: bool) -> list[Figure]:
         ratio = [r[0] / r[1] for r in results]
         idle_ratio = [r[2] / r[1] for r in results]
         figures += [
-            Figure(f"{name}: first event after up, awareness -> switch engaged",
-                   round(statistics.median(first), 1), "ms", _spread(first), None, command),
-            Figure(f"{name}: tenth event", round(statistics.median(tenth), 1), "ms", _spread(tenth), None,
-                   command),
-            Figure(f"{name}: after {idle:.0f} s idle", round(statistics.median(after), 1), "ms",
-                   _spread(after), None, command),
-            Figure(f"{name}: first / tenth", round(statistics.median(ratio), 2), "ratio",
-                   f"<= 1 (same run); {_spread(ratio)}", statistics.median(ratio) <= 1, command),
-            Figure(f"{name}: after idle / tenth", round(statistics.median(idle_ratio), 2), "ratio",
-                   f"<= 1 (same run); {_spread(idle_ratio)}", statistics.median(idle_ratio) <= 1, command),
-            Figure(f"{name}: first event, awareness -> incident opened by the worker",
-                   round(statistics.median(opened_first), 1), "ms", _spread(opened_first), None, command),
-            Figure(f"{name}: tenth event, awareness -> incident opened by the worker",
-                   round(statistics.median(opened_tenth), 1), "ms", _spread(opened_tenth), None, command),
+            median_figure(f"{name}: first event after up, awareness -> switch engaged", first, "ms", command),
+            median_figure(f"{name}: tenth event", tenth, "ms", command),
+            median_figure(f"{name}: after {idle:.0f} s idle", after, "ms", command),
+            median_figure(f"{name}: first / tenth", ratio, "ratio", command, goal="<= 1 (same run)",
+                          met=lambda r: r <= 1, digits=2),
+            median_figure(f"{name}: after idle / tenth", idle_ratio, "ratio", command, goal="<= 1 (same run)",
+                          met=lambda r: r <= 1, digits=2),
+            median_figure(f"{name}: first event, awareness -> incident opened by the worker", opened_first,
+                          "ms", command),
+            median_figure(f"{name}: tenth event, awareness -> incident opened by the worker", opened_tenth,
+                          "ms", command),
         ]  # fmt: skip
     return figures
 
@@ -280,13 +268,13 @@ NOTES = {
     "counted from when each alert was due), and meanwhile critical events one at a time from another "
     "connection: each posted, its incident waited for behind the storm's backlog, the switch released, "
     "the next posted (one warm-up event before the storm). Latency = incident.disconnected_at - aware_at "
-    f"from the store. 3 runs of {STORM_SECONDS:.0f} s a deployment, critical events until the storm's "
-    "last alert is answered; the verdict is the median of the runs' p50 and p99.",
+    f"from the store. {common.RUNS} runs of {STORM_SECONDS:.0f} s a deployment, critical events until the "
+    "storm's last alert is answered; the verdict is the median of the runs' p50 and p99.",
     "cold": "`orchestrator up` as for storm; the first critical event once /readyz answers (every role "
-    "beats), nine more one "
-    f"at a time (switch released between), then one after {COLD_IDLE:.0f} s idle. Latency = "
-    "incident.disconnected_at - aware_at from the store; 3 runs a deployment, ratios within a run. "
-    "Incident opened = when the worker correlated the event (its outbox row's done_at) - aware_at.",
+    f"beats), nine more one at a time (switch released between), then one after {COLD_IDLE:.0f} s idle. "
+    f"Latency = incident.disconnected_at - aware_at from the store; {common.RUNS} runs a deployment, "
+    "ratios within a run. Incident opened = when the worker correlated the event (its outbox row's "
+    "done_at) - aware_at.",
 }
 
 BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {"storm": storm, "cold": cold}
