@@ -53,6 +53,7 @@ from benchmarks.tiktok import (
     simulator,
     simulator_stats,
     sql_inventory,
+    steady_rate,
 )
 
 __all__ = ["BENCHMARKS", "NOTES", "run"]
@@ -159,15 +160,6 @@ def _fresh(sim_url: str, count: int) -> list[str]:
     return [record["access_token"] for record in issue_tokens(sim_url, count)]
 
 
-def _steady_rate(samples: list[tuple[float, int]], count: int) -> float:
-    """Requests/s between the first and the last sample taken while requests were flowing."""
-    moving = [(t, n) for t, n in samples if 0 < n < count]
-    if len(moving) < 2:
-        return 0.0
-    (t0, n0), (t1, n1) = moving[0], moving[-1]
-    return (n1 - n0) / (t1 - t0)
-
-
 def _throughput_once(count: int, revokers: int, tasks: int, width: int) -> dict[str, float]:
     """One run: the simulator's raw capacity, the orchestrator's revocation, the raw capacity again."""
     workers = (PLAYBOOK_QUEUES,) + (REVOCATION_QUEUE,) * revokers  # as docker/compose.yaml deploys them
@@ -191,7 +183,7 @@ def _throughput_once(count: int, revokers: int, tasks: int, width: int) -> dict[
         after = simulator_stats(sim_url)
         raw_after = load_generator(sim_url, _fresh(sim_url, count), concurrency, revokers)
     capacity = (raw + raw_after) / 2
-    rate, steady = result["settled"] / result["seconds"], _steady_rate(samples, count)
+    rate, steady = result["settled"] / result["seconds"], steady_rate(samples, count)
     twice = after["tokens_revoked_more_than_once"] - before["tokens_revoked_more_than_once"]
     return {"capacity": capacity, "rate": rate, "ratio": rate / capacity, "steady": steady,
             "steady_ratio": steady / capacity, "settled": result["settled"], "twice": twice}  # fmt: skip
@@ -243,7 +235,7 @@ def _ratelimit_once(limit_per_s: int, count: int, timeout: float) -> dict[str, f
                                 sample=sample)  # fmt: skip
         stats = simulator_stats(sim_url)
     attempts = int(stats["requests_by_endpoint"].get("revoke", 0))
-    return {"sustained": _steady_rate(samples, count), "settled": result["settled"], "attempts": attempts,
+    return {"sustained": steady_rate(samples, count), "settled": result["settled"], "attempts": attempts,
             "refused": int(stats["answered_429"])}  # fmt: skip
 
 

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
 
 from benchmarks.common import (
     INTAKE_TOKEN,
@@ -26,6 +25,7 @@ from benchmarks.common import (
     wait_for,
     workdir,
 )
+from benchmarks.switch import correlated, critical, disconnected
 from benchmarks.tiktok import simulator
 
 __all__ = ["SWITCH_NOTES", "switch"]
@@ -35,15 +35,17 @@ WORKERS = ("events", "playbooks,notifications", "revocation")
 """One worker per queue class, as docker/compose.yaml deploys them."""
 
 
-def _latencies(incidents: int) -> list[float]:
-    """One run on a fresh deployment: each incident's awareness -> disconnected in ms, in order of
-    disconnection (those not disconnected within 60 s are missing)."""
+def _latencies(incidents: int) -> tuple[list[float], list[float]]:
+    """One run on a fresh deployment: each incident's awareness -> switch engaged, and awareness ->
+    incident opened by the worker, in ms (those not disconnected within 60 s are missing)."""
+    from orchestrator.store.db import Store
+
     with workdir() as tmp, simulator(tmp) as (sim_url, _sim):
         inventory = tmp / "tokens.jsonl"
         inventory.write_text("")
-        with postgres_database() as store, redis_database() as broker:
+        with postgres_database() as database, redis_database() as broker:
             port = free_port()
-            env = orchestrator_env(tmp / "data", database_url=store, broker_url=broker,
+            env = orchestrator_env(tmp / "data", database_url=database, broker_url=broker,
                                    tiktok_api_base=sim_url, token_inventory=str(inventory))  # fmt: skip
             upgrade_store(env, tmp / "upgrade.log")
             procs = [Proc.orchestrator("serve", "--port", str(port), env=env, log=tmp / "serve.log")]
@@ -52,39 +54,32 @@ def _latencies(incidents: int) -> list[float]:
                 log = tmp / f"{queues}.log"
                 procs.append(Proc.orchestrator("worker", "--queues", queues, env=env, log=log))
             url = f"http://127.0.0.1:{port}"
+            store = Store(database)
             try:
-                wait_for(lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200,
-                         timeout=60, what="the API")  # fmt: skip
-                found = _post_one_at_a_time(url, store, incidents)
+                wait_for(lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200,
+                         timeout=60, what="every role ready")  # fmt: skip
+                return _one_at_a_time(url, store, incidents)
             finally:
                 for proc in procs:
                     proc.stop()
-    return [(d - a).total_seconds() * 1000 for a, d in found]
+                store.engine.dispose()
 
 
-def _post_one_at_a_time(url: str, store: str, incidents: int) -> list[Any]:
-    """Post ``incidents`` critical events, the next once the previous is disconnected (the latency
-    of one incident, not of a queue); the (aware_at, disconnected_at) rows."""
+def _one_at_a_time(url: str, store: Any, incidents: int) -> tuple[list[float], list[float]]:
+    """Post ``incidents`` critical events, the next once the previous is disconnected and the
+    switch released (the latency of one incident, not of a queue, nor of a switch already engaged)."""
     headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
-    db = create_engine(store)
-    query = text("SELECT aware_at, disconnected_at FROM incidents WHERE disconnected_at IS NOT NULL")
-    found: list[Any] = []
-    try:
-        with httpx.Client(base_url=url, timeout=30, headers=headers) as client, db.connect() as conn:
-            for n in range(incidents):
-                key = f"bench-switch-{n}-{time.time_ns()}"
-                event = {"title": f"Benchmark compromise {n}", "kind": "bench.compromise",
-                         "severity": "critical", "dedup_key": key}  # fmt: skip
-                client.post("/v1/events", json=event).raise_for_status()
-                deadline = time.monotonic() + 60
-                while len(found) <= n and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                    found = list(conn.execute(query))
-                    conn.commit()
-                time.sleep(0.3)  # let the incident's later steps (revoke, tally) finish
-    finally:
-        db.dispose()
-    return found
+    engaged: list[float] = []
+    opened: list[float] = []
+    with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
+        for n in range(incidents):
+            event_id = critical(client, f"switch-{n}")
+            latency = disconnected(store, event_id, 60)
+            if latency is not None:
+                engaged.append(latency)
+                opened.append(correlated(store, event_id))
+            time.sleep(0.3)  # let the incident's later steps (revoke, tally) finish
+    return engaged, opened
 
 
 def _cuts(latencies: list[float]) -> tuple[float, float, float]:
@@ -100,8 +95,9 @@ def switch(quick: bool) -> list[Figure]:
     incidents = 40 if quick else 200
     command = f"{COMMAND} {'--quick ' if quick else ''}switch"
     runs = [_latencies(incidents) for _ in range(run_count(quick))]
-    p50, p95, p99 = (list(column) for column in zip(*(_cuts(r) for r in runs), strict=True))
-    fewest = min(len(r) for r in runs)
+    p50, p95, p99 = (list(column) for column in zip(*(_cuts(r[0]) for r in runs), strict=True))
+    opened_p50, _, opened_p99 = (list(column) for column in zip(*(_cuts(r[1]) for r in runs), strict=True))
+    fewest = min(len(r[0]) for r in runs)
     return [
         Figure("switch: incidents disconnected (each within 60 s)", fewest, "incidents",
                f"all {incidents} in each of {len(runs)} runs (the fewest)", fewest >= incidents, command),
@@ -109,13 +105,19 @@ def switch(quick: bool) -> list[Figure]:
                       "ms", command),
         median_figure("switch: p95", p95, "ms", command),
         median_figure("switch: p99", p99, "ms", command, goal="< 50", met=lambda p: p < 50),
+        median_figure("switch: event received -> incident opened by the worker, p50", opened_p50, "ms",
+                      command),
+        median_figure("switch: incident opened by the worker, p99", opened_p99, "ms", command),
     ]  # fmt: skip
 
 
 SWITCH_NOTES = (
     "Critical events with distinct dedup keys posted one at a time to `POST /v1/events` (the next once "
-    "the previous incident is disconnected), shipped tiktok-compromise playbook; latency = "
-    "incident.disconnected_at - incident.aware_at (the event's received_at) from the store. Broker Redis, "
+    "the previous incident is disconnected and the switch released: left engaged, the next incident's "
+    "disconnected_at would be when the worker's step found it engaged, not a disconnect), shipped "
+    "tiktok-compromise playbook; latency = "
+    "incident.disconnected_at - incident.aware_at (the event's received_at) from the store; incident "
+    "opened = the event's outbox row's done_at (the worker correlated it) - aware_at. Broker Redis, "
     "store PostgreSQL, an empty token inventory; one worker per queue class as docker/compose.yaml deploys "
     "them (events; playbooks and notifications; revocation), so a new event never waits behind the "
     f"previous incident's revocation or notifications. {RUNS_NOTE} A run's p50, p95 and p99 are over its "

@@ -33,7 +33,14 @@ from benchmarks.common import (
     wait_for,
     workdir,
 )
-from benchmarks.tiktok import issue_tokens, jsonl_inventory, load_generator, simulator, simulator_stats
+from benchmarks.tiktok import (
+    issue_tokens,
+    jsonl_inventory,
+    load_generator,
+    simulator,
+    simulator_stats,
+    steady_rate,
+)
 
 __all__ = ["UP_NOTES", "up"]
 
@@ -53,8 +60,8 @@ def _raw(sim_url: str, count: int) -> float:
 
 
 def _revoke(tmp: Path, sim_url: str, setup: str, count: int, **extra: str) -> dict[str, Any]:
-    """``orchestrator up`` on ``setup``; revoke ``count`` tokens; seconds from the command to the
-    last ledger row settled, and tokens the simulator saw revoked twice."""
+    """``orchestrator up`` on ``setup``; revoke ``count`` tokens; revokes/s from the command to the
+    last ledger row settled and while requests flowed, and tokens the simulator saw revoked twice."""
     inventory = jsonl_inventory(sim_url, count, tmp / "tokens.jsonl")
     port = free_port()
     settings = {"tiktok_api_base": sim_url, "token_inventory": str(inventory), "tiktok_revoke_rate": "0",
@@ -77,12 +84,17 @@ def _revoke(tmp: Path, sim_url: str, setup: str, count: int, **extra: str) -> di
             started, wall = time.monotonic(), time.time()
             Proc.orchestrator("tokens", "revoke", "--scope", "all", "--no-wait", env=env, log=tmp / "cli.log")
 
+            samples: list[tuple[float, int]] = []  # (seconds, revoke requests the simulator saw)
+
             def settled() -> bool:
+                asked = time.monotonic()
+                sent = int(simulator_stats(sim_url)["revoke_requests"]) - int(before["revoke_requests"])
+                samples.append(((asked + time.monotonic()) / 2, sent))  # read mid-call
                 with store.connect() as conn:
                     query = f"SELECT count(*) FROM revocation_ledger WHERE status IN {SETTLED}"
                     return int(conn.execute(text(query)).scalar_one()) >= count
 
-            wait_for(settled, timeout=600, what=f"{count} tokens settled", every=0.5)
+            wait_for(settled, timeout=600, what=f"{count} tokens settled", every=0.25)
             with store.connect() as conn:
                 last = conn.execute(text("SELECT max(updated_at) FROM revocation_ledger")).scalar_one()
             if isinstance(last, str):  # SQLite's max() of a datetime column is its text
@@ -97,7 +109,7 @@ def _revoke(tmp: Path, sim_url: str, setup: str, count: int, **extra: str) -> di
             up.stop()
             store.dispose()
     twice = after["tokens_revoked_more_than_once"] - before["tokens_revoked_more_than_once"]
-    return {"rate": count / seconds, "seconds": seconds, "twice": twice}
+    return {"rate": count / seconds, "steady": steady_rate(samples, count), "twice": twice}
 
 
 def up(quick: bool) -> list[Figure]:
@@ -128,9 +140,12 @@ def _figures(setup: str, results: list[dict[str, Any]], count: int, command: str
                       goal=f"baseline, {LOAD_THREADS} threads in {LOAD_PROCESSES} processes"),
         median_figure(f"{label}: orchestrator, command to last settled", [r["rate"] for r in results],
                       "revokes/s", command),
-        median_figure(f"{label}: orchestrator / raw capacity", [r["rate"] / r["capacity"] for r in results],
-                      "ratio", command, goal=f">= {GOAL} (same run)", met=lambda ratio: ratio >= GOAL,
-                      digits=3),
+        median_figure(f"{label}: orchestrator end to end / raw capacity",
+                      [r["rate"] / r["capacity"] for r in results], "ratio", command,
+                      goal="same run; planning and the CLI's start-up count", digits=3),
+        median_figure(f"{label}: orchestrator sustained (first to last request) / raw capacity",
+                      [r["steady"] / r["capacity"] for r in results], "ratio", command,
+                      goal=f">= {GOAL} (same run)", met=lambda ratio: ratio >= GOAL, digits=3),
         Figure(f"{label}: tokens revoked more than once", twice, "tokens", "0 in each run (the worst)",
                twice == 0, command),
     ]  # fmt: skip
@@ -141,8 +156,10 @@ UP_NOTES = (
     "`up_revocation_workers` (1) for the revocation queue, the scheduler and the API, default "
     "concurrency and batch size, `ORCH_TIKTOK_REVOKE_RATE=0`; the embedded default (SQLite store, "
     "filesystem broker), then Redis as broker and PostgreSQL as store; inventory a JSON-lines file. "
-    "Rate = tokens settled / time from starting `tokens revoke --scope all` (once /readyz answers; the "
-    "CLI's own start-up counts) to the last ledger row's update. The simulator's raw capacity is a plain "
+    "End to end = tokens settled / time from starting `tokens revoke --scope all` (once /readyz "
+    "answers; the CLI's own start-up counts) to the last ledger row's update; sustained = revoke "
+    "requests the simulator counted between the first and the last sample (every 0.25 s) taken while "
+    "they flowed, the issue's \"sustains\" and the verdict. The simulator's raw capacity is a plain "
     f"load generator ({LOAD_THREADS} urllib3 keep-alive threads in {LOAD_PROCESSES} processes) revoking "
     "fresh tokens just before and just after each run. The simulator, the orchestrator and the generator "
     f"share the machine's 2 cores, as they would not against TikTok. {RUNS_NOTE}"

@@ -34,7 +34,7 @@ from benchmarks import common
 from benchmarks.common import Figure, median_figure
 from benchmarks.loadgen import Call, paced
 
-__all__ = ["BENCHMARKS", "NOTES", "run"]
+__all__ = ["BENCHMARKS", "NOTES", "correlated", "critical", "disconnected", "run"]
 
 T = TypeVar("T")
 
@@ -81,7 +81,7 @@ def deployment(kind: str) -> Iterator[tuple[str, Any]]:
             store.engine.dispose()
 
 
-def _critical(client: httpx.Client, tag: str) -> str:
+def critical(client: httpx.Client, tag: str) -> str:
     """Post one critical event; its event id."""
     event = {"title": f"Benchmark compromise {tag}", "kind": "host.compromise", "severity": "critical",
              "dedup_key": f"bench-critical-{tag}-{time.time_ns()}"}  # fmt: skip
@@ -90,7 +90,7 @@ def _critical(client: httpx.Client, tag: str) -> str:
     return str(answer.json()["event_ids"][0])
 
 
-def _disconnected(store: Any, event_id: str, timeout: float) -> float | None:
+def disconnected(store: Any, event_id: str, timeout: float) -> float | None:
     """Milliseconds from awareness to disconnect for the incident of ``event_id`` once the worker
     has correlated it (None at ``timeout``); then the switch is released for the next event."""
     from sqlalchemy import select
@@ -114,7 +114,7 @@ def _disconnected(store: Any, event_id: str, timeout: float) -> float | None:
     return None
 
 
-def _correlated(store: Any, event_id: str) -> float:
+def correlated(store: Any, event_id: str) -> float:
     """Milliseconds from awareness to the worker's correlation of ``event_id`` (its outbox row's
     ``done_at``; timeline entries carry the facts' times, so the first one's is ``aware_at``
     itself and read 0.0 ms); call once it is disconnected."""
@@ -145,7 +145,7 @@ def _storm_once(kind: str, seconds: float) -> dict[str, Any]:
     with deployment(kind) as (url, store):
         headers = {"Authorization": f"Bearer {common.INTAKE_TOKEN}"}
         with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
-            _disconnected(store, _critical(client, "warm-up"), 60)  # the cold part measures the first
+            disconnected(store, critical(client, "warm-up"), 60)  # the cold part measures the first
             storm: dict[str, Any] = {}
             port = int(url.rsplit(":", 1)[1])
 
@@ -161,7 +161,7 @@ def _storm_once(kind: str, seconds: float) -> dict[str, Any]:
             missed = 0
             time.sleep(1.0)  # the storm under way
             while thread.is_alive():
-                latency = _disconnected(store, _critical(client, f"storm-{len(latencies)}"), 120)
+                latency = disconnected(store, critical(client, f"storm-{len(latencies)}"), 120)
                 if latency is None:
                     missed += 1
                 else:
@@ -224,11 +224,11 @@ def _cold_once(kind: str, idle: float) -> tuple[float, float, float, float, floa
             ids: list[str] = []
             seen: list[float | None] = []
             for n in range(10):
-                ids.append(_critical(client, f"cold-{n}"))
-                seen.append(_disconnected(store, ids[-1], 60))
+                ids.append(critical(client, f"cold-{n}"))
+                seen.append(disconnected(store, ids[-1], 60))
             time.sleep(idle)
-            after = _disconnected(store, _critical(client, "idle"), 60)
-            opened = [_correlated(store, ids[0]), _correlated(store, ids[9])]
+            after = disconnected(store, critical(client, "idle"), 60)
+            opened = [correlated(store, ids[0]), correlated(store, ids[9])]
     if None in seen or after is None:
         raise RuntimeError(f"a cold event was not disconnected within 60 s: {seen} {after}")
     return float(seen[0] or 0), float(seen[9] or 0), float(after), opened[0], opened[1]

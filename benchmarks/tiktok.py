@@ -25,6 +25,7 @@ __all__ = [
     "simulator",
     "simulator_stats",
     "sql_inventory",
+    "steady_rate",
 ]
 
 
@@ -137,3 +138,12 @@ def load_generator(sim_url: str, tokens: list[str], threads: int, processes: int
     for child in children:
         child.join()
     return len(tokens) / (max(end for _, end in spans) - min(start for start, _ in spans))
+
+
+def steady_rate(samples: list[tuple[float, int]], count: int) -> float:
+    """Requests/s between the first and the last sample taken while requests were flowing."""
+    moving = [(t, n) for t, n in samples if 0 < n < count]
+    if len(moving) < 2:
+        return 0.0
+    (t0, n0), (t1, n1) = moving[0], moving[-1]
+    return (n1 - n0) / (t1 - t0)
