@@ -35,6 +35,13 @@ from orchestrator.timeline import service as timeline
 from orchestrator.tokens.inventory import Scope, TokenInventory
 
 _NOTE_EVERY_S = 1.0
+_TALLY_SHARE = 0.1
+"""A progress tally holds its revocation's lock, which every batch taking stock waits for: it may
+hold it this share of the time at most. On a million-token ledger a tally takes seconds, and
+tallying every second left the batches waiting in turn for it (the revocation crawled at tens of
+tokens a second at the end); notes then come every ten tallies' time instead of every second."""
+_tally_seconds: dict[str, float] = {}
+"""Seconds the last progress tally of each running revocation took in this process."""
 
 __all__ = ["Tally", "note_paused", "start", "take_in_apps", "take_stock", "tally"]
 
@@ -218,7 +225,6 @@ def take_stock(session: Session, *, settings: Settings, only: str | None = None)
     revocation is locked first, so of two workers settling its last tokens at once, the second
     sees the first's commit: one of them always finishes it.
     """
-    now = clock.utcnow()
     query = (
         select(RevocationRow)
         .where(RevocationRow.status != "finished", RevocationRow.plan_done.is_(True))
@@ -227,20 +233,36 @@ def take_stock(session: Session, *, settings: Settings, only: str | None = None)
     )
     if only is not None:
         query = query.where(RevocationRow.id == only)
-    for row in session.scalars(query):
+    rows = list(session.scalars(query))
+    now = clock.utcnow()  # after the locks: a note another worker wrote while this one waited is recent
+    for row in rows:
         halted_whole = row.alarm is not None and not row.alarms  # halted before each app had its own
         if halted_whole or not _unsettled(session, row.id):
             if not halted_whole and extension.take_in(session, row, settings=settings, now=now):
                 continue
+            _tally_seconds.pop(row.id, None)
             _finish(session, row, tally(session, revocation_id=row.id), now=now)
-        elif row.noted_at is not None and (now - row.noted_at).total_seconds() < _NOTE_EVERY_S:
+        elif row.noted_at is not None and (now - row.noted_at).total_seconds() < _note_every(row.id):
             continue
         else:
             row.noted_at = now
-            if not _note_progress(session, row, tally(session, revocation_id=row.id), now=now):
+            if not _note_progress(session, row, _timed_tally(session, row.id), now=now):
                 continue
         if row.incident_id:
             news.changed(session, incident_id=row.incident_id, at=now)
+
+
+def _note_every(revocation_id: str) -> float:
+    """Seconds between progress tallies of a revocation: ``_NOTE_EVERY_S``, or longer when its last
+    tally here took more than ``_TALLY_SHARE`` of that."""
+    return max(_NOTE_EVERY_S, _tally_seconds.get(revocation_id, 0.0) / _TALLY_SHARE)
+
+
+def _timed_tally(session: Session, revocation_id: str) -> Tally:
+    started = clock.monotonic()
+    current = tally(session, revocation_id=revocation_id)
+    _tally_seconds[revocation_id] = clock.monotonic() - started
+    return current
 
 
 def _unsettled(session: Session, revocation_id: str) -> bool:
