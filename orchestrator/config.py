@@ -149,11 +149,7 @@ class Settings(BaseSettings, TikTokAppsSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     worker_concurrency: int = Field(8, ge=1, le=256)
     up_revocation_workers: int = Field(
-        1,
-        ge=0,
-        le=16,
-        description="Worker processes `orchestrator up` starts for the revocation queue alone, beside "
-        "the one for events, playbooks and notifications (0: that one consumes every queue).",
+        1, ge=0, le=16, description="Worker processes `up` starts for the revocation queue alone (0: none)."
     )
     worker_drain_seconds: float = Field(
         30.0,
