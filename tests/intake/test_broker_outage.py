@@ -9,7 +9,9 @@ empty, so queued messages are really lost; the test fails if none were queued at
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -89,6 +91,25 @@ def _nothing_owed(runtime: Runtime) -> bool:
         return not session.scalar(owed)
 
 
+def _pause_outside_a_write(worker: Proc, database: Path) -> None:
+    """SIGSTOP the worker at a moment it holds no SQLite transaction. Even idle it beats every few
+    seconds (``heartbeats.py``); paused inside that write it would hold every writer, the intake too."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        worker.pause()
+        probe = sqlite3.connect(database, timeout=0.5, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            worker.resume()
+            time.sleep(0.05)
+        finally:
+            probe.close()
+    pytest.fail("the worker never left its SQLite transaction long enough to pause it outside one")
+
+
 def test_a_broker_outage_mid_burst_delays_but_never_loses_or_doubles(
     outage: tuple[Runtime, str, RedisServer, Proc],
 ) -> None:
@@ -112,7 +133,8 @@ def test_a_broker_outage_mid_burst_delays_but_never_loses_or_doubles(
             wait_for(lambda: _all_done(runtime), timeout=60, what="the first third correlated")
             # and nothing else owed, so the worker is idle, not inside a write it would hold paused
             wait_for(lambda: _nothing_owed(runtime), timeout=60, what="the worker idle")
-            worker.pause()  # the second third's messages wait in Redis, untaken
+            _pause_outside_a_write(worker, runtime.settings.data_dir / "orchestrator.sqlite")
+            # the second third's messages wait in Redis, untaken
             statuses += [_post(client, n) for n in range(third, third + third // 2)]
             queued_at_kill = wait_for(server.messages, timeout=30, what="messages queued in Redis")
             server.kill()
