@@ -30,7 +30,7 @@ from orchestrator.logging import get_logger
 from orchestrator.ports import Ports
 from orchestrator.ratelimit import REVOKE_LIMITER, RateLimiter, app_limiter, limiter_for
 from orchestrator.retry import RetryPolicy, call_with_retry
-from orchestrator.revocation import alarms, flows, ledger
+from orchestrator.revocation import alarms, flows, ledger, progress
 from orchestrator.revocation.ledger import Claimed, Outcome
 from orchestrator.revocation.models import BatchRow, LedgerRow, RevocationRow
 from orchestrator.store import outbox
@@ -174,7 +174,8 @@ class _Batch:
             return
         self._stock_at = time.monotonic()
         with self.runtime.transaction() as session:
-            flows.take_stock(session, settings=self.runtime.settings)
+            due = flows.take_stock(session, settings=self.runtime.settings)
+        progress.note_progress(self.runtime, due)
 
     def settle_stale(self) -> None:
         """Claims left in the batch belong to a worker whose lease ran out (it died): a token it
@@ -352,6 +353,7 @@ def revoke_batch(runtime: Ports, *, outbox_id: int) -> None:
             outbox.resend_later(session, outbox_id, clock.utcnow())
         # Revocation rows are locked before timelines, in every transaction: the other order
         # deadlocked against a worker taking stock at the same moment.
-        flows.take_stock(session, settings=runtime.settings)
+        due = flows.take_stock(session, settings=runtime.settings)
         if not finished and runtime.draining.is_set():
-            flows.note_paused(session, revocation_id, handed_back=len(work.rows("pending")))
+            progress.note_paused(session, revocation_id, handed_back=len(work.rows("pending")))
+    progress.note_progress(runtime, due)

@@ -22,11 +22,11 @@ from orchestrator.incidents import lifecycle, news
 from orchestrator.incidents.models import IncidentRow
 from orchestrator.playbooks.service import finish_awaited_step
 from orchestrator.ports import Ports
-from orchestrator.revocation import extension
+from orchestrator.revocation import extension, progress
 from orchestrator.revocation import plan as planning
 from orchestrator.revocation.members import ledger_rows_of
 from orchestrator.revocation.models import UNSETTLED, LedgerRow, RevocationRow
-from orchestrator.revocation.story import note, story
+from orchestrator.revocation.story import story
 from orchestrator.revocation.tally import SENT, Tally, tally
 from orchestrator.settings_apps import DEFAULT_APP, TikTokApp
 from orchestrator.store import outbox
@@ -34,16 +34,7 @@ from orchestrator.timeline import kinds
 from orchestrator.timeline import service as timeline
 from orchestrator.tokens.inventory import Scope, TokenInventory
 
-_NOTE_EVERY_S = 1.0
-_TALLY_SHARE = 0.1
-"""A progress tally holds its revocation's lock, which every batch taking stock waits for: it may
-hold it this share of the time at most. On a million-token ledger a tally takes seconds, and
-tallying every second left the batches waiting in turn for it (the revocation crawled at tens of
-tokens a second at the end); notes then come every ten tallies' time instead of every second."""
-_tally_seconds: dict[str, float] = {}
-"""Seconds the last progress tally of each running revocation took in this process."""
-
-__all__ = ["Tally", "note_paused", "start", "take_in_apps", "take_stock", "tally"]
+__all__ = ["Tally", "start", "take_in_apps", "take_stock", "tally"]
 
 
 def start(
@@ -124,9 +115,11 @@ def start(
         batch_size=runtime.settings.revocation_batch_size,
     )
     with runtime.transaction() as session:
-        take_stock(session, settings=runtime.settings, only=revocation_id)
+        due = take_stock(session, settings=runtime.settings, only=revocation_id)
         status = session.scalar(select(RevocationRow.status).where(RevocationRow.id == revocation_id))
-        return tally(session, revocation_id=revocation_id) if status == "finished" else None
+        finished = tally(session, revocation_id=revocation_id) if status == "finished" else None
+    progress.note_progress(runtime, due)
+    return finished
 
 
 def take_in_apps(
@@ -196,7 +189,8 @@ def take_in_apps(
                 batch_size=settings.revocation_batch_size,
             )
         with runtime.transaction() as session:
-            take_stock(session, settings=settings, only=revocation_id)
+            due = take_stock(session, settings=settings, only=revocation_id)
+        progress.note_progress(runtime, due)
     if follow_up is not None:
         with open_inventories(follow_apps) as inventories:
             follow_up(inventories=inventories)
@@ -214,12 +208,14 @@ def _of_apps(apps: Sequence[TikTokApp]) -> str:
     return f" of app{'s' if len(apps) > 1 else ''} {named}"
 
 
-def take_stock(session: Session, *, settings: Settings, only: str | None = None) -> None:
+def take_stock(session: Session, *, settings: Settings, only: str | None = None) -> list[str]:
     """Bring every planned, unfinished revocation up to date after the tallies changed: finish
-    those with no token left unsettled (and the steps awaiting them), and write the progress
-    notes due; an incident whose timeline changed is owed a fresher card (``news.changed``).
-    One that follows its incident and would finish without an app the incident now concerns
-    takes that app in instead (``extension.take_in``), and finishes once it is revoked too.
+    those with no token left unsettled (and the steps awaiting them); an incident whose timeline
+    changed is owed a fresher card (``news.changed``). One that follows its incident and would
+    finish without an app the incident now concerns takes that app in instead
+    (``extension.take_in``), and finishes once it is revoked too. Returns the revocations due a
+    progress note, claimed for this caller: it writes them after its commit
+    (``progress.note_progress``).
 
     Called in the commit that settles tokens (a batch's last) and at the end of planning. Each
     revocation is locked first, so of two workers settling its last tokens at once, the second
@@ -235,104 +231,25 @@ def take_stock(session: Session, *, settings: Settings, only: str | None = None)
         query = query.where(RevocationRow.id == only)
     rows = list(session.scalars(query))
     now = clock.utcnow()  # after the locks: a note another worker wrote while this one waited is recent
+    due: list[str] = []
     for row in rows:
         halted_whole = row.alarm is not None and not row.alarms  # halted before each app had its own
         if halted_whole or not _unsettled(session, row.id):
             if not halted_whole and extension.take_in(session, row, settings=settings, now=now):
                 continue
-            _tally_seconds.pop(row.id, None)
+            progress.forget(row.id)
             _finish(session, row, tally(session, revocation_id=row.id), now=now)
-        elif row.noted_at is not None and (now - row.noted_at).total_seconds() < _note_every(row.id):
-            continue
-        else:
-            row.noted_at = now
-            if not _note_progress(session, row, _timed_tally(session, row.id), now=now):
-                continue
-        if row.incident_id:
-            news.changed(session, incident_id=row.incident_id, at=now)
-
-
-def _note_every(revocation_id: str) -> float:
-    """Seconds between progress tallies of a revocation: ``_NOTE_EVERY_S``, or longer when its last
-    tally here took more than ``_TALLY_SHARE`` of that."""
-    return max(_NOTE_EVERY_S, _tally_seconds.get(revocation_id, 0.0) / _TALLY_SHARE)
-
-
-def _timed_tally(session: Session, revocation_id: str) -> Tally:
-    started = clock.monotonic()
-    current = tally(session, revocation_id=revocation_id)
-    _tally_seconds[revocation_id] = clock.monotonic() - started
-    return current
+            if row.incident_id:
+                news.changed(session, incident_id=row.incident_id, at=now)
+        elif progress.due(row.noted_at, now, row.id):
+            row.noted_at = now  # claimed: a worker taking stock before the note is written skips it
+            due.append(row.id)
+    return due
 
 
 def _unsettled(session: Session, revocation_id: str) -> bool:
     query = ledger_rows_of([revocation_id], LedgerRow.id).where(LedgerRow.status.in_(UNSETTLED)).limit(1)
     return session.scalar(query) is not None
-
-
-def _note_progress(session: Session, row: RevocationRow, current: Tally, *, now: datetime) -> bool:
-    """A milestone every 10 %, and a note when TikTok starts (or stops) failing tokens, so a
-    stalled revocation is never silent; True when one was written."""
-    chain, actor = story(session, row)
-    wrote = False
-    if bool(current.retrying) != row.slowed:
-        _note_retrying(session, current, chain=chain, actor=actor)
-        row.slowed, wrote = not row.slowed, True
-    reached = (current.settled * 10 // current.planned) if current.planned else 0
-    if reached > row.milestone and 0 < reached < 10:
-        elapsed = (now - row.created_at).total_seconds()
-        rate = current.settled / elapsed if elapsed > 0 else 0.0
-        eta = (current.planned - current.settled) / rate if rate > 0 else None
-        timeline.append_entry(
-            session,
-            chain=chain,
-            actor=actor,
-            kind=kinds.REVOCATION_PROGRESS,
-            message=f"Revocation {reached * 10}% ({current.settled} of {current.planned})"
-            + _by_others(current),
-            data={**current.as_dict(), "done": current.settled, "eta_s": eta},
-        )
-        row.milestone, wrote = reached, True
-    return wrote
-
-
-def note_paused(session: Session, revocation_id: str, *, handed_back: int) -> None:
-    """A progress entry saying a stopping worker handed its batch back, so a pause in the
-    revocation has its reason on the timeline."""
-    row = session.get(RevocationRow, revocation_id)
-    if row is None or row.status == "finished" or handed_back == 0:
-        return
-    note(
-        session,
-        row,
-        kind=kinds.REVOCATION_PROGRESS,
-        message=f"Revocation paused: a worker is stopping; it handed {handed_back} tokens back to the others",
-        data={"revocation_id": revocation_id, "paused": "worker stopping", "handed_back": handed_back},
-    )
-
-
-def _note_retrying(session: Session, current: Tally, *, chain: str, actor: str) -> None:
-    """A progress entry saying tokens are waiting for another pass (and why), or no longer are."""
-    waiting = sum(current.retrying.values())
-    if waiting:
-        reasons = ", ".join(f"{code} {n}" for code, n in sorted(current.retrying.items()))
-        message = f"Revocation slowed: TikTok failing ({reasons}); {waiting} of {current.planned} tokens wait"
-        message += " for another pass"
-    else:
-        message = f"Revocation resumed: every token that failed went through ({current.settled} done)"
-    timeline.append_entry(
-        session,
-        chain=chain,
-        actor=actor,
-        kind=kinds.REVOCATION_PROGRESS,
-        message=message,
-        data={**current.as_dict(), "done": current.settled, "retrying": dict(current.retrying)},
-    )
-
-
-def _by_others(current: Tally) -> str:
-    """``; 40 revoked by rev-...`` for the tokens other revocations settled for this one."""
-    return "".join(f"; {n} revoked by {other}" for other, n in sorted(current.by_others.items()))
 
 
 def _stopped_apps(current: Tally) -> str:
@@ -361,13 +278,7 @@ def _finish(session: Session, row: RevocationRow, result: Tally, *, now: datetim
         kind=kinds.REVOCATION_FINISHED,
         message=(
             f"Revocation finished: {summary['revoked']} revoked, {summary['already_dead']} already dead, "
-            f"{summary['failed']} failed"
-            + _by_others(result)
-            + (
-                f"; stopped for app {', '.join(sorted(result.alarms))}: credentials refused"
-                if result.alarms
-                else ""
-            )
+            f"{summary['failed']} failed" + progress.by_others(result) + _stopped_apps(result)
         ),
         data={**summary, "duration_ms": duration_ms},
     )
