@@ -25,7 +25,7 @@ from orchestrator.ports import Ports
 from orchestrator.revocation import extension, progress
 from orchestrator.revocation import plan as planning
 from orchestrator.revocation.members import ledger_rows_of
-from orchestrator.revocation.models import UNSETTLED, LedgerRow, RevocationRow
+from orchestrator.revocation.models import UNSETTLED, BatchRow, LedgerRow, RevocationRow
 from orchestrator.revocation.story import story
 from orchestrator.revocation.tally import SENT, Tally, tally
 from orchestrator.settings_apps import DEFAULT_APP, TikTokApp
@@ -248,6 +248,18 @@ def take_stock(session: Session, *, settings: Settings, only: str | None = None)
 
 
 def _unsettled(session: Session, revocation_id: str) -> bool:
+    """Whether a token in the revocation's scope is still unsettled.
+
+    Its own batches answer first: one not done still holds tokens (a batch is done once none of
+    its rows is pending or in flight), found among a few thousand rows. Only when all are done
+    is the ledger asked, for members other revocations' batches send. That join runs under the
+    lock every batch taking stock waits for, and near the end of a million tokens it walked
+    every member to find the few left (the planner cannot know they are the last planned): 3 s
+    on a quiet machine, 20 under load, so the last tenth crawled at tens of tokens a second.
+    """
+    open_batch = select(BatchRow.id).where(BatchRow.revocation_id == revocation_id, BatchRow.done.is_(False))
+    if session.scalar(open_batch.limit(1)) is not None:
+        return True
     query = ledger_rows_of([revocation_id], LedgerRow.id).where(LedgerRow.status.in_(UNSETTLED)).limit(1)
     return session.scalar(query) is not None
 
